@@ -1,0 +1,344 @@
+//! Storage on two engines with one SQL dialect.
+//!
+//! Slices write portable SQL (`$N` placeholders, `RETURNING`, `ON CONFLICT`, integers and text only)
+//! into a [`Sql`] value and run it through [`Db`] or [`Tx`], which dispatch to a concrete sqlx pool.
+//! Integers are `BIGINT` on PostgreSQL and `INTEGER` on SQLite so rows decode as `i64` on both;
+//! booleans are 0/1 integers; instants are UTC milliseconds. The few places where the engines must
+//! differ live here, not in slices.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, FromRow, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database address {0:?}: use a file path, sqlite://… or postgres://…")]
+    BadUrl(String),
+    #[error("SQLite safety check failed: {0}")]
+    Unsafe(String),
+}
+
+impl DbError {
+    /// True when the error is a unique or primary-key violation (a duplicate).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, DbError::Sqlx(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+/// A bind parameter. Typed nulls, because PostgreSQL wants to know the type of a NULL.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Int(Option<i64>),
+    Text(Option<String>),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(Some(v))
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Int(Some(v as i64))
+    }
+}
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(Some(v.to_owned()))
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(Some(v))
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(Some(v.clone()))
+    }
+}
+impl From<Option<String>> for Value {
+    fn from(v: Option<String>) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        Value::Text(v.map(str::to_owned))
+    }
+}
+
+/// SQL text with its parameters. Placeholders are `$1…$N`, numbered by [`Sql::bind`].
+#[derive(Clone, Debug, Default)]
+pub struct Sql {
+    text: String,
+    params: Vec<Value>,
+}
+
+impl Sql {
+    /// Static SQL with parameters already numbered `$1…` in the text.
+    pub fn new(text: &str, params: impl IntoIterator<Item = Value>) -> Self {
+        Self { text: text.to_owned(), params: params.into_iter().collect() }
+    }
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+    /// Appends the next placeholder and its value.
+    pub fn bind(&mut self, v: impl Into<Value>) -> &mut Self {
+        self.params.push(v.into());
+        self.text.push('$');
+        self.text.push_str(&self.params.len().to_string());
+        self
+    }
+    /// `LIMIT n OFFSET m` with both bound.
+    pub fn page(&mut self, limit: i64, offset: i64) -> &mut Self {
+        self.push(" LIMIT ").bind(limit).push(" OFFSET ").bind(offset)
+    }
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Shorthand: `sql!("SELECT … WHERE code = $1", code)`.
+#[macro_export]
+macro_rules! sql {
+    ($text:expr $(, $p:expr)* $(,)?) => {
+        $crate::db::Sql::new($text, [$($crate::db::Value::from($p)),*])
+    };
+}
+
+macro_rules! bind_all {
+    ($q:expr, $params:expr) => {{
+        let mut q = $q;
+        for p in $params {
+            q = match p {
+                Value::Int(v) => q.bind(v),
+                Value::Text(v) => q.bind(v),
+            };
+        }
+        q
+    }};
+}
+
+/// Rows that decode on both engines.
+pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Generates the query methods once for the pool and once for a transaction.
+macro_rules! query_methods {
+    ($self:ident $(, $m:ident)?; $sqlite:pat => $se:expr, $pg:pat => $pe:expr) => {
+        pub async fn execute(& $($m)? $self, sql: Sql) -> DbResult<u64> {
+            Ok(match $self.inner() {
+                $sqlite => bind_all!(sqlx::query::<Sqlite>(AssertSqlSafe(sql.text)), sql.params).execute($se).await?.rows_affected(),
+                $pg => bind_all!(sqlx::query::<Postgres>(AssertSqlSafe(sql.text)), sql.params).execute($pe).await?.rows_affected(),
+            })
+        }
+        pub async fn fetch_all<T: Row>(& $($m)? $self, sql: Sql) -> DbResult<Vec<T>> {
+            Ok(match $self.inner() {
+                $sqlite => bind_all!(sqlx::query_as::<Sqlite, T>(AssertSqlSafe(sql.text)), sql.params).fetch_all($se).await?,
+                $pg => bind_all!(sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql.text)), sql.params).fetch_all($pe).await?,
+            })
+        }
+        pub async fn fetch_optional<T: Row>(& $($m)? $self, sql: Sql) -> DbResult<Option<T>> {
+            Ok(match $self.inner() {
+                $sqlite => bind_all!(sqlx::query_as::<Sqlite, T>(AssertSqlSafe(sql.text)), sql.params).fetch_optional($se).await?,
+                $pg => bind_all!(sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql.text)), sql.params).fetch_optional($pe).await?,
+            })
+        }
+        pub async fn fetch_one<T: Row>(& $($m)? $self, sql: Sql) -> DbResult<T> {
+            Ok(match $self.inner() {
+                $sqlite => bind_all!(sqlx::query_as::<Sqlite, T>(AssertSqlSafe(sql.text)), sql.params).fetch_one($se).await?,
+                $pg => bind_all!(sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql.text)), sql.params).fetch_one($pe).await?,
+            })
+        }
+        /// A single integer, e.g. a `COUNT(*)` (PostgreSQL's `COUNT` is already `BIGINT`).
+        pub async fn scalar(& $($m)? $self, sql: Sql) -> DbResult<i64> {
+            let (v,): (i64,) = $self.fetch_one(sql).await?;
+            Ok(v)
+        }
+        pub fn engine(&$self) -> Engine {
+            match $self {
+                Self::Sqlite(_) => Engine::Sqlite,
+                Self::Postgres(_) => Engine::Postgres,
+            }
+        }
+    };
+}
+
+enum DbRef<'a> {
+    Sqlite(&'a SqlitePool),
+    Postgres(&'a PgPool),
+}
+enum TxRef<'a> {
+    Sqlite(&'a mut sqlx::SqliteConnection),
+    Postgres(&'a mut sqlx::PgConnection),
+}
+
+impl Db {
+    fn inner(&self) -> DbRef<'_> {
+        match self {
+            Db::Sqlite(p) => DbRef::Sqlite(p),
+            Db::Postgres(p) => DbRef::Postgres(p),
+        }
+    }
+    query_methods!(self; DbRef::Sqlite(p) => p, DbRef::Postgres(p) => p);
+
+    /// Opens the database named by `url`: a path or `sqlite://path` for SQLite (created if missing),
+    /// `postgres://…` for PostgreSQL. SQLite is opened with WAL, `synchronous=FULL` and foreign keys,
+    /// and the settings are read back so a misconfigured file cannot go unnoticed.
+    pub async fn connect(url: &str) -> DbResult<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)?;
+            Self::connect_pg(opts).await
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            if path.is_empty() || url.contains("://") && !url.starts_with("sqlite://") {
+                return Err(DbError::BadUrl(url.to_owned()));
+            }
+            if let Some(parent) = std::path::Path::new(path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| DbError::Unsafe(format!("{}: {e}", parent.display())))?;
+                }
+            }
+            let opts = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+            let db = Db::Sqlite(pool);
+            db.verify_sqlite().await?;
+            Ok(db)
+        }
+    }
+
+    /// PostgreSQL with explicit options (tests use it to pin a `search_path`).
+    pub async fn connect_pg(opts: PgConnectOptions) -> DbResult<Db> {
+        let pool = PgPoolOptions::new().max_connections(8).connect_with(opts).await?;
+        Ok(Db::Postgres(pool))
+    }
+
+    async fn verify_sqlite(&self) -> DbResult<()> {
+        let Db::Sqlite(pool) = self else { return Ok(()) };
+        let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(pool).await?;
+        let sync = self.scalar(sql!("PRAGMA synchronous")).await?;
+        let fk = self.scalar(sql!("PRAGMA foreign_keys")).await?;
+        if !mode.eq_ignore_ascii_case("wal") || sync != 2 || fk != 1 {
+            return Err(DbError::Unsafe(format!("journal_mode={mode} synchronous={sync} foreign_keys={fk}; expected wal/2/1")));
+        }
+        Ok(())
+    }
+
+    /// Begins a write transaction. SQLite takes the write lock at once (`BEGIN IMMEDIATE`) so two
+    /// writers never deadlock upgrading read locks.
+    pub async fn begin(&self) -> DbResult<Tx> {
+        Ok(match self {
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    pub async fn migrate(&self) -> DbResult<()> {
+        match self {
+            Db::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
+            Db::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// Versions of the migrations this binary carries for the engine.
+    pub fn migration_versions(engine: Engine) -> Vec<(i64, String)> {
+        let m = match engine {
+            Engine::Sqlite => &SQLITE_MIGRATIONS,
+            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        m.iter().map(|m| (m.version, m.description.to_string())).collect()
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// Writes a consistent copy of a SQLite database to `dest` (`VACUUM INTO`, safe while serving).
+    /// PostgreSQL backups are taken with `pg_dump`; see docs/OPERATIONS.md.
+    pub async fn backup_sqlite(&self, dest: &str) -> DbResult<()> {
+        self.execute(sql!("VACUUM INTO $1", dest)).await?;
+        Ok(())
+    }
+}
+
+impl Tx {
+    fn inner(&mut self) -> TxRef<'_> {
+        match self {
+            Tx::Sqlite(t) => TxRef::Sqlite(&mut **t),
+            Tx::Postgres(t) => TxRef::Postgres(&mut **t),
+        }
+    }
+    query_methods!(self, mut; TxRef::Sqlite(c) => c, TxRef::Postgres(c) => c);
+
+    pub async fn commit(self) -> DbResult<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// Application-generated identifiers: 16 random bytes as 32 hex characters, stored as text.
+pub fn new_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    hex::encode(bytes)
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern built from user input.
+pub fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
