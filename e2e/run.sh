@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Browser tests against a real jiceng demo server.
+#
+# Builds nothing: it expects a built binary in JICENG_BIN (default ../target/debug/jiceng, relative
+# to this folder), Debian's Chromium at /usr/bin/chromium (or CHROMIUM=path) and `npm ci` done here.
+#
+#   JICENG_BIN=$PWD/../target/debug/jiceng bash run.sh [test files...]
+#
+# Starts `jiceng demo --scale small` on a free loopback port with a database in a temp folder,
+# adds two test accounts with the CLI, runs `node --test`, stops the server and exits with the
+# tests' status. Screenshots go to test-results/.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$HERE"
+
+JICENG_BIN="${JICENG_BIN:-$HERE/../target/debug/jiceng}"
+case "$JICENG_BIN" in /*) ;; *) JICENG_BIN="$HERE/$JICENG_BIN" ;; esac
+if [ ! -x "$JICENG_BIN" ]; then
+  echo "run.sh: no jiceng binary at $JICENG_BIN (build it with: cargo build -p jiceng)" >&2
+  exit 2
+fi
+if [ ! -d "$HERE/node_modules/playwright-core" ]; then
+  echo "run.sh: playwright-core is not installed; run 'npm ci' in $HERE first" >&2
+  exit 2
+fi
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM" ]; then
+  echo "run.sh: no Chromium at $CHROMIUM (apt-get install -y chromium)" >&2
+  exit 2
+fi
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/jiceng-e2e.XXXXXX")"
+SERVER_PID=""
+
+cleanup() {
+  local rc=$?
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [ "$rc" -ne 0 ] && [ -f "$TMP/server.log" ]; then
+    echo "---- server log (last 80 lines) ----" >&2
+    tail -n 80 "$TMP/server.log" >&2 || true
+  fi
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A free loopback port: try random ones in 18080..19079 until nothing listens there.
+port_free() {
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+PORT=""
+for _ in $(seq 1 50); do
+  p=$((18080 + RANDOM % 1000))
+  if port_free "$p"; then PORT="$p"; break; fi
+done
+if [ -z "$PORT" ]; then
+  echo "run.sh: found no free port" >&2
+  exit 2
+fi
+URL="http://127.0.0.1:$PORT"
+DB="$TMP/jiceng.db"
+
+echo "run.sh: starting demo server on $URL (database $DB)"
+"$JICENG_BIN" demo --scale small --listen "127.0.0.1:$PORT" --db "$DB" >"$TMP/server.log" 2>&1 </dev/null &
+SERVER_PID=$!
+
+healthy=""
+for _ in $(seq 1 240); do
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "run.sh: the server exited before it answered /healthz" >&2
+    cat "$TMP/server.log" >&2
+    SERVER_PID=""
+    exit 1
+  fi
+  code="$(node -e '
+    fetch(process.argv[1]).then(r => { console.log(r.status); }, () => { console.log(0); });
+  ' "$URL/healthz" 2>/dev/null || echo 0)"
+  if [ "$code" = "200" ]; then healthy=1; break; fi
+  sleep 0.5
+done
+if [ -z "$healthy" ]; then
+  echo "run.sh: $URL/healthz did not answer 200 within 120 s" >&2
+  cat "$TMP/server.log" >&2
+  exit 1
+fi
+echo "run.sh: server is up"
+
+E2E_PASSWORD='E2e-Passw0rd!'
+add_user() {
+  local name="$1" role="$2" unit="$3"
+  if ! printf '%s\n' "$E2E_PASSWORD" | "$JICENG_BIN" --db "$DB" user add "$name" --role "$role" --unit "$unit" >"$TMP/user-$name.log" 2>&1; then
+    echo "run.sh: could not add test account $name" >&2
+    cat "$TMP/user-$name.log" >&2
+    exit 1
+  fi
+}
+add_user e2e-county county_staff 510903
+add_user e2e-village community_staff 510903001001
+
+mkdir -p "$HERE/test-results"
+if [ "$#" -gt 0 ]; then
+  TESTS=("$@")
+else
+  TESTS=()
+  for f in "$HERE"/tests/*.test.mjs; do TESTS+=("$f"); done
+fi
+
+set +e
+JICENG_URL="$URL" E2E_PASSWORD="$E2E_PASSWORD" node --test --test-concurrency=1 "${TESTS[@]}"
+status=$?
+set -e
+exit "$status"
