@@ -1,1 +1,798 @@
-fn main(){}
+//! `jiceng`: one binary for the whole platform. Subcommands serve the web application, load the
+//! reference and demo data, administer accounts and tokens, reform units, verify the audit chain and
+//! take backups. Configuration: flags > `JICENG_*` environment > TOML file (`--config`, default
+//! `./jiceng.toml` when present) > defaults.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+use geography::demo::Scale;
+use geography::model::{NewUnit, UnitKind};
+use platform::audit::{self, Actor};
+use platform::auth::{self, Role};
+use platform::clock::{Date, SystemClock};
+use platform::scope::UnitCode;
+use platform::{AppError, Db, Platform, Settings};
+
+#[derive(Parser)]
+#[command(name = "jiceng", version, about = "遂宁社区云 · 基层治理平台 (jiceng)")]
+struct Cli {
+    /// Database: a SQLite file path (default ./jiceng-data/jiceng.db) or postgres://user@host/db.
+    #[arg(long, global = true, env = "JICENG_DB")]
+    db: Option<String>,
+    /// TOML configuration file (default ./jiceng.toml if it exists).
+    #[arg(long, global = true, env = "JICENG_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the web application.
+    Serve(ServeArgs),
+    /// Migrate, load the real Suining tree and demo data, create demo accounts (printed once), serve.
+    Demo {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// small (fast, for tests) or city (compounds and grids in every urban community).
+        #[arg(long, default_value = "small", env = "JICENG_DEMO_SCALE")]
+        scale: String,
+        /// Load the data and accounts, then exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Apply database migrations.
+    Migrate,
+    /// Import data.
+    #[command(subcommand)]
+    Import(ImportCmd),
+    /// Accounts and roles.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Bearer API tokens for machine clients.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Reform units (撤并/拆分).
+    #[command(subcommand)]
+    Unit(UnitCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Write a consistent copy of the database (SQLite: VACUUM INTO; PostgreSQL: pg_dump).
+    Backup {
+        /// Destination file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "JICENG_LISTEN")]
+    listen: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ImportCmd {
+    /// Units from a CSV file (columns 代码/code, 名称/name, 上级代码/parent_code, 类型/kind or 层级/level, 生效日期/valid_from). UTF-8 or GBK.
+    Units { file: PathBuf },
+    /// The shipped reference data: Suining's division codes and county boundaries.
+    Reference,
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create an account with a role at a unit. The password is read from standard input.
+    Add {
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        unit: String,
+        /// Display name (defaults to the username).
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Grant a role at a unit.
+    Grant {
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        unit: String,
+    },
+    /// Revoke a role at a unit.
+    Revoke {
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        unit: String,
+    },
+    /// Set a new password (read from standard input) and clear a lockout.
+    ResetPassword { name: String },
+    /// Disable an account: its sessions end and its API tokens are revoked.
+    Disable { name: String },
+    /// Enable a disabled account.
+    Enable { name: String },
+    /// Make a new TOTP secret (lost phone) and print it.
+    Totp { name: String },
+    /// List accounts and their roles.
+    List,
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a bearer token for an account and print it (shown once).
+    Create {
+        name: String,
+        #[arg(long, default_value = "api")]
+        label: String,
+    },
+    /// Revoke a token by id.
+    Revoke { id: String },
+    /// List tokens (never the secrets).
+    List { name: Option<String> },
+}
+
+#[derive(Subcommand)]
+enum UnitCmd {
+    /// Merge units into a new one; their subordinate units move under it with new codes.
+    Merge {
+        /// Codes of the units to merge.
+        #[arg(required = true, num_args = 2..)]
+        from: Vec<String>,
+        /// Code of the new unit.
+        #[arg(long)]
+        into: String,
+        #[arg(long)]
+        name: String,
+        /// Kind (街道/镇/乡/社区/村/…); defaults to the kind of the first merged unit.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Effective date YYYY-MM-DD.
+        #[arg(long)]
+        effective: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Split a unit (without subordinate units) into new ones: --new CODE=NAME (repeat).
+    Split {
+        from: String,
+        #[arg(long = "new", required = true, num_args = 1..)]
+        new: Vec<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        effective: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Recompute the hash chain and report the first broken link.
+    Verify,
+}
+
+/// The TOML file's keys.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    db: Option<String>,
+    listen: Option<String>,
+    secure_cookies: Option<bool>,
+    idle_timeout_minutes: Option<i64>,
+}
+
+struct Config {
+    db: String,
+    listen: String,
+    settings: Settings,
+}
+
+fn load_config(cli: &Cli, listen_flag: Option<&str>) -> Result<Config> {
+    let path = cli
+        .config
+        .clone()
+        .or_else(|| Some(PathBuf::from("jiceng.toml")).filter(|p| p.exists()));
+    let file: FileConfig = match &path {
+        Some(p) => toml::from_str(
+            &std::fs::read_to_string(p)
+                .with_context(|| format!("读取配置文件 {} 失败", p.display()))?,
+        )
+        .with_context(|| format!("配置文件 {} 格式错误", p.display()))?,
+        None => FileConfig::default(),
+    };
+    let mut settings = Settings::default();
+    if let Some(s) = file.secure_cookies.or_else(|| {
+        std::env::var("JICENG_SECURE_COOKIES")
+            .ok()
+            .map(|v| v == "1" || v == "true")
+    }) {
+        settings.secure_cookies = s;
+    }
+    if let Some(m) = file.idle_timeout_minutes.filter(|m| (1..=30).contains(m)) {
+        settings.idle_timeout_ms = m * platform::clock::MINUTE;
+    }
+    Ok(Config {
+        db: cli
+            .db
+            .clone()
+            .or(file.db)
+            .unwrap_or_else(|| "jiceng-data/jiceng.db".into()),
+        listen: listen_flag
+            .map(str::to_owned)
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into()),
+        settings,
+    })
+}
+
+async fn open(cfg: &Config) -> Result<Platform> {
+    let db = Db::connect(&cfg.db)
+        .await
+        .with_context(|| format!("无法打开数据库 {}", redact(&cfg.db)))?;
+    db.migrate().await.context("数据库迁移失败")?;
+    Ok(Platform::new(
+        db,
+        Arc::new(SystemClock),
+        cfg.settings.clone(),
+    ))
+}
+
+/// Hides a password in a database address before printing it.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let cred = &url[s + 3..at];
+            match cred.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn read_password() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("无法从标准输入读取密码")?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_owned();
+    if pw.is_empty() {
+        bail!(
+            "标准输入中没有密码：请用管道传入，例如 printf '%s\\n' \"$PASSWORD\" | jiceng user add …"
+        );
+    }
+    Ok(pw)
+}
+
+fn app_err(e: AppError) -> anyhow::Error {
+    anyhow!("{} [{}]", e.human(), e.code)
+}
+
+fn parse_role(s: &str) -> Result<Role> {
+    Role::parse(s).ok_or_else(|| {
+        anyhow!(
+            "未知角色「{s}」；可用：{}",
+            Role::ALL
+                .iter()
+                .map(|r| r.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
+async fn existing_unit(p: &Platform, s: &str) -> Result<UnitCode> {
+    let code = UnitCode::parse(s).map_err(|e| anyhow!("{e}"))?;
+    match geography::store::get(&p.db, code.as_str()).await? {
+        Some(u) if u.valid_to.is_none() => Ok(code),
+        Some(_) => bail!("单位 {code} 已撤销"),
+        None => bail!("单位 {code} 不存在（先运行 jiceng import reference 或 jiceng demo）"),
+    }
+}
+
+async fn serve(p: Platform, listen: &str) -> Result<()> {
+    let addr: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("监听地址「{listen}」无效，应形如 127.0.0.1:8080"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("无法监听 {addr}（端口被占用？可用 --listen 更换）"))?;
+    println!("jiceng 已启动：http://{addr}  （Ctrl-C 停止）");
+    let app = jiceng::app(p.clone());
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+    })
+    .await?;
+    p.db.close().await;
+    Ok(())
+}
+
+async fn demo(p: &Platform, scale: Scale) -> Result<()> {
+    let actor = Actor::system();
+    if geography::import::load_reference(&p.db, p.now(), &actor)
+        .await
+        .map_err(app_err)?
+    {
+        println!(
+            "已载入遂宁市真实区划：1 市、5 区县、95 乡镇（街道）、1,445 村（社区），及 5 个区县边界。"
+        );
+    }
+    if geography::demo::seed(&p.db, p.now(), &actor, scale)
+        .await
+        .map_err(app_err)?
+    {
+        println!(
+            "已生成演示数据（{scale:?}）：小区、网格与各村（社区）户数人口（约 280 万人），页面中标注为「演示数据」。"
+        );
+    }
+    let made = jiceng::create_demo_accounts(p).await.map_err(app_err)?;
+    if made.is_empty() {
+        println!(
+            "演示账户已存在（密码只在首次运行时显示；可用 jiceng user reset-password NAME 重置）。"
+        );
+    } else {
+        println!("\n演示账户（仅显示这一次，请妥善保存）：");
+        println!(
+            "{:<12} {:<18} {:<16} {:<18} TOTP 密钥（管理员登录时需要动态口令）",
+            "用户名", "角色", "单位", "密码"
+        );
+        for a in &made {
+            println!(
+                "{:<12} {:<18} {:<16} {:<18} {}",
+                a.username,
+                a.role.name(),
+                a.unit,
+                a.password,
+                a.totp_secret.as_deref().unwrap_or("-")
+            );
+        }
+        println!();
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("JICENG_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run().await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("错误：{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<std::process::ExitCode> {
+    let cli = Cli::parse();
+    let listen_flag = match &cli.cmd {
+        Cmd::Serve(s) | Cmd::Demo { serve: s, .. } => s.listen.clone(),
+        _ => None,
+    };
+    let cfg = load_config(&cli, listen_flag.as_deref())?;
+    let p = open(&cfg).await?;
+    let now = p.now();
+    let cli_actor = Actor::cli();
+    let cheap = p.settings.cheap_hashing;
+    match cli.cmd {
+        Cmd::Serve(_) => serve(p, &cfg.listen).await?,
+        Cmd::Demo {
+            scale, no_serve, ..
+        } => {
+            let scale =
+                Scale::parse(&scale).ok_or_else(|| anyhow!("--scale 只能是 small 或 city"))?;
+            demo(&p, scale).await?;
+            if !no_serve {
+                serve(p, &cfg.listen).await?;
+            }
+        }
+        Cmd::Migrate => println!("数据库已迁移到最新版本：{}", redact(&cfg.db)),
+        Cmd::Import(ImportCmd::Reference) => {
+            let loaded = geography::import::load_reference(&p.db, now, &cli_actor)
+                .await
+                .map_err(app_err)?;
+            println!(
+                "{}",
+                if loaded {
+                    "已载入遂宁市区划与区县边界"
+                } else {
+                    "区划已存在，未重复载入"
+                }
+            );
+        }
+        Cmd::Import(ImportCmd::Units { file }) => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("无法读取 {}", file.display()))?;
+            let text = geography::import::decode_text(&bytes);
+            match geography::import::import_units(
+                &p.db,
+                now,
+                &cli_actor,
+                &text,
+                &file.display().to_string(),
+            )
+            .await
+            {
+                Ok(n) => println!("已导入 {n} 个单位"),
+                Err(errors) => {
+                    eprintln!("导入失败，未写入任何数据。共发现 {} 个问题：", errors.len());
+                    for e in &errors {
+                        eprintln!("  {} [{}]", e.human(), e.code);
+                    }
+                    return Ok(std::process::ExitCode::from(2));
+                }
+            }
+        }
+        Cmd::User(cmd) => user_cmd(&p, &cli_actor, cmd, cheap).await?,
+        Cmd::Token(cmd) => match cmd {
+            TokenCmd::Create { name, label } => {
+                let mut tx = p.db.begin().await?;
+                let (id, token) = auth::create_token(&mut tx, now, &cli_actor, &name, &label)
+                    .await
+                    .map_err(app_err)?;
+                tx.commit().await?;
+                eprintln!("令牌 {id} 已创建（只显示这一次）：");
+                println!("{token}");
+            }
+            TokenCmd::Revoke { id } => {
+                let mut tx = p.db.begin().await?;
+                auth::revoke_token(&mut tx, now, &cli_actor, &id)
+                    .await
+                    .map_err(app_err)?;
+                tx.commit().await?;
+                println!("令牌 {id} 已吊销");
+            }
+            TokenCmd::List { name } => {
+                for t in auth::list_tokens(&p.db, name.as_deref()).await? {
+                    let state = if t.revoked_ms.is_some() {
+                        "已吊销"
+                    } else {
+                        "有效"
+                    };
+                    println!(
+                        "{}  {:<14} {:<12} {}  {}",
+                        t.id,
+                        t.username,
+                        t.label,
+                        platform::clock::format_beijing(t.created_ms),
+                        state
+                    );
+                }
+            }
+        },
+        Cmd::Unit(cmd) => unit_cmd(&p, &cli_actor, cmd).await?,
+        Cmd::Audit(AuditCmd::Verify) => {
+            let v = audit::verify(&p.db).await?;
+            match v.first_break {
+                None => println!("审计链完整：已校验 {} 条记录", v.checked),
+                Some(b) => {
+                    eprintln!("审计链已断开：{b}（此前 {} 条完好）", v.checked);
+                    return Ok(std::process::ExitCode::from(3));
+                }
+            }
+        }
+        Cmd::Backup { out } => {
+            if out.exists() {
+                bail!("{} 已存在，请换一个文件名", out.display());
+            }
+            match &p.db {
+                Db::Sqlite(_) => {
+                    p.db.backup_sqlite(&out.to_string_lossy()).await?;
+                    audit::record_alone(
+                        &p.db,
+                        now,
+                        &audit::Event {
+                            actor: &cli_actor,
+                            unit: None,
+                            action: "system.backup",
+                            target: &out.display().to_string(),
+                            outcome: audit::Outcome::Ok,
+                            detail: "",
+                        },
+                    )
+                    .await?;
+                    println!("已备份到 {}", out.display());
+                }
+                Db::Postgres(_) => {
+                    let status = std::process::Command::new("pg_dump")
+                        .args(["--format=custom", "--file"])
+                        .arg(&out)
+                        .arg(&cfg.db)
+                        .status()
+                        .context("无法运行 pg_dump（请安装 PostgreSQL 客户端）")?;
+                    if !status.success() {
+                        bail!("pg_dump 失败：{status}");
+                    }
+                    println!("已备份到 {}（pg_restore 可恢复）", out.display());
+                }
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn user_cmd(p: &Platform, actor: &Actor, cmd: UserCmd, cheap: bool) -> Result<()> {
+    let now = p.now();
+    let mut tx = p.db.begin().await?;
+    match cmd {
+        UserCmd::Add {
+            name,
+            role,
+            unit,
+            display_name,
+        } => {
+            let role = parse_role(&role)?;
+            let code = existing_unit(p, &unit).await?;
+            let password = read_password()?;
+            auth::create_account(
+                &mut tx,
+                now,
+                actor,
+                &name,
+                display_name.as_deref().unwrap_or(""),
+                &code,
+                &password,
+                cheap,
+            )
+            .await
+            .map_err(app_err)?;
+            let secret = auth::grant_role(&mut tx, now, actor, &name, role, &code)
+                .await
+                .map_err(app_err)?;
+            tx.commit().await?;
+            println!("已创建账户 {name}（{} @ {code}）", role.label());
+            if let Some(s) = secret {
+                println!(
+                    "TOTP 密钥：{s}\n{}",
+                    platform::totp::provisioning_uri(&s, &name)
+                );
+            }
+        }
+        UserCmd::Grant { name, role, unit } => {
+            let role = parse_role(&role)?;
+            let code = existing_unit(p, &unit).await?;
+            let secret = auth::grant_role(&mut tx, now, actor, &name, role, &code)
+                .await
+                .map_err(app_err)?;
+            tx.commit().await?;
+            println!("已授予 {name}「{}」@ {code}", role.label());
+            if let Some(s) = secret {
+                println!(
+                    "TOTP 密钥：{s}\n{}",
+                    platform::totp::provisioning_uri(&s, &name)
+                );
+            }
+        }
+        UserCmd::Revoke { name, role, unit } => {
+            let role = parse_role(&role)?;
+            let code = UnitCode::parse(&unit).map_err(|e| anyhow!("{e}"))?;
+            auth::revoke_role(&mut tx, now, actor, &name, role, &code)
+                .await
+                .map_err(app_err)?;
+            tx.commit().await?;
+            println!("已撤销 {name}「{}」@ {code}", role.label());
+        }
+        UserCmd::ResetPassword { name } => {
+            let pw = read_password()?;
+            auth::reset_password(&mut tx, now, actor, &name, &pw, cheap)
+                .await
+                .map_err(app_err)?;
+            tx.commit().await?;
+            println!("已重置 {name} 的密码并解除锁定");
+        }
+        UserCmd::Disable { name } => {
+            auth::set_disabled(&mut tx, now, actor, &name, true)
+                .await
+                .map_err(app_err)?;
+            tx.commit().await?;
+            println!("已停用 {name}");
+        }
+        UserCmd::Enable { name } => {
+            auth::set_disabled(&mut tx, now, actor, &name, false)
+                .await
+                .map_err(app_err)?;
+            tx.commit().await?;
+            println!("已启用 {name}");
+        }
+        UserCmd::Totp { name } => {
+            let s = auth::reset_totp(&mut tx, now, actor, &name)
+                .await
+                .map_err(app_err)?;
+            tx.commit().await?;
+            println!(
+                "{name} 的新 TOTP 密钥：{s}\n{}",
+                platform::totp::provisioning_uri(&s, &name)
+            );
+        }
+        UserCmd::List => {
+            drop(tx);
+            let (list, _) = auth::list_accounts(
+                &p.db,
+                &platform::Scope::new(vec![UnitCode::parse("51").map_err(|e| anyhow!("{e}"))?]),
+                "",
+                10_000,
+                0,
+            )
+            .await?;
+            for v in list {
+                let grants: Vec<String> = v
+                    .grants
+                    .iter()
+                    .map(|g| format!("{}@{}", g.role.name(), g.unit))
+                    .collect();
+                let state = if v.account.disabled != 0 {
+                    " [停用]"
+                } else {
+                    ""
+                };
+                println!(
+                    "{:<16} {:<20} {}{state}",
+                    v.account.username,
+                    v.account.display_name,
+                    grants.join(" ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_date(s: &str) -> Result<Date> {
+    Date::parse(s).ok_or_else(|| anyhow!("日期「{s}」格式应为 YYYY-MM-DD"))
+}
+
+async fn unit_cmd(p: &Platform, actor: &Actor, cmd: UnitCmd) -> Result<()> {
+    let now = p.now();
+    match cmd {
+        UnitCmd::Merge {
+            from,
+            into,
+            name,
+            kind,
+            effective,
+            note,
+        } => {
+            let from: Vec<UnitCode> = from
+                .iter()
+                .map(|c| UnitCode::parse(c).map_err(|e| anyhow!("{e}")))
+                .collect::<Result<_>>()?;
+            let first = geography::store::get(&p.db, from[0].as_str())
+                .await?
+                .ok_or_else(|| anyhow!("单位 {} 不存在", from[0]))?;
+            let kind = match kind {
+                Some(k) => UnitKind::parse(&k).ok_or_else(|| anyhow!("未知单位类型「{k}」"))?,
+                None => first
+                    .kind()
+                    .ok_or_else(|| anyhow!("单位 {} 类型未知", from[0]))?,
+            };
+            let code = UnitCode::parse(&into).map_err(|e| anyhow!("{e}"))?;
+            let parent = first
+                .parent_code
+                .as_deref()
+                .map(UnitCode::parse)
+                .transpose()
+                .map_err(|e| anyhow!("{e}"))?;
+            geography::model::check_placement(&code, kind, parent.as_ref()).map_err(app_err)?;
+            let new = NewUnit {
+                code,
+                name,
+                kind,
+                parent,
+                valid_from: None,
+                synthetic: false,
+            };
+            let mut tx = p.db.begin().await?;
+            let r = geography::store::merge(
+                &mut tx,
+                now,
+                actor,
+                &from,
+                &new,
+                parse_date(&effective)?,
+                &note,
+            )
+            .await
+            .map_err(app_err)?;
+            tx.commit().await?;
+            println!(
+                "撤并完成：{} → {}，{} 个下级单位已重新编码",
+                r.retired.join("、"),
+                r.created.join("、"),
+                r.recoded
+            );
+        }
+        UnitCmd::Split {
+            from,
+            new,
+            kind,
+            effective,
+            note,
+        } => {
+            let from = UnitCode::parse(&from).map_err(|e| anyhow!("{e}"))?;
+            let old = geography::store::get(&p.db, from.as_str())
+                .await?
+                .ok_or_else(|| anyhow!("单位 {from} 不存在"))?;
+            let kind = match kind {
+                Some(k) => UnitKind::parse(&k).ok_or_else(|| anyhow!("未知单位类型「{k}」"))?,
+                None => old.kind().ok_or_else(|| anyhow!("单位 {from} 类型未知"))?,
+            };
+            let parent = old
+                .parent_code
+                .as_deref()
+                .map(UnitCode::parse)
+                .transpose()
+                .map_err(|e| anyhow!("{e}"))?;
+            let mut units = Vec::new();
+            for n in &new {
+                let (c, name) = n
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("--new 应形如 代码=名称：{n}"))?;
+                let code = UnitCode::parse(c).map_err(|e| anyhow!("{e}"))?;
+                geography::model::check_placement(&code, kind, parent.as_ref()).map_err(app_err)?;
+                units.push(NewUnit {
+                    code,
+                    name: name.to_owned(),
+                    kind,
+                    parent: parent.clone(),
+                    valid_from: None,
+                    synthetic: false,
+                });
+            }
+            let mut tx = p.db.begin().await?;
+            let r = geography::store::split(
+                &mut tx,
+                now,
+                actor,
+                &from,
+                &units,
+                parse_date(&effective)?,
+                &note,
+            )
+            .await
+            .map_err(app_err)?;
+            tx.commit().await?;
+            println!(
+                "拆分完成：{} → {}",
+                r.retired.join("、"),
+                r.created.join("、")
+            );
+        }
+    }
+    Ok(())
+}

@@ -37,7 +37,13 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { cheap_hashing: false, secure_cookies: false, idle_timeout_ms: 30 * clock::MINUTE, lockout_threshold: 5, lockout_ms: 30 * clock::MINUTE }
+        Self {
+            cheap_hashing: false,
+            secure_cookies: false,
+            idle_timeout_ms: 30 * clock::MINUTE,
+            lockout_threshold: 5,
+            lockout_ms: 30 * clock::MINUTE,
+        }
     }
 }
 
@@ -52,7 +58,12 @@ pub struct Platform {
 
 impl Platform {
     pub fn new(db: Db, clock: SharedClock, settings: Settings) -> Self {
-        Self { db, clock, settings: Arc::new(settings), metrics: Arc::new(metrics::Metrics::default()) }
+        Self {
+            db,
+            clock,
+            settings: Arc::new(settings),
+            metrics: Arc::new(metrics::Metrics::default()),
+        }
     }
     pub fn now(&self) -> Millis {
         self.clock.now_ms()

@@ -1,0 +1,165 @@
+//! The jiceng binary's library half: router assembly and start-up steps shared by `main` and the
+//! integration tests. Kept thin: everything with rules lives in a slice or the platform.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::header;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use platform::audit::Actor;
+use platform::auth::{self, Permission, Role};
+use platform::scope::UnitCode;
+use platform::web::{self, AppState, NavEntry, Site};
+use platform::{AppResult, Platform};
+
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+pub fn site() -> Site {
+    Site {
+        nav: Arc::new(vec![
+            NavEntry {
+                href: "/",
+                label: "工作台",
+                permission: None,
+            },
+            NavEntry {
+                href: "/units",
+                label: "治理单元",
+                permission: Some(Permission::ViewUnits),
+            },
+            NavEntry {
+                href: "/admin/accounts",
+                label: "账户与角色",
+                permission: Some(Permission::ViewAccounts),
+            },
+            NavEntry {
+                href: "/admin/audit",
+                label: "审计日志",
+                permission: Some(Permission::ViewAudit),
+            },
+        ]),
+        units: Arc::new(geography::Directory),
+    }
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// The whole HTTP application. Layers, outermost first: security headers, authentication,
+/// errors-as-pages, CSRF, then the routes (with metrics).
+pub fn app(platform: Platform) -> Router {
+    let site = site();
+    let state = AppState {
+        platform: platform.clone(),
+        site: site.clone(),
+    };
+    Router::new()
+        .merge(platform::pages::router())
+        .merge(geography::router())
+        .route("/api/v1/openapi.json", get(openapi))
+        .route_layer(from_fn_with_state(platform.clone(), web::track_metrics))
+        .fallback(web::not_found)
+        .layer(from_fn(web::csrf))
+        .layer(from_fn_with_state(site, web::html_errors))
+        .layer(from_fn_with_state(platform, web::authenticate))
+        .layer(from_fn(web::security_headers))
+        .with_state(state)
+}
+
+/// A demo account as printed on the console.
+pub struct DemoAccount {
+    pub username: &'static str,
+    pub role: Role,
+    pub unit: String,
+    pub password: String,
+    pub totp_secret: Option<String>,
+}
+
+/// The demo accounts: one per kind of user, spread over the real tree so scopes are visible.
+pub fn demo_account_plan() -> Vec<(&'static str, &'static str, Role, &'static str)> {
+    vec![
+        ("admin", "系统管理员（演示）", Role::SystemAdmin, "5109"),
+        (
+            "security",
+            "安全管理员（演示）",
+            Role::SecurityAdmin,
+            "5109",
+        ),
+        ("auditor", "审计管理员（演示）", Role::AuditAdmin, "5109"),
+        ("city", "市级工作人员（演示）", Role::CityStaff, "5109"),
+        (
+            "chuanshan",
+            "船山区工作人员（演示）",
+            Role::CountyStaff,
+            "510903",
+        ),
+        (
+            "township",
+            "街道工作人员（演示）",
+            Role::TownshipStaff,
+            "510903001",
+        ),
+        (
+            "community",
+            "社区工作人员（演示）",
+            Role::CommunityStaff,
+            "510903001001",
+        ),
+        (
+            "gridworker",
+            "网格员（演示）",
+            Role::GridWorker,
+            "510903001001501",
+        ),
+        (
+            "department",
+            "部门工作人员（演示）",
+            Role::DepartmentStaff,
+            "510903",
+        ),
+    ]
+}
+
+/// Creates the demo accounts that do not exist yet; returns the ones created, with their passwords.
+pub async fn create_demo_accounts(p: &Platform) -> AppResult<Vec<DemoAccount>> {
+    let actor = Actor::system();
+    let mut made = Vec::new();
+    for (username, display, role, unit) in demo_account_plan() {
+        if auth::find_account(&p.db, username).await?.is_some() {
+            continue;
+        }
+        let Ok(code) = UnitCode::parse(unit) else {
+            continue;
+        };
+        if geography::store::get(&p.db, unit).await?.is_none() {
+            continue;
+        }
+        let password = auth::generate_password();
+        let mut tx = p.db.begin().await?;
+        auth::create_account(
+            &mut tx,
+            p.now(),
+            &actor,
+            username,
+            display,
+            &code,
+            &password,
+            p.settings.cheap_hashing,
+        )
+        .await?;
+        let totp_secret = auth::grant_role(&mut tx, p.now(), &actor, username, role, &code).await?;
+        tx.commit().await?;
+        made.push(DemoAccount {
+            username,
+            role,
+            unit: unit.to_owned(),
+            password,
+            totp_secret,
+        });
+    }
+    Ok(made)
+}

@@ -1,0 +1,11 @@
+//! The integration suite: one test binary (linking one binary is what costs on two cores).
+//! Runs on SQLite by default and on PostgreSQL when `JICENG_TEST_PG` is set; every test gets a fresh
+//! database with the real Suining tree and the small demo layer.
+
+mod harness;
+
+mod audit_chain;
+mod authz;
+mod geography;
+mod security;
+mod storage;
