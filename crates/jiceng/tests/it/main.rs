@@ -6,6 +6,7 @@ mod harness;
 
 mod audit_chain;
 mod authz;
+mod cli;
 mod geography;
 mod security;
 mod storage;
