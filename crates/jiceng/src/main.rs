@@ -17,6 +17,7 @@ use geography::model::{NewUnit, UnitKind};
 use platform::audit::{self, Actor};
 use platform::auth::{self, Role};
 use platform::clock::{Date, SystemClock};
+use platform::crypto::FieldCipher;
 use platform::scope::UnitCode;
 use platform::{AppError, Db, Platform, Settings};
 
@@ -192,12 +193,16 @@ struct FileConfig {
     listen: Option<String>,
     secure_cookies: Option<bool>,
     idle_timeout_minutes: Option<i64>,
+    field_key_file: Option<PathBuf>,
 }
 
 struct Config {
     db: String,
     listen: String,
     settings: Settings,
+    /// `JICENG_FIELD_KEY` (hex), else this key file (created on first use).
+    field_key_hex: Option<String>,
+    field_key_file: PathBuf,
 }
 
 fn load_config(cli: &Cli, listen_flag: Option<&str>) -> Result<Config> {
@@ -235,19 +240,28 @@ fn load_config(cli: &Cli, listen_flag: Option<&str>) -> Result<Config> {
             .or(file.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".into()),
         settings,
+        field_key_hex: std::env::var("JICENG_FIELD_KEY").ok().filter(|k| !k.trim().is_empty()),
+        field_key_file: std::env::var_os("JICENG_FIELD_KEY_FILE")
+            .map(PathBuf::from)
+            .or(file.field_key_file)
+            .unwrap_or_else(|| PathBuf::from("jiceng-data/field.key")),
     })
 }
 
 async fn open(cfg: &Config) -> Result<Platform> {
-    let db = Db::connect(&cfg.db)
-        .await
-        .with_context(|| format!("无法打开数据库 {}", redact(&cfg.db)))?;
+    let db = Db::connect(&cfg.db).await.with_context(|| format!("无法打开数据库 {}", redact(&cfg.db)))?;
     db.migrate().await.context("数据库迁移失败")?;
-    Ok(Platform::new(
-        db,
-        Arc::new(SystemClock),
-        cfg.settings.clone(),
-    ))
+    let cipher = match &cfg.field_key_hex {
+        Some(hex) => FieldCipher::from_hex(hex).context("JICENG_FIELD_KEY 无效")?,
+        None => {
+            let (c, created) = FieldCipher::from_key_file(&cfg.field_key_file)?;
+            if created {
+                eprintln!("已生成字段加密密钥 {}：请备份到数据库之外的安全位置，丢失后身份证号与电话无法解密。", cfg.field_key_file.display());
+            }
+            c
+        }
+    };
+    Ok(Platform::new(db, Arc::new(SystemClock), cfg.settings.clone(), cipher))
 }
 
 /// Hides a password in a database address before printing it.

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod metrics;
@@ -54,16 +55,13 @@ pub struct Platform {
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Field encryption and blind index for personal data.
+    pub cipher: Arc<crypto::FieldCipher>,
 }
 
 impl Platform {
-    pub fn new(db: Db, clock: SharedClock, settings: Settings) -> Self {
-        Self {
-            db,
-            clock,
-            settings: Arc::new(settings),
-            metrics: Arc::new(metrics::Metrics::default()),
-        }
+    pub fn new(db: Db, clock: SharedClock, settings: Settings, cipher: crypto::FieldCipher) -> Self {
+        Self { db, clock, settings: Arc::new(settings), metrics: Arc::new(metrics::Metrics::default()), cipher: Arc::new(cipher) }
     }
     pub fn now(&self) -> Millis {
         self.clock.now_ms()

@@ -86,7 +86,7 @@ impl TestApp {
             cheap_hashing: true,
             ..Settings::default()
         };
-        let platform = Platform::new(db, clock.clone(), settings);
+        let platform = Platform::new(db, clock.clone(), settings, platform::crypto::FieldCipher::from_master(&[7; 32]));
         let actor = Actor::system();
         geography::import::load_reference(&platform.db, platform.now(), &actor)
             .await
