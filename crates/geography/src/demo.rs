@@ -34,10 +34,7 @@ struct Rng(u64);
 
 impl Rng {
     fn seeded(code: &str) -> Self {
-        Self(
-            code.bytes()
-                .fold(0x9E37_79B9_7F4A_7C15, |h, b| h.rotate_left(7) ^ b as u64),
-        )
+        Self(code.bytes().fold(0x9E37_79B9_7F4A_7C15, |h, b| h.rotate_left(7) ^ b as u64))
     }
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -85,29 +82,12 @@ const NAME_TAILS: [&str; 8] = ["花园", "小区", "家园", "苑", "新城", "�
 
 /// Adds the synthetic layer if it is not there yet. Returns false when it already was.
 pub async fn seed(db: &Db, now: Millis, actor: &Actor, scale: Scale) -> AppResult<bool> {
-    if db
-        .scalar(sql!("SELECT COUNT(*) FROM unit_population"))
-        .await?
-        > 0
-    {
+    if db.scalar(sql!("SELECT COUNT(*) FROM unit_population")).await? > 0 {
         return Ok(false);
     }
-    let villages: Vec<Unit> = db
-        .fetch_all(sql!(
-            "SELECT * FROM units WHERE level = 5 AND valid_to IS NULL ORDER BY code"
-        ))
-        .await?;
-    let townships: Vec<Unit> = db
-        .fetch_all(sql!(
-            "SELECT * FROM units WHERE level = 4 AND valid_to IS NULL ORDER BY code"
-        ))
-        .await?;
-    let street_of = |code: &str| {
-        townships
-            .iter()
-            .find(|t| code.starts_with(&t.code))
-            .is_some_and(|t| t.kind == UnitKind::Street.label())
-    };
+    let villages: Vec<Unit> = db.fetch_all(sql!("SELECT * FROM units WHERE level = 5 AND valid_to IS NULL ORDER BY code")).await?;
+    let townships: Vec<Unit> = db.fetch_all(sql!("SELECT * FROM units WHERE level = 4 AND valid_to IS NULL ORDER BY code")).await?;
+    let street_of = |code: &str| townships.iter().find(|t| code.starts_with(&t.code)).is_some_and(|t| t.kind == UnitKind::Street.label());
 
     // Residents: communities first, villages share the rest, so the city adds up to 2.8 million.
     let mut figures: Vec<(String, Option<&'static str>, i64, f64)> = Vec::new();
@@ -116,11 +96,7 @@ pub async fn seed(db: &Db, now: Millis, actor: &Actor, scale: Scale) -> AppResul
     for v in &villages {
         let mut rng = Rng::seeded(&v.code);
         if v.kind == UnitKind::Community.label() {
-            let (kind, lo, hi) = if street_of(&v.code) {
-                ("traditional_urban", 3_500, 14_000)
-            } else {
-                ("township_seat", 1_500, 6_000)
-            };
+            let (kind, lo, hi) = if street_of(&v.code) { ("traditional_urban", 3_500, 14_000) } else { ("township_seat", 1_500, 6_000) };
             let r = rng.range(lo, hi);
             community_total += r;
             figures.push((v.code.clone(), Some(kind), r, 0.0));
@@ -133,11 +109,7 @@ pub async fn seed(db: &Db, now: Millis, actor: &Actor, scale: Scale) -> AppResul
     let village_pool = (CITY_RESIDENTS - community_total).max(0) as f64;
     let mut tx = db.begin().await?;
     for (code, kind, residents, weight) in &figures {
-        let residents = if kind.is_some() {
-            *residents
-        } else {
-            (village_pool * weight / village_weights).round() as i64
-        };
+        let residents = if kind.is_some() { *residents } else { (village_pool * weight / village_weights).round() as i64 };
         let mut rng = Rng::seeded(&format!("{code}h"));
         let per_household = rng.range(24, 30) as f64 / 10.0;
         let households = (residents as f64 / per_household).round() as i64;
@@ -146,20 +118,14 @@ pub async fn seed(db: &Db, now: Millis, actor: &Actor, scale: Scale) -> AppResul
 
     // Compounds and grids under urban (street) communities.
     let mut chosen_streets: Vec<&Unit> = Vec::new();
-    for t in townships
-        .iter()
-        .filter(|t| t.kind == UnitKind::Street.label())
-    {
+    for t in townships.iter().filter(|t| t.kind == UnitKind::Street.label()) {
         let county = &t.code[..6];
         if scale == Scale::City || !chosen_streets.iter().any(|s| s.code.starts_with(county)) {
             chosen_streets.push(t);
         }
     }
     let mut cells: Vec<(usize, NewUnit)> = Vec::new();
-    for v in villages.iter().filter(|v| {
-        v.kind == UnitKind::Community.label()
-            && chosen_streets.iter().any(|s| v.code.starts_with(&s.code))
-    }) {
+    for v in villages.iter().filter(|v| v.kind == UnitKind::Community.label() && chosen_streets.iter().any(|s| v.code.starts_with(&s.code))) {
         let mut rng = Rng::seeded(&format!("{}c", v.code));
         let parent = UnitCode::parse(&v.code).map_err(platform::AppError::internal)?;
         for i in 1..=rng.range(3, 10) {
@@ -167,42 +133,17 @@ pub async fn seed(db: &Db, now: Millis, actor: &Actor, scale: Scale) -> AppResul
             cells.push((0, cell(&parent, i, &name, UnitKind::Compound)?));
         }
         for i in 1..=rng.range(2, 6) {
-            cells.push((
-                0,
-                cell(&parent, 500 + i, &format!("第{i}网格"), UnitKind::Grid)?,
-            ));
+            cells.push((0, cell(&parent, 500 + i, &format!("第{i}网格"), UnitKind::Grid)?));
         }
     }
     let n = store::insert_units(&mut tx, &cells).await?;
-    let detail = format!(
-        "{} population figures, {n} compounds and grids ({scale:?})",
-        figures.len()
-    );
-    audit::record(
-        &mut tx,
-        now,
-        &Event {
-            actor,
-            unit: None,
-            action: "unit.demo_seed",
-            target: "synthetic",
-            outcome: Outcome::Ok,
-            detail: &detail,
-        },
-    )
-    .await?;
+    let detail = format!("{} population figures, {n} compounds and grids ({scale:?})", figures.len());
+    audit::record(&mut tx, now, &Event { actor, unit: None, action: "unit.demo_seed", target: "synthetic", outcome: Outcome::Ok, detail: &detail }).await?;
     tx.commit().await?;
     Ok(true)
 }
 
 fn cell(parent: &UnitCode, n: i64, name: &str, kind: UnitKind) -> AppResult<NewUnit> {
     let code = UnitCode::parse(&format!("{parent}{n:03}")).map_err(platform::AppError::internal)?;
-    Ok(NewUnit {
-        code,
-        name: name.to_owned(),
-        kind,
-        parent: Some(parent.clone()),
-        valid_from: None,
-        synthetic: true,
-    })
+    Ok(NewUnit { code, name: name.to_owned(), kind, parent: Some(parent.clone()), valid_from: None, synthetic: true })
 }

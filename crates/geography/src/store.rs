@@ -12,16 +12,11 @@ use crate::model::{NewUnit, Unit, UnitKind};
 /// `valid on date d`, appended to a WHERE clause. Dates are `YYYY-MM-DD` text, so they compare as text.
 fn push_valid_on(q: &mut Sql, as_of: Date) {
     let d = as_of.to_string();
-    q.push(" AND (valid_from IS NULL OR valid_from <= ")
-        .bind(d.as_str())
-        .push(") AND (valid_to IS NULL OR valid_to > ")
-        .bind(d)
-        .push(")");
+    q.push(" AND (valid_from IS NULL OR valid_from <= ").bind(d.as_str()).push(") AND (valid_to IS NULL OR valid_to > ").bind(d).push(")");
 }
 
 pub async fn get(db: &Db, code: &str) -> DbResult<Option<Unit>> {
-    db.fetch_optional(sql!("SELECT * FROM units WHERE code = $1", code))
-        .await
+    db.fetch_optional(sql!("SELECT * FROM units WHERE code = $1", code)).await
 }
 
 /// The unit if it lies in `scope`; otherwise nothing (the caller answers 404).
@@ -60,9 +55,7 @@ pub struct ChildRow {
 
 fn children_query(select: &str, parent: &UnitCode, scope: &Scope, q: &str, as_of: Date) -> Sql {
     let mut s = Sql::new(select, []);
-    s.push(" WHERE parent_code = ")
-        .bind(parent.as_str())
-        .push(" AND ");
+    s.push(" WHERE parent_code = ").bind(parent.as_str()).push(" AND ");
     scope.push_filter(&mut s, "code");
     push_valid_on(&mut s, as_of);
     if !q.trim().is_empty() {
@@ -75,24 +68,8 @@ fn children_query(select: &str, parent: &UnitCode, scope: &Scope, q: &str, as_of
     s
 }
 
-pub async fn children(
-    db: &Db,
-    parent: &UnitCode,
-    scope: &Scope,
-    q: &str,
-    as_of: Date,
-    limit: i64,
-    offset: i64,
-) -> DbResult<(Vec<ChildRow>, i64)> {
-    let total = db
-        .scalar(children_query(
-            "SELECT COUNT(*) FROM units",
-            parent,
-            scope,
-            q,
-            as_of,
-        ))
-        .await?;
+pub async fn children(db: &Db, parent: &UnitCode, scope: &Scope, q: &str, as_of: Date, limit: i64, offset: i64) -> DbResult<(Vec<ChildRow>, i64)> {
+    let total = db.scalar(children_query("SELECT COUNT(*) FROM units", parent, scope, q, as_of)).await?;
     let mut s = children_query("SELECT * FROM units", parent, scope, q, as_of);
     s.push(" ORDER BY code");
     s.page(limit, offset);
@@ -103,14 +80,9 @@ pub async fn children(
         cq.bind(u.code.as_str());
         push_valid_on(&mut cq, as_of);
         let n = db.scalar(cq).await?;
-        let code =
-            UnitCode::parse(&u.code).map_err(|e| platform::db::DbError::Unsafe(e.to_string()))?;
+        let code = UnitCode::parse(&u.code).map_err(|e| platform::db::DbError::Unsafe(e.to_string()))?;
         let residents = population_total(db, &code).await?.map(|(_, r)| r);
-        rows.push(ChildRow {
-            unit: u,
-            children: n,
-            residents,
-        });
+        rows.push(ChildRow { unit: u, children: n, residents });
     }
     Ok((rows, total))
 }
@@ -129,30 +101,17 @@ pub async fn counts_by_kind(db: &Db, root: &UnitCode, as_of: Date) -> DbResult<V
 
 /// Counts of current units at each level, city-wide (the tree-shape check).
 pub async fn count_kind(db: &Db, kind: UnitKind) -> DbResult<i64> {
-    db.scalar(sql!(
-        "SELECT COUNT(*) FROM units WHERE kind = $1 AND valid_to IS NULL",
-        kind.label()
-    ))
-    .await
+    db.scalar(sql!("SELECT COUNT(*) FROM units WHERE kind = $1 AND valid_to IS NULL", kind.label())).await
 }
 
 /// Name search within scope, current units, up to `limit`.
-pub async fn search(
-    db: &Db,
-    scope: &Scope,
-    q: &str,
-    as_of: Date,
-    limit: i64,
-    offset: i64,
-) -> DbResult<(Vec<Unit>, i64)> {
+pub async fn search(db: &Db, scope: &Scope, q: &str, as_of: Date, limit: i64, offset: i64) -> DbResult<(Vec<Unit>, i64)> {
     let build = |select: &str| {
         let mut s = Sql::new(select, []);
         s.push(" WHERE ");
         scope.push_filter(&mut s, "code");
         push_valid_on(&mut s, as_of);
-        s.push(" AND name LIKE ")
-            .bind(format!("%{}%", platform::db::like_escape(q.trim())))
-            .push(" ESCAPE '\\'");
+        s.push(" AND name LIKE ").bind(format!("%{}%", platform::db::like_escape(q.trim()))).push(" ESCAPE '\\'");
         s
     };
     let total = db.scalar(build("SELECT COUNT(*) FROM units")).await?;
@@ -169,31 +128,18 @@ pub async fn insert_units(tx: &mut Tx, units: &[(usize, NewUnit)]) -> AppResult<
     let mut batch: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (line, u) in units {
         if !batch.insert(u.code.as_str()) {
-            return Err(AppError::bad_request(
-                "unit.duplicate_code",
-                format!("单位代码 {} 在文件中重复", u.code),
-            )
-            .at_row(*line)
-            .at_field("code"));
+            return Err(AppError::bad_request("unit.duplicate_code", format!("单位代码 {} 在文件中重复", u.code)).at_row(*line).at_field("code"));
         }
     }
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (line, u) in units {
         if let Some(p) = &u.parent {
             if !seen.contains(p.as_str()) {
-                let exists = tx
-                    .scalar(sql!(
-                        "SELECT COUNT(*) FROM units WHERE code = $1 AND valid_to IS NULL",
-                        p.as_str()
-                    ))
-                    .await?;
+                let exists = tx.scalar(sql!("SELECT COUNT(*) FROM units WHERE code = $1 AND valid_to IS NULL", p.as_str())).await?;
                 if exists == 0 {
-                    return Err(AppError::bad_request(
-                        "unit.parent_not_found",
-                        format!("上级单位 {p} 不存在（须先导入上级，或上级已撤销）"),
-                    )
-                    .at_row(*line)
-                    .at_field("parent_code"));
+                    return Err(AppError::bad_request("unit.parent_not_found", format!("上级单位 {p} 不存在（须先导入上级，或上级已撤销）"))
+                        .at_row(*line)
+                        .at_field("parent_code"));
                 }
                 seen.insert(p.to_string());
             }
@@ -201,17 +147,18 @@ pub async fn insert_units(tx: &mut Tx, units: &[(usize, NewUnit)]) -> AppResult<
         let r = tx
             .execute(sql!(
                 "INSERT INTO units (code, name, kind, level, parent_code, valid_from, valid_to, synthetic) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
-                u.code.as_str(), u.name.as_str(), u.kind.label(), u.kind.level() as i64, u.parent.as_ref().map(|p| p.to_string()), u.valid_from.map(|d| d.to_string()), u.synthetic
+                u.code.as_str(),
+                u.name.as_str(),
+                u.kind.label(),
+                u.kind.level() as i64,
+                u.parent.as_ref().map(|p| p.to_string()),
+                u.valid_from.map(|d| d.to_string()),
+                u.synthetic
             ))
             .await;
         match r {
             Err(e) if e.is_unique_violation() => {
-                return Err(AppError::conflict(
-                    "unit.duplicate_code",
-                    format!("单位代码 {} 已存在", u.code),
-                )
-                .at_row(*line)
-                .at_field("code"));
+                return Err(AppError::conflict("unit.duplicate_code", format!("单位代码 {} 已存在", u.code)).at_row(*line).at_field("code"));
             }
             r => r?,
         };
@@ -246,14 +193,7 @@ pub async fn boundaries_at(db: &Db, level: Level) -> DbResult<Vec<BoundaryRow>> 
     .await
 }
 
-pub async fn put_population(
-    tx: &mut Tx,
-    code: &str,
-    community_kind: Option<&str>,
-    households: i64,
-    residents: i64,
-    synthetic: bool,
-) -> DbResult<()> {
+pub async fn put_population(tx: &mut Tx, code: &str, community_kind: Option<&str>, households: i64, residents: i64, synthetic: bool) -> DbResult<()> {
     tx.execute(sql!(
         "INSERT INTO unit_population (code, community_kind, households, residents, synthetic) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (code) DO UPDATE SET community_kind = excluded.community_kind, households = excluded.households, residents = excluded.residents, synthetic = excluded.synthetic",
         code, community_kind, households, residents, synthetic
@@ -272,8 +212,7 @@ pub struct Population {
 }
 
 pub async fn population(db: &Db, code: &str) -> DbResult<Option<Population>> {
-    db.fetch_optional(sql!("SELECT * FROM unit_population WHERE code = $1", code))
-        .await
+    db.fetch_optional(sql!("SELECT * FROM unit_population WHERE code = $1", code)).await
 }
 
 /// (households, residents) summed over the current village-level units in a subtree.
@@ -310,36 +249,25 @@ pub async fn lineage(db: &Db, code: &str) -> DbResult<Vec<LineageRow>> {
 
 /// Current direct children of a unit, in code order.
 async fn current_children(tx: &mut Tx, code: &str) -> DbResult<Vec<Unit>> {
-    tx.fetch_all(sql!(
-        "SELECT * FROM units WHERE parent_code = $1 AND valid_to IS NULL ORDER BY code",
-        code
-    ))
-    .await
+    tx.fetch_all(sql!("SELECT * FROM units WHERE parent_code = $1 AND valid_to IS NULL ORDER BY code", code)).await
 }
 
 async fn retire(tx: &mut Tx, code: &str, effective: Date) -> DbResult<()> {
-    tx.execute(sql!(
-        "UPDATE units SET valid_to = $1 WHERE code = $2",
-        effective.to_string(),
-        code
-    ))
-    .await?;
+    tx.execute(sql!("UPDATE units SET valid_to = $1 WHERE code = $2", effective.to_string(), code)).await?;
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn link(
-    tx: &mut Tx,
-    reform_id: &str,
-    kind: &str,
-    from: &str,
-    to: &str,
-    effective: Date,
-    note: &str,
-) -> DbResult<()> {
+async fn link(tx: &mut Tx, reform_id: &str, kind: &str, from: &str, to: &str, effective: Date, note: &str) -> DbResult<()> {
     tx.execute(sql!(
         "INSERT INTO unit_lineage (id, reform_id, kind, from_code, to_code, effective, note) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        platform::db::new_id(), reform_id, kind, from, to, effective.to_string(), note
+        platform::db::new_id(),
+        reform_id,
+        kind,
+        from,
+        to,
+        effective.to_string(),
+        note
     ))
     .await?;
     Ok(())
@@ -361,30 +289,23 @@ fn recode_children<'a>(
         for k in kids {
             let suffix_len = k.code.len() - old.len();
             let prefix = new.as_str();
-            let taken: Option<String> = tx
-                .fetch_optional::<(String,)>(sql!(
-                    "SELECT code FROM units WHERE parent_code = $1 ORDER BY code DESC LIMIT 1",
-                    prefix
-                ))
-                .await?
-                .map(|(c,)| c);
-            let next = taken
-                .as_deref()
-                .and_then(|c| c[prefix.len()..].parse::<u64>().ok())
-                .unwrap_or(0)
-                + 1;
+            let taken: Option<String> =
+                tx.fetch_optional::<(String,)>(sql!("SELECT code FROM units WHERE parent_code = $1 ORDER BY code DESC LIMIT 1", prefix)).await?.map(|(c,)| c);
+            let next = taken.as_deref().and_then(|c| c[prefix.len()..].parse::<u64>().ok()).unwrap_or(0) + 1;
             let code_s = format!("{prefix}{next:0width$}", width = suffix_len);
-            let code = UnitCode::parse(&code_s)
-                .map_err(|e| AppError::bad_request("unit.recode_overflow", e.to_string()))?;
+            let code = UnitCode::parse(&code_s).map_err(|e| AppError::bad_request("unit.recode_overflow", e.to_string()))?;
             if code_s.len() != k.code.len() {
-                return Err(AppError::bad_request(
-                    "unit.recode_overflow",
-                    format!("{new} 下的代码已用尽，无法迁移 {}", k.code),
-                ));
+                return Err(AppError::bad_request("unit.recode_overflow", format!("{new} 下的代码已用尽，无法迁移 {}", k.code)));
             }
             tx.execute(sql!(
                 "INSERT INTO units (code, name, kind, level, parent_code, valid_from, valid_to, synthetic) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
-                code.as_str(), k.name.as_str(), k.kind.as_str(), k.level, prefix, effective.to_string(), k.synthetic
+                code.as_str(),
+                k.name.as_str(),
+                k.kind.as_str(),
+                k.level,
+                prefix,
+                effective.to_string(),
+                k.synthetic
             ))
             .await?;
             tx.execute(sql!(
@@ -393,16 +314,7 @@ fn recode_children<'a>(
             ))
             .await?;
             retire(tx, &k.code, effective).await?;
-            link(
-                tx,
-                reform_id,
-                "recode",
-                &k.code,
-                code.as_str(),
-                effective,
-                note,
-            )
-            .await?;
+            link(tx, reform_id, "recode", &k.code, code.as_str(), effective, note).await?;
             moved += 1 + recode_children(tx, reform_id, &k.code, &code, effective, note).await?;
         }
         Ok(moved)
@@ -419,100 +331,45 @@ pub struct ReformReport {
 }
 
 async fn current_unit(tx: &mut Tx, code: &UnitCode, field: &str) -> AppResult<Unit> {
-    let u: Option<Unit> = tx
-        .fetch_optional(sql!("SELECT * FROM units WHERE code = $1", code.as_str()))
-        .await?;
+    let u: Option<Unit> = tx.fetch_optional(sql!("SELECT * FROM units WHERE code = $1", code.as_str())).await?;
     match u {
         Some(u) if u.valid_to.is_none() => Ok(u),
-        Some(_) => Err(AppError::bad_request(
-            "unit.already_retired",
-            format!("单位 {code} 已撤销，不能再参与调整"),
-        )
-        .at_field(field.to_owned())),
-        None => Err(
-            AppError::bad_request("unit.not_found", format!("单位 {code} 不存在"))
-                .at_field(field.to_owned()),
-        ),
+        Some(_) => Err(AppError::bad_request("unit.already_retired", format!("单位 {code} 已撤销，不能再参与调整")).at_field(field.to_owned())),
+        None => Err(AppError::bad_request("unit.not_found", format!("单位 {code} 不存在")).at_field(field.to_owned())),
     }
 }
 
 /// 撤并: merges `from` units into one new unit. The old units keep their history with
 /// `valid_to = effective`; their subordinate units move under the new unit with new codes.
-pub async fn merge(
-    tx: &mut Tx,
-    now: Millis,
-    actor: &Actor,
-    from: &[UnitCode],
-    into: &NewUnit,
-    effective: Date,
-    note: &str,
-) -> AppResult<ReformReport> {
+pub async fn merge(tx: &mut Tx, now: Millis, actor: &Actor, from: &[UnitCode], into: &NewUnit, effective: Date, note: &str) -> AppResult<ReformReport> {
     if from.len() < 2 {
-        return Err(
-            AppError::bad_request("unit.merge_needs_two", "撤并至少需要两个原单位")
-                .at_field("from"),
-        );
+        return Err(AppError::bad_request("unit.merge_needs_two", "撤并至少需要两个原单位").at_field("from"));
     }
     for f in from {
         let u = current_unit(tx, f, "from").await?;
-        if u.level != into.kind.level() as i64
-            || u.parent_code.as_deref() != into.parent.as_ref().map(|p| p.as_str())
-        {
-            return Err(AppError::bad_request(
-                "unit.merge_mismatch",
-                format!("原单位 {f} 与新单位不在同一上级或同一层级"),
-            )
-            .at_field("from"));
+        if u.level != into.kind.level() as i64 || u.parent_code.as_deref() != into.parent.as_ref().map(|p| p.as_str()) {
+            return Err(AppError::bad_request("unit.merge_mismatch", format!("原单位 {f} 与新单位不在同一上级或同一层级")).at_field("from"));
         }
     }
     let reform_id = platform::db::new_id();
-    insert_units(
-        tx,
-        &[(
-            0,
-            NewUnit {
-                valid_from: Some(effective),
-                ..into.clone()
-            },
-        )],
-    )
-    .await?;
+    insert_units(tx, &[(0, NewUnit { valid_from: Some(effective), ..into.clone() })]).await?;
     let mut recoded = 0;
     let (mut households, mut residents, mut any) = (0, 0, false);
     for f in from {
         recoded += recode_children(tx, &reform_id, f.as_str(), &into.code, effective, note).await?;
-        if let Some(p) = tx
-            .fetch_optional::<(i64, i64)>(sql!(
-                "SELECT households, residents FROM unit_population WHERE code = $1",
-                f.as_str()
-            ))
-            .await?
-        {
+        if let Some(p) = tx.fetch_optional::<(i64, i64)>(sql!("SELECT households, residents FROM unit_population WHERE code = $1", f.as_str())).await? {
             households += p.0;
             residents += p.1;
             any = true;
         }
         retire(tx, f.as_str(), effective).await?;
-        link(
-            tx,
-            &reform_id,
-            "merge",
-            f.as_str(),
-            into.code.as_str(),
-            effective,
-            note,
-        )
-        .await?;
+        link(tx, &reform_id, "merge", f.as_str(), into.code.as_str(), effective, note).await?;
     }
     if any {
         put_population(tx, into.code.as_str(), None, households, residents, false).await?;
     }
     let retired: Vec<String> = from.iter().map(|c| c.to_string()).collect();
-    let detail = format!(
-        "merge {} -> {} effective {effective}; {recoded} subordinate units recoded; {note}",
-        retired.join(","),
-        into.code
-    );
+    let detail = format!("merge {} -> {} effective {effective}; {recoded} subordinate units recoded; {note}", retired.join(","), into.code);
     audit::record(
         tx,
         now,
@@ -526,104 +383,58 @@ pub async fn merge(
         },
     )
     .await?;
-    Ok(ReformReport {
-        reform_id,
-        retired,
-        created: vec![into.code.to_string()],
-        recoded,
-    })
+    Ok(ReformReport { reform_id, retired, created: vec![into.code.to_string()], recoded })
 }
 
 /// 拆分: splits one unit into several new ones. The old unit must have no current subordinate units
 /// (move them first), because which new unit each belongs to is a decision the system cannot make.
-pub async fn split(
-    tx: &mut Tx,
-    now: Millis,
-    actor: &Actor,
-    from: &UnitCode,
-    into: &[NewUnit],
-    effective: Date,
-    note: &str,
-) -> AppResult<ReformReport> {
+pub async fn split(tx: &mut Tx, now: Millis, actor: &Actor, from: &UnitCode, into: &[NewUnit], effective: Date, note: &str) -> AppResult<ReformReport> {
     if into.len() < 2 {
-        return Err(
-            AppError::bad_request("unit.split_needs_two", "拆分至少需要两个新单位")
-                .at_field("into"),
-        );
+        return Err(AppError::bad_request("unit.split_needs_two", "拆分至少需要两个新单位").at_field("into"));
     }
     let old = current_unit(tx, from, "from").await?;
     for n in into {
-        if n.kind.level() as i64 != old.level
-            || n.parent.as_ref().map(|p| p.as_str()) != old.parent_code.as_deref()
-        {
-            return Err(AppError::bad_request(
-                "unit.split_mismatch",
-                format!("新单位 {} 与原单位不在同一上级或同一层级", n.code),
-            )
-            .at_field("into"));
+        if n.kind.level() as i64 != old.level || n.parent.as_ref().map(|p| p.as_str()) != old.parent_code.as_deref() {
+            return Err(AppError::bad_request("unit.split_mismatch", format!("新单位 {} 与原单位不在同一上级或同一层级", n.code)).at_field("into"));
         }
     }
     if !current_children(tx, from.as_str()).await?.is_empty() {
-        return Err(AppError::bad_request(
-            "unit.split_has_children",
-            format!("单位 {from} 下仍有下级单位，请先将其迁移后再拆分"),
-        )
-        .at_field("from"));
+        return Err(AppError::bad_request("unit.split_has_children", format!("单位 {from} 下仍有下级单位，请先将其迁移后再拆分")).at_field("from"));
     }
     let reform_id = platform::db::new_id();
-    let rows: Vec<(usize, NewUnit)> = into
-        .iter()
-        .map(|n| {
-            (
-                0,
-                NewUnit {
-                    valid_from: Some(effective),
-                    ..n.clone()
-                },
-            )
-        })
-        .collect();
+    let rows: Vec<(usize, NewUnit)> = into.iter().map(|n| (0, NewUnit { valid_from: Some(effective), ..n.clone() })).collect();
     insert_units(tx, &rows).await?;
     retire(tx, from.as_str(), effective).await?;
     for n in into {
-        link(
-            tx,
-            &reform_id,
-            "split",
-            from.as_str(),
-            n.code.as_str(),
-            effective,
-            note,
-        )
-        .await?;
+        link(tx, &reform_id, "split", from.as_str(), n.code.as_str(), effective, note).await?;
     }
     let created: Vec<String> = into.iter().map(|n| n.code.to_string()).collect();
-    let detail = format!(
-        "split {from} -> {} effective {effective}; {note}",
-        created.join(",")
-    );
+    let detail = format!("split {from} -> {} effective {effective}; {note}", created.join(","));
     audit::record(
         tx,
         now,
-        &Event {
-            actor,
-            unit: old.parent_code.as_deref(),
-            action: "unit.reform",
-            target: from.as_str(),
-            outcome: Outcome::Ok,
-            detail: &detail,
-        },
+        &Event { actor, unit: old.parent_code.as_deref(), action: "unit.reform", target: from.as_str(), outcome: Outcome::Ok, detail: &detail },
     )
     .await?;
-    Ok(ReformReport {
-        reform_id,
-        retired: vec![from.to_string()],
-        created,
-        recoded: 0,
-    })
+    Ok(ReformReport { reform_id, retired: vec![from.to_string()], created, recoded: 0 })
 }
 
 pub async fn get_tx(tx: &mut Tx, code: &str) -> DbResult<Option<Unit>> {
-    tx.fetch_optional(sql!("SELECT * FROM units WHERE code = $1", code))
-        .await
+    tx.fetch_optional(sql!("SELECT * FROM units WHERE code = $1", code)).await
+}
+
+/// Current units of one kind in a subtree, in code order (other slices use this, e.g. the compounds
+/// of a community for an import, or every village-level unit for demo data).
+pub async fn current_of_kind(db: &Db, root: &UnitCode, kinds: &[UnitKind]) -> DbResult<Vec<Unit>> {
+    let mut q = Sql::new("SELECT * FROM units WHERE valid_to IS NULL AND ", []);
+    Scope::new(vec![root.clone()]).push_filter(&mut q, "code");
+    q.push(" AND kind IN (");
+    for (i, k) in kinds.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(k.label());
+    }
+    q.push(") ORDER BY code");
+    db.fetch_all(q).await
 }

@@ -20,26 +20,12 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 pub fn site() -> Site {
     Site {
         nav: Arc::new(vec![
-            NavEntry {
-                href: "/",
-                label: "工作台",
-                permission: None,
-            },
-            NavEntry {
-                href: "/units",
-                label: "治理单元",
-                permission: Some(Permission::ViewUnits),
-            },
-            NavEntry {
-                href: "/admin/accounts",
-                label: "账户与角色",
-                permission: Some(Permission::ViewAccounts),
-            },
-            NavEntry {
-                href: "/admin/audit",
-                label: "审计日志",
-                permission: Some(Permission::ViewAudit),
-            },
+            NavEntry { href: "/", label: "工作台", permission: None },
+            NavEntry { href: "/units", label: "治理单元", permission: Some(Permission::ViewUnits) },
+            NavEntry { href: "/registry", label: "基础台账", permission: Some(Permission::ViewRegisters) },
+            NavEntry { href: "/admin/accounts", label: "账户与角色", permission: Some(Permission::ViewAccounts) },
+            NavEntry { href: "/admin/sharing", label: "数据共享", permission: Some(Permission::ManageSharing) },
+            NavEntry { href: "/admin/audit", label: "审计日志", permission: Some(Permission::ViewAudit) },
         ]),
         units: Arc::new(geography::Directory),
     }
@@ -53,13 +39,11 @@ async fn openapi() -> impl IntoResponse {
 /// errors-as-pages, CSRF, then the routes (with metrics).
 pub fn app(platform: Platform) -> Router {
     let site = site();
-    let state = AppState {
-        platform: platform.clone(),
-        site: site.clone(),
-    };
+    let state = AppState { platform: platform.clone(), site: site.clone() };
     Router::new()
         .merge(platform::pages::router())
         .merge(geography::router())
+        .merge(registry::router())
         .route("/api/v1/openapi.json", get(openapi))
         .route_layer(from_fn_with_state(platform.clone(), web::track_metrics))
         .fallback(web::not_found)
@@ -83,44 +67,14 @@ pub struct DemoAccount {
 pub fn demo_account_plan() -> Vec<(&'static str, &'static str, Role, &'static str)> {
     vec![
         ("admin", "系统管理员（演示）", Role::SystemAdmin, "5109"),
-        (
-            "security",
-            "安全管理员（演示）",
-            Role::SecurityAdmin,
-            "5109",
-        ),
+        ("security", "安全管理员（演示）", Role::SecurityAdmin, "5109"),
         ("auditor", "审计管理员（演示）", Role::AuditAdmin, "5109"),
         ("city", "市级工作人员（演示）", Role::CityStaff, "5109"),
-        (
-            "chuanshan",
-            "船山区工作人员（演示）",
-            Role::CountyStaff,
-            "510903",
-        ),
-        (
-            "township",
-            "街道工作人员（演示）",
-            Role::TownshipStaff,
-            "510903001",
-        ),
-        (
-            "community",
-            "社区工作人员（演示）",
-            Role::CommunityStaff,
-            "510903001001",
-        ),
-        (
-            "gridworker",
-            "网格员（演示）",
-            Role::GridWorker,
-            "510903001001501",
-        ),
-        (
-            "department",
-            "部门工作人员（演示）",
-            Role::DepartmentStaff,
-            "510903",
-        ),
+        ("chuanshan", "船山区工作人员（演示）", Role::CountyStaff, "510903"),
+        ("township", "街道工作人员（演示）", Role::TownshipStaff, "510903001"),
+        ("community", "社区工作人员（演示）", Role::CommunityStaff, "510903001001"),
+        ("gridworker", "网格员（演示）", Role::GridWorker, "510903001001501"),
+        ("department", "部门工作人员（演示）", Role::DepartmentStaff, "510903"),
     ]
 }
 
@@ -140,26 +94,10 @@ pub async fn create_demo_accounts(p: &Platform) -> AppResult<Vec<DemoAccount>> {
         }
         let password = auth::generate_password();
         let mut tx = p.db.begin().await?;
-        auth::create_account(
-            &mut tx,
-            p.now(),
-            &actor,
-            username,
-            display,
-            &code,
-            &password,
-            p.settings.cheap_hashing,
-        )
-        .await?;
+        auth::create_account(&mut tx, p.now(), &actor, username, display, &code, &password, p.settings.cheap_hashing).await?;
         let totp_secret = auth::grant_role(&mut tx, p.now(), &actor, username, role, &code).await?;
         tx.commit().await?;
-        made.push(DemoAccount {
-            username,
-            role,
-            unit: unit.to_owned(),
-            password,
-            totp_secret,
-        });
+        made.push(DemoAccount { username, role, unit: unit.to_owned(), password, totp_secret });
     }
     Ok(made)
 }

@@ -87,6 +87,19 @@ enum ImportCmd {
     Units { file: PathBuf },
     /// The shipped reference data: Suining's division codes and county boundaries.
     Reference,
+    /// A resident roster (CSV or XLSX, Chinese headers; see the template on the import page) into one
+    /// village or community. Checks every row first; with errors nothing is written unless
+    /// --skip-invalid, which writes the good rows (in one transaction).
+    People {
+        file: PathBuf,
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Check only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -206,39 +219,22 @@ struct Config {
 }
 
 fn load_config(cli: &Cli, listen_flag: Option<&str>) -> Result<Config> {
-    let path = cli
-        .config
-        .clone()
-        .or_else(|| Some(PathBuf::from("jiceng.toml")).filter(|p| p.exists()));
+    let path = cli.config.clone().or_else(|| Some(PathBuf::from("jiceng.toml")).filter(|p| p.exists()));
     let file: FileConfig = match &path {
-        Some(p) => toml::from_str(
-            &std::fs::read_to_string(p)
-                .with_context(|| format!("读取配置文件 {} 失败", p.display()))?,
-        )
-        .with_context(|| format!("配置文件 {} 格式错误", p.display()))?,
+        Some(p) => toml::from_str(&std::fs::read_to_string(p).with_context(|| format!("读取配置文件 {} 失败", p.display()))?)
+            .with_context(|| format!("配置文件 {} 格式错误", p.display()))?,
         None => FileConfig::default(),
     };
     let mut settings = Settings::default();
-    if let Some(s) = file.secure_cookies.or_else(|| {
-        std::env::var("JICENG_SECURE_COOKIES")
-            .ok()
-            .map(|v| v == "1" || v == "true")
-    }) {
+    if let Some(s) = file.secure_cookies.or_else(|| std::env::var("JICENG_SECURE_COOKIES").ok().map(|v| v == "1" || v == "true")) {
         settings.secure_cookies = s;
     }
     if let Some(m) = file.idle_timeout_minutes.filter(|m| (1..=30).contains(m)) {
         settings.idle_timeout_ms = m * platform::clock::MINUTE;
     }
     Ok(Config {
-        db: cli
-            .db
-            .clone()
-            .or(file.db)
-            .unwrap_or_else(|| "jiceng-data/jiceng.db".into()),
-        listen: listen_flag
-            .map(str::to_owned)
-            .or(file.listen)
-            .unwrap_or_else(|| "127.0.0.1:8080".into()),
+        db: cli.db.clone().or(file.db).unwrap_or_else(|| "jiceng-data/jiceng.db".into()),
+        listen: listen_flag.map(str::to_owned).or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
         settings,
         field_key_hex: std::env::var("JICENG_FIELD_KEY").ok().filter(|k| !k.trim().is_empty()),
         field_key_file: std::env::var_os("JICENG_FIELD_KEY_FILE")
@@ -280,15 +276,10 @@ fn redact(url: &str) -> String {
 
 fn read_password() -> Result<String> {
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("无法从标准输入读取密码")?;
+    std::io::stdin().lock().read_line(&mut line).context("无法从标准输入读取密码")?;
     let pw = line.trim_end_matches(['\r', '\n']).to_owned();
     if pw.is_empty() {
-        bail!(
-            "标准输入中没有密码：请用管道传入，例如 printf '%s\\n' \"$PASSWORD\" | jiceng user add …"
-        );
+        bail!("标准输入中没有密码：请用管道传入，例如 printf '%s\\n' \"$PASSWORD\" | jiceng user add …");
     }
     Ok(pw)
 }
@@ -298,16 +289,7 @@ fn app_err(e: AppError) -> anyhow::Error {
 }
 
 fn parse_role(s: &str) -> Result<Role> {
-    Role::parse(s).ok_or_else(|| {
-        anyhow!(
-            "未知角色「{s}」；可用：{}",
-            Role::ALL
-                .iter()
-                .map(|r| r.name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })
+    Role::parse(s).ok_or_else(|| anyhow!("未知角色「{s}」；可用：{}", Role::ALL.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ")))
 }
 
 async fn existing_unit(p: &Platform, s: &str) -> Result<UnitCode> {
@@ -320,75 +302,60 @@ async fn existing_unit(p: &Platform, s: &str) -> Result<UnitCode> {
 }
 
 async fn serve(p: Platform, listen: &str) -> Result<()> {
-    let addr: SocketAddr = listen
-        .parse()
-        .with_context(|| format!("监听地址「{listen}」无效，应形如 127.0.0.1:8080"))?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("无法监听 {addr}（端口被占用？可用 --listen 更换）"))?;
+    let addr: SocketAddr = listen.parse().with_context(|| format!("监听地址「{listen}」无效，应形如 127.0.0.1:8080"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("无法监听 {addr}（端口被占用？可用 --listen 更换）"))?;
     println!("jiceng 已启动：http://{addr}  （Ctrl-C 停止）");
     let app = jiceng::app(p.clone());
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async {
+            let ctrl_c = tokio::signal::ctrl_c();
+            #[cfg(unix)]
+            {
+                let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                     Ok(s) => s,
                     Err(_) => return,
                 };
-            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-    })
-    .await?;
+                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+            }
+            #[cfg(not(unix))]
+            let _ = ctrl_c.await;
+        })
+        .await?;
     p.db.close().await;
     Ok(())
 }
 
 async fn demo(p: &Platform, scale: Scale) -> Result<()> {
     let actor = Actor::system();
-    if geography::import::load_reference(&p.db, p.now(), &actor)
-        .await
-        .map_err(app_err)?
-    {
-        println!(
-            "已载入遂宁市真实区划：1 市、5 区县、95 乡镇（街道）、1,445 村（社区），及 5 个区县边界。"
-        );
+    if geography::import::load_reference(&p.db, p.now(), &actor).await.map_err(app_err)? {
+        println!("已载入遂宁市真实区划：1 市、5 区县、95 乡镇（街道）、1,445 村（社区），及 5 个区县边界。");
     }
-    if geography::demo::seed(&p.db, p.now(), &actor, scale)
-        .await
-        .map_err(app_err)?
-    {
-        println!(
-            "已生成演示数据（{scale:?}）：小区、网格与各村（社区）户数人口（约 280 万人），页面中标注为「演示数据」。"
-        );
+    if geography::demo::seed(&p.db, p.now(), &actor, scale).await.map_err(app_err)? {
+        println!("已生成演示数据（{scale:?}）：小区、网格与各村（社区）户数人口（约 280 万人），页面中标注为「演示数据」。");
+    }
+    let reg_scale = if scale == Scale::City { registry::demo::Scale::City } else { registry::demo::Scale::Small };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(indicatif::ProgressStyle::with_template("生成台账 {bar:40} {pos}/{len} 个村（社区） {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    let seeded = registry::demo::seed(&p.db, &p.cipher, p.now(), &actor, reg_scale, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .await
+    .map_err(app_err)?;
+    bar.finish_and_clear();
+    if seeded {
+        let people = p.db.scalar(platform::sql!("SELECT COUNT(*) FROM people")).await?;
+        let households = p.db.scalar(platform::sql!("SELECT COUNT(*) FROM households")).await?;
+        println!("已生成演示台账：{people} 人、{households} 户（身份证号为符合校验规则的虚构号码，已加密存储）。");
     }
     let made = jiceng::create_demo_accounts(p).await.map_err(app_err)?;
     if made.is_empty() {
-        println!(
-            "演示账户已存在（密码只在首次运行时显示；可用 jiceng user reset-password NAME 重置）。"
-        );
+        println!("演示账户已存在（密码只在首次运行时显示；可用 jiceng user reset-password NAME 重置）。");
     } else {
         println!("\n演示账户（仅显示这一次，请妥善保存）：");
-        println!(
-            "{:<12} {:<18} {:<16} {:<18} TOTP 密钥（管理员登录时需要动态口令）",
-            "用户名", "角色", "单位", "密码"
-        );
+        println!("{:<12} {:<18} {:<16} {:<18} TOTP 密钥（管理员登录时需要动态口令）", "用户名", "角色", "单位", "密码");
         for a in &made {
-            println!(
-                "{:<12} {:<18} {:<16} {:<18} {}",
-                a.username,
-                a.role.name(),
-                a.unit,
-                a.password,
-                a.totp_secret.as_deref().unwrap_or("-")
-            );
+            println!("{:<12} {:<18} {:<16} {:<18} {}", a.username, a.role.name(), a.unit, a.password, a.totp_secret.as_deref().unwrap_or("-"));
         }
         println!();
     }
@@ -398,10 +365,7 @@ async fn demo(p: &Platform, scale: Scale) -> Result<()> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("JICENG_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("JICENG_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     match run().await {
@@ -426,11 +390,8 @@ async fn run() -> Result<std::process::ExitCode> {
     let cheap = p.settings.cheap_hashing;
     match cli.cmd {
         Cmd::Serve(_) => serve(p, &cfg.listen).await?,
-        Cmd::Demo {
-            scale, no_serve, ..
-        } => {
-            let scale =
-                Scale::parse(&scale).ok_or_else(|| anyhow!("--scale 只能是 small 或 city"))?;
+        Cmd::Demo { scale, no_serve, .. } => {
+            let scale = Scale::parse(&scale).ok_or_else(|| anyhow!("--scale 只能是 small 或 city"))?;
             demo(&p, scale).await?;
             if !no_serve {
                 serve(p, &cfg.listen).await?;
@@ -438,31 +399,16 @@ async fn run() -> Result<std::process::ExitCode> {
         }
         Cmd::Migrate => println!("数据库已迁移到最新版本：{}", redact(&cfg.db)),
         Cmd::Import(ImportCmd::Reference) => {
-            let loaded = geography::import::load_reference(&p.db, now, &cli_actor)
-                .await
-                .map_err(app_err)?;
-            println!(
-                "{}",
-                if loaded {
-                    "已载入遂宁市区划与区县边界"
-                } else {
-                    "区划已存在，未重复载入"
-                }
-            );
+            let loaded = geography::import::load_reference(&p.db, now, &cli_actor).await.map_err(app_err)?;
+            println!("{}", if loaded { "已载入遂宁市区划与区县边界" } else { "区划已存在，未重复载入" });
+        }
+        Cmd::Import(ImportCmd::People { file, unit, skip_invalid, dry_run }) => {
+            return import_people(&p, &cli_actor, &file, &unit, skip_invalid, dry_run).await;
         }
         Cmd::Import(ImportCmd::Units { file }) => {
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("无法读取 {}", file.display()))?;
+            let bytes = std::fs::read(&file).with_context(|| format!("无法读取 {}", file.display()))?;
             let text = geography::import::decode_text(&bytes);
-            match geography::import::import_units(
-                &p.db,
-                now,
-                &cli_actor,
-                &text,
-                &file.display().to_string(),
-            )
-            .await
-            {
+            match geography::import::import_units(&p.db, now, &cli_actor, &text, &file.display().to_string()).await {
                 Ok(n) => println!("已导入 {n} 个单位"),
                 Err(errors) => {
                     eprintln!("导入失败，未写入任何数据。共发现 {} 个问题：", errors.len());
@@ -477,36 +423,21 @@ async fn run() -> Result<std::process::ExitCode> {
         Cmd::Token(cmd) => match cmd {
             TokenCmd::Create { name, label } => {
                 let mut tx = p.db.begin().await?;
-                let (id, token) = auth::create_token(&mut tx, now, &cli_actor, &name, &label)
-                    .await
-                    .map_err(app_err)?;
+                let (id, token) = auth::create_token(&mut tx, now, &cli_actor, &name, &label).await.map_err(app_err)?;
                 tx.commit().await?;
                 eprintln!("令牌 {id} 已创建（只显示这一次）：");
                 println!("{token}");
             }
             TokenCmd::Revoke { id } => {
                 let mut tx = p.db.begin().await?;
-                auth::revoke_token(&mut tx, now, &cli_actor, &id)
-                    .await
-                    .map_err(app_err)?;
+                auth::revoke_token(&mut tx, now, &cli_actor, &id).await.map_err(app_err)?;
                 tx.commit().await?;
                 println!("令牌 {id} 已吊销");
             }
             TokenCmd::List { name } => {
                 for t in auth::list_tokens(&p.db, name.as_deref()).await? {
-                    let state = if t.revoked_ms.is_some() {
-                        "已吊销"
-                    } else {
-                        "有效"
-                    };
-                    println!(
-                        "{}  {:<14} {:<12} {}  {}",
-                        t.id,
-                        t.username,
-                        t.label,
-                        platform::clock::format_beijing(t.created_ms),
-                        state
-                    );
+                    let state = if t.revoked_ms.is_some() { "已吊销" } else { "有效" };
+                    println!("{}  {:<14} {:<12} {}  {}", t.id, t.username, t.label, platform::clock::format_beijing(t.created_ms), state);
                 }
             }
         },
@@ -565,122 +496,63 @@ async fn user_cmd(p: &Platform, actor: &Actor, cmd: UserCmd, cheap: bool) -> Res
     let now = p.now();
     let mut tx = p.db.begin().await?;
     match cmd {
-        UserCmd::Add {
-            name,
-            role,
-            unit,
-            display_name,
-        } => {
+        UserCmd::Add { name, role, unit, display_name } => {
             let role = parse_role(&role)?;
             let code = existing_unit(p, &unit).await?;
             let password = read_password()?;
-            auth::create_account(
-                &mut tx,
-                now,
-                actor,
-                &name,
-                display_name.as_deref().unwrap_or(""),
-                &code,
-                &password,
-                cheap,
-            )
-            .await
-            .map_err(app_err)?;
-            let secret = auth::grant_role(&mut tx, now, actor, &name, role, &code)
-                .await
-                .map_err(app_err)?;
+            auth::create_account(&mut tx, now, actor, &name, display_name.as_deref().unwrap_or(""), &code, &password, cheap).await.map_err(app_err)?;
+            let secret = auth::grant_role(&mut tx, now, actor, &name, role, &code).await.map_err(app_err)?;
             tx.commit().await?;
             println!("已创建账户 {name}（{} @ {code}）", role.label());
             if let Some(s) = secret {
-                println!(
-                    "TOTP 密钥：{s}\n{}",
-                    platform::totp::provisioning_uri(&s, &name)
-                );
+                println!("TOTP 密钥：{s}\n{}", platform::totp::provisioning_uri(&s, &name));
             }
         }
         UserCmd::Grant { name, role, unit } => {
             let role = parse_role(&role)?;
             let code = existing_unit(p, &unit).await?;
-            let secret = auth::grant_role(&mut tx, now, actor, &name, role, &code)
-                .await
-                .map_err(app_err)?;
+            let secret = auth::grant_role(&mut tx, now, actor, &name, role, &code).await.map_err(app_err)?;
             tx.commit().await?;
             println!("已授予 {name}「{}」@ {code}", role.label());
             if let Some(s) = secret {
-                println!(
-                    "TOTP 密钥：{s}\n{}",
-                    platform::totp::provisioning_uri(&s, &name)
-                );
+                println!("TOTP 密钥：{s}\n{}", platform::totp::provisioning_uri(&s, &name));
             }
         }
         UserCmd::Revoke { name, role, unit } => {
             let role = parse_role(&role)?;
             let code = UnitCode::parse(&unit).map_err(|e| anyhow!("{e}"))?;
-            auth::revoke_role(&mut tx, now, actor, &name, role, &code)
-                .await
-                .map_err(app_err)?;
+            auth::revoke_role(&mut tx, now, actor, &name, role, &code).await.map_err(app_err)?;
             tx.commit().await?;
             println!("已撤销 {name}「{}」@ {code}", role.label());
         }
         UserCmd::ResetPassword { name } => {
             let pw = read_password()?;
-            auth::reset_password(&mut tx, now, actor, &name, &pw, cheap)
-                .await
-                .map_err(app_err)?;
+            auth::reset_password(&mut tx, now, actor, &name, &pw, cheap).await.map_err(app_err)?;
             tx.commit().await?;
             println!("已重置 {name} 的密码并解除锁定");
         }
         UserCmd::Disable { name } => {
-            auth::set_disabled(&mut tx, now, actor, &name, true)
-                .await
-                .map_err(app_err)?;
+            auth::set_disabled(&mut tx, now, actor, &name, true).await.map_err(app_err)?;
             tx.commit().await?;
             println!("已停用 {name}");
         }
         UserCmd::Enable { name } => {
-            auth::set_disabled(&mut tx, now, actor, &name, false)
-                .await
-                .map_err(app_err)?;
+            auth::set_disabled(&mut tx, now, actor, &name, false).await.map_err(app_err)?;
             tx.commit().await?;
             println!("已启用 {name}");
         }
         UserCmd::Totp { name } => {
-            let s = auth::reset_totp(&mut tx, now, actor, &name)
-                .await
-                .map_err(app_err)?;
+            let s = auth::reset_totp(&mut tx, now, actor, &name).await.map_err(app_err)?;
             tx.commit().await?;
-            println!(
-                "{name} 的新 TOTP 密钥：{s}\n{}",
-                platform::totp::provisioning_uri(&s, &name)
-            );
+            println!("{name} 的新 TOTP 密钥：{s}\n{}", platform::totp::provisioning_uri(&s, &name));
         }
         UserCmd::List => {
             drop(tx);
-            let (list, _) = auth::list_accounts(
-                &p.db,
-                &platform::Scope::new(vec![UnitCode::parse("51").map_err(|e| anyhow!("{e}"))?]),
-                "",
-                10_000,
-                0,
-            )
-            .await?;
+            let (list, _) = auth::list_accounts(&p.db, &platform::Scope::new(vec![UnitCode::parse("51").map_err(|e| anyhow!("{e}"))?]), "", 10_000, 0).await?;
             for v in list {
-                let grants: Vec<String> = v
-                    .grants
-                    .iter()
-                    .map(|g| format!("{}@{}", g.role.name(), g.unit))
-                    .collect();
-                let state = if v.account.disabled != 0 {
-                    " [停用]"
-                } else {
-                    ""
-                };
-                println!(
-                    "{:<16} {:<20} {}{state}",
-                    v.account.username,
-                    v.account.display_name,
-                    grants.join(" ")
-                );
+                let grants: Vec<String> = v.grants.iter().map(|g| format!("{}@{}", g.role.name(), g.unit)).collect();
+                let state = if v.account.disabled != 0 { " [停用]" } else { "" };
+                println!("{:<16} {:<20} {}{state}", v.account.username, v.account.display_name, grants.join(" "));
             }
         }
     }
@@ -694,119 +566,87 @@ fn parse_date(s: &str) -> Result<Date> {
 async fn unit_cmd(p: &Platform, actor: &Actor, cmd: UnitCmd) -> Result<()> {
     let now = p.now();
     match cmd {
-        UnitCmd::Merge {
-            from,
-            into,
-            name,
-            kind,
-            effective,
-            note,
-        } => {
-            let from: Vec<UnitCode> = from
-                .iter()
-                .map(|c| UnitCode::parse(c).map_err(|e| anyhow!("{e}")))
-                .collect::<Result<_>>()?;
-            let first = geography::store::get(&p.db, from[0].as_str())
-                .await?
-                .ok_or_else(|| anyhow!("单位 {} 不存在", from[0]))?;
+        UnitCmd::Merge { from, into, name, kind, effective, note } => {
+            let from: Vec<UnitCode> = from.iter().map(|c| UnitCode::parse(c).map_err(|e| anyhow!("{e}"))).collect::<Result<_>>()?;
+            let first = geography::store::get(&p.db, from[0].as_str()).await?.ok_or_else(|| anyhow!("单位 {} 不存在", from[0]))?;
             let kind = match kind {
                 Some(k) => UnitKind::parse(&k).ok_or_else(|| anyhow!("未知单位类型「{k}」"))?,
-                None => first
-                    .kind()
-                    .ok_or_else(|| anyhow!("单位 {} 类型未知", from[0]))?,
+                None => first.kind().ok_or_else(|| anyhow!("单位 {} 类型未知", from[0]))?,
             };
             let code = UnitCode::parse(&into).map_err(|e| anyhow!("{e}"))?;
-            let parent = first
-                .parent_code
-                .as_deref()
-                .map(UnitCode::parse)
-                .transpose()
-                .map_err(|e| anyhow!("{e}"))?;
+            let parent = first.parent_code.as_deref().map(UnitCode::parse).transpose().map_err(|e| anyhow!("{e}"))?;
             geography::model::check_placement(&code, kind, parent.as_ref()).map_err(app_err)?;
-            let new = NewUnit {
-                code,
-                name,
-                kind,
-                parent,
-                valid_from: None,
-                synthetic: false,
-            };
+            let new = NewUnit { code, name, kind, parent, valid_from: None, synthetic: false };
             let mut tx = p.db.begin().await?;
-            let r = geography::store::merge(
-                &mut tx,
-                now,
-                actor,
-                &from,
-                &new,
-                parse_date(&effective)?,
-                &note,
-            )
-            .await
-            .map_err(app_err)?;
+            let r = geography::store::merge(&mut tx, now, actor, &from, &new, parse_date(&effective)?, &note).await.map_err(app_err)?;
             tx.commit().await?;
-            println!(
-                "撤并完成：{} → {}，{} 个下级单位已重新编码",
-                r.retired.join("、"),
-                r.created.join("、"),
-                r.recoded
-            );
+            println!("撤并完成：{} → {}，{} 个下级单位已重新编码", r.retired.join("、"), r.created.join("、"), r.recoded);
         }
-        UnitCmd::Split {
-            from,
-            new,
-            kind,
-            effective,
-            note,
-        } => {
+        UnitCmd::Split { from, new, kind, effective, note } => {
             let from = UnitCode::parse(&from).map_err(|e| anyhow!("{e}"))?;
-            let old = geography::store::get(&p.db, from.as_str())
-                .await?
-                .ok_or_else(|| anyhow!("单位 {from} 不存在"))?;
+            let old = geography::store::get(&p.db, from.as_str()).await?.ok_or_else(|| anyhow!("单位 {from} 不存在"))?;
             let kind = match kind {
                 Some(k) => UnitKind::parse(&k).ok_or_else(|| anyhow!("未知单位类型「{k}」"))?,
                 None => old.kind().ok_or_else(|| anyhow!("单位 {from} 类型未知"))?,
             };
-            let parent = old
-                .parent_code
-                .as_deref()
-                .map(UnitCode::parse)
-                .transpose()
-                .map_err(|e| anyhow!("{e}"))?;
+            let parent = old.parent_code.as_deref().map(UnitCode::parse).transpose().map_err(|e| anyhow!("{e}"))?;
             let mut units = Vec::new();
             for n in &new {
-                let (c, name) = n
-                    .split_once('=')
-                    .ok_or_else(|| anyhow!("--new 应形如 代码=名称：{n}"))?;
+                let (c, name) = n.split_once('=').ok_or_else(|| anyhow!("--new 应形如 代码=名称：{n}"))?;
                 let code = UnitCode::parse(c).map_err(|e| anyhow!("{e}"))?;
                 geography::model::check_placement(&code, kind, parent.as_ref()).map_err(app_err)?;
-                units.push(NewUnit {
-                    code,
-                    name: name.to_owned(),
-                    kind,
-                    parent: parent.clone(),
-                    valid_from: None,
-                    synthetic: false,
-                });
+                units.push(NewUnit { code, name: name.to_owned(), kind, parent: parent.clone(), valid_from: None, synthetic: false });
             }
             let mut tx = p.db.begin().await?;
-            let r = geography::store::split(
-                &mut tx,
-                now,
-                actor,
-                &from,
-                &units,
-                parse_date(&effective)?,
-                &note,
-            )
-            .await
-            .map_err(app_err)?;
+            let r = geography::store::split(&mut tx, now, actor, &from, &units, parse_date(&effective)?, &note).await.map_err(app_err)?;
             tx.commit().await?;
-            println!(
-                "拆分完成：{} → {}",
-                r.retired.join("、"),
-                r.created.join("、")
-            );
+            println!("拆分完成：{} → {}", r.retired.join("、"), r.created.join("、"));
         }
     }
     Ok(())
+}
+
+async fn import_people(p: &Platform, actor: &Actor, file: &std::path::Path, unit: &str, skip_invalid: bool, dry_run: bool) -> Result<std::process::ExitCode> {
+    let code = existing_unit(p, unit).await?;
+    if code.level() != platform::scope::Level::Village {
+        bail!("花名册须导入到具体的村（社区），{code} 不是村（社区）级单位");
+    }
+    let bytes = std::fs::read(file).with_context(|| format!("无法读取 {}", file.display()))?;
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let table = registry::import::read_table(&bytes, &name).map_err(app_err)?;
+    let compounds: std::collections::HashMap<String, String> =
+        geography::store::current_of_kind(&p.db, &code, &[UnitKind::Compound]).await?.into_iter().map(|c| (c.name, c.code)).collect();
+    let preview = registry::import::check_roster(&p.db, &p.cipher, &code, &compounds, &table, Date::of_instant(p.now())).await.map_err(app_err)?;
+    eprintln!("检查完成：{} 行，可导入 {} 行，有问题 {} 行。", preview.total, preview.rows.len(), preview.total - preview.rows.len());
+    for e in preview.errors.iter().take(200) {
+        eprintln!("  {} [{}]", e.human(), e.code);
+    }
+    if preview.errors.len() > 200 {
+        eprintln!("  ……另有 {} 个问题未列出", preview.errors.len() - 200);
+    }
+    if dry_run {
+        return Ok(std::process::ExitCode::from(if preview.errors.is_empty() { 0 } else { 2 }));
+    }
+    if !preview.errors.is_empty() && !skip_invalid {
+        eprintln!("未写入任何数据。修改后重新导入，或加 --skip-invalid 只导入无误的行。");
+        return Ok(std::process::ExitCode::from(2));
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let bar = indicatif::ProgressBar::new(preview.rows.len() as u64);
+    bar.set_style(indicatif::ProgressStyle::with_template("写入 {bar:40} {pos}/{len} 人 {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    let ticker = {
+        let (bar, done) = (bar.clone(), done.clone());
+        tokio::spawn(async move {
+            loop {
+                bar.set_position(done.load(std::sync::atomic::Ordering::Relaxed) as u64);
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let r = registry::import::commit_roster(&p.db, &p.cipher, p.now(), actor, &code, &preview.rows, &file.display().to_string(), &done).await;
+    ticker.abort();
+    bar.finish_and_clear();
+    let n = r.map_err(app_err)?;
+    println!("已导入 {n} 人到 {code}");
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -24,16 +24,10 @@ pub struct Actor {
 impl Actor {
     pub fn cli() -> Self {
         let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-        Self {
-            name: format!("cli:{who}"),
-            client_addr: "local".into(),
-        }
+        Self { name: format!("cli:{who}"), client_addr: "local".into() }
     }
     pub fn system() -> Self {
-        Self {
-            name: "system".into(),
-            client_addr: "local".into(),
-        }
+        Self { name: "system".into(), client_addr: "local".into() }
     }
 }
 
@@ -111,9 +105,7 @@ fn chain_hash(
     detail: &str,
 ) -> String {
     // A JSON array is an unambiguous encoding: no field can bleed into the next.
-    let body = serde_json::json!([
-        prev, seq, at_ms, actor, unit, action, target, outcome, client, detail
-    ]);
+    let body = serde_json::json!([prev, seq, at_ms, actor, unit, action, target, outcome, client, detail]);
     hex::encode(Sha256::digest(body.to_string().as_bytes()))
 }
 
@@ -125,30 +117,14 @@ pub async fn record(tx: &mut Tx, now: Millis, e: &Event<'_>) -> DbResult<()> {
         hash: String,
     }
     // Bumping the head takes its row lock (PostgreSQL) or the write lock (SQLite): appenders queue here.
-    let head: Head = tx
-        .fetch_one(sql!(
-            "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"
-        ))
-        .await?;
-    let hash = chain_hash(
-        &head.hash,
-        head.seq,
-        now,
-        &e.actor.name,
-        e.unit,
-        e.action,
-        e.target,
-        e.outcome.as_str(),
-        &e.actor.client_addr,
-        e.detail,
-    );
+    let head: Head = tx.fetch_one(sql!("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")).await?;
+    let hash = chain_hash(&head.hash, head.seq, now, &e.actor.name, e.unit, e.action, e.target, e.outcome.as_str(), &e.actor.client_addr, e.detail);
     tx.execute(sql!(
         "INSERT INTO audit_log (seq, at_ms, actor, unit_code, action, target, outcome, client_addr, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         head.seq, now, e.actor.name.as_str(), e.unit, e.action, e.target, e.outcome.as_str(), e.actor.client_addr.as_str(), e.detail, head.hash.as_str(), hash.as_str()
     ))
     .await?;
-    tx.execute(sql!("UPDATE audit_head SET hash = $1 WHERE id = 1", hash))
-        .await?;
+    tx.execute(sql!("UPDATE audit_head SET hash = $1 WHERE id = 1", hash)).await?;
     Ok(())
 }
 
@@ -173,21 +149,13 @@ pub enum Break {
 impl std::fmt::Display for Break {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Break::Edited { seq } => write!(
-                f,
-                "第 {seq} 条审计记录被篡改（哈希不符） / audit record {seq} was edited"
-            ),
-            Break::Gap {
-                expected_seq,
-                found_seq,
-            } => write!(
-                f,
-                "第 {expected_seq} 条审计记录缺失或链接断开（下一条为 {found_seq}） / audit record {expected_seq} is missing or unlinked"
-            ),
-            Break::Truncated { last_seq, head_seq } => write!(
-                f,
-                "审计日志在第 {last_seq} 条后被截断（应至第 {head_seq} 条） / records after {last_seq} were deleted"
-            ),
+            Break::Edited { seq } => write!(f, "第 {seq} 条审计记录被篡改（哈希不符） / audit record {seq} was edited"),
+            Break::Gap { expected_seq, found_seq } => {
+                write!(f, "第 {expected_seq} 条审计记录缺失或链接断开（下一条为 {found_seq}） / audit record {expected_seq} is missing or unlinked")
+            }
+            Break::Truncated { last_seq, head_seq } => {
+                write!(f, "审计日志在第 {last_seq} 条后被截断（应至第 {head_seq} 条） / records after {last_seq} were deleted")
+            }
         }
     }
 }
@@ -204,47 +172,25 @@ pub async fn verify(db: &Db) -> DbResult<Verification> {
     let mut expected = 1i64;
     let mut checked = 0i64;
     loop {
-        let rows: Vec<Record> = db
-            .fetch_all(sql!(
-                "SELECT * FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT 5000",
-                expected
-            ))
-            .await?;
+        let rows: Vec<Record> = db.fetch_all(sql!("SELECT * FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT 5000", expected)).await?;
         if rows.is_empty() {
             break;
         }
         for r in &rows {
             if r.seq != expected || r.prev_hash != prev_hash {
-                return Ok(Verification {
-                    checked,
-                    first_break: Some(Break::Gap {
-                        expected_seq: expected,
-                        found_seq: r.seq,
-                    }),
-                });
+                return Ok(Verification { checked, first_break: Some(Break::Gap { expected_seq: expected, found_seq: r.seq }) });
             }
             if r.hash != r.expected_hash(&prev_hash) {
-                return Ok(Verification {
-                    checked,
-                    first_break: Some(Break::Edited { seq: r.seq }),
-                });
+                return Ok(Verification { checked, first_break: Some(Break::Edited { seq: r.seq }) });
             }
             prev_hash = r.hash.clone();
             expected += 1;
             checked += 1;
         }
     }
-    let head_seq = db
-        .scalar(sql!("SELECT seq FROM audit_head WHERE id = 1"))
-        .await?;
-    let first_break = (head_seq != expected - 1).then_some(Break::Truncated {
-        last_seq: expected - 1,
-        head_seq,
-    });
-    Ok(Verification {
-        checked,
-        first_break,
-    })
+    let head_seq = db.scalar(sql!("SELECT seq FROM audit_head WHERE id = 1")).await?;
+    let first_break = (head_seq != expected - 1).then_some(Break::Truncated { last_seq: expected - 1, head_seq });
+    Ok(Verification { checked, first_break })
 }
 
 /// Filters for the audit viewer and export.
@@ -265,9 +211,7 @@ fn filtered(select: &str, f: &Filter, scope: &Scope) -> Sql {
         q.push(" AND actor = ").bind(a);
     }
     if let Some(a) = f.action.as_deref().filter(|s| !s.is_empty()) {
-        q.push(" AND action LIKE ")
-            .bind(format!("{}%", crate::db::like_escape(a)))
-            .push(" ESCAPE '\\'");
+        q.push(" AND action LIKE ").bind(format!("{}%", crate::db::like_escape(a))).push(" ESCAPE '\\'");
     }
     if let Some(t) = f.from_ms {
         q.push(" AND at_ms >= ").bind(t);
@@ -280,16 +224,8 @@ fn filtered(select: &str, f: &Filter, scope: &Scope) -> Sql {
 
 /// Newest first. Records with no unit (logins, system work) are visible to every audit admin;
 /// unit-bound records only within the admin's scope.
-pub async fn list(
-    db: &Db,
-    f: &Filter,
-    scope: &Scope,
-    limit: i64,
-    offset: i64,
-) -> DbResult<(Vec<Record>, i64)> {
-    let total = db
-        .scalar(filtered("SELECT COUNT(*) FROM audit_log", f, scope))
-        .await?;
+pub async fn list(db: &Db, f: &Filter, scope: &Scope, limit: i64, offset: i64) -> DbResult<(Vec<Record>, i64)> {
+    let total = db.scalar(filtered("SELECT COUNT(*) FROM audit_log", f, scope)).await?;
     let mut q = filtered("SELECT * FROM audit_log", f, scope);
     q.push(" ORDER BY seq DESC");
     q.page(limit, offset);

@@ -48,6 +48,14 @@ pub enum Permission {
     GrantRoles,
     /// Read and export the audit log (审计管理员).
     ViewAudit,
+    /// Browse the base registers (identifiers masked).
+    ViewRegisters,
+    /// Import and edit register records.
+    EditRegisters,
+    /// See a full ID number or phone, for a stated purpose (audited).
+    UnmaskPersonal,
+    /// Maintain the sharing lists (共享清单) of departments and systems.
+    ManageSharing,
 }
 
 impl Role {
@@ -96,20 +104,18 @@ impl Role {
         }
     }
     pub fn is_admin(self) -> bool {
-        matches!(
-            self,
-            Role::SystemAdmin | Role::SecurityAdmin | Role::AuditAdmin
-        )
+        matches!(self, Role::SystemAdmin | Role::SecurityAdmin | Role::AuditAdmin)
     }
     pub fn allows(self, p: Permission) -> bool {
         use Permission::*;
         match self {
-            Role::SystemAdmin => {
-                matches!(p, ViewUnits | ManageUnits | ViewAccounts | ManageAccounts)
-            }
-            Role::SecurityAdmin => matches!(p, ViewUnits | ViewAccounts | GrantRoles),
+            Role::SystemAdmin => matches!(p, ViewUnits | ManageUnits | ViewAccounts | ManageAccounts),
+            Role::SecurityAdmin => matches!(p, ViewUnits | ViewAccounts | GrantRoles | ManageSharing),
             Role::AuditAdmin => matches!(p, ViewAudit),
-            _ => matches!(p, ViewUnits),
+            Role::CityStaff | Role::CountyStaff => matches!(p, ViewUnits | ViewRegisters | UnmaskPersonal),
+            Role::TownshipStaff | Role::CommunityStaff | Role::GridWorker => matches!(p, ViewUnits | ViewRegisters | EditRegisters | UnmaskPersonal),
+            // Departments read registers only through their sharing list; residents see units only.
+            Role::DepartmentStaff | Role::Resident => matches!(p, ViewUnits),
         }
     }
     /// The levels a role may be held at: staff roles belong to their tier, grid workers and residents
@@ -158,13 +164,7 @@ pub struct Principal {
 impl Principal {
     /// The subtrees in which this principal holds `p`.
     pub fn scope(&self, p: Permission) -> Scope {
-        Scope::new(
-            self.grants
-                .iter()
-                .filter(|g| g.role.allows(p))
-                .map(|g| g.unit.clone())
-                .collect(),
-        )
+        Scope::new(self.grants.iter().filter(|g| g.role.allows(p)).map(|g| g.unit.clone()).collect())
     }
     pub fn can(&self, p: Permission) -> bool {
         self.grants.iter().any(|g| g.role.allows(p))
@@ -172,17 +172,10 @@ impl Principal {
     /// Fails with 403 when no role allows `p` anywhere; otherwise returns the scope.
     pub fn require(&self, p: Permission) -> AppResult<Scope> {
         let s = self.scope(p);
-        if s.is_empty() {
-            Err(AppError::forbidden())
-        } else {
-            Ok(s)
-        }
+        if s.is_empty() { Err(AppError::forbidden()) } else { Ok(s) }
     }
     pub fn actor(&self) -> Actor {
-        Actor {
-            name: self.username.clone(),
-            client_addr: self.client_addr.clone(),
-        }
+        Actor { name: self.username.clone(), client_addr: self.client_addr.clone() }
     }
     pub fn is_admin(&self) -> bool {
         self.grants.iter().any(|g| g.role.is_admin())
@@ -199,11 +192,7 @@ pub fn check_password_strength(pw: &str) -> AppResult<()> {
         pw.chars().any(|c| !c.is_ascii_alphanumeric()),
     ];
     if pw.chars().count() < 8 || classes.iter().filter(|b| **b).count() < 3 {
-        return Err(AppError::bad_request(
-            "auth.weak_password",
-            "密码至少 8 位，且须包含大写字母、小写字母、数字、符号中的至少三类",
-        )
-        .at_field("password"));
+        return Err(AppError::bad_request("auth.weak_password", "密码至少 8 位，且须包含大写字母、小写字母、数字、符号中的至少三类").at_field("password"));
     }
     Ok(())
 }
@@ -212,34 +201,20 @@ pub fn check_password_strength(pw: &str) -> AppResult<()> {
 pub fn generate_password() -> String {
     const CH: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let bytes: [u8; 10] = rand::random();
-    let body: String = bytes
-        .iter()
-        .map(|b| CH[*b as usize % CH.len()] as char)
-        .collect();
+    let body: String = bytes.iter().map(|b| CH[*b as usize % CH.len()] as char).collect();
     format!("Jc-{body}-7")
 }
 
 fn argon2(cheap: bool) -> Argon2<'static> {
     // Production: OWASP's argon2id minimum (19 MiB, 2 passes). Tests: 1 MiB, 1 pass.
-    let params = if cheap {
-        Params::new(1024, 1, 1, None)
-    } else {
-        Params::new(19 * 1024, 2, 1, None)
-    };
-    Argon2::new(
-        Algorithm::Argon2id,
-        Version::V0x13,
-        params.unwrap_or_default(),
-    )
+    let params = if cheap { Params::new(1024, 1, 1, None) } else { Params::new(19 * 1024, 2, 1, None) };
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.unwrap_or_default())
 }
 
 pub fn hash_password(pw: &str, cheap: bool) -> AppResult<String> {
     let salt_bytes: [u8; 16] = rand::random();
     let salt = SaltString::encode_b64(&salt_bytes).map_err(AppError::internal)?;
-    Ok(argon2(cheap)
-        .hash_password(pw.as_bytes(), &salt)
-        .map_err(AppError::internal)?
-        .to_string())
+    Ok(argon2(cheap).hash_password(pw.as_bytes(), &salt).map_err(AppError::internal)?.to_string())
 }
 
 /// A real hash to verify against when the username does not exist.
@@ -250,9 +225,7 @@ fn dummy_hash(cheap: bool) -> &'static str {
 
 fn verify_password(pw: &str, phc: &str) -> bool {
     // Parameters come from the PHC string, so hashes made with either cost verify.
-    PasswordHash::new(phc)
-        .map(|h| Argon2::default().verify_password(pw.as_bytes(), &h).is_ok())
-        .unwrap_or(false)
+    PasswordHash::new(phc).map(|h| Argon2::default().verify_password(pw.as_bytes(), &h).is_ok()).unwrap_or(false)
 }
 
 pub fn sha256_hex(s: &str) -> String {
@@ -285,24 +258,16 @@ pub struct Account {
 
 pub fn valid_username(name: &str) -> AppResult<&str> {
     let name = name.trim();
-    let ok = (2..=32).contains(&name.chars().count())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let ok = (2..=32).contains(&name.chars().count()) && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if ok {
         Ok(name)
     } else {
-        Err(AppError::bad_request(
-            "auth.bad_username",
-            "用户名须为 2–32 位字母、数字、下划线、连字符或点",
-        )
-        .at_field("username"))
+        Err(AppError::bad_request("auth.bad_username", "用户名须为 2–32 位字母、数字、下划线、连字符或点").at_field("username"))
     }
 }
 
 pub async fn find_account(db: &Db, username: &str) -> DbResult<Option<Account>> {
-    db.fetch_optional(sql!("SELECT * FROM users WHERE username = $1", username))
-        .await
+    db.fetch_optional(sql!("SELECT * FROM users WHERE username = $1", username)).await
 }
 
 /// Creates an account. Its unit must already be validated by the caller (the geography slice owns units).
@@ -318,260 +283,124 @@ pub async fn create_account(
 ) -> AppResult<String> {
     let username = valid_username(username)?;
     check_password_strength(password)?;
-    let display = if display_name.trim().is_empty() {
-        username
-    } else {
-        display_name.trim()
-    };
+    let display = if display_name.trim().is_empty() { username } else { display_name.trim() };
     let id = new_id();
     let hash = hash_password(password, cheap)?;
     let r = tx
-        .execute(sql!("INSERT INTO users (id, username, display_name, home_unit, password_hash, created_ms) VALUES ($1, $2, $3, $4, $5, $6)", id.as_str(), username, display, home_unit.as_str(), hash, now))
+        .execute(sql!(
+            "INSERT INTO users (id, username, display_name, home_unit, password_hash, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+            id.as_str(),
+            username,
+            display,
+            home_unit.as_str(),
+            hash,
+            now
+        ))
         .await;
     match r {
         Err(e) if e.is_unique_violation() => {
-            return Err(AppError::conflict(
-                "auth.duplicate_username",
-                format!("用户名 {username} 已存在"),
-            )
-            .at_field("username"));
+            return Err(AppError::conflict("auth.duplicate_username", format!("用户名 {username} 已存在")).at_field("username"));
         }
         r => r?,
     };
-    audit::record(
-        tx,
-        now,
-        &Event {
-            actor,
-            unit: Some(home_unit.as_str()),
-            action: "account.create",
-            target: username,
-            outcome: Outcome::Ok,
-            detail: "",
-        },
-    )
-    .await?;
+    audit::record(tx, now, &Event { actor, unit: Some(home_unit.as_str()), action: "account.create", target: username, outcome: Outcome::Ok, detail: "" })
+        .await?;
     Ok(id)
 }
 
 /// Grants a role at a unit; admin roles get a TOTP secret if they have none. Returns the new secret
 /// when one was made, so it can be shown to the user exactly once.
-pub async fn grant_role(
-    tx: &mut Tx,
-    now: Millis,
-    actor: &Actor,
-    username: &str,
-    role: Role,
-    unit: &UnitCode,
-) -> AppResult<Option<String>> {
+pub async fn grant_role(tx: &mut Tx, now: Millis, actor: &Actor, username: &str, role: Role, unit: &UnitCode) -> AppResult<Option<String>> {
     if !role.allowed_at(unit.level()) {
-        return Err(AppError::bad_request(
-            "auth.role_level",
-            format!(
-                "角色「{}」不能设在{}单位",
-                role.label(),
-                unit.level().label()
-            ),
-        )
-        .at_field("unit"));
+        return Err(AppError::bad_request("auth.role_level", format!("角色「{}」不能设在{}单位", role.label(), unit.level().label())).at_field("unit"));
     }
-    let acct: Account = tx
-        .fetch_optional(sql!("SELECT * FROM users WHERE username = $1", username))
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    tx.execute(sql!("INSERT INTO role_grants (user_id, role, unit_code, granted_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, role, unit_code) DO NOTHING", acct.id.as_str(), role.name(), unit.as_str(), now)).await?;
+    let acct: Account = tx.fetch_optional(sql!("SELECT * FROM users WHERE username = $1", username)).await?.ok_or_else(AppError::not_found)?;
+    tx.execute(sql!(
+        "INSERT INTO role_grants (user_id, role, unit_code, granted_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, role, unit_code) DO NOTHING",
+        acct.id.as_str(),
+        role.name(),
+        unit.as_str(),
+        now
+    ))
+    .await?;
     let mut secret = None;
     if role.is_admin() && acct.totp_secret.is_none() {
         let s = totp::new_secret();
-        tx.execute(sql!(
-            "UPDATE users SET totp_secret = $1 WHERE id = $2",
-            s.as_str(),
-            acct.id.as_str()
-        ))
-        .await?;
+        tx.execute(sql!("UPDATE users SET totp_secret = $1 WHERE id = $2", s.as_str(), acct.id.as_str())).await?;
         secret = Some(s);
     }
     let detail = format!("{}@{}", role.name(), unit);
-    audit::record(
-        tx,
-        now,
-        &Event {
-            actor,
-            unit: Some(unit.as_str()),
-            action: "account.grant",
-            target: username,
-            outcome: Outcome::Ok,
-            detail: &detail,
-        },
-    )
-    .await?;
+    audit::record(tx, now, &Event { actor, unit: Some(unit.as_str()), action: "account.grant", target: username, outcome: Outcome::Ok, detail: &detail })
+        .await?;
     Ok(secret)
 }
 
-pub async fn revoke_role(
-    tx: &mut Tx,
-    now: Millis,
-    actor: &Actor,
-    username: &str,
-    role: Role,
-    unit: &UnitCode,
-) -> AppResult<()> {
+pub async fn revoke_role(tx: &mut Tx, now: Millis, actor: &Actor, username: &str, role: Role, unit: &UnitCode) -> AppResult<()> {
     let n = tx
-        .execute(sql!("DELETE FROM role_grants WHERE role = $1 AND unit_code = $2 AND user_id = (SELECT id FROM users WHERE username = $3)", role.name(), unit.as_str(), username))
+        .execute(sql!(
+            "DELETE FROM role_grants WHERE role = $1 AND unit_code = $2 AND user_id = (SELECT id FROM users WHERE username = $3)",
+            role.name(),
+            unit.as_str(),
+            username
+        ))
         .await?;
     if n == 0 {
         return Err(AppError::not_found());
     }
     let detail = format!("{}@{}", role.name(), unit);
-    audit::record(
-        tx,
-        now,
-        &Event {
-            actor,
-            unit: Some(unit.as_str()),
-            action: "account.revoke",
-            target: username,
-            outcome: Outcome::Ok,
-            detail: &detail,
-        },
-    )
-    .await?;
+    audit::record(tx, now, &Event { actor, unit: Some(unit.as_str()), action: "account.revoke", target: username, outcome: Outcome::Ok, detail: &detail })
+        .await?;
     Ok(())
 }
 
 /// Sets a new password, clears the lockout and ends the user's sessions.
-pub async fn reset_password(
-    tx: &mut Tx,
-    now: Millis,
-    actor: &Actor,
-    username: &str,
-    password: &str,
-    cheap: bool,
-) -> AppResult<()> {
+pub async fn reset_password(tx: &mut Tx, now: Millis, actor: &Actor, username: &str, password: &str, cheap: bool) -> AppResult<()> {
     check_password_strength(password)?;
     let hash = hash_password(password, cheap)?;
     let n = tx.execute(sql!("UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE username = $2", hash, username)).await?;
     if n == 0 {
         return Err(AppError::not_found());
     }
-    tx.execute(sql!(
-        "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
-        username
-    ))
-    .await?;
-    audit::record(
-        tx,
-        now,
-        &Event {
-            actor,
-            unit: None,
-            action: "account.reset_password",
-            target: username,
-            outcome: Outcome::Ok,
-            detail: "",
-        },
-    )
-    .await?;
+    tx.execute(sql!("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)", username)).await?;
+    audit::record(tx, now, &Event { actor, unit: None, action: "account.reset_password", target: username, outcome: Outcome::Ok, detail: "" }).await?;
     Ok(())
 }
 
 /// Disables (or re-enables) an account; disabling ends its sessions and revokes its API tokens.
-pub async fn set_disabled(
-    tx: &mut Tx,
-    now: Millis,
-    actor: &Actor,
-    username: &str,
-    disabled: bool,
-) -> AppResult<()> {
-    let n = tx
-        .execute(sql!(
-            "UPDATE users SET disabled = $1 WHERE username = $2",
-            disabled,
-            username
-        ))
-        .await?;
+pub async fn set_disabled(tx: &mut Tx, now: Millis, actor: &Actor, username: &str, disabled: bool) -> AppResult<()> {
+    let n = tx.execute(sql!("UPDATE users SET disabled = $1 WHERE username = $2", disabled, username)).await?;
     if n == 0 {
         return Err(AppError::not_found());
     }
     if disabled {
+        tx.execute(sql!("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)", username)).await?;
         tx.execute(sql!(
-            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
+            "UPDATE api_tokens SET revoked_ms = $1 WHERE revoked_ms IS NULL AND user_id = (SELECT id FROM users WHERE username = $2)",
+            now,
             username
         ))
         .await?;
-        tx.execute(sql!("UPDATE api_tokens SET revoked_ms = $1 WHERE revoked_ms IS NULL AND user_id = (SELECT id FROM users WHERE username = $2)", now, username)).await?;
     }
-    let action = if disabled {
-        "account.disable"
-    } else {
-        "account.enable"
-    };
-    audit::record(
-        tx,
-        now,
-        &Event {
-            actor,
-            unit: None,
-            action,
-            target: username,
-            outcome: Outcome::Ok,
-            detail: "",
-        },
-    )
-    .await?;
+    let action = if disabled { "account.disable" } else { "account.enable" };
+    audit::record(tx, now, &Event { actor, unit: None, action, target: username, outcome: Outcome::Ok, detail: "" }).await?;
     Ok(())
 }
 
 /// Makes a new TOTP secret for an account (lost phone). Returns it for one-time display.
-pub async fn reset_totp(
-    tx: &mut Tx,
-    now: Millis,
-    actor: &Actor,
-    username: &str,
-) -> AppResult<String> {
+pub async fn reset_totp(tx: &mut Tx, now: Millis, actor: &Actor, username: &str) -> AppResult<String> {
     let s = totp::new_secret();
-    let n = tx
-        .execute(sql!(
-            "UPDATE users SET totp_secret = $1 WHERE username = $2",
-            s.as_str(),
-            username
-        ))
-        .await?;
+    let n = tx.execute(sql!("UPDATE users SET totp_secret = $1 WHERE username = $2", s.as_str(), username)).await?;
     if n == 0 {
         return Err(AppError::not_found());
     }
-    audit::record(
-        tx,
-        now,
-        &Event {
-            actor,
-            unit: None,
-            action: "account.reset_totp",
-            target: username,
-            outcome: Outcome::Ok,
-            detail: "",
-        },
-    )
-    .await?;
+    audit::record(tx, now, &Event { actor, unit: None, action: "account.reset_totp", target: username, outcome: Outcome::Ok, detail: "" }).await?;
     Ok(s)
 }
 
 pub async fn grants_of(db: &Db, user_id: &str) -> DbResult<Vec<Grant>> {
-    let rows: Vec<(String, String)> = db
-        .fetch_all(sql!(
-            "SELECT role, unit_code FROM role_grants WHERE user_id = $1 ORDER BY unit_code, role",
-            user_id
-        ))
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(r, u)| {
-            Some(Grant {
-                role: Role::parse(&r)?,
-                unit: UnitCode::parse(&u).ok()?,
-            })
-        })
-        .collect())
+    let rows: Vec<(String, String)> =
+        db.fetch_all(sql!("SELECT role, unit_code FROM role_grants WHERE user_id = $1 ORDER BY unit_code, role", user_id)).await?;
+    Ok(rows.into_iter().filter_map(|(r, u)| Some(Grant { role: Role::parse(&r)?, unit: UnitCode::parse(&u).ok()? })).collect())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -581,24 +410,14 @@ pub struct AccountView {
 }
 
 /// Accounts whose home unit lies in `scope`, with their grants, ordered by username.
-pub async fn list_accounts(
-    db: &Db,
-    scope: &Scope,
-    q: &str,
-    limit: i64,
-    offset: i64,
-) -> DbResult<(Vec<AccountView>, i64)> {
+pub async fn list_accounts(db: &Db, scope: &Scope, q: &str, limit: i64, offset: i64) -> DbResult<(Vec<AccountView>, i64)> {
     let build = |select: &str| {
         let mut s = crate::db::Sql::new(select, []);
         s.push(" WHERE ");
         scope.push_filter(&mut s, "home_unit");
         if !q.trim().is_empty() {
             let pat = format!("%{}%", crate::db::like_escape(q.trim()));
-            s.push(" AND (username LIKE ")
-                .bind(pat.as_str())
-                .push(" ESCAPE '\\' OR display_name LIKE ")
-                .bind(pat)
-                .push(" ESCAPE '\\')");
+            s.push(" AND (username LIKE ").bind(pat.as_str()).push(" ESCAPE '\\' OR display_name LIKE ").bind(pat).push(" ESCAPE '\\')");
         }
         s
     };
@@ -631,31 +450,19 @@ pub enum SignIn {
 }
 
 fn bad_credentials() -> AppError {
-    AppError::new(
-        axum::http::StatusCode::UNAUTHORIZED,
-        "auth.bad_credentials",
-        "用户名或密码错误",
-    )
+    AppError::new(axum::http::StatusCode::UNAUTHORIZED, "auth.bad_credentials", "用户名或密码错误")
 }
 
 fn locked_error(until: Millis) -> AppError {
     AppError::new(
         axum::http::StatusCode::LOCKED,
         "auth.locked",
-        format!(
-            "连续登录失败次数过多，账户已锁定，请于 {} 后再试",
-            crate::clock::format_beijing(until)
-        ),
+        format!("连续登录失败次数过多，账户已锁定，请于 {} 后再试", crate::clock::format_beijing(until)),
     )
 }
 
 /// Records a failed attempt and locks the account on the threshold. Returns the lock end if locked.
-async fn note_failure(
-    p: &Platform,
-    acct: &Account,
-    client: &str,
-    reason: &str,
-) -> AppResult<Option<Millis>> {
+async fn note_failure(p: &Platform, acct: &Account, client: &str, reason: &str) -> AppResult<Option<Millis>> {
     let now = p.now();
     let failures = acct.failed_logins + 1;
     let lock = (failures >= p.settings.lockout_threshold).then_some(now + p.settings.lockout_ms);
@@ -667,93 +474,46 @@ async fn note_failure(
         acct.id.as_str()
     ))
     .await?;
-    let actor = Actor {
-        name: acct.username.clone(),
-        client_addr: client.to_owned(),
-    };
-    audit::record(
-        &mut tx,
-        now,
-        &Event {
-            actor: &actor,
-            unit: None,
-            action: "auth.login",
-            target: &acct.username,
-            outcome: Outcome::Denied,
-            detail: reason,
-        },
-    )
-    .await?;
+    let actor = Actor { name: acct.username.clone(), client_addr: client.to_owned() };
+    audit::record(&mut tx, now, &Event { actor: &actor, unit: None, action: "auth.login", target: &acct.username, outcome: Outcome::Denied, detail: reason })
+        .await?;
     if let Some(until) = lock {
         let d = format!("locked until {until}");
-        audit::record(
-            &mut tx,
-            now,
-            &Event {
-                actor: &actor,
-                unit: None,
-                action: "auth.lockout",
-                target: &acct.username,
-                outcome: Outcome::Ok,
-                detail: &d,
-            },
-        )
-        .await?;
+        audit::record(&mut tx, now, &Event { actor: &actor, unit: None, action: "auth.lockout", target: &acct.username, outcome: Outcome::Ok, detail: &d })
+            .await?;
     }
     tx.commit().await?;
     Ok(lock)
 }
 
-async fn open_session(
-    p: &Platform,
-    acct: &Account,
-    stage: &str,
-    client: &str,
-) -> AppResult<String> {
+async fn open_session(p: &Platform, acct: &Account, stage: &str, client: &str) -> AppResult<String> {
     let now = p.now();
     let token = random_token("");
     let csrf = random_token("");
     let mut tx = p.db.begin().await?;
     tx.execute(sql!(
         "INSERT INTO sessions (token_hash, user_id, stage, csrf, created_ms, last_seen_ms, client_addr) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        sha256_hex(&token), acct.id.as_str(), stage, csrf, now, now, client
+        sha256_hex(&token),
+        acct.id.as_str(),
+        stage,
+        csrf,
+        now,
+        now,
+        client
     ))
     .await?;
     if stage == STAGE_FULL {
-        tx.execute(sql!(
-            "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1",
-            acct.id.as_str()
-        ))
-        .await?;
-        let actor = Actor {
-            name: acct.username.clone(),
-            client_addr: client.to_owned(),
-        };
-        audit::record(
-            &mut tx,
-            now,
-            &Event {
-                actor: &actor,
-                unit: None,
-                action: "auth.login",
-                target: &acct.username,
-                outcome: Outcome::Ok,
-                detail: "",
-            },
-        )
-        .await?;
+        tx.execute(sql!("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1", acct.id.as_str())).await?;
+        let actor = Actor { name: acct.username.clone(), client_addr: client.to_owned() };
+        audit::record(&mut tx, now, &Event { actor: &actor, unit: None, action: "auth.login", target: &acct.username, outcome: Outcome::Ok, detail: "" })
+            .await?;
     }
     tx.commit().await?;
     Ok(token)
 }
 
 /// Checks a username and password. Admin accounts then need a TOTP code ([`complete_totp`]).
-pub async fn sign_in(
-    p: &Platform,
-    username: &str,
-    password: &str,
-    client: &str,
-) -> AppResult<SignIn> {
+pub async fn sign_in(p: &Platform, username: &str, password: &str, client: &str) -> AppResult<SignIn> {
     let now = p.now();
     let Some(acct) = find_account(&p.db, username.trim()).await? else {
         // Spend the same time as a real check so timing does not reveal which names exist.
@@ -764,83 +524,43 @@ pub async fn sign_in(
         return Err(locked_error(until));
     }
     if !verify_password(password, &acct.password_hash) {
-        return Err(
-            match note_failure(p, &acct, client, "bad password").await? {
-                Some(until) => locked_error(until),
-                None => bad_credentials(),
-            },
-        );
+        return Err(match note_failure(p, &acct, client, "bad password").await? {
+            Some(until) => locked_error(until),
+            None => bad_credentials(),
+        });
     }
     if acct.disabled != 0 {
-        return Err(AppError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "auth.disabled",
-            "该账户已停用，请联系系统管理员",
-        ));
+        return Err(AppError::new(axum::http::StatusCode::FORBIDDEN, "auth.disabled", "该账户已停用，请联系系统管理员"));
     }
     let grants = grants_of(&p.db, &acct.id).await?;
     if grants.iter().any(|g| g.role.is_admin()) {
         if acct.totp_secret.is_none() {
-            return Err(AppError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "auth.totp_missing",
-                "管理员账户须先绑定动态口令（请运行 jiceng user totp 重置）",
-            ));
+            return Err(AppError::new(axum::http::StatusCode::FORBIDDEN, "auth.totp_missing", "管理员账户须先绑定动态口令（请运行 jiceng user totp 重置）"));
         }
-        return Ok(SignIn::NeedTotp(
-            open_session(p, &acct, STAGE_TOTP, client).await?,
-        ));
+        return Ok(SignIn::NeedTotp(open_session(p, &acct, STAGE_TOTP, client).await?));
     }
-    Ok(SignIn::Done(
-        open_session(p, &acct, STAGE_FULL, client).await?,
-    ))
+    Ok(SignIn::Done(open_session(p, &acct, STAGE_FULL, client).await?))
 }
 
 /// Second step for admins: the pending session becomes a full one (with a new token) on a good code.
-pub async fn complete_totp(
-    p: &Platform,
-    pending_token: &str,
-    code: &str,
-    client: &str,
-) -> AppResult<String> {
+pub async fn complete_totp(p: &Platform, pending_token: &str, code: &str, client: &str) -> AppResult<String> {
     let now = p.now();
     let row: Option<(String, i64)> =
-        p.db.fetch_optional(sql!(
-            "SELECT user_id, created_ms FROM sessions WHERE token_hash = $1 AND stage = $2",
-            sha256_hex(pending_token),
-            STAGE_TOTP
-        ))
-        .await?;
+        p.db.fetch_optional(sql!("SELECT user_id, created_ms FROM sessions WHERE token_hash = $1 AND stage = $2", sha256_hex(pending_token), STAGE_TOTP))
+            .await?;
     let Some((user_id, created)) = row.filter(|(_, c)| now - c < 5 * MINUTE) else {
-        return Err(AppError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "auth.session_expired",
-            "登录已超时，请重新输入用户名和密码",
-        ));
+        return Err(AppError::new(axum::http::StatusCode::UNAUTHORIZED, "auth.session_expired", "登录已超时，请重新输入用户名和密码"));
     };
     let _ = created;
-    let acct: Account =
-        p.db.fetch_one(sql!("SELECT * FROM users WHERE id = $1", user_id.as_str()))
-            .await?;
+    let acct: Account = p.db.fetch_one(sql!("SELECT * FROM users WHERE id = $1", user_id.as_str())).await?;
     let mut tx = p.db.begin().await?;
-    tx.execute(sql!(
-        "DELETE FROM sessions WHERE token_hash = $1",
-        sha256_hex(pending_token)
-    ))
-    .await?;
+    tx.execute(sql!("DELETE FROM sessions WHERE token_hash = $1", sha256_hex(pending_token))).await?;
     tx.commit().await?;
-    let ok = acct
-        .totp_secret
-        .as_deref()
-        .is_some_and(|s| totp::verify(s, code, now));
+    let ok = acct.totp_secret.as_deref().is_some_and(|s| totp::verify(s, code, now));
     if !ok {
         return Err(match note_failure(p, &acct, client, "bad totp").await? {
             Some(until) => locked_error(until),
-            None => AppError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "auth.bad_totp",
-                "动态口令错误，请重新登录",
-            ),
+            None => AppError::new(axum::http::StatusCode::UNAUTHORIZED, "auth.bad_totp", "动态口令错误，请重新登录"),
         });
     }
     open_session(p, &acct, STAGE_FULL, client).await
@@ -856,48 +576,32 @@ pub enum SessionState {
 pub async fn resolve_session(p: &Platform, token: &str, client: &str) -> AppResult<SessionState> {
     let now = p.now();
     let hash = sha256_hex(token);
-    let row: Option<(String, String, i64, i64)> = p.db.fetch_optional(sql!("SELECT user_id, csrf, created_ms, last_seen_ms FROM sessions WHERE token_hash = $1 AND stage = $2", hash.as_str(), STAGE_FULL)).await?;
+    let row: Option<(String, String, i64, i64)> = p
+        .db
+        .fetch_optional(sql!("SELECT user_id, csrf, created_ms, last_seen_ms FROM sessions WHERE token_hash = $1 AND stage = $2", hash.as_str(), STAGE_FULL))
+        .await?;
     let Some((user_id, csrf, created, last_seen)) = row else {
         return Ok(SessionState::Missing);
     };
     if now - last_seen > p.settings.idle_timeout_ms || now - created > 12 * HOUR {
         let mut tx = p.db.begin().await?;
-        tx.execute(sql!(
-            "DELETE FROM sessions WHERE token_hash = $1",
-            hash.as_str()
-        ))
-        .await?;
+        tx.execute(sql!("DELETE FROM sessions WHERE token_hash = $1", hash.as_str())).await?;
         tx.commit().await?;
         return Ok(SessionState::Expired);
     }
-    let acct: Account =
-        p.db.fetch_one(sql!("SELECT * FROM users WHERE id = $1", user_id.as_str()))
-            .await?;
+    let acct: Account = p.db.fetch_one(sql!("SELECT * FROM users WHERE id = $1", user_id.as_str())).await?;
     if acct.disabled != 0 {
         return Ok(SessionState::Missing);
     }
     if now - last_seen > 10_000 {
         let mut tx = p.db.begin().await?;
-        tx.execute(sql!(
-            "UPDATE sessions SET last_seen_ms = $1 WHERE token_hash = $2",
-            now,
-            hash.as_str()
-        ))
-        .await?;
+        tx.execute(sql!("UPDATE sessions SET last_seen_ms = $1 WHERE token_hash = $2", now, hash.as_str())).await?;
         tx.commit().await?;
     }
-    Ok(SessionState::Valid(Box::new(
-        principal(&p.db, acct, Via::Session, csrf, client).await?,
-    )))
+    Ok(SessionState::Valid(Box::new(principal(&p.db, acct, Via::Session, csrf, client).await?)))
 }
 
-async fn principal(
-    db: &Db,
-    acct: Account,
-    via: Via,
-    csrf: String,
-    client: &str,
-) -> AppResult<Principal> {
+async fn principal(db: &Db, acct: Account, via: Via, csrf: String, client: &str) -> AppResult<Principal> {
     let grants = grants_of(db, &acct.id).await?;
     Ok(Principal {
         home_unit: UnitCode::parse(&acct.home_unit).map_err(AppError::internal)?,
@@ -913,24 +617,8 @@ async fn principal(
 
 pub async fn sign_out(p: &Platform, token: &str, actor: &Actor) -> AppResult<()> {
     let mut tx = p.db.begin().await?;
-    tx.execute(sql!(
-        "DELETE FROM sessions WHERE token_hash = $1",
-        sha256_hex(token)
-    ))
-    .await?;
-    audit::record(
-        &mut tx,
-        p.now(),
-        &Event {
-            actor,
-            unit: None,
-            action: "auth.logout",
-            target: &actor.name,
-            outcome: Outcome::Ok,
-            detail: "",
-        },
-    )
-    .await?;
+    tx.execute(sql!("DELETE FROM sessions WHERE token_hash = $1", sha256_hex(token))).await?;
+    audit::record(&mut tx, p.now(), &Event { actor, unit: None, action: "auth.logout", target: &actor.name, outcome: Outcome::Ok, detail: "" }).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -941,60 +629,30 @@ pub async fn sign_out(p: &Platform, token: &str, actor: &Actor) -> AppResult<()>
 pub const TOKEN_PREFIX: &str = "jct_";
 
 /// Creates a bearer token for an account; returns (id, raw token). Only the hash is stored.
-pub async fn create_token(
-    tx: &mut Tx,
-    now: Millis,
-    actor: &Actor,
-    username: &str,
-    label: &str,
-) -> AppResult<(String, String)> {
-    let acct: Account = tx
-        .fetch_optional(sql!("SELECT * FROM users WHERE username = $1", username))
-        .await?
-        .ok_or_else(AppError::not_found)?;
+pub async fn create_token(tx: &mut Tx, now: Millis, actor: &Actor, username: &str, label: &str) -> AppResult<(String, String)> {
+    let acct: Account = tx.fetch_optional(sql!("SELECT * FROM users WHERE username = $1", username)).await?.ok_or_else(AppError::not_found)?;
     let id = new_id();
     let token = random_token(TOKEN_PREFIX);
-    tx.execute(sql!("INSERT INTO api_tokens (id, user_id, token_hash, label, created_ms) VALUES ($1, $2, $3, $4, $5)", id.as_str(), acct.id.as_str(), sha256_hex(&token), label, now)).await?;
-    audit::record(
-        tx,
-        now,
-        &Event {
-            actor,
-            unit: Some(acct.home_unit.as_str()),
-            action: "token.create",
-            target: username,
-            outcome: Outcome::Ok,
-            detail: &id,
-        },
-    )
+    tx.execute(sql!(
+        "INSERT INTO api_tokens (id, user_id, token_hash, label, created_ms) VALUES ($1, $2, $3, $4, $5)",
+        id.as_str(),
+        acct.id.as_str(),
+        sha256_hex(&token),
+        label,
+        now
+    ))
     .await?;
+    audit::record(tx, now, &Event { actor, unit: Some(acct.home_unit.as_str()), action: "token.create", target: username, outcome: Outcome::Ok, detail: &id })
+        .await?;
     Ok((id, token))
 }
 
 pub async fn revoke_token(tx: &mut Tx, now: Millis, actor: &Actor, id: &str) -> AppResult<()> {
-    let n = tx
-        .execute(sql!(
-            "UPDATE api_tokens SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL",
-            now,
-            id
-        ))
-        .await?;
+    let n = tx.execute(sql!("UPDATE api_tokens SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL", now, id)).await?;
     if n == 0 {
         return Err(AppError::not_found());
     }
-    audit::record(
-        tx,
-        now,
-        &Event {
-            actor,
-            unit: None,
-            action: "token.revoke",
-            target: id,
-            outcome: Outcome::Ok,
-            detail: "",
-        },
-    )
-    .await?;
+    audit::record(tx, now, &Event { actor, unit: None, action: "token.revoke", target: id, outcome: Outcome::Ok, detail: "" }).await?;
     Ok(())
 }
 
@@ -1021,38 +679,21 @@ pub async fn list_tokens(db: &Db, username: Option<&str>) -> DbResult<Vec<TokenI
 }
 
 /// Resolves a bearer token; revoked tokens and disabled accounts resolve to nothing.
-pub async fn resolve_token(
-    p: &Platform,
-    token: &str,
-    client: &str,
-) -> AppResult<Option<Principal>> {
+pub async fn resolve_token(p: &Platform, token: &str, client: &str) -> AppResult<Option<Principal>> {
     let hash = sha256_hex(token);
     let row: Option<(String, String)> =
-        p.db.fetch_optional(sql!(
-            "SELECT id, user_id FROM api_tokens WHERE token_hash = $1 AND revoked_ms IS NULL",
-            hash
-        ))
-        .await?;
+        p.db.fetch_optional(sql!("SELECT id, user_id FROM api_tokens WHERE token_hash = $1 AND revoked_ms IS NULL", hash)).await?;
     let Some((id, user_id)) = row else {
         return Ok(None);
     };
-    let acct: Account =
-        p.db.fetch_one(sql!("SELECT * FROM users WHERE id = $1", user_id.as_str()))
-            .await?;
+    let acct: Account = p.db.fetch_one(sql!("SELECT * FROM users WHERE id = $1", user_id.as_str())).await?;
     if acct.disabled != 0 {
         return Ok(None);
     }
     let mut tx = p.db.begin().await?;
-    tx.execute(sql!(
-        "UPDATE api_tokens SET last_used_ms = $1 WHERE id = $2",
-        p.now(),
-        id
-    ))
-    .await?;
+    tx.execute(sql!("UPDATE api_tokens SET last_used_ms = $1 WHERE id = $2", p.now(), id)).await?;
     tx.commit().await?;
-    Ok(Some(
-        principal(&p.db, acct, Via::Token, String::new(), client).await?,
-    ))
+    Ok(Some(principal(&p.db, acct, Via::Token, String::new(), client).await?))
 }
 
 #[cfg(test)]
@@ -1083,10 +724,12 @@ mod tests {
         assert!(Role::GridWorker.allowed_at(lv("510903001001501")));
         assert!(!Role::SystemAdmin.allowed_at(lv("510903001001")));
         assert_eq!(Role::parse("audit_admin"), Some(Role::AuditAdmin));
-        assert!(
-            Role::AuditAdmin.allows(Permission::ViewAudit)
-                && !Role::AuditAdmin.allows(Permission::ManageAccounts)
-        );
+        assert!(Role::AuditAdmin.allows(Permission::ViewAudit) && !Role::AuditAdmin.allows(Permission::ManageAccounts));
         assert!(!Role::SystemAdmin.allows(Permission::ViewAudit));
     }
+}
+
+/// The account by username, inside a transaction.
+pub async fn find_account_tx(tx: &mut Tx, username: &str) -> DbResult<Option<Account>> {
+    tx.fetch_optional(sql!("SELECT * FROM users WHERE username = $1", username)).await
 }

@@ -23,9 +23,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> Millis {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         now.as_millis() as Millis
     }
 }
@@ -54,12 +52,7 @@ pub fn format_beijing(ms: Millis) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
@@ -108,9 +101,7 @@ impl Date {
     }
     /// The Beijing calendar day containing the instant.
     pub fn of_instant(ms: Millis) -> Self {
-        Self {
-            days: (ms + 8 * HOUR).div_euclid(DAY),
-        }
+        Self { days: (ms + 8 * HOUR).div_euclid(DAY) }
     }
     pub fn days(self) -> i64 {
         self.days
@@ -139,16 +130,10 @@ mod tests {
 
     #[test]
     fn dates_round_trip_and_reject_impossible_days() {
-        assert_eq!(
-            Date::parse("2024-02-29").map(|d| d.to_string()),
-            Some("2024-02-29".into())
-        );
+        assert_eq!(Date::parse("2024-02-29").map(|d| d.to_string()), Some("2024-02-29".into()));
         assert!(Date::parse("2023-02-29").is_none());
         assert!(Date::parse("2023-13-01").is_none());
         assert!(Date::parse("2023-1").is_none());
-        assert_eq!(
-            Date::of_instant(1_767_225_600_000 - HOUR).to_string(),
-            "2026-01-01"
-        );
+        assert_eq!(Date::of_instant(1_767_225_600_000 - HOUR).to_string(), "2026-01-01");
     }
 }

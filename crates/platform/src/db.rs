@@ -10,9 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, FromRow, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 #[derive(Debug, thiserror::Error)]
@@ -94,10 +92,7 @@ pub struct Sql {
 impl Sql {
     /// Static SQL with parameters already numbered `$1…` in the text.
     pub fn new(text: &str, params: impl IntoIterator<Item = Value>) -> Self {
-        Self {
-            text: text.to_owned(),
-            params: params.into_iter().collect(),
-        }
+        Self { text: text.to_owned(), params: params.into_iter().collect() }
     }
     pub fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
@@ -112,10 +107,7 @@ impl Sql {
     }
     /// `LIMIT n OFFSET m` with both bound.
     pub fn page(&mut self, limit: i64, offset: i64) -> &mut Self {
-        self.push(" LIMIT ")
-            .bind(limit)
-            .push(" OFFSET ")
-            .bind(offset)
+        self.push(" LIMIT ").bind(limit).push(" OFFSET ").bind(offset)
     }
     pub fn text(&self) -> &str {
         &self.text
@@ -145,8 +137,7 @@ macro_rules! bind_all {
 
 /// Rows that decode on both engines.
 pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
-impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
-{}
+impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -238,8 +229,7 @@ impl Db {
             }
             if let Some(parent) = std::path::Path::new(path).parent() {
                 if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| DbError::Unsafe(format!("{}: {e}", parent.display())))?;
+                    std::fs::create_dir_all(parent).map_err(|e| DbError::Unsafe(format!("{}: {e}", parent.display())))?;
                 }
             }
             let opts = SqliteConnectOptions::new()
@@ -249,10 +239,7 @@ impl Db {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
-                .connect_with(opts)
-                .await?;
+            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
             let db = Db::Sqlite(pool);
             db.verify_sqlite().await?;
             Ok(db)
@@ -261,10 +248,7 @@ impl Db {
 
     /// PostgreSQL with explicit options (tests use it to pin a `search_path`).
     pub async fn connect_pg(opts: PgConnectOptions) -> DbResult<Db> {
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts)
-            .await?;
+        let pool = PgPoolOptions::new().max_connections(8).connect_with(opts).await?;
         Ok(Db::Postgres(pool))
     }
 
@@ -272,15 +256,11 @@ impl Db {
         let Db::Sqlite(pool) = self else {
             return Ok(());
         };
-        let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
-            .fetch_one(pool)
-            .await?;
+        let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(pool).await?;
         let sync = self.scalar(sql!("PRAGMA synchronous")).await?;
         let fk = self.scalar(sql!("PRAGMA foreign_keys")).await?;
         if !mode.eq_ignore_ascii_case("wal") || sync != 2 || fk != 1 {
-            return Err(DbError::Unsafe(format!(
-                "journal_mode={mode} synchronous={sync} foreign_keys={fk}; expected wal/2/1"
-            )));
+            return Err(DbError::Unsafe(format!("journal_mode={mode} synchronous={sync} foreign_keys={fk}; expected wal/2/1")));
         }
         Ok(())
     }
@@ -308,9 +288,7 @@ impl Db {
             Engine::Sqlite => &SQLITE_MIGRATIONS,
             Engine::Postgres => &POSTGRES_MIGRATIONS,
         };
-        m.iter()
-            .map(|m| (m.version, m.description.to_string()))
-            .collect()
+        m.iter().map(|m| (m.version, m.description.to_string())).collect()
     }
 
     pub async fn close(&self) {

@@ -31,45 +31,27 @@ pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            row: None,
-            field: None,
-        }
+        Self { status, code, message: message.into(), row: None, field: None }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
     /// Out of scope and absent look the same from outside: both are 404.
     pub fn not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "未找到该记录，或您无权查看",
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", "未找到该记录，或您无权查看")
     }
     pub fn unauthenticated() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "auth.required", "请先登录")
     }
     pub fn forbidden() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "auth.forbidden",
-            "您的角色无权执行此操作",
-        )
+        Self::new(StatusCode::FORBIDDEN, "auth.forbidden", "您的角色无权执行此操作")
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "系统内部错误，请稍后重试或联系管理员",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "系统内部错误，请稍后重试或联系管理员")
     }
     pub fn at_row(mut self, row: usize) -> Self {
         self.row = Some(row);

@@ -38,13 +38,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self {
-            cheap_hashing: false,
-            secure_cookies: false,
-            idle_timeout_ms: 30 * clock::MINUTE,
-            lockout_threshold: 5,
-            lockout_ms: 30 * clock::MINUTE,
-        }
+        Self { cheap_hashing: false, secure_cookies: false, idle_timeout_ms: 30 * clock::MINUTE, lockout_threshold: 5, lockout_ms: 30 * clock::MINUTE }
     }
 }
 

@@ -15,9 +15,7 @@ use crate::auth::{self, Permission, Principal, Role, SESSION_COOKIE, SignIn};
 use crate::clock::format_beijing;
 use crate::error::{AppError, AppResult};
 use crate::scope::UnitCode;
-use crate::web::{
-    AppState, Auth, ClientAddr, LOGIN_CSRF_COOKIE, Pager, Shell, Site, cookie, render, safe_next,
-};
+use crate::web::{AppState, Auth, ClientAddr, LOGIN_CSRF_COOKIE, Pager, Shell, Site, cookie, render, safe_next};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -37,11 +35,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn session_cookie(p: &Platform, token: &str, max_age: i64) -> String {
-    let secure = if p.settings.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if p.settings.secure_cookies { "; Secure" } else { "" };
     format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
@@ -80,23 +74,11 @@ fn login_page(
         Some(c) => (c, None),
         None => {
             let c = hex::encode(rand::random::<[u8; 16]>());
-            (
-                c.clone(),
-                Some(format!(
-                    "{LOGIN_CSRF_COOKIE}={c}; Path=/login; HttpOnly; SameSite=Strict"
-                )),
-            )
+            (c.clone(), Some(format!("{LOGIN_CSRF_COOKIE}={c}; Path=/login; HttpOnly; SameSite=Strict")))
         }
     };
-    let page = LoginPage {
-        shell: Shell::anonymous("登录"),
-        csrf,
-        next,
-        username,
-        totp,
-        notice,
-        error: error.map(|e| (e.code.to_owned(), e.message.clone())),
-    };
+    let page =
+        LoginPage { shell: Shell::anonymous("登录"), csrf, next, username, totp, notice, error: error.map(|e| (e.code.to_owned(), e.message.clone())) };
     let mut res = render(&page);
     *res.status_mut() = status;
     if let Some(c) = set.and_then(|c| c.parse().ok()) {
@@ -106,18 +88,8 @@ fn login_page(
 }
 
 async fn login_form(headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
-    let notice = q
-        .expired
-        .map(|_| "会话已超时（30 分钟无操作），请重新登录。".to_owned());
-    login_page(
-        cookie(&headers, LOGIN_CSRF_COOKIE),
-        safe_next(q.next.as_deref()),
-        String::new(),
-        false,
-        notice,
-        None,
-        StatusCode::OK,
-    )
+    let notice = q.expired.map(|_| "会话已超时（30 分钟无操作），请重新登录。".to_owned());
+    login_page(cookie(&headers, LOGIN_CSRF_COOKIE), safe_next(q.next.as_deref()), String::new(), false, notice, None, StatusCode::OK)
 }
 
 #[derive(Deserialize)]
@@ -136,23 +108,14 @@ fn signed_in(p: &Platform, token: &str, next: &str) -> Response {
 }
 
 /// Signs in from the form. CSRF was checked by the middleware (double-submit cookie).
-async fn login_submit(
-    State(p): State<Platform>,
-    headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
-    Form(f): Form<LoginForm>,
-) -> Response {
+async fn login_submit(State(p): State<Platform>, headers: HeaderMap, ClientAddr(client): ClientAddr, Form(f): Form<LoginForm>) -> Response {
     let next = safe_next(f.next.as_deref());
     let csrf = cookie(&headers, LOGIN_CSRF_COOKIE);
     match auth::sign_in(&p, &f.username, &f.password, &client).await {
         Ok(SignIn::Done(token)) => signed_in(&p, &token, &next),
         Ok(SignIn::NeedTotp(pending)) => {
             let mut res = login_page(csrf, next, f.username, true, None, None, StatusCode::OK);
-            if let Ok(v) = format!(
-                "jiceng_pending={pending}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=300"
-            )
-            .parse()
-            {
+            if let Ok(v) = format!("jiceng_pending={pending}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=300").parse() {
                 res.headers_mut().append(header::SET_COOKIE, v);
             }
             res
@@ -170,12 +133,7 @@ struct TotpForm {
     next: Option<String>,
 }
 
-async fn totp_submit(
-    State(p): State<Platform>,
-    headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
-    Form(f): Form<TotpForm>,
-) -> Response {
+async fn totp_submit(State(p): State<Platform>, headers: HeaderMap, ClientAddr(client): ClientAddr, Form(f): Form<TotpForm>) -> Response {
     let next = safe_next(f.next.as_deref());
     let csrf = cookie(&headers, LOGIN_CSRF_COOKIE);
     let pending = cookie(&headers, "jiceng_pending").unwrap_or_default();
@@ -188,11 +146,7 @@ async fn totp_submit(
     }
 }
 
-async fn logout(
-    State(p): State<Platform>,
-    headers: HeaderMap,
-    Auth(me): Auth,
-) -> AppResult<Response> {
+async fn logout(State(p): State<Platform>, headers: HeaderMap, Auth(me): Auth) -> AppResult<Response> {
     if let Some(t) = cookie(&headers, SESSION_COOKIE) {
         auth::sign_out(&p, &t, &me.actor()).await?;
     }
@@ -236,40 +190,18 @@ struct ListQuery {
     page: Option<i64>,
 }
 
-async fn accounts_view(
-    p: &Platform,
-    site: &Site,
-    me: &Principal,
-    q: ListQuery,
-    flash: Option<String>,
-    error: Option<String>,
-) -> AppResult<Response> {
+async fn accounts_view(p: &Platform, site: &Site, me: &Principal, q: ListQuery, flash: Option<String>, error: Option<String>) -> AppResult<Response> {
     let scope = me.require(Permission::ViewAccounts)?;
     let text = q.q.unwrap_or_default();
     let per_page = 50;
     let (_, total) = auth::list_accounts(&p.db, &scope, &text, 0, 0).await?;
-    let pager = Pager::new(
-        q.page,
-        per_page,
-        total,
-        format!("q={}&", crate::web::urlencode(&text)),
-    );
+    let pager = Pager::new(q.page, per_page, total, format!("q={}&", crate::web::urlencode(&text)));
     let (list, _) = auth::list_accounts(&p.db, &scope, &text, per_page, pager.offset()).await?;
     let now = p.now();
     let rows = list
         .into_iter()
         .map(|v| AccountRow {
-            grants: v
-                .grants
-                .iter()
-                .map(|g| {
-                    (
-                        g.role.label().to_owned(),
-                        g.unit.to_string(),
-                        g.role.name().to_owned(),
-                    )
-                })
-                .collect(),
+            grants: v.grants.iter().map(|g| (g.role.label().to_owned(), g.unit.to_string(), g.role.name().to_owned())).collect(),
             username: v.account.username,
             display_name: v.account.display_name,
             home_unit: v.account.home_unit,
@@ -291,28 +223,17 @@ async fn accounts_view(
     Ok(render(&page))
 }
 
-async fn accounts_page(
-    State(p): State<Platform>,
-    State(site): State<Site>,
-    Auth(me): Auth,
-    Query(q): Query<ListQuery>,
-) -> AppResult<Response> {
+async fn accounts_page(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Query(q): Query<ListQuery>) -> AppResult<Response> {
     accounts_view(&p, &site, &me, q, None, None).await
 }
 
 /// Renders the list with the outcome of an action: its message, or its error (in the page, with
 /// the error's status) when the error is one a person can fix.
-async fn after_action(
-    p: &Platform,
-    site: &Site,
-    me: &Principal,
-    r: AppResult<String>,
-) -> AppResult<Response> {
+async fn after_action(p: &Platform, site: &Site, me: &Principal, r: AppResult<String>) -> AppResult<Response> {
     match r {
         Ok(msg) => accounts_view(p, site, me, ListQuery::default(), Some(msg), None).await,
         Err(e) if e.status == StatusCode::BAD_REQUEST || e.status == StatusCode::CONFLICT => {
-            let mut res =
-                accounts_view(p, site, me, ListQuery::default(), None, Some(e.human())).await?;
+            let mut res = accounts_view(p, site, me, ListQuery::default(), None, Some(e.human())).await?;
             *res.status_mut() = e.status;
             Ok(res)
         }
@@ -321,25 +242,15 @@ async fn after_action(
 }
 
 /// The unit must exist and lie within `scope`; otherwise it is "not found" (404).
-async fn unit_in_scope(
-    site: &Site,
-    p: &Platform,
-    code: &str,
-    scope: &crate::Scope,
-) -> AppResult<UnitCode> {
-    let code = UnitCode::parse(code)
-        .map_err(|e| AppError::bad_request("unit.bad_code", e.to_string()).at_field("unit"))?;
+async fn unit_in_scope(site: &Site, p: &Platform, code: &str, scope: &crate::Scope) -> AppResult<UnitCode> {
+    let code = UnitCode::parse(code).map_err(|e| AppError::bad_request("unit.bad_code", e.to_string()).at_field("unit"))?;
     if !scope.contains(&code) || site.units.name_of(&p.db, &code).await?.is_none() {
         return Err(AppError::not_found());
     }
     Ok(code)
 }
 
-async fn account_home_in_scope(
-    p: &Platform,
-    username: &str,
-    scope: &crate::Scope,
-) -> AppResult<()> {
+async fn account_home_in_scope(p: &Platform, username: &str, scope: &crate::Scope) -> AppResult<()> {
     match auth::find_account(&p.db, username).await? {
         Some(a) if UnitCode::parse(&a.home_unit).is_ok_and(|u| scope.contains(&u)) => Ok(()),
         _ => Err(AppError::not_found()),
@@ -353,33 +264,15 @@ struct NewAccount {
     home_unit: String,
 }
 
-async fn account_create(
-    State(p): State<Platform>,
-    State(site): State<Site>,
-    Auth(me): Auth,
-    Form(f): Form<NewAccount>,
-) -> AppResult<Response> {
+async fn account_create(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Form(f): Form<NewAccount>) -> AppResult<Response> {
     let scope = me.require(Permission::ManageAccounts)?;
     let r = async {
         let unit = unit_in_scope(&site, &p, &f.home_unit, &scope).await?;
         let password = auth::generate_password();
         let mut tx = p.db.begin().await?;
-        auth::create_account(
-            &mut tx,
-            p.now(),
-            &me.actor(),
-            &f.username,
-            &f.display_name,
-            &unit,
-            &password,
-            p.settings.cheap_hashing,
-        )
-        .await?;
+        auth::create_account(&mut tx, p.now(), &me.actor(), &f.username, &f.display_name, &unit, &password, p.settings.cheap_hashing).await?;
         tx.commit().await?;
-        Ok(format!(
-            "已创建账户 {}，初始密码：{password}（只显示这一次）",
-            f.username.trim()
-        ))
+        Ok(format!("已创建账户 {}，初始密码：{password}（只显示这一次）", f.username.trim()))
     }
     .await;
     after_action(&p, &site, &me, r).await
@@ -397,27 +290,19 @@ async fn account_op(
         let actor = me.actor();
         if op == "revoke" {
             let scope = me.require(Permission::GrantRoles)?;
-            let role = Role::parse(&f.role.unwrap_or_default()).ok_or_else(|| {
-                AppError::bad_request("auth.bad_role", "未知角色").at_field("role")
-            })?;
+            let role = Role::parse(&f.role.unwrap_or_default()).ok_or_else(|| AppError::bad_request("auth.bad_role", "未知角色").at_field("role"))?;
             let unit = unit_in_scope(&site, &p, &f.unit.unwrap_or_default(), &scope).await?;
             let mut tx = p.db.begin().await?;
             auth::revoke_role(&mut tx, now, &actor, &username, role, &unit).await?;
             tx.commit().await?;
-            return Ok(format!(
-                "已撤销 {username} 的「{}」角色（{unit}）",
-                role.label()
-            ));
+            return Ok(format!("已撤销 {username} 的「{}」角色（{unit}）", role.label()));
         }
         let scope = me.require(Permission::ManageAccounts)?;
         account_home_in_scope(&p, &username, &scope).await?;
         let mut tx = p.db.begin().await?;
         let msg = match op.as_str() {
             "disable" if username == me.username => {
-                return Err(AppError::bad_request(
-                    "auth.self_disable",
-                    "不能停用自己的账户",
-                ));
+                return Err(AppError::bad_request("auth.self_disable", "不能停用自己的账户"));
             }
             "disable" => {
                 auth::set_disabled(&mut tx, now, &actor, &username, true).await?;
@@ -429,15 +314,7 @@ async fn account_op(
             }
             "reset" => {
                 let pw = auth::generate_password();
-                auth::reset_password(
-                    &mut tx,
-                    now,
-                    &actor,
-                    &username,
-                    &pw,
-                    p.settings.cheap_hashing,
-                )
-                .await?;
+                auth::reset_password(&mut tx, now, &actor, &username, &pw, p.settings.cheap_hashing).await?;
                 format!("已重置 {username} 的密码并解除锁定，新密码：{pw}（只显示这一次）")
             }
             _ => return Err(AppError::not_found()),
@@ -462,12 +339,7 @@ struct GrantForm {
     unit: String,
 }
 
-async fn grant_submit(
-    State(p): State<Platform>,
-    State(site): State<Site>,
-    Auth(me): Auth,
-    Form(f): Form<GrantForm>,
-) -> AppResult<Response> {
+async fn grant_submit(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Form(f): Form<GrantForm>) -> AppResult<Response> {
     let scope = me.require(Permission::GrantRoles)?;
     let r = async {
         let role = Role::parse(&f.role).ok_or_else(|| AppError::bad_request("auth.bad_role", "未知角色").at_field("role"))?;
@@ -530,32 +402,14 @@ fn outcome_label(o: &str) -> &'static str {
     }
 }
 
-async fn audit_page(
-    State(p): State<Platform>,
-    State(site): State<Site>,
-    Auth(me): Auth,
-    Query(q): Query<AuditQuery>,
-) -> AppResult<Response> {
+async fn audit_page(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Query(q): Query<AuditQuery>) -> AppResult<Response> {
     let scope = me.require(Permission::ViewAudit)?;
-    let filter = audit::Filter {
-        actor: q.actor.clone(),
-        action: q.action.clone(),
-        ..Default::default()
-    };
+    let filter = audit::Filter { actor: q.actor.clone(), action: q.action.clone(), ..Default::default() };
     let per_page = 100;
     let (_, total) = audit::list(&p.db, &filter, &scope, 0, 0).await?;
     let actor = q.actor.unwrap_or_default();
     let action = q.action.unwrap_or_default();
-    let pager = Pager::new(
-        q.page,
-        per_page,
-        total,
-        format!(
-            "actor={}&action={}&",
-            crate::web::urlencode(&actor),
-            crate::web::urlencode(&action)
-        ),
-    );
+    let pager = Pager::new(q.page, per_page, total, format!("actor={}&action={}&", crate::web::urlencode(&actor), crate::web::urlencode(&action)));
     let (records, _) = audit::list(&p.db, &filter, &scope, per_page, pager.offset()).await?;
     let v = audit::verify(&p.db).await?;
     let chain = match v.first_break {
@@ -566,14 +420,7 @@ async fn audit_page(
     audit::record_alone(
         &p.db,
         p.now(),
-        &Event {
-            actor: &me.actor(),
-            unit: None,
-            action: "audit.view",
-            target: "audit_log",
-            outcome: Outcome::Ok,
-            detail: &format!("page {}", pager.page),
-        },
+        &Event { actor: &me.actor(), unit: None, action: "audit.view", target: "audit_log", outcome: Outcome::Ok, detail: &format!("page {}", pager.page) },
     )
     .await?;
     let rows = records
@@ -590,31 +437,15 @@ async fn audit_page(
             detail: r.detail,
         })
         .collect();
-    Ok(render(&AuditPage {
-        shell: Shell::new(&site, &me, "审计日志", "/admin/audit"),
-        rows,
-        pager,
-        actor,
-        action,
-        chain,
-    }))
+    Ok(render(&AuditPage { shell: Shell::new(&site, &me, "审计日志", "/admin/audit"), rows, pager, actor, action, chain }))
 }
 
 /// CSV with a UTF-8 byte-order mark so Excel on Windows opens the Chinese text correctly.
-async fn audit_export(
-    State(p): State<Platform>,
-    Auth(me): Auth,
-    Query(q): Query<AuditQuery>,
-) -> AppResult<Response> {
+async fn audit_export(State(p): State<Platform>, Auth(me): Auth, Query(q): Query<AuditQuery>) -> AppResult<Response> {
     let scope = me.require(Permission::ViewAudit)?;
-    let filter = audit::Filter {
-        actor: q.actor,
-        action: q.action,
-        ..Default::default()
-    };
+    let filter = audit::Filter { actor: q.actor, action: q.action, ..Default::default() };
     let (records, total) = audit::list(&p.db, &filter, &scope, 100_000, 0).await?;
-    let mut out =
-        String::from("\u{feff}序号,时间,操作人,单位,操作,对象,结果,来源地址,说明,哈希\r\n");
+    let mut out = String::from("\u{feff}序号,时间,操作人,单位,操作,对象,结果,来源地址,说明,哈希\r\n");
     for r in &records {
         let cells = [
             r.seq.to_string(),
@@ -628,53 +459,22 @@ async fn audit_export(
             r.detail.clone(),
             r.hash.clone(),
         ];
-        out.push_str(
-            &cells
-                .iter()
-                .map(|c| csv_cell(c))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        out.push_str(&cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
         out.push_str("\r\n");
     }
     audit::record_alone(
         &p.db,
         p.now(),
-        &Event {
-            actor: &me.actor(),
-            unit: None,
-            action: "audit.export",
-            target: "audit_log",
-            outcome: Outcome::Ok,
-            detail: &format!("{total} rows"),
-        },
+        &Event { actor: &me.actor(), unit: None, action: "audit.export", target: "audit_log", outcome: Outcome::Ok, detail: &format!("{total} rows") },
     )
     .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"audit-log.csv\"",
-            ),
-        ],
-        out,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"audit-log.csv\"")], out).into_response())
 }
 
 /// Quotes a CSV cell, and defuses cells that spreadsheet programs would run as formulas.
 pub fn csv_cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
+    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -698,15 +498,7 @@ struct Me {
 /// The caller's identity and grants.
 async fn api_me(Auth(me): Auth) -> Json<serde_json::Value> {
     let m = Me {
-        grants: me
-            .grants
-            .iter()
-            .map(|g| MeGrant {
-                role: g.role.name(),
-                role_label: g.role.label(),
-                unit: g.unit.to_string(),
-            })
-            .collect(),
+        grants: me.grants.iter().map(|g| MeGrant { role: g.role.name(), role_label: g.role.label(), unit: g.unit.to_string() }).collect(),
         username: me.username,
         display_name: me.display_name,
         home_unit: me.home_unit.to_string(),
@@ -717,23 +509,17 @@ async fn api_me(Auth(me): Auth) -> Json<serde_json::Value> {
 async fn healthz(State(p): State<Platform>) -> Response {
     match p.db.scalar(crate::sql!("SELECT CAST(1 AS BIGINT)")).await {
         Ok(_) => Json(serde_json::json!({"status": "ok", "database": format!("{:?}", p.db.engine()).to_lowercase()})).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "error", "code": "db.unavailable", "message": format!("数据库不可用：{e}")}))).into_response(),
+        Err(e) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "error", "code": "db.unavailable", "message": format!("数据库不可用：{e}")})))
+                .into_response()
+        }
     }
 }
 
 /// Aggregate counters only: no identifiers, no personal data.
 async fn metrics(State(p): State<Platform>) -> Response {
-    let sessions =
-        p.db.scalar(crate::sql!("SELECT COUNT(*) FROM sessions"))
-            .await
-            .unwrap_or(-1);
-    let audit =
-        p.db.scalar(crate::sql!("SELECT seq FROM audit_head WHERE id = 1"))
-            .await
-            .unwrap_or(-1);
-    let body = p.metrics.render(&[
-        ("jiceng_sessions", "Open sessions.", sessions),
-        ("jiceng_audit_records", "Records in the audit chain.", audit),
-    ]);
+    let sessions = p.db.scalar(crate::sql!("SELECT COUNT(*) FROM sessions")).await.unwrap_or(-1);
+    let audit = p.db.scalar(crate::sql!("SELECT seq FROM audit_head WHERE id = 1")).await.unwrap_or(-1);
+    let body = p.metrics.render(&[("jiceng_sessions", "Open sessions.", sessions), ("jiceng_audit_records", "Records in the audit chain.", audit)]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

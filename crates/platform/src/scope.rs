@@ -177,15 +177,7 @@ impl Scope {
             if i > 0 {
                 sql.push(" OR ");
             }
-            sql.push("(")
-                .push(column)
-                .push(" >= ")
-                .bind(r.as_str())
-                .push(" AND ")
-                .push(column)
-                .push(" < ")
-                .bind(r.upper_bound())
-                .push(")");
+            sql.push("(").push(column).push(" >= ").bind(r.as_str()).push(" AND ").push(column).push(" < ").bind(r.upper_bound()).push(")");
         }
         sql.push(")");
     }
@@ -201,14 +193,8 @@ mod tests {
 
     #[test]
     fn codes_are_validated() {
-        assert_eq!(
-            UnitCode::parse("51090a"),
-            Err(UnitCodeError::NotDigits("51090a".into()))
-        );
-        assert_eq!(
-            UnitCode::parse("5109031"),
-            Err(UnitCodeError::BadLength("5109031".into()))
-        );
+        assert_eq!(UnitCode::parse("51090a"), Err(UnitCodeError::NotDigits("51090a".into())));
+        assert_eq!(UnitCode::parse("5109031"), Err(UnitCodeError::BadLength("5109031".into())));
         assert_eq!(UnitCode::parse(" "), Err(UnitCodeError::Empty));
         assert_eq!(c("510903001001").level(), Level::Village);
         assert_eq!(c("510903001001").structural_parent(), Some(c("510903001")));

@@ -5,23 +5,17 @@
 use crate::db::{Db, DbResult};
 
 pub async fn fresh_db() -> DbResult<Db> {
-    let db = match std::env::var("JICENG_TEST_PG")
-        .ok()
-        .filter(|s| !s.is_empty())
-    {
+    let db = match std::env::var("JICENG_TEST_PG").ok().filter(|s| !s.is_empty()) {
         Some(url) => {
             use std::str::FromStr;
             let schema = format!("t_{}", crate::db::new_id());
             let admin = Db::connect(&url).await?;
             admin.clone().execute(crate::sql!("SELECT 1")).await.ok();
             if let Db::Postgres(pool) = &admin {
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                    .execute(pool)
-                    .await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(pool).await?;
             }
             admin.close().await;
-            let opts = sqlx::postgres::PgConnectOptions::from_str(&url)?
-                .options([("search_path", schema.as_str())]);
+            let opts = sqlx::postgres::PgConnectOptions::from_str(&url)?.options([("search_path", schema.as_str())]);
             Db::connect_pg(opts).await?
         }
         None => {

@@ -32,9 +32,7 @@ pub fn base32_decode(s: &str) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let (mut buf, mut bits) = (0u32, 0u32);
     for c in s.chars().filter(|c| !c.is_whitespace() && *c != '=') {
-        let v = ALPHABET
-            .iter()
-            .position(|&a| a as char == c.to_ascii_uppercase())? as u32;
+        let v = ALPHABET.iter().position(|&a| a as char == c.to_ascii_uppercase())? as u32;
         buf = (buf << 5) | v;
         bits += 5;
         if bits >= 8 {
@@ -52,10 +50,7 @@ pub fn code_at(secret_b32: &str, step: i64) -> Option<String> {
     mac.update(&step.to_be_bytes());
     let h = mac.finalize().into_bytes();
     let off = (h[19] & 0x0f) as usize;
-    let bin = ((h[off] as u32 & 0x7f) << 24)
-        | ((h[off + 1] as u32) << 16)
-        | ((h[off + 2] as u32) << 8)
-        | h[off + 3] as u32;
+    let bin = ((h[off] as u32 & 0x7f) << 24) | ((h[off + 1] as u32) << 16) | ((h[off + 2] as u32) << 8) | h[off + 3] as u32;
     Some(format!("{:06}", bin % 1_000_000))
 }
 
@@ -76,9 +71,7 @@ pub fn verify(secret_b32: &str, code: &str, now_ms: i64) -> bool {
 
 /// `otpauth://` URI for authenticator apps.
 pub fn provisioning_uri(secret_b32: &str, username: &str) -> String {
-    format!(
-        "otpauth://totp/jiceng:{username}?secret={secret_b32}&issuer=jiceng&algorithm=SHA1&digits=6&period=30"
-    )
+    format!("otpauth://totp/jiceng:{username}?secret={secret_b32}&issuer=jiceng&algorithm=SHA1&digits=6&period=30")
 }
 
 #[cfg(test)]
@@ -90,14 +83,8 @@ mod tests {
         // RFC 6238 appendix B, secret "12345678901234567890", 8-digit codes truncated to 6.
         let secret = base32_encode(b"12345678901234567890");
         assert_eq!(code_at(&secret, 59 / 30).as_deref(), Some("287082"));
-        assert_eq!(
-            code_at(&secret, 1_111_111_109 / 30).as_deref(),
-            Some("081804")
-        );
-        assert_eq!(
-            code_at(&secret, 20_000_000_000 / 30).as_deref(),
-            Some("353130")
-        );
+        assert_eq!(code_at(&secret, 1_111_111_109 / 30).as_deref(), Some("081804"));
+        assert_eq!(code_at(&secret, 20_000_000_000 / 30).as_deref(), Some("353130"));
     }
 
     #[test]

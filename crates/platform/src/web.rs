@@ -26,11 +26,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// How the platform asks the geography slice about units without reading its tables.
 pub trait UnitDirectory: Send + Sync + 'static {
     /// The unit's display name if it exists and is currently valid.
-    fn name_of<'a>(
-        &'a self,
-        db: &'a Db,
-        code: &'a UnitCode,
-    ) -> BoxFuture<'a, DbResult<Option<String>>>;
+    fn name_of<'a>(&'a self, db: &'a Db, code: &'a UnitCode) -> BoxFuture<'a, DbResult<Option<String>>>;
 }
 
 /// One entry of the main navigation, shown to those who hold `permission` somewhere.
@@ -79,30 +75,19 @@ pub struct AuthState {
 
 /// The client address as seen by this server.
 pub fn client_addr(parts_ext: &axum::http::Extensions) -> String {
-    parts_ext
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    parts_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "unknown".into())
 }
 
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|kv| {
-            let (k, v) = kv.trim().split_once('=')?;
-            (k == name).then(|| v.to_owned())
-        })
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == name).then(|| v.to_owned())
+    })
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let t = v
-        .strip_prefix("Bearer ")
-        .or_else(|| v.strip_prefix("bearer "))?
-        .trim();
+    let t = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))?.trim();
     Some(t.to_owned())
 }
 
@@ -113,29 +98,16 @@ pub fn is_api(path: &str) -> bool {
 /// Resolves the session cookie or bearer token once per request.
 pub async fn authenticate(State(p): State<Platform>, mut req: Request, next: Next) -> Response {
     let client = client_addr(req.extensions());
-    let mut state = AuthState {
-        principal: None,
-        session_expired: false,
-    };
+    let mut state = AuthState { principal: None, session_expired: false };
     let headers = req.headers().clone();
     if let Some(t) = bearer(&headers) {
         if !t.starts_with(TOKEN_PREFIX) {
-            return AppError::new(
-                StatusCode::UNAUTHORIZED,
-                "auth.bad_token",
-                "API 令牌无效或已吊销",
-            )
-            .into_response();
+            return AppError::new(StatusCode::UNAUTHORIZED, "auth.bad_token", "API 令牌无效或已吊销").into_response();
         }
         match auth::resolve_token(&p, &t, &client).await {
             Ok(Some(pr)) => state.principal = Some(pr),
             Ok(None) => {
-                return AppError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "auth.bad_token",
-                    "API 令牌无效或已吊销",
-                )
-                .into_response();
+                return AppError::new(StatusCode::UNAUTHORIZED, "auth.bad_token", "API 令牌无效或已吊销").into_response();
             }
             Err(e) => return e.into_response(),
         }
@@ -158,35 +130,20 @@ pub struct Auth(pub Principal);
 impl<S: Send + Sync> FromRequestParts<S> for Auth {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let st = parts
-            .extensions
-            .get::<AuthState>()
-            .cloned()
-            .unwrap_or(AuthState {
-                principal: None,
-                session_expired: false,
-            });
+        let st = parts.extensions.get::<AuthState>().cloned().unwrap_or(AuthState { principal: None, session_expired: false });
         if let Some(p) = st.principal {
             return Ok(Auth(p));
         }
         let path = parts.uri.path();
         if is_api(path) {
             let e = if st.session_expired {
-                AppError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "auth.session_expired",
-                    "会话已超时，请重新登录",
-                )
+                AppError::new(StatusCode::UNAUTHORIZED, "auth.session_expired", "会话已超时，请重新登录")
             } else {
                 AppError::unauthenticated()
             };
             return Err(e.into_response());
         }
-        let next = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
+        let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let mut to = format!("/login?next={}", urlencode(next));
         if st.session_expired {
             to.push_str("&expired=1");
@@ -224,12 +181,7 @@ pub const CSRF_FIELD: &str = "_csrf";
 pub const LOGIN_CSRF_COOKIE: &str = "jiceng_login_csrf";
 
 fn csrf_error() -> Response {
-    AppError::new(
-        StatusCode::FORBIDDEN,
-        "auth.csrf",
-        "页面已过期或请求来源不明（CSRF 校验失败），请刷新页面后重试",
-    )
-    .into_response()
+    AppError::new(StatusCode::FORBIDDEN, "auth.csrf", "页面已过期或请求来源不明（CSRF 校验失败），请刷新页面后重试").into_response()
 }
 
 fn form_field(body: &[u8], name: &str) -> Option<String> {
@@ -246,18 +198,13 @@ pub fn form_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(
-                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                    16,
-                ) {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                Ok(v) => {
+                    out.push(v);
+                    i += 2;
                 }
-            }
+                Err(_) => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -273,10 +220,7 @@ pub async fn csrf(req: Request, next: Next) -> Response {
         return next.run(req).await;
     }
     let headers = req.headers();
-    if let (Some(origin), Some(host)) = (
-        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
-        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
-    ) {
+    if let (Some(origin), Some(host)) = (headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), headers.get(header::HOST).and_then(|v| v.to_str().ok())) {
         let origin_host = origin.split("://").nth(1).unwrap_or("");
         if origin != "null" && origin_host != host {
             return csrf_error();
@@ -287,41 +231,20 @@ pub async fn csrf(req: Request, next: Next) -> Response {
         Some(p) if p.via == auth::Via::Token => return next.run(req).await,
         Some(p) => p.csrf.clone(),
         // The login form has no session yet: it must carry the double-submit cookie.
-        None if req.uri().path().starts_with("/login") => {
-            match cookie(req.headers(), LOGIN_CSRF_COOKIE) {
-                Some(c) => c,
-                None => return csrf_error(),
-            }
-        }
+        None if req.uri().path().starts_with("/login") => match cookie(req.headers(), LOGIN_CSRF_COOKIE) {
+            Some(c) => c,
+            None => return csrf_error(),
+        },
         // Not signed in: the handler's `Auth` extractor answers (redirect or 401).
         None => return next.run(req).await,
     };
-    if let Some(h) = req
-        .headers()
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-    {
-        return if constant_eq(h, &expected) {
-            next.run(req).await
-        } else {
-            csrf_error()
-        };
+    if let Some(h) = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()) {
+        return if constant_eq(h, &expected) { next.run(req).await } else { csrf_error() };
     }
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let in_query = req
-        .uri()
-        .query()
-        .and_then(|q| form_field(q.as_bytes(), CSRF_FIELD));
+    let is_form = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let in_query = req.uri().query().and_then(|q| form_field(q.as_bytes(), CSRF_FIELD));
     if let Some(t) = in_query {
-        return if constant_eq(&t, &expected) {
-            next.run(req).await
-        } else {
-            csrf_error()
-        };
+        return if constant_eq(&t, &expected) { next.run(req).await } else { csrf_error() };
     }
     if !is_form {
         return csrf_error();
@@ -331,21 +254,13 @@ pub async fn csrf(req: Request, next: Next) -> Response {
         return AppError::bad_request("request.too_large", "提交的内容过大").into_response();
     };
     match form_field(&bytes, CSRF_FIELD) {
-        Some(t) if constant_eq(&t, &expected) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
+        Some(t) if constant_eq(&t, &expected) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
         _ => csrf_error(),
     }
 }
 
 fn constant_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-        && !b.is_empty()
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0 && !b.is_empty()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -354,11 +269,11 @@ fn constant_eq(a: &str, b: &str) -> bool {
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert("content-security-policy", HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'"));
     h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'"),
     );
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     if !h.contains_key(header::CACHE_CONTROL) {
@@ -370,18 +285,9 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 pub async fn track_metrics(State(p): State<Platform>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let res = next.run(req).await;
-    p.metrics.observe(
-        &method,
-        &route,
-        res.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
+    p.metrics.observe(&method, &route, res.status().as_u16(), started.elapsed().as_secs_f64());
     res
 }
 
@@ -397,10 +303,7 @@ struct ErrorPage {
 /// Page routes: errors become an HTML page in the shell, with the same status and code.
 pub async fn html_errors(State(site): State<Site>, req: Request, next: Next) -> Response {
     let api = is_api(req.uri().path());
-    let principal = req
-        .extensions()
-        .get::<AuthState>()
-        .and_then(|s| s.principal.clone());
+    let principal = req.extensions().get::<AuthState>().and_then(|s| s.principal.clone());
     let res = next.run(req).await;
     if api {
         return res;
@@ -412,12 +315,7 @@ pub async fn html_errors(State(site): State<Site>, req: Request, next: Next) -> 
         Some(p) => Shell::new(&site, p, "出错了", ""),
         None => Shell::anonymous("出错了"),
     };
-    let page = ErrorPage {
-        shell,
-        status: e.status.as_u16(),
-        code: e.code.to_owned(),
-        message: e.human(),
-    };
+    let page = ErrorPage { shell, status: e.status.as_u16(), code: e.code.to_owned(), message: e.human() };
     let mut out = render(&page);
     *out.status_mut() = e.status;
     out
@@ -454,30 +352,14 @@ impl Shell {
             .nav
             .iter()
             .filter(|n| n.permission.is_none_or(|perm| p.can(perm)))
-            .map(|n| NavLink {
-                href: n.href,
-                label: n.label,
-                active: n.href == active,
-            })
+            .map(|n| NavLink { href: n.href, label: n.label, active: n.href == active })
             .collect();
         let mut roles: Vec<&str> = p.grants.iter().map(|g| g.role.label()).collect();
         roles.dedup();
-        Self {
-            title: title.to_owned(),
-            user: Some(p.display_name.clone()),
-            roles: roles.join("、"),
-            csrf: p.csrf.clone(),
-            nav,
-        }
+        Self { title: title.to_owned(), user: Some(p.display_name.clone()), roles: roles.join("、"), csrf: p.csrf.clone(), nav }
     }
     pub fn anonymous(title: &str) -> Self {
-        Self {
-            title: title.to_owned(),
-            user: None,
-            roles: String::new(),
-            csrf: String::new(),
-            nav: Vec::new(),
-        }
+        Self { title: title.to_owned(), user: None, roles: String::new(), csrf: String::new(), nav: Vec::new() }
     }
 }
 
@@ -501,12 +383,7 @@ pub struct Pager {
 impl Pager {
     pub fn new(page: Option<i64>, per_page: i64, total: i64, base_query: String) -> Self {
         let pages = ((total + per_page - 1) / per_page).max(1);
-        Self {
-            page: page.unwrap_or(1).clamp(1, pages),
-            per_page,
-            total,
-            base_query,
-        }
+        Self { page: page.unwrap_or(1).clamp(1, pages), per_page, total, base_query }
     }
     pub fn offset(&self) -> i64 {
         (self.page - 1) * self.per_page
@@ -535,25 +412,11 @@ pub const APP_CSS: &str = include_str!("../static/app.css");
 pub const APP_JS: &str = include_str!("../static/app.js");
 
 pub async fn app_css() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        APP_CSS,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], APP_CSS).into_response()
 }
 
 pub async fn app_js() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        APP_JS,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], APP_JS).into_response()
 }
 
 /// The client's address (from the connection; "unknown" in in-process tests).

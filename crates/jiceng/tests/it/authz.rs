@@ -16,86 +16,16 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
-    Case {
-        role: Role::SystemAdmin,
-        unit: "5109",
-        outside: "510999",
-        units: 200,
-        accounts: 200,
-        audit: 403,
-    },
-    Case {
-        role: Role::SecurityAdmin,
-        unit: "5109",
-        outside: "510999",
-        units: 200,
-        accounts: 200,
-        audit: 403,
-    },
-    Case {
-        role: Role::AuditAdmin,
-        unit: "5109",
-        outside: "510999",
-        units: 403,
-        accounts: 403,
-        audit: 200,
-    },
-    Case {
-        role: Role::CityStaff,
-        unit: "5109",
-        outside: "510999",
-        units: 200,
-        accounts: 403,
-        audit: 403,
-    },
-    Case {
-        role: Role::CountyStaff,
-        unit: "510903",
-        outside: "510904",
-        units: 200,
-        accounts: 403,
-        audit: 403,
-    },
-    Case {
-        role: Role::TownshipStaff,
-        unit: "510903001",
-        outside: "510903002",
-        units: 200,
-        accounts: 403,
-        audit: 403,
-    },
-    Case {
-        role: Role::CommunityStaff,
-        unit: "510903001001",
-        outside: "510903001002",
-        units: 200,
-        accounts: 403,
-        audit: 403,
-    },
-    Case {
-        role: Role::GridWorker,
-        unit: "510903001001501",
-        outside: "510903001001001",
-        units: 200,
-        accounts: 403,
-        audit: 403,
-    },
-    Case {
-        role: Role::DepartmentStaff,
-        unit: "510903",
-        outside: "510904",
-        units: 200,
-        accounts: 403,
-        audit: 403,
-    },
-    Case {
-        role: Role::Resident,
-        unit: "510903001001",
-        outside: "510903001002",
-        units: 200,
-        accounts: 403,
-        audit: 403,
-    },
+    Case { role: Role::SystemAdmin, unit: "5109", outside: "510999", units: 200, accounts: 200, audit: 403 },
+    Case { role: Role::SecurityAdmin, unit: "5109", outside: "510999", units: 200, accounts: 200, audit: 403 },
+    Case { role: Role::AuditAdmin, unit: "5109", outside: "510999", units: 403, accounts: 403, audit: 200 },
+    Case { role: Role::CityStaff, unit: "5109", outside: "510999", units: 200, accounts: 403, audit: 403 },
+    Case { role: Role::CountyStaff, unit: "510903", outside: "510904", units: 200, accounts: 403, audit: 403 },
+    Case { role: Role::TownshipStaff, unit: "510903001", outside: "510903002", units: 200, accounts: 403, audit: 403 },
+    Case { role: Role::CommunityStaff, unit: "510903001001", outside: "510903001002", units: 200, accounts: 403, audit: 403 },
+    Case { role: Role::GridWorker, unit: "510903001001501", outside: "510903001001001", units: 200, accounts: 403, audit: 403 },
+    Case { role: Role::DepartmentStaff, unit: "510903", outside: "510904", units: 200, accounts: 403, audit: 403 },
+    Case { role: Role::Resident, unit: "510903001001", outside: "510903001002", units: 200, accounts: 403, audit: 403 },
 ];
 
 async fn status(t: &TestApp, b: &Browser, path: &str) -> u16 {
@@ -119,14 +49,7 @@ async fn every_role_on_every_route_in_and_out_of_scope() {
             (format!("/api/v1/units/{}", c.unit), c.units),
             (format!("/api/v1/units/{}", c.outside), out_of_scope),
             (format!("/api/v1/units?parent={}", c.unit), c.units),
-            (
-                "/api/v1/units?parent=510904".to_string(),
-                if c.units == 200 && c.unit == "5109" {
-                    200
-                } else {
-                    out_of_scope
-                },
-            ),
+            ("/api/v1/units?parent=510904".to_string(), if c.units == 200 && c.unit == "5109" { 200 } else { out_of_scope }),
             ("/units/search?q=%E7%A4%BE%E5%8C%BA".to_string(), c.units),
             ("/admin/accounts".to_string(), c.accounts),
             ("/admin/audit".to_string(), c.audit),
@@ -141,60 +64,19 @@ async fn every_role_on_every_route_in_and_out_of_scope() {
             }
         }
         // Writes: creating accounts is the system administrator's, granting roles the security administrator's.
-        let create = t
-            .post(
-                &mut b,
-                "/admin/accounts",
-                &[
-                    ("username", &format!("new{i}")),
-                    ("display_name", "新人"),
-                    ("home_unit", c.unit),
-                ],
-            )
-            .await
-            .status
-            .as_u16();
-        let want_create = if c.role == Role::SystemAdmin {
-            200
-        } else {
-            403
-        };
+        let create =
+            t.post(&mut b, "/admin/accounts", &[("username", &format!("new{i}")), ("display_name", "新人"), ("home_unit", c.unit)]).await.status.as_u16();
+        let want_create = if c.role == Role::SystemAdmin { 200 } else { 403 };
         if create != want_create {
-            failures.push(format!(
-                "{:?} POST /admin/accounts: want {want_create}, got {create}",
-                c.role
-            ));
+            failures.push(format!("{:?} POST /admin/accounts: want {want_create}, got {create}", c.role));
         }
-        let grant = t
-            .post(
-                &mut b,
-                "/admin/grants",
-                &[
-                    ("username", "user0"),
-                    ("role", "resident"),
-                    ("unit", "510903001001"),
-                ],
-            )
-            .await
-            .status
-            .as_u16();
-        let want_grant = if c.role == Role::SecurityAdmin {
-            200
-        } else {
-            403
-        };
+        let grant = t.post(&mut b, "/admin/grants", &[("username", "user0"), ("role", "resident"), ("unit", "510903001001")]).await.status.as_u16();
+        let want_grant = if c.role == Role::SecurityAdmin { 200 } else { 403 };
         if grant != want_grant {
-            failures.push(format!(
-                "{:?} POST /admin/grants: want {want_grant}, got {grant}",
-                c.role
-            ));
+            failures.push(format!("{:?} POST /admin/grants: want {want_grant}, got {grant}", c.role));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "authorization mismatches:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "authorization mismatches:\n{}", failures.join("\n"));
 }
 
 #[tokio::test]
@@ -204,24 +86,14 @@ async fn anonymous_visitors_are_sent_to_login_or_get_401() {
     for path in ["/", "/units/5109", "/admin/accounts", "/admin/audit"] {
         let r = t.get(&b, path).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
-        assert!(
-            r.location().starts_with("/login?next="),
-            "{path}: {}",
-            r.location()
-        );
+        assert!(r.location().starts_with("/login?next="), "{path}: {}", r.location());
     }
     for path in ["/api/v1/units", "/api/v1/units/5109", "/api/v1/me"] {
         let r = t.get(&b, path).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(r.json()["code"], "auth.required");
     }
-    for path in [
-        "/healthz",
-        "/metrics",
-        "/api/v1/openapi.json",
-        "/login",
-        "/static/app.css",
-    ] {
+    for path in ["/healthz", "/metrics", "/api/v1/openapi.json", "/login", "/static/app.css"] {
         assert_eq!(t.get(&b, path).await.status, StatusCode::OK, "{path}");
     }
 }
@@ -233,10 +105,7 @@ async fn a_county_officer_sees_the_county_and_nothing_beside_it() {
     let b = t.login("county", None).await;
     let page = t.get(&b, "/units/510903").await;
     assert!(page.body.contains("船山区"));
-    assert!(
-        page.body.contains("data-unit=\"510903001\""),
-        "townships listed"
-    );
+    assert!(page.body.contains("data-unit=\"510903001\""), "townships listed");
     // The city is an ancestor: named in the breadcrumbs, but not a link, and its page is 404.
     assert!(page.body.contains("<span class=\"sep\">遂宁市</span>"));
     assert_eq!(t.get(&b, "/units/5109").await.status, StatusCode::NOT_FOUND);
@@ -245,23 +114,12 @@ async fn a_county_officer_sees_the_county_and_nothing_beside_it() {
     assert_eq!(list["total"], 1);
     assert_eq!(list["items"][0]["code"], "510903");
     // Search never leaks another county's units.
-    let found = t
-        .get(&b, "/api/v1/units?q=%E8%A1%97%E9%81%93&per_page=500")
-        .await
-        .json();
+    let found = t.get(&b, "/api/v1/units?q=%E8%A1%97%E9%81%93&per_page=500").await.json();
     let items = found["items"].as_array().unwrap();
     assert!(!items.is_empty());
-    assert!(
-        items
-            .iter()
-            .all(|u| u["code"].as_str().unwrap().starts_with("510903"))
-    );
+    assert!(items.iter().all(|u| u["code"].as_str().unwrap().starts_with("510903")));
     // The map links only to the officer's own county.
-    assert_eq!(
-        page.body.matches("\"><path").count(),
-        1,
-        "one county link on the map"
-    );
+    assert_eq!(page.body.matches("\"><path").count(), 1, "one county link on the map");
 }
 
 #[tokio::test]
@@ -269,32 +127,14 @@ async fn api_tokens_are_scoped_like_users_and_revocable() {
     let t = TestApp::new().await;
     t.user("client", Role::CountyStaff, "510903").await;
     let token = t.token("client").await;
-    assert_eq!(
-        t.get_bearer(&token, "/api/v1/units/510903").await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        t.get_bearer(&token, "/api/v1/units/510904").await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(t.get_bearer(&token, "/api/v1/units/510903").await.status, StatusCode::OK);
+    assert_eq!(t.get_bearer(&token, "/api/v1/units/510904").await.status, StatusCode::NOT_FOUND);
     let me = t.get_bearer(&token, "/api/v1/me").await.json();
     assert_eq!(me["grants"][0]["role"], "county_staff");
-    assert_eq!(
-        t.get_bearer("jct_0000", "/api/v1/me").await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    let tokens = platform::auth::list_tokens(&t.platform.db, Some("client"))
-        .await
-        .unwrap();
+    assert_eq!(t.get_bearer("jct_0000", "/api/v1/me").await.status, StatusCode::UNAUTHORIZED);
+    let tokens = platform::auth::list_tokens(&t.platform.db, Some("client")).await.unwrap();
     let mut tx = t.platform.db.begin().await.unwrap();
-    platform::auth::revoke_token(
-        &mut tx,
-        t.platform.now(),
-        &platform::audit::Actor::system(),
-        &tokens[0].id,
-    )
-    .await
-    .unwrap();
+    platform::auth::revoke_token(&mut tx, t.platform.now(), &platform::audit::Actor::system(), &tokens[0].id).await.unwrap();
     tx.commit().await.unwrap();
     let r = t.get_bearer(&token, "/api/v1/units/510903").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);

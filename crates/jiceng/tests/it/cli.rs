@@ -29,11 +29,7 @@ fn jiceng(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 #[test]
@@ -41,79 +37,20 @@ fn scripts_can_add_users_and_tokens_with_the_password_on_stdin() {
     let dir = temp_dir();
     let db = dir.join("a.db");
     let db = db.to_str().unwrap();
-    assert!(
-        jiceng(&dir, &["--db", db, "import", "reference"], None)
-            .status
-            .success()
-    );
-    let out = jiceng(
-        &dir,
-        &[
-            "--db",
-            db,
-            "user",
-            "add",
-            "li",
-            "--role",
-            "county_staff",
-            "--unit",
-            "510903",
-        ],
-        Some("Str0ng-pass!\n"),
-    );
+    assert!(jiceng(&dir, &["--db", db, "import", "reference"], None).status.success());
+    let out = jiceng(&dir, &["--db", db, "user", "add", "li", "--role", "county_staff", "--unit", "510903"], Some("Str0ng-pass!\n"));
     assert!(out.status.success(), "{}", text(&out));
     // A weak password, an unknown role and a unit at the wrong tier are refused with a reason.
-    let out = jiceng(
-        &dir,
-        &[
-            "--db",
-            db,
-            "user",
-            "add",
-            "wu",
-            "--role",
-            "county_staff",
-            "--unit",
-            "510903",
-        ],
-        Some("short\n"),
-    );
-    assert!(
-        !out.status.success() && text(&out).contains("密码至少 8 位"),
-        "{}",
-        text(&out)
-    );
-    let out = jiceng(
-        &dir,
-        &[
-            "--db", db, "user", "add", "wu", "--role", "mayor", "--unit", "510903",
-        ],
-        Some("Str0ng-pass!\n"),
-    );
+    let out = jiceng(&dir, &["--db", db, "user", "add", "wu", "--role", "county_staff", "--unit", "510903"], Some("short\n"));
+    assert!(!out.status.success() && text(&out).contains("密码至少 8 位"), "{}", text(&out));
+    let out = jiceng(&dir, &["--db", db, "user", "add", "wu", "--role", "mayor", "--unit", "510903"], Some("Str0ng-pass!\n"));
     assert!(!out.status.success() && text(&out).contains("未知角色"));
-    let out = jiceng(
-        &dir,
-        &[
-            "--db",
-            db,
-            "user",
-            "grant",
-            "li",
-            "--role",
-            "county_staff",
-            "--unit",
-            "510903001",
-        ],
-        None,
-    );
+    let out = jiceng(&dir, &["--db", db, "user", "grant", "li", "--role", "county_staff", "--unit", "510903001"], None);
     assert!(!out.status.success() && text(&out).contains("不能设在"));
     let out = jiceng(&dir, &["--db", db, "token", "create", "li"], None);
     assert!(out.status.success());
     let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(
-        token.starts_with("jct_") && token.len() > 60,
-        "only the token on stdout: {token}"
-    );
+    assert!(token.starts_with("jct_") && token.len() > 60, "only the token on stdout: {token}");
     let list = jiceng(&dir, &["--db", db, "user", "list"], None);
     assert!(text(&list).contains("county_staff@510903"));
     let out = jiceng(&dir, &["--db", db, "user", "disable", "li"], None);
@@ -126,21 +63,10 @@ fn flags_beat_the_environment_which_beats_the_toml_file() {
     let dir = temp_dir();
     std::fs::write(dir.join("jiceng.toml"), "db = \"from-toml.db\"\n").unwrap();
     assert!(jiceng(&dir, &["migrate"], None).status.success());
-    assert!(
-        dir.join("from-toml.db").exists(),
-        "the TOML file is read from the working directory"
-    );
-    let out = Command::new(env!("CARGO_BIN_EXE_jiceng"))
-        .current_dir(&dir)
-        .arg("migrate")
-        .env("JICENG_DB", "from-env.db")
-        .output()
-        .unwrap();
+    assert!(dir.join("from-toml.db").exists(), "the TOML file is read from the working directory");
+    let out = Command::new(env!("CARGO_BIN_EXE_jiceng")).current_dir(&dir).arg("migrate").env("JICENG_DB", "from-env.db").output().unwrap();
     assert!(out.status.success());
-    assert!(
-        dir.join("from-env.db").exists(),
-        "the environment beats the file"
-    );
+    assert!(dir.join("from-env.db").exists(), "the environment beats the file");
     let out = Command::new(env!("CARGO_BIN_EXE_jiceng"))
         .current_dir(&dir)
         .args(["--db", "from-flag.db", "migrate"])
@@ -148,61 +74,31 @@ fn flags_beat_the_environment_which_beats_the_toml_file() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(
-        dir.join("from-flag.db").exists(),
-        "the flag beats the environment"
-    );
+    assert!(dir.join("from-flag.db").exists(), "the flag beats the environment");
     std::fs::write(dir.join("jiceng.toml"), "databse = \"typo.db\"\n").unwrap();
     let out = jiceng(&dir, &["migrate"], None);
-    assert!(
-        !out.status.success() && text(&out).contains("配置文件"),
-        "{}",
-        text(&out)
-    );
+    assert!(!out.status.success() && text(&out).contains("配置文件"), "{}", text(&out));
 }
 
 #[test]
 fn backup_writes_a_database_that_opens_with_the_same_tree() {
     let dir = temp_dir();
-    assert!(
-        jiceng(&dir, &["--db", "live.db", "import", "reference"], None)
-            .status
-            .success()
-    );
-    let out = jiceng(
-        &dir,
-        &["--db", "live.db", "backup", "--out", "copy.db"],
-        None,
-    );
+    assert!(jiceng(&dir, &["--db", "live.db", "import", "reference"], None).status.success());
+    let out = jiceng(&dir, &["--db", "live.db", "backup", "--out", "copy.db"], None);
     assert!(out.status.success(), "{}", text(&out));
     let out = jiceng(&dir, &["--db", "copy.db", "audit", "verify"], None);
     assert!(out.status.success(), "{}", text(&out));
-    let out = jiceng(
-        &dir,
-        &["--db", "live.db", "backup", "--out", "copy.db"],
-        None,
-    );
-    assert!(
-        !out.status.success() && text(&out).contains("已存在"),
-        "never overwrites"
-    );
+    let out = jiceng(&dir, &["--db", "live.db", "backup", "--out", "copy.db"], None);
+    assert!(!out.status.success() && text(&out).contains("已存在"), "never overwrites");
 }
 
 #[test]
 fn a_csv_with_errors_exits_non_zero_and_lists_them() {
     let dir = temp_dir();
-    assert!(
-        jiceng(&dir, &["--db", "d.db", "import", "reference"], None)
-            .status
-            .success()
-    );
+    assert!(jiceng(&dir, &["--db", "d.db", "import", "reference"], None).status.success());
     std::fs::write(dir.join("bad.csv"), "代码,名称,上级代码,类型\n510903001001601,新网格,510903001001,网格\n510903001001602,坏,510999001001,网格\n").unwrap();
     let out = jiceng(&dir, &["--db", "d.db", "import", "units", "bad.csv"], None);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out).contains("第 3 行「parent_code」"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("第 3 行「parent_code」"), "{}", text(&out));
     assert!(text(&out).contains("未写入任何数据"));
 }

@@ -15,11 +15,7 @@ fn code(s: &str) -> UnitCode {
 }
 
 async fn unit_count(t: &TestApp) -> i64 {
-    t.platform
-        .db
-        .scalar(sql!("SELECT COUNT(*) FROM units"))
-        .await
-        .unwrap()
+    t.platform.db.scalar(sql!("SELECT COUNT(*) FROM units")).await.unwrap()
 }
 
 #[tokio::test]
@@ -32,19 +28,8 @@ async fn a_bad_import_names_every_problem_and_writes_nothing() {
                51090300100160x,坏代码,510903001001,网格\n\
                510903001001603,错上级,510903001002,网格\n\
                510903001001604,未知类型,510903001001,楼栋\n";
-    let errs = import::import_units(
-        &t.platform.db,
-        t.platform.now(),
-        &Actor::system(),
-        csv,
-        "test.csv",
-    )
-    .await
-    .unwrap_err();
-    let got: Vec<(Option<usize>, Option<&str>, &str)> = errs
-        .iter()
-        .map(|e| (e.row, e.field.as_deref(), e.code))
-        .collect();
+    let errs = import::import_units(&t.platform.db, t.platform.now(), &Actor::system(), csv, "test.csv").await.unwrap_err();
+    let got: Vec<(Option<usize>, Option<&str>, &str)> = errs.iter().map(|e| (e.row, e.field.as_deref(), e.code)).collect();
     assert_eq!(
         got,
         vec![
@@ -63,60 +48,19 @@ async fn database_checks_fail_the_whole_import() {
     let before = unit_count(&t).await;
     // Row 2 is fine, row 3 duplicates an existing unit: neither is written.
     let csv = "code,name,parent_code,kind\n510903001001601,新网格,510903001001,网格\n510903001001,电江路社区,510903001,社区\n";
-    let errs = import::import_units(
-        &t.platform.db,
-        t.platform.now(),
-        &Actor::system(),
-        csv,
-        "dup.csv",
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        (errs[0].code, errs[0].row),
-        ("unit.duplicate_code", Some(3))
-    );
+    let errs = import::import_units(&t.platform.db, t.platform.now(), &Actor::system(), csv, "dup.csv").await.unwrap_err();
+    assert_eq!((errs[0].code, errs[0].row), ("unit.duplicate_code", Some(3)));
     // A parent that does not exist.
     let csv = "code,name,parent_code,kind\n510903001999001,某小区,510903001999,小区\n";
-    let errs = import::import_units(
-        &t.platform.db,
-        t.platform.now(),
-        &Actor::system(),
-        csv,
-        "orphan.csv",
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        (errs[0].code, errs[0].row, errs[0].field.as_deref()),
-        ("unit.parent_not_found", Some(2), Some("parent_code"))
-    );
+    let errs = import::import_units(&t.platform.db, t.platform.now(), &Actor::system(), csv, "orphan.csv").await.unwrap_err();
+    assert_eq!((errs[0].code, errs[0].row, errs[0].field.as_deref()), ("unit.parent_not_found", Some(2), Some("parent_code")));
     // The same code twice in one file.
     let csv = "code,name,parent_code,kind\n510903001001601,甲,510903001001,网格\n510903001001601,乙,510903001001,网格\n";
-    let errs = import::import_units(
-        &t.platform.db,
-        t.platform.now(),
-        &Actor::system(),
-        csv,
-        "twice.csv",
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        (errs[0].code, errs[0].row),
-        ("unit.duplicate_code", Some(3))
-    );
+    let errs = import::import_units(&t.platform.db, t.platform.now(), &Actor::system(), csv, "twice.csv").await.unwrap_err();
+    assert_eq!((errs[0].code, errs[0].row), ("unit.duplicate_code", Some(3)));
     assert_eq!(unit_count(&t).await, before);
     // Missing columns.
-    let errs = import::import_units(
-        &t.platform.db,
-        t.platform.now(),
-        &Actor::system(),
-        "foo,bar\n1,2\n",
-        "x.csv",
-    )
-    .await
-    .unwrap_err();
+    let errs = import::import_units(&t.platform.db, t.platform.now(), &Actor::system(), "foo,bar\n1,2\n", "x.csv").await.unwrap_err();
     assert_eq!(errs[0].code, "import.missing_columns");
 }
 
@@ -126,27 +70,13 @@ async fn a_good_import_in_gbk_from_excel_lands_with_an_audit_record() {
     let text = "代码,名称,上级代码,类型\r\n510903001001601,滨江网格,510903001001,网格\r\n";
     let (gbk, _, _) = encoding_rs::GBK.encode(text);
     let decoded = import::decode_text(&gbk);
-    let n = import::import_units(
-        &t.platform.db,
-        t.platform.now(),
-        &Actor::system(),
-        &decoded,
-        "gbk.csv",
-    )
-    .await
-    .unwrap();
+    let n = import::import_units(&t.platform.db, t.platform.now(), &Actor::system(), &decoded, "gbk.csv").await.unwrap();
     assert_eq!(n, 1);
-    let u = store::get(&t.platform.db, "510903001001601")
-        .await
-        .unwrap()
-        .unwrap();
+    let u = store::get(&t.platform.db, "510903001001601").await.unwrap().unwrap();
     assert_eq!((u.name.as_str(), u.kind.as_str()), ("滨江网格", "网格"));
     let (recs, _) = platform::audit::list(
         &t.platform.db,
-        &platform::audit::Filter {
-            action: Some("unit.import".into()),
-            ..Default::default()
-        },
+        &platform::audit::Filter { action: Some("unit.import".into()), ..Default::default() },
         &platform::Scope::nothing(),
         10,
         0,
@@ -171,82 +101,29 @@ async fn merging_villages_keeps_history_and_answers_as_of_queries() {
         synthetic: false,
     };
     let mut tx = db.begin().await.unwrap();
-    let r = store::merge(
-        &mut tx,
-        t.platform.now(),
-        &Actor::system(),
-        &from,
-        &into,
-        Date::parse("2025-01-01").unwrap(),
-        "撤并试点",
-    )
-    .await
-    .unwrap();
+    let r = store::merge(&mut tx, t.platform.now(), &Actor::system(), &from, &into, Date::parse("2025-01-01").unwrap(), "撤并试点").await.unwrap();
     tx.commit().await.unwrap();
-    assert!(
-        r.recoded > 0,
-        "compounds and grids moved under the new community"
-    );
+    assert!(r.recoded > 0, "compounds and grids moved under the new community");
     let old = store::get(db, "510903001001").await.unwrap().unwrap();
     assert_eq!(old.valid_to.as_deref(), Some("2025-01-01"));
     let new = store::get(db, "510903001900").await.unwrap().unwrap();
     assert_eq!(new.valid_from.as_deref(), Some("2025-01-01"));
     // The old community's grid 501 now lives on under a new 15-digit code with the same name.
-    let moved: Vec<(String, String)> = db.fetch_all(sql!("SELECT from_code, to_code FROM unit_lineage WHERE kind = 'recode' AND from_code = '510903001001501'")).await.unwrap();
+    let moved: Vec<(String, String)> =
+        db.fetch_all(sql!("SELECT from_code, to_code FROM unit_lineage WHERE kind = 'recode' AND from_code = '510903001001501'")).await.unwrap();
     assert_eq!(moved.len(), 1);
     assert!(moved[0].1.starts_with("510903001900") && moved[0].1.len() == 15);
     let all = platform::Scope::new(vec![code("5109")]);
-    let names =
-        |rows: Vec<store::ChildRow>| rows.into_iter().map(|r| r.unit.code).collect::<Vec<_>>();
-    let before = names(
-        store::children(
-            db,
-            &code("510903001"),
-            &all,
-            "",
-            Date::parse("2024-12-31").unwrap(),
-            500,
-            0,
-        )
-        .await
-        .unwrap()
-        .0,
-    );
-    let after = names(
-        store::children(
-            db,
-            &code("510903001"),
-            &all,
-            "",
-            Date::parse("2025-01-01").unwrap(),
-            500,
-            0,
-        )
-        .await
-        .unwrap()
-        .0,
-    );
-    assert!(
-        before.contains(&"510903001001".to_string())
-            && !before.contains(&"510903001900".to_string())
-    );
-    assert!(
-        !after.contains(&"510903001001".to_string()) && after.contains(&"510903001900".to_string())
-    );
+    let names = |rows: Vec<store::ChildRow>| rows.into_iter().map(|r| r.unit.code).collect::<Vec<_>>();
+    let before = names(store::children(db, &code("510903001"), &all, "", Date::parse("2024-12-31").unwrap(), 500, 0).await.unwrap().0);
+    let after = names(store::children(db, &code("510903001"), &all, "", Date::parse("2025-01-01").unwrap(), 500, 0).await.unwrap().0);
+    assert!(before.contains(&"510903001001".to_string()) && !before.contains(&"510903001900".to_string()));
+    assert!(!after.contains(&"510903001001".to_string()) && after.contains(&"510903001900".to_string()));
     assert_eq!(before.len(), after.len() + 1);
     // Population carries over.
-    let p = store::population(db, "510903001900")
-        .await
-        .unwrap()
-        .unwrap();
-    let a = store::population(db, "510903001001")
-        .await
-        .unwrap()
-        .unwrap();
-    let b = store::population(db, "510903001002")
-        .await
-        .unwrap()
-        .unwrap();
+    let p = store::population(db, "510903001900").await.unwrap().unwrap();
+    let a = store::population(db, "510903001001").await.unwrap().unwrap();
+    let b = store::population(db, "510903001002").await.unwrap().unwrap();
     assert_eq!(p.residents, a.residents + b.residents);
     // The unit page shows the history; the old unit says it was retired.
     t.user("county", Role::CountyStaff, "510903").await;
@@ -254,13 +131,7 @@ async fn merging_villages_keeps_history_and_answers_as_of_queries() {
     let page = t.get(&br, "/units/510903001001").await;
     assert!(page.body.contains("已于 2025-01-01 撤销"));
     assert!(page.body.contains("区划沿革") && page.body.contains("电江新社区"));
-    let api = t
-        .get(
-            &br,
-            "/api/v1/units?parent=510903001&as_of=2024-06-01&per_page=500",
-        )
-        .await
-        .json();
+    let api = t.get(&br, "/api/v1/units?parent=510903001&as_of=2024-06-01&per_page=500").await.json();
     assert_eq!(api["total"].as_i64().unwrap(), before.len() as i64);
 }
 
@@ -279,17 +150,7 @@ async fn reforms_refuse_what_cannot_be_done() {
         valid_from: None,
         synthetic: false,
     };
-    let e = store::merge(
-        &mut tx,
-        0,
-        &Actor::system(),
-        &[code("510903001001"), code("510903002001")],
-        &into,
-        eff,
-        "",
-    )
-    .await
-    .unwrap_err();
+    let e = store::merge(&mut tx, 0, &Actor::system(), &[code("510903001001"), code("510903002001")], &into, eff, "").await.unwrap_err();
     assert_eq!(e.code, "unit.merge_mismatch");
     drop(tx);
     // A split of a unit that still has compounds and grids.
@@ -302,36 +163,18 @@ async fn reforms_refuse_what_cannot_be_done() {
         valid_from: None,
         synthetic: false,
     });
-    let e = store::split(
-        &mut tx,
-        0,
-        &Actor::system(),
-        &code("510903001001"),
-        &parts,
-        eff,
-        "",
-    )
-    .await
-    .unwrap_err();
+    let e = store::split(&mut tx, 0, &Actor::system(), &code("510903001001"), &parts, eff, "").await.unwrap_err();
     assert_eq!(e.code, "unit.split_has_children");
     drop(tx);
     // A split of a village without subordinate units works.
-    let village = store::children(
-        db,
-        &code("510903002"),
-        &platform::Scope::new(vec![code("5109")]),
-        "",
-        Date::parse("2026-01-01").unwrap(),
-        500,
-        0,
-    )
-    .await
-    .unwrap()
-    .0
-    .into_iter()
-    .find(|r| r.children == 0)
-    .unwrap()
-    .unit;
+    let village = store::children(db, &code("510903002"), &platform::Scope::new(vec![code("5109")]), "", Date::parse("2026-01-01").unwrap(), 500, 0)
+        .await
+        .unwrap()
+        .0
+        .into_iter()
+        .find(|r| r.children == 0)
+        .unwrap()
+        .unit;
     let parent = village.parent_code.clone().unwrap();
     let kind = village.kind().unwrap();
     let parts = ["901", "902"].map(|s| NewUnit {
@@ -343,17 +186,7 @@ async fn reforms_refuse_what_cannot_be_done() {
         synthetic: false,
     });
     let mut tx = db.begin().await.unwrap();
-    let r = store::split(
-        &mut tx,
-        0,
-        &Actor::system(),
-        &code(&village.code),
-        &parts,
-        eff,
-        "拆分",
-    )
-    .await
-    .unwrap();
+    let r = store::split(&mut tx, 0, &Actor::system(), &code(&village.code), &parts, eff, "拆分").await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(r.created.len(), 2);
     assert_eq!(store::lineage(db, &village.code).await.unwrap().len(), 2);
@@ -366,22 +199,11 @@ async fn the_unit_page_shows_counts_map_scale_and_paged_children() {
     let b = t.login("cityview", secret.as_deref()).await;
     let city = t.get(&b, "/units/5109").await;
     assert_eq!(city.status, StatusCode::OK);
-    for s in [
-        "遂宁市",
-        "<b>20</b><span>街道",
-        "<b>72</b><span>镇",
-        "<b>3</b><span>乡",
-        "<b>336</b><span>社区",
-        "<b>1109</b><span>村",
-    ] {
+    for s in ["遂宁市", "<b>20</b><span>街道", "<b>72</b><span>镇", "<b>3</b><span>乡", "<b>336</b><span>社区", "<b>1109</b><span>村"] {
         assert!(city.body.contains(s), "city page shows {s}");
     }
     assert_eq!(city.body.matches("<path").count(), 5, "five county shapes");
-    assert_eq!(
-        city.body.matches("\"><path").count(),
-        5,
-        "all five clickable for the city"
-    );
+    assert_eq!(city.body.matches("\"><path").count(), 5, "all five clickable for the city");
     // A community with synthetic figures: scale check and the synthetic marker.
     let c = t.get(&b, "/units/510903001001").await;
     assert!(c.body.contains("data-testid=\"scale\""));
@@ -392,56 +214,30 @@ async fn the_unit_page_shows_counts_map_scale_and_paged_children() {
     assert!(town.body.contains("共 "));
     let filtered = t.get(&b, "/units/510903?q=%E8%A1%97%E9%81%93").await;
     assert!(filtered.body.contains("南津路街道"));
-    assert!(
-        !filtered.body.contains("data-unit=\"510903100\""),
-        "towns filtered out"
-    );
+    assert!(!filtered.body.contains("data-unit=\"510903100\""), "towns filtered out");
     let empty = t.get(&b, "/units/510903?q=zzzz").await;
     assert!(empty.body.contains("没有名称或代码包含"));
     let csv = t.get(&b, "/units/510903/children.csv").await;
     assert!(csv.body.starts_with('\u{feff}'));
     assert!(csv.body.contains("南津路街道"));
     // Big parents page: 510921 蓬溪县 has more than 10 townships; village lists page at 50.
-    let many = t
-        .get(&b, "/api/v1/units?parent=510921001&per_page=5")
-        .await
-        .json();
-    assert_eq!(
-        many["items"].as_array().unwrap().len().min(5),
-        many["items"].as_array().unwrap().len()
-    );
+    let many = t.get(&b, "/api/v1/units?parent=510921001&per_page=5").await.json();
+    assert_eq!(many["items"].as_array().unwrap().len().min(5), many["items"].as_array().unwrap().len());
 }
 
 #[tokio::test]
 async fn openapi_documents_every_api_route() {
     let t = TestApp::new().await;
-    let doc = t
-        .get(&crate::harness::Browser::default(), "/api/v1/openapi.json")
-        .await
-        .json();
+    let doc = t.get(&crate::harness::Browser::default(), "/api/v1/openapi.json").await.json();
     let paths = doc["paths"].as_object().unwrap();
-    for p in [
-        "/api/v1/me",
-        "/api/v1/units",
-        "/api/v1/units/{code}",
-        "/api/v1/openapi.json",
-        "/healthz",
-        "/metrics",
-    ] {
+    for p in ["/api/v1/me", "/api/v1/units", "/api/v1/units/{code}", "/api/v1/openapi.json", "/healthz", "/metrics"] {
         assert!(paths.contains_key(p), "{p} documented");
     }
     // Every API route the code mounts appears in the document.
-    let src = concat!(
-        include_str!("../../../geography/src/lib.rs"),
-        include_str!("../../../platform/src/pages.rs"),
-        include_str!("../../src/lib.rs")
-    );
+    let src = concat!(include_str!("../../../geography/src/lib.rs"), include_str!("../../../platform/src/pages.rs"), include_str!("../../src/lib.rs"));
     for line in src.lines().filter(|l| l.contains(".route(\"/api/")) {
         let route = line.split('"').nth(1).unwrap();
-        assert!(
-            paths.contains_key(route),
-            "{route} missing from openapi.json"
-        );
+        assert!(paths.contains_key(route), "{route} missing from openapi.json");
     }
 }
 
@@ -453,9 +249,6 @@ async fn health_and_metrics_answer() {
     assert_eq!(h["status"], "ok");
     t.get(&b, "/login").await;
     let m = t.get(&b, "/metrics").await.body;
-    assert!(
-        m.contains("jiceng_http_requests_total{method=\"GET\",route=\"/login\",status=\"200\"}"),
-        "{m}"
-    );
+    assert!(m.contains("jiceng_http_requests_total{method=\"GET\",route=\"/login\",status=\"200\"}"), "{m}");
     assert!(m.contains("jiceng_audit_records"));
 }

@@ -31,21 +31,14 @@ impl Response {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
     pub fn location(&self) -> &str {
-        self.headers
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
     pub fn cookie(&self, name: &str) -> Option<String> {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| {
-                let (kv, _) = c.split_once(';').unwrap_or((c, ""));
-                let (k, v) = kv.split_once('=')?;
-                (k == name).then(|| v.to_owned())
-            })
+        self.headers.get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
+            let (kv, _) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = kv.split_once('=')?;
+            (k == name).then(|| v.to_owned())
+        })
     }
 }
 
@@ -58,11 +51,7 @@ pub struct Browser {
 
 impl Browser {
     fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
     }
     fn set(&mut self, name: &str, value: String) {
         self.cookies.retain(|(k, _)| k != name);
@@ -82,57 +71,21 @@ impl TestApp {
     pub async fn new() -> TestApp {
         let db = platform::testing::fresh_db().await.expect("test database");
         let clock = ManualClock::new(1_780_000_000_000); // 2026-05-28
-        let settings = Settings {
-            cheap_hashing: true,
-            ..Settings::default()
-        };
+        let settings = Settings { cheap_hashing: true, ..Settings::default() };
         let platform = Platform::new(db, clock.clone(), settings, platform::crypto::FieldCipher::from_master(&[7; 32]));
         let actor = Actor::system();
-        geography::import::load_reference(&platform.db, platform.now(), &actor)
-            .await
-            .expect("reference data");
-        geography::demo::seed(
-            &platform.db,
-            platform.now(),
-            &actor,
-            geography::demo::Scale::Small,
-        )
-        .await
-        .expect("demo data");
+        geography::import::load_reference(&platform.db, platform.now(), &actor).await.expect("reference data");
+        geography::demo::seed(&platform.db, platform.now(), &actor, geography::demo::Scale::Small).await.expect("demo data");
         let app = jiceng::app(platform.clone());
-        TestApp {
-            platform,
-            clock,
-            app,
-        }
+        TestApp { platform, clock, app }
     }
 
     /// Creates an account with one role; returns its TOTP secret when the role needs one.
     pub async fn user(&self, name: &str, role: Role, unit: &str) -> Option<String> {
         let code = UnitCode::parse(unit).expect("unit code");
         let mut tx = self.platform.db.begin().await.expect("tx");
-        auth::create_account(
-            &mut tx,
-            self.platform.now(),
-            &Actor::system(),
-            name,
-            "",
-            &code,
-            PASSWORD,
-            true,
-        )
-        .await
-        .expect("create account");
-        let secret = auth::grant_role(
-            &mut tx,
-            self.platform.now(),
-            &Actor::system(),
-            name,
-            role,
-            &code,
-        )
-        .await
-        .expect("grant");
+        auth::create_account(&mut tx, self.platform.now(), &Actor::system(), name, "", &code, PASSWORD, true).await.expect("create account");
+        let secret = auth::grant_role(&mut tx, self.platform.now(), &Actor::system(), name, role, &code).await.expect("grant");
         tx.commit().await.expect("commit");
         secret
     }
@@ -142,47 +95,24 @@ impl TestApp {
         let status = res.status();
         let headers = res.headers().clone();
         let bytes = res.into_body().collect().await.expect("body").to_bytes();
-        Response {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        Response { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
     }
 
     pub async fn get(&self, b: &Browser, path: &str) -> Response {
-        self.send(
-            Request::get(path)
-                .header(header::COOKIE, b.cookie_header())
-                .body(Body::empty())
-                .expect("request"),
-        )
-        .await
+        self.send(Request::get(path).header(header::COOKIE, b.cookie_header()).body(Body::empty()).expect("request")).await
     }
 
     pub async fn get_bearer(&self, token: &str, path: &str) -> Response {
-        self.send(
-            Request::get(path)
-                .header(header::AUTHORIZATION, format!("Bearer {token}"))
-                .body(Body::empty())
-                .expect("request"),
-        )
-        .await
+        self.send(Request::get(path).header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::empty()).expect("request")).await
     }
 
     /// Posts a form with the browser's cookies; the CSRF token is added unless `fields` has one.
     pub async fn post(&self, b: &mut Browser, path: &str, fields: &[(&str, &str)]) -> Response {
-        let mut pairs: Vec<(String, String)> = fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut pairs: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         if !fields.iter().any(|(k, _)| *k == "_csrf") {
             pairs.push(("_csrf".into(), b.csrf.clone()));
         }
-        let body = pairs
-            .iter()
-            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-            .collect::<Vec<_>>()
-            .join("&");
+        let body = pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&");
         let req = Request::post(path)
             .header(header::COOKIE, b.cookie_header())
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -203,22 +133,9 @@ impl TestApp {
         let mut b = Browser::default();
         let form = self.get(&b, "/login").await;
         assert_eq!(form.status, StatusCode::OK);
-        b.set(
-            "jiceng_login_csrf",
-            form.cookie("jiceng_login_csrf").expect("login csrf cookie"),
-        );
+        b.set("jiceng_login_csrf", form.cookie("jiceng_login_csrf").expect("login csrf cookie"));
         b.csrf = field(&form.body, "_csrf").expect("csrf field");
-        let res = self
-            .post(
-                &mut b,
-                "/login",
-                &[
-                    ("username", username),
-                    ("password", password),
-                    ("next", "/"),
-                ],
-            )
-            .await;
+        let res = self.post(&mut b, "/login", &[("username", username), ("password", password), ("next", "/")]).await;
         (b, res)
     }
 
@@ -226,30 +143,13 @@ impl TestApp {
     pub async fn login(&self, username: &str, totp_secret: Option<&str>) -> Browser {
         let (mut b, res) = self.start_login(username, PASSWORD).await;
         if let Some(secret) = totp_secret {
-            assert_eq!(
-                res.status,
-                StatusCode::OK,
-                "TOTP form expected: {}",
-                res.body
-            );
+            assert_eq!(res.status, StatusCode::OK, "TOTP form expected: {}", res.body);
             assert!(res.body.contains("name=\"code\""), "TOTP form expected");
             let code = platform::totp::current_code(secret, self.platform.now()).expect("code");
-            let res = self
-                .post(&mut b, "/login/totp", &[("code", &code), ("next", "/")])
-                .await;
-            assert_eq!(
-                res.status,
-                StatusCode::SEE_OTHER,
-                "TOTP accepted: {}",
-                res.body
-            );
+            let res = self.post(&mut b, "/login/totp", &[("code", &code), ("next", "/")]).await;
+            assert_eq!(res.status, StatusCode::SEE_OTHER, "TOTP accepted: {}", res.body);
         } else {
-            assert_eq!(
-                res.status,
-                StatusCode::SEE_OTHER,
-                "login of {username} failed: {}",
-                res.body
-            );
+            assert_eq!(res.status, StatusCode::SEE_OTHER, "login of {username} failed: {}", res.body);
         }
         b.cookies.retain(|(k, _)| k == "jiceng_session");
         let home = self.get(&b, "/").await;
@@ -260,15 +160,7 @@ impl TestApp {
 
     pub async fn token(&self, username: &str) -> String {
         let mut tx = self.platform.db.begin().await.expect("tx");
-        let (_, token) = auth::create_token(
-            &mut tx,
-            self.platform.now(),
-            &Actor::system(),
-            username,
-            "test",
-        )
-        .await
-        .expect("token");
+        let (_, token) = auth::create_token(&mut tx, self.platform.now(), &Actor::system(), username, "test").await.expect("token");
         tx.commit().await.expect("commit");
         token
     }

@@ -11,61 +11,31 @@ async fn the_real_suining_tree_loads_exactly() {
     let db = &t.platform.db;
     let n = |k| store::count_kind(db, k);
     assert_eq!(n(UnitKind::City).await.unwrap(), 1);
-    assert_eq!(
-        n(UnitKind::District).await.unwrap()
-            + n(UnitKind::County).await.unwrap()
-            + n(UnitKind::CountyCity).await.unwrap(),
-        5
-    );
-    assert_eq!(
-        (
-            n(UnitKind::District).await.unwrap(),
-            n(UnitKind::County).await.unwrap(),
-            n(UnitKind::CountyCity).await.unwrap()
-        ),
-        (2, 2, 1)
-    );
+    assert_eq!(n(UnitKind::District).await.unwrap() + n(UnitKind::County).await.unwrap() + n(UnitKind::CountyCity).await.unwrap(), 5);
+    assert_eq!((n(UnitKind::District).await.unwrap(), n(UnitKind::County).await.unwrap(), n(UnitKind::CountyCity).await.unwrap()), (2, 2, 1));
     assert_eq!(n(UnitKind::Street).await.unwrap(), 20);
     assert_eq!(n(UnitKind::Town).await.unwrap(), 72);
     assert_eq!(n(UnitKind::Township).await.unwrap(), 3);
     assert_eq!(n(UnitKind::Community).await.unwrap(), 336);
     assert_eq!(n(UnitKind::Village).await.unwrap(), 1109);
     let city = store::get(db, "5109").await.unwrap().expect("city");
-    assert_eq!(
-        (city.name.as_str(), city.parent_code.as_deref()),
-        ("遂宁市", None)
-    );
-    let v = store::get(db, "510903001001")
-        .await
-        .unwrap()
-        .expect("village-level unit");
+    assert_eq!((city.name.as_str(), city.parent_code.as_deref()), ("遂宁市", None));
+    let v = store::get(db, "510903001001").await.unwrap().expect("village-level unit");
     assert_eq!(v.parent_code.as_deref(), Some("510903001"));
     // Loading twice does not duplicate.
-    assert!(
-        !geography::import::load_reference(db, t.platform.now(), &platform::audit::Actor::system())
-            .await
-            .unwrap()
-    );
+    assert!(!geography::import::load_reference(db, t.platform.now(), &platform::audit::Actor::system()).await.unwrap());
 }
 
 #[tokio::test]
 async fn county_boundaries_are_stored_in_wgs84() {
     let t = TestApp::new().await;
-    let rows = store::boundaries_at(&t.platform.db, platform::scope::Level::County)
-        .await
-        .unwrap();
+    let rows = store::boundaries_at(&t.platform.db, platform::scope::Level::County).await.unwrap();
     assert_eq!(rows.len(), 5);
     // The raw file is GCJ-02; the stored first vertex must be the converted one, not the raw one.
     let raw: serde_json::Value = serde_json::from_str(geography::import::COUNTIES_GEOJSON).unwrap();
-    let feature = raw["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == "510903")
-        .unwrap();
+    let feature = raw["features"].as_array().unwrap().iter().find(|f| f["id"] == "510903").unwrap();
     let gcj = geography::geo::parse_geometry(&feature["geometry"]).unwrap()[0][0][0];
-    let stored: serde_json::Value =
-        serde_json::from_str(&rows.iter().find(|r| r.code == "510903").unwrap().geometry).unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&rows.iter().find(|r| r.code == "510903").unwrap().geometry).unwrap();
     let wgs = geography::geo::parse_geometry(&stored).unwrap()[0][0][0];
     let expect = geography::geo::gcj02_to_wgs84(gcj.0, gcj.1);
     assert!((wgs.0 - expect.0).abs() < 2e-6 && (wgs.1 - expect.1).abs() < 2e-6);
@@ -76,42 +46,14 @@ async fn county_boundaries_are_stored_in_wgs84() {
 async fn demo_layer_is_city_sized_and_marked_synthetic() {
     let t = TestApp::new().await;
     let db = &t.platform.db;
-    let total = db
-        .scalar(sql!(
-            "SELECT CAST(SUM(residents) AS BIGINT) FROM unit_population"
-        ))
-        .await
-        .unwrap();
+    let total = db.scalar(sql!("SELECT CAST(SUM(residents) AS BIGINT) FROM unit_population")).await.unwrap();
     assert!((2_750_000..=2_850_000).contains(&total), "{total}");
-    assert_eq!(
-        db.scalar(sql!("SELECT COUNT(*) FROM unit_population"))
-            .await
-            .unwrap(),
-        1445
-    );
-    let cells = db
-        .scalar(sql!("SELECT COUNT(*) FROM units WHERE level = 6"))
-        .await
-        .unwrap();
-    let synthetic_cells = db
-        .scalar(sql!(
-            "SELECT COUNT(*) FROM units WHERE level = 6 AND synthetic = 1"
-        ))
-        .await
-        .unwrap();
+    assert_eq!(db.scalar(sql!("SELECT COUNT(*) FROM unit_population")).await.unwrap(), 1445);
+    let cells = db.scalar(sql!("SELECT COUNT(*) FROM units WHERE level = 6")).await.unwrap();
+    let synthetic_cells = db.scalar(sql!("SELECT COUNT(*) FROM units WHERE level = 6 AND synthetic = 1")).await.unwrap();
     assert!(cells > 0 && cells == synthetic_cells);
-    assert_eq!(
-        db.scalar(sql!(
-            "SELECT COUNT(*) FROM units WHERE level < 6 AND synthetic = 1"
-        ))
-        .await
-        .unwrap(),
-        0
-    );
-    let grid = store::get(db, "510903001001501")
-        .await
-        .unwrap()
-        .expect("a grid in the demo community");
+    assert_eq!(db.scalar(sql!("SELECT COUNT(*) FROM units WHERE level < 6 AND synthetic = 1")).await.unwrap(), 0);
+    let grid = store::get(db, "510903001001501").await.unwrap().expect("a grid in the demo community");
     assert_eq!((grid.kind.as_str(), grid.code.len()), ("网格", 15));
 }
 
@@ -122,13 +64,10 @@ fn migration_trees_have_the_same_versions() {
     assert!(!s.is_empty());
     assert_eq!(s, p);
     let names = |dir: &str| {
-        let mut v: Vec<String> = std::fs::read_dir(format!(
-            "{}/../../migrations/{dir}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+        let mut v: Vec<String> = std::fs::read_dir(format!("{}/../../migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         v.sort();
         v
     };

@@ -1,0 +1,964 @@
+//! HTML pages of the registers: lists with filters and exports, person detail with audited
+//! unmasking, the import wizard (upload → dry-run preview → atomic commit with progress), the
+//! simpler registers, and the sharing-list administration.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use platform::audit::{self, Event, Outcome};
+use platform::auth::{Permission, Principal};
+use platform::clock::Date;
+use platform::scope::{Level, Scope, UnitCode};
+use platform::web::{Auth, Pager, Shell, Site, render};
+use platform::{AppError, AppResult, Platform};
+
+use geography::model::UnitKind;
+
+use crate::import::{self, RosterRow};
+use crate::model::{self, AGE_BANDS, TAGS};
+use crate::store::{self, PeopleFilter, Person};
+
+/// Purposes offered when unmasking (PIPL: processing needs a stated purpose).
+pub const UNMASK_PURPOSES: [&str; 6] = ["入户走访核实", "办理民生服务", "矛盾纠纷调处", "应急联络", "协助公安/司法机关", "数据核对纠错"];
+
+pub struct UnitCtx {
+    pub code: UnitCode,
+    pub name: String,
+    pub scope: Scope,
+    pub crumbs: Vec<(String, String, bool)>,
+}
+
+/// The unit if it is in the caller's register scope (404 otherwise), with breadcrumbs.
+pub async fn unit_ctx(p: &Platform, me: &Principal, code: &str, perm: Permission) -> AppResult<UnitCtx> {
+    let scope = me.require(perm)?;
+    let code = UnitCode::parse(code).map_err(|e| AppError::bad_request("unit.bad_code", e.to_string()).at_field("code"))?;
+    if !scope.contains(&code) {
+        return Err(AppError::not_found());
+    }
+    let unit = geography::store::get(&p.db, code.as_str()).await?.ok_or_else(AppError::not_found)?;
+    let mut crumbs: Vec<(String, String, bool)> = geography::store::ancestors(&p.db, &code)
+        .await?
+        .into_iter()
+        .map(|a| {
+            let link = UnitCode::parse(&a.code).is_ok_and(|c| scope.contains(&c));
+            (a.code, a.name, link)
+        })
+        .collect();
+    crumbs.push((unit.code.clone(), unit.name.clone(), false));
+    Ok(UnitCtx { code, name: unit.name, scope, crumbs })
+}
+
+fn tabs(unit: &UnitCode, active: &str, can_import: bool) -> Vec<(String, &'static str, bool)> {
+    let mut t: Vec<(String, &'static str, bool)> =
+        [("people", "人口"), ("compounds", "小区"), ("vehicles", "车辆"), ("organisations", "组织"), ("facilities", "设施"), ("workforce", "工作力量")]
+            .into_iter()
+            .map(|(k, l)| (format!("/registry/{unit}/{k}"), l, k == active))
+            .collect();
+    if can_import && unit.level() == Level::Village {
+        t.push((format!("/registry/{unit}/import"), "导入", active == "import"));
+    }
+    t
+}
+
+/// `/registry`: the caller's top unit.
+pub async fn registry_root(Auth(me): Auth) -> AppResult<Response> {
+    let scope = me.require(Permission::ViewRegisters)?;
+    let first = scope.roots().first().ok_or_else(AppError::forbidden)?;
+    Ok(Redirect::to(&format!("/registry/{first}/people")).into_response())
+}
+
+fn years_before(today: Date, years: i64) -> String {
+    let t = today.to_string();
+    let y: i64 = t[..4].parse().unwrap_or(2000) - years;
+    let s = format!("{y:04}{}", &t[4..]);
+    if Date::parse(&s).is_some() { s } else { format!("{y:04}-02-28") }
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct PeopleQuery {
+    pub q: Option<String>,
+    pub tag: Option<String>,
+    pub compound: Option<String>,
+    pub age: Option<usize>,
+    pub page: Option<i64>,
+}
+
+/// Turns the query into a filter: an 18-character ID or an 11-digit phone is looked up exactly by
+/// blind index; anything else is a name search.
+pub fn people_filter(p: &Platform, q: &PeopleQuery) -> PeopleFilter {
+    let mut f = PeopleFilter { tag: q.tag.clone().filter(|s| !s.is_empty()), compound: q.compound.clone().filter(|s| !s.is_empty()), ..Default::default() };
+    let text = q.q.clone().unwrap_or_default();
+    let t = text.trim();
+    let today = Date::of_instant(p.now());
+    if t.len() == 18 && t.chars().take(17).all(|c| c.is_ascii_digit()) {
+        f.id_index = Some(p.cipher.blind_index("id", &t.to_ascii_uppercase()));
+    } else if let Some(phone) = t.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '+')).then(|| model::Phone::parse(t).ok()).flatten() {
+        f.phone_index = Some(p.cipher.blind_index("phone", phone.as_str()));
+    } else if !t.is_empty() {
+        f.name = Some(t.to_owned());
+    }
+    if let Some((_, lo, hi)) = q.age.and_then(|i| AGE_BANDS.get(i)).filter(|(l, _, _)| *l != "全部") {
+        f.born_to = Some(years_before(today, *lo));
+        f.born_from = Some(years_before(today, hi + 1));
+    }
+    f
+}
+
+pub struct PersonRow {
+    pub id: String,
+    pub name: String,
+    pub sex: String,
+    pub age: String,
+    pub id_masked: String,
+    pub phone_masked: String,
+    pub kind: String,
+    pub unit: String,
+    pub tags: Vec<String>,
+    pub synthetic: bool,
+}
+
+#[derive(Template)]
+#[template(path = "people.html")]
+struct PeoplePage {
+    shell: Shell,
+    crumbs: Vec<(String, String, bool)>,
+    unit_name: String,
+    unit_code: String,
+    tabs: Vec<(String, &'static str, bool)>,
+    rows: Vec<PersonRow>,
+    pager: Pager,
+    q: String,
+    tag: String,
+    compound: String,
+    tag_options: Vec<String>,
+    age_options: Vec<(usize, &'static str, bool)>,
+    compound_options: Vec<(String, String)>,
+    query: String,
+    filtered: bool,
+    can_import: bool,
+}
+
+pub async fn person_rows(p: &Platform, people: Vec<Person>) -> AppResult<Vec<PersonRow>> {
+    let ids: Vec<String> = people.iter().map(|x| x.id.clone()).collect();
+    let mut tags: HashMap<String, Vec<String>> = HashMap::new();
+    for (pid, t) in store::tags_for(&p.db, &ids).await? {
+        tags.entry(pid).or_default().push(t);
+    }
+    let today = Date::of_instant(p.now());
+    Ok(people
+        .into_iter()
+        .map(|x| PersonRow {
+            age: x.birth_date.as_deref().and_then(|b| model::age_on(b, today)).map(|a| a.to_string()).unwrap_or_default(),
+            tags: tags.remove(&x.id).unwrap_or_default(),
+            id: x.id,
+            name: x.name,
+            sex: x.sex.unwrap_or_default(),
+            id_masked: x.id_masked.unwrap_or_else(|| "—".into()),
+            phone_masked: x.phone_masked.unwrap_or_else(|| "—".into()),
+            kind: x.residence_kind,
+            unit: x.unit_code,
+            synthetic: x.synthetic != 0,
+        })
+        .collect())
+}
+
+fn query_string(q: &PeopleQuery) -> String {
+    let enc = platform::web::urlencode;
+    format!(
+        "q={}&tag={}&compound={}&age={}&",
+        enc(q.q.as_deref().unwrap_or("")),
+        enc(q.tag.as_deref().unwrap_or("")),
+        enc(q.compound.as_deref().unwrap_or("")),
+        q.age.map(|a| a.to_string()).unwrap_or_default()
+    )
+}
+
+pub async fn people_page(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(code): Path<String>,
+    Query(q): Query<PeopleQuery>,
+) -> AppResult<Response> {
+    let u = unit_ctx(&p, &me, &code, Permission::ViewRegisters).await?;
+    let f = people_filter(&p, &q);
+    let per_page = 50;
+    let (_, total) = store::people(&p.db, &u.code, &u.scope, &f, 0, 0).await?;
+    let query = query_string(&q);
+    let pager = Pager::new(q.page, per_page, total, query.clone());
+    let (people, _) = store::people(&p.db, &u.code, &u.scope, &f, per_page, pager.offset()).await?;
+    let rows = person_rows(&p, people).await?;
+    let compound_options = if u.code.level() == Level::Village {
+        geography::store::current_of_kind(&p.db, &u.code, &[UnitKind::Compound]).await?.into_iter().map(|c| (c.code, c.name)).collect()
+    } else {
+        Vec::new()
+    };
+    let can_import = me.scope(Permission::EditRegisters).contains(&u.code);
+    let page = PeoplePage {
+        shell: Shell::new(&site, &me, &format!("{} · 人口", u.name), "/registry"),
+        tabs: tabs(&u.code, "people", can_import),
+        crumbs: u.crumbs,
+        unit_name: u.name,
+        unit_code: u.code.to_string(),
+        rows,
+        pager,
+        filtered: f.name.is_some() || f.id_index.is_some() || f.phone_index.is_some() || f.tag.is_some() || f.compound.is_some() || f.born_from.is_some(),
+        q: q.q.clone().unwrap_or_default(),
+        tag: q.tag.clone().unwrap_or_default(),
+        compound: q.compound.clone().unwrap_or_default(),
+        tag_options: TAGS.iter().map(|t| (*t).to_owned()).collect(),
+        age_options: AGE_BANDS.iter().enumerate().map(|(i, (l, _, _))| (i, *l, q.age == Some(i) || (q.age.is_none() && *l == "全部"))).collect(),
+        compound_options,
+        query,
+        can_import,
+    };
+    Ok(render(&page))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Person detail and unmasking
+
+#[derive(Template)]
+#[template(path = "person.html")]
+struct PersonPage {
+    shell: Shell,
+    p: Person,
+    id_masked: String,
+    phone_masked: String,
+    sex: String,
+    birth: String,
+    age: String,
+    relation: String,
+    unit_name: String,
+    tags: Vec<String>,
+    house: Option<(String,)>,
+    compound: Option<String>,
+    household_no: Option<String>,
+    members: Vec<(String, String, String, String, String, String)>,
+    can_unmask: bool,
+    purposes: Vec<&'static str>,
+    /// (full ID, full phone, purpose) after an audited unmask.
+    revealed: Option<(String, String, String)>,
+}
+
+async fn person_view(p: &Platform, site: &Site, me: &Principal, id: &str, revealed: Option<(String, String, String)>) -> AppResult<Response> {
+    let scope = me.require(Permission::ViewRegisters)?;
+    let person = store::person(&p.db, &scope, id).await?.ok_or_else(AppError::not_found)?;
+    let tags = store::tags_of(&p.db, &person.id).await?;
+    let house = match &person.house_id {
+        Some(h) => store::house(&p.db, &scope, h).await?,
+        None => None,
+    };
+    let compound = match house.as_ref().and_then(|h| h.compound_code.clone()) {
+        Some(c) => geography::store::get(&p.db, &c).await?.map(|u| u.name),
+        None => None,
+    };
+    let household = match &person.household_id {
+        Some(h) => store::household(&p.db, &scope, h).await?,
+        None => None,
+    };
+    let members = match &household {
+        Some(h) => store::members(&p.db, &h.id)
+            .await?
+            .into_iter()
+            .map(|m| {
+                (m.id, m.name, m.relation.unwrap_or_default(), m.sex.unwrap_or_default(), m.birth_date.unwrap_or_default(), m.id_masked.unwrap_or_default())
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let unit_name = geography::store::get(&p.db, &person.unit_code).await?.map(|u| u.name).unwrap_or_default();
+    let today = Date::of_instant(p.now());
+    let page = PersonPage {
+        shell: Shell::new(site, me, &person.name, "/registry"),
+        id_masked: person.id_masked.clone().unwrap_or_else(|| "—".into()),
+        phone_masked: person.phone_masked.clone().unwrap_or_else(|| "—".into()),
+        sex: person.sex.clone().unwrap_or_default(),
+        birth: person.birth_date.clone().unwrap_or_default(),
+        age: person.birth_date.as_deref().and_then(|b| model::age_on(b, today)).map(|a| format!("{a} 岁")).unwrap_or_default(),
+        relation: person.relation.clone().unwrap_or_else(|| "—".into()),
+        unit_name,
+        tags,
+        house: house.map(|h| (h.full_address(),)),
+        compound,
+        household_no: household.map(|h| h.household_no),
+        members,
+        can_unmask: me.scope(Permission::UnmaskPersonal).contains(&UnitCode::parse(&person.unit_code).map_err(AppError::internal)?),
+        purposes: UNMASK_PURPOSES.to_vec(),
+        revealed,
+        p: person,
+    };
+    Ok(render(&page))
+}
+
+pub async fn person_page(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>) -> AppResult<Response> {
+    person_view(&p, &site, &me, &id, None).await
+}
+
+#[derive(Deserialize)]
+pub struct UnmaskForm {
+    pub purpose: String,
+    pub note: Option<String>,
+}
+
+/// Decrypts a person's identifiers for a stated purpose, recording who, why and which fields.
+pub async fn unmask(p: &Platform, me: &Principal, id: &str, purpose: &str, note: &str) -> AppResult<(Person, String, String)> {
+    let scope = me.require(Permission::UnmaskPersonal)?;
+    let person = store::person(&p.db, &scope, id).await?.ok_or_else(AppError::not_found)?;
+    if purpose.trim().is_empty() {
+        return Err(AppError::bad_request("registry.no_purpose", "查看完整号码须选择用途").at_field("purpose"));
+    }
+    let dec = |v: &Option<String>| v.as_deref().map(|e| p.cipher.decrypt(e).map_err(AppError::internal)).transpose();
+    let id_full = dec(&person.id_enc)?.unwrap_or_default();
+    let phone_full = dec(&person.phone_enc)?.unwrap_or_default();
+    let detail = format!(
+        "fields: id_number,phone; purpose: {}{}",
+        purpose.trim(),
+        if note.trim().is_empty() { String::new() } else { format!("; note: {}", note.trim()) }
+    );
+    audit::record_alone(
+        &p.db,
+        p.now(),
+        &Event {
+            actor: &me.actor(),
+            unit: Some(person.unit_code.as_str()),
+            action: "registry.unmask",
+            target: &person.id,
+            outcome: Outcome::Ok,
+            detail: &detail,
+        },
+    )
+    .await?;
+    Ok((person, id_full, phone_full))
+}
+
+pub async fn unmask_submit(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+    Form(f): Form<UnmaskForm>,
+) -> AppResult<Response> {
+    let (_, id_full, phone_full) = unmask(&p, &me, &id, &f.purpose, f.note.as_deref().unwrap_or("")).await?;
+    person_view(&p, &site, &me, &id, Some((id_full, phone_full, f.purpose.trim().to_owned()))).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export
+
+const EXPORT_HEADERS: [&str; 10] =
+    ["姓名", "性别", "出生日期", "身份证号（脱敏）", "联系电话（脱敏）", "人口类别", "单位代码", "与户主关系", "标签", "演示数据"];
+
+async fn export_rows(p: &Platform, me: &Principal, code: &str, q: &PeopleQuery, format: &str) -> AppResult<(UnitCtx, Vec<Vec<String>>)> {
+    let u = unit_ctx(p, me, code, Permission::ViewRegisters).await?;
+    let f = people_filter(p, q);
+    let (people, total) = store::people(&p.db, &u.code, &u.scope, &f, 200_000, 0).await?;
+    if total > 200_000 {
+        return Err(AppError::bad_request("registry.export_too_large", format!("共 {total} 人，超过单次导出上限 200,000 人，请按下级单位分别导出")));
+    }
+    let mut tags: HashMap<String, Vec<String>> = HashMap::new();
+    let ids: Vec<String> = people.iter().map(|x| x.id.clone()).collect();
+    for chunk in ids.chunks(500) {
+        for (pid, t) in store::tags_for(&p.db, chunk).await? {
+            tags.entry(pid).or_default().push(t);
+        }
+    }
+    let rows: Vec<Vec<String>> = people
+        .into_iter()
+        .map(|x| {
+            let t = tags.remove(&x.id).unwrap_or_default().join("、");
+            vec![
+                x.name,
+                x.sex.unwrap_or_default(),
+                x.birth_date.unwrap_or_default(),
+                x.id_masked.unwrap_or_default(),
+                x.phone_masked.unwrap_or_default(),
+                x.residence_kind,
+                x.unit_code,
+                x.relation.unwrap_or_default(),
+                t,
+                if x.synthetic != 0 { "是".into() } else { String::new() },
+            ]
+        })
+        .collect();
+    let detail = format!("{} rows, masked, {format}", rows.len());
+    audit::record_alone(
+        &p.db,
+        p.now(),
+        &Event { actor: &me.actor(), unit: Some(u.code.as_str()), action: "registry.export", target: "people", outcome: Outcome::Ok, detail: &detail },
+    )
+    .await?;
+    Ok((u, rows))
+}
+
+pub fn csv_bytes(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut out = String::from("\u{feff}");
+    out.push_str(&headers.join(","));
+    out.push_str("\r\n");
+    for r in rows {
+        out.push_str(&r.iter().map(|c| platform::pages::csv_cell(c)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+pub fn xlsx_bytes(sheet: &str, headers: &[&str], rows: &[Vec<String>]) -> AppResult<Vec<u8>> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name(sheet).map_err(AppError::internal)?;
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let text = rust_xlsxwriter::Format::new().set_num_format("@");
+    for (c, h) in headers.iter().enumerate() {
+        ws.write_string_with_format(0, c as u16, *h, &bold).map_err(AppError::internal)?;
+        ws.set_column_width(c as u16, 16).map_err(AppError::internal)?;
+        // Text format keeps long digit strings (ID numbers) from being turned into numbers.
+        ws.set_column_format(c as u16, &text).map_err(AppError::internal)?;
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            ws.write_string(r as u32 + 1, c as u16, v).map_err(AppError::internal)?;
+        }
+    }
+    wb.save_to_buffer().map_err(AppError::internal)
+}
+
+fn download(content_type: &str, filename: String, body: Vec<u8>) -> Response {
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    ([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], body).into_response()
+}
+
+pub async fn export_csv(State(p): State<Platform>, Auth(me): Auth, Path(code): Path<String>, Query(q): Query<PeopleQuery>) -> AppResult<Response> {
+    let (u, rows) = export_rows(&p, &me, &code, &q, "csv").await?;
+    Ok(download("text/csv; charset=utf-8", format!("people-{}.csv", u.code), csv_bytes(&EXPORT_HEADERS, &rows).into_bytes()))
+}
+
+pub async fn export_xlsx(State(p): State<Platform>, Auth(me): Auth, Path(code): Path<String>, Query(q): Query<PeopleQuery>) -> AppResult<Response> {
+    let (u, rows) = export_rows(&p, &me, &code, &q, "xlsx").await?;
+    let bytes = xlsx_bytes("实有人口", &EXPORT_HEADERS, &rows)?;
+    Ok(download("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", format!("people-{}.xlsx", u.code), bytes))
+}
+
+pub async fn template_csv() -> Response {
+    download("text/csv; charset=utf-8", "people-template.csv".into(), import::roster_template_csv().into_bytes())
+}
+
+pub async fn template_xlsx() -> AppResult<Response> {
+    let headers: Vec<String> = import::ROSTER_COLUMNS.iter().map(|(h, req, _)| if *req { format!("{h}*") } else { (*h).to_owned() }).collect();
+    let hdr: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let example: Vec<String> = import::roster_template_csv().lines().nth(1).unwrap_or_default().split(',').map(str::to_owned).collect();
+    Ok(download(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "people-template.xlsx".into(),
+        xlsx_bytes("人口花名册", &hdr, &[example])?,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Simpler registers
+
+struct SimpleRegister {
+    key: &'static str,
+    title: &'static str,
+    headers: &'static [&'static str],
+    select: &'static str,
+    name_col: &'static str,
+}
+
+const SIMPLE: [SimpleRegister; 4] = [
+    SimpleRegister {
+        key: "vehicles",
+        title: "车辆",
+        headers: &["号牌", "类型", "单位代码"],
+        select: "SELECT plate, kind, unit_code FROM vehicles",
+        name_col: "plate",
+    },
+    SimpleRegister {
+        key: "organisations",
+        title: "组织",
+        headers: &["名称", "类型", "认证社会企业", "“两新”组织", "党的工作覆盖", "单位代码"],
+        select: "SELECT name, kind, CASE WHEN certified_social_enterprise = 1 THEN '是' ELSE '' END, CASE WHEN two_new = 1 THEN '是' ELSE '' END, CASE WHEN party_work_covered = 1 THEN '已覆盖' ELSE '未覆盖' END, unit_code FROM organisations",
+        name_col: "name",
+    },
+    SimpleRegister {
+        key: "facilities",
+        title: "设施",
+        headers: &["名称", "类别", "面积（㎡）", "容量", "适老化/儿童友好改造", "单位代码"],
+        select: "SELECT name, category, CAST(floor_area_dm2 / 100 AS TEXT), CAST(capacity AS TEXT), CASE WHEN friendly_renovated = 1 THEN '已改造' ELSE '' END, unit_code FROM facilities",
+        name_col: "name",
+    },
+    SimpleRegister {
+        key: "workforce",
+        title: "工作力量",
+        headers: &["姓名", "岗位", "职业资格", "联系电话", "单位代码"],
+        select: "SELECT name, role, qualification, phone_masked, unit_code FROM workforce",
+        name_col: "name",
+    },
+];
+
+#[derive(Template)]
+#[template(path = "simple.html")]
+struct SimplePage {
+    shell: Shell,
+    crumbs: Vec<(String, String, bool)>,
+    unit_name: String,
+    unit_code: String,
+    tabs: Vec<(String, &'static str, bool)>,
+    title: &'static str,
+    kind: &'static str,
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+    pager: Pager,
+    q: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SimpleQuery {
+    q: Option<String>,
+    page: Option<i64>,
+}
+
+async fn compound_rows(p: &Platform, u: &UnitCtx) -> AppResult<Vec<Vec<String>>> {
+    let infos: HashMap<String, store::CompoundInfo> = store::compounds_in(&p.db, &u.code, &u.scope).await?.into_iter().map(|c| (c.code.clone(), c)).collect();
+    let units = geography::store::current_of_kind(&p.db, &u.code, &[UnitKind::Compound]).await?;
+    let yes = |b: i64| if b != 0 { "是".to_owned() } else { "否".to_owned() };
+    Ok(units
+        .into_iter()
+        .map(|c| match infos.get(&c.code) {
+            Some(i) => vec![
+                c.name,
+                i.management.clone(),
+                yes(i.owners_committee),
+                i.property_company.clone(),
+                i.built_year.map(|y| format!("{y}{}", if i.is_old() { "（老旧）" } else { "" })).unwrap_or_default(),
+                yes(i.smart_security),
+                yes(i.party_org),
+                c.code,
+            ],
+            None => vec![c.name, "未登记".into(), String::new(), String::new(), String::new(), String::new(), String::new(), c.code],
+        })
+        .collect())
+}
+
+const COMPOUND_HEADERS: [&str; 8] = ["小区", "管理方式", "业委会", "物业公司", "建成年份", "智能安防", "党组织", "代码"];
+
+pub async fn simple_page(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path((code, kind)): Path<(String, String)>,
+    Query(q): Query<SimpleQuery>,
+) -> AppResult<Response> {
+    let u = unit_ctx(&p, &me, &code, Permission::ViewRegisters).await?;
+    let text = q.q.unwrap_or_default();
+    let per_page = 50;
+    let (title, kind_s, headers, rows, total): (&str, &'static str, Vec<&'static str>, Vec<Vec<String>>, i64) = if kind == "compounds" {
+        let mut all = compound_rows(&p, &u).await?;
+        all.retain(|r| text.is_empty() || r[0].contains(text.trim()));
+        let total = all.len() as i64;
+        ("小区", "compounds", COMPOUND_HEADERS.to_vec(), all, total)
+    } else {
+        let reg = SIMPLE.iter().find(|r| r.key == kind).ok_or_else(AppError::not_found)?;
+        let (_, total) = store::simple_rows(&p.db, reg.select, &u.code, &u.scope, &text, reg.name_col, 0, 0).await?;
+        let pager = Pager::new(q.page, per_page, total, String::new());
+        let (rows, _) = store::simple_rows(&p.db, reg.select, &u.code, &u.scope, &text, reg.name_col, per_page, pager.offset()).await?;
+        (reg.title, reg.key, reg.headers.to_vec(), rows.into_iter().map(|r| r.into_iter().map(Option::unwrap_or_default).collect()).collect(), total)
+    };
+    let pager = Pager::new(q.page, per_page, total, format!("q={}&", platform::web::urlencode(&text)));
+    let rows = if kind == "compounds" { rows.into_iter().skip(pager.offset() as usize).take(per_page as usize).collect() } else { rows };
+    let can_import = me.scope(Permission::EditRegisters).contains(&u.code);
+    Ok(render(&SimplePage {
+        shell: Shell::new(&site, &me, &format!("{} · {title}", u.name), "/registry"),
+        tabs: tabs(&u.code, kind_s, can_import),
+        unit_code: u.code.to_string(),
+        crumbs: u.crumbs,
+        unit_name: u.name,
+        title,
+        kind: kind_s,
+        headers,
+        rows,
+        pager,
+        q: text,
+    }))
+}
+
+pub async fn simple_csv(
+    State(p): State<Platform>,
+    Auth(me): Auth,
+    Path((code, kind)): Path<(String, String)>,
+    Query(q): Query<SimpleQuery>,
+) -> AppResult<Response> {
+    let kind = kind.as_str();
+    let u = unit_ctx(&p, &me, &code, Permission::ViewRegisters).await?;
+    let text = q.q.unwrap_or_default();
+    let (headers, rows): (Vec<&str>, Vec<Vec<String>>) = if kind == "compounds" {
+        (COMPOUND_HEADERS.to_vec(), compound_rows(&p, &u).await?)
+    } else {
+        let reg = SIMPLE.iter().find(|r| r.key == kind).ok_or_else(AppError::not_found)?;
+        let (rows, _) = store::simple_rows(&p.db, reg.select, &u.code, &u.scope, &text, reg.name_col, 200_000, 0).await?;
+        (reg.headers.to_vec(), rows.into_iter().map(|r| r.into_iter().map(Option::unwrap_or_default).collect()).collect())
+    };
+    let detail = format!("{} rows", rows.len());
+    audit::record_alone(
+        &p.db,
+        p.now(),
+        &Event { actor: &me.actor(), unit: Some(u.code.as_str()), action: "registry.export", target: kind, outcome: Outcome::Ok, detail: &detail },
+    )
+    .await?;
+    Ok(download("text/csv; charset=utf-8", format!("{kind}-{}.csv", u.code), csv_bytes(&headers, &rows).into_bytes()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Import wizard
+
+enum BatchState {
+    Ready,
+    Running { done: Arc<AtomicUsize>, total: usize },
+    Done(usize),
+    Failed(String),
+}
+
+struct Batch {
+    owner: String,
+    unit: UnitCode,
+    file: String,
+    created_ms: i64,
+    rows: Vec<RosterRow>,
+    state: BatchState,
+}
+
+/// Checked imports waiting for confirmation, kept in memory for 30 minutes: a preview holds
+/// plaintext identifiers, which never go to disk unencrypted.
+fn batches() -> &'static Mutex<HashMap<String, Batch>> {
+    static B: OnceLock<Mutex<HashMap<String, Batch>>> = OnceLock::new();
+    B.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+#[derive(Template)]
+#[template(path = "import.html")]
+struct ImportPage {
+    shell: Shell,
+    crumbs: Vec<(String, String, bool)>,
+    unit_name: String,
+    unit_code: String,
+    tabs: Vec<(String, &'static str, bool)>,
+    columns: Vec<(&'static str, bool, &'static str)>,
+    error: Option<(String, String)>,
+}
+
+async fn import_ctx(p: &Platform, me: &Principal, code: &str) -> AppResult<UnitCtx> {
+    let u = unit_ctx(p, me, code, Permission::EditRegisters).await?;
+    if u.code.level() != Level::Village {
+        return Err(AppError::bad_request("registry.import_level", "花名册须导入到具体的村（社区）").at_field("unit"));
+    }
+    Ok(u)
+}
+
+fn import_form(site: &Site, me: &Principal, u: UnitCtx, error: Option<&AppError>) -> Response {
+    let page = ImportPage {
+        shell: Shell::new(site, me, &format!("{} · 导入", u.name), "/registry"),
+        tabs: tabs(&u.code, "import", true),
+        unit_code: u.code.to_string(),
+        crumbs: u.crumbs,
+        unit_name: u.name,
+        columns: import::ROSTER_COLUMNS.to_vec(),
+        error: error.map(|e| (e.code.to_owned(), e.human())),
+    };
+    let mut res = render(&page);
+    if let Some(e) = error {
+        *res.status_mut() = e.status;
+    }
+    res
+}
+
+pub async fn import_page(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(code): Path<String>) -> AppResult<Response> {
+    let u = import_ctx(&p, &me, &code).await?;
+    Ok(import_form(&site, &me, u, None))
+}
+
+#[derive(Template)]
+#[template(path = "preview.html")]
+struct PreviewPage {
+    shell: Shell,
+    crumbs: Vec<(String, String, bool)>,
+    unit_name: String,
+    unit_code: String,
+    tabs: Vec<(String, &'static str, bool)>,
+    file: String,
+    total: usize,
+    ok: usize,
+    error_rows: usize,
+    errors: Vec<(String, String, String, String)>,
+    sample: Vec<(usize, String, String, String, String, String)>,
+    batch: String,
+}
+
+/// Checks the uploaded file and shows what would be imported. Writes nothing.
+pub async fn import_upload(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(code): Path<String>,
+    mut multipart: Multipart,
+) -> AppResult<Response> {
+    let u = import_ctx(&p, &me, &code).await?;
+    let mut file: Option<(String, Vec<u8>)> = None;
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) if field.name() == Some("file") => {
+                let name = field.file_name().unwrap_or("upload").to_owned();
+                match field.bytes().await {
+                    Ok(b) => file = Some((name, b.to_vec())),
+                    Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                        let err = AppError::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "import.too_large",
+                            format!("文件过大（上限 {} MB），请按村（社区）拆分后分别导入", import::MAX_FILE_BYTES / 1024 / 1024),
+                        );
+                        return Ok(import_form(&site, &me, u, Some(&err)));
+                    }
+                    Err(e) => return Err(AppError::bad_request("import.upload", format!("上传中断：{e}"))),
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                let err = AppError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "import.too_large",
+                    format!("文件过大（上限 {} MB），请按村（社区）拆分后分别导入", import::MAX_FILE_BYTES / 1024 / 1024),
+                );
+                return Ok(import_form(&site, &me, u, Some(&err)));
+            }
+            Err(e) => return Err(AppError::bad_request("import.upload", format!("上传内容无法解析：{e}"))),
+        }
+    }
+    let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+        let err = AppError::bad_request("import.empty", "请选择要上传的文件").at_field("file");
+        return Ok(import_form(&site, &me, u, Some(&err)));
+    };
+    let table = match import::read_table(&bytes, &name) {
+        Ok(t) => t,
+        Err(e) => return Ok(import_form(&site, &me, u, Some(&e))),
+    };
+    let compounds: HashMap<String, String> =
+        geography::store::current_of_kind(&p.db, &u.code, &[UnitKind::Compound]).await?.into_iter().map(|c| (c.name, c.code)).collect();
+    let preview = match import::check_roster(&p.db, &p.cipher, &u.code, &compounds, &table, Date::of_instant(p.now())).await {
+        Ok(pv) => pv,
+        Err(e) => return Ok(import_form(&site, &me, u, Some(&e))),
+    };
+    let error_rows = preview.total - preview.rows.len();
+    let errors = preview
+        .errors
+        .iter()
+        .take(500)
+        .map(|e| (e.row.map(|r| r.to_string()).unwrap_or_default(), e.field.clone().unwrap_or_default(), e.message.clone(), e.code.to_owned()))
+        .collect();
+    let sample = preview
+        .rows
+        .iter()
+        .take(20)
+        .map(|r| {
+            let home = [
+                r.compound_code.as_deref().and_then(|c| compounds.iter().find(|(_, v)| v.as_str() == c).map(|(k, _)| k.clone())).unwrap_or_default(),
+                r.address.clone(),
+                r.building.clone(),
+                r.room.clone(),
+            ]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+            (r.line, r.name.clone(), r.id.masked(), r.household_no.clone().unwrap_or_default(), home, r.tags.join("、"))
+        })
+        .collect();
+    let batch_id = platform::db::new_id();
+    let ok = preview.rows.len();
+    if let Ok(mut b) = batches().lock() {
+        let now = p.now();
+        b.retain(|_, v| now - v.created_ms < 30 * platform::clock::MINUTE);
+        b.insert(
+            batch_id.clone(),
+            Batch { owner: me.username.clone(), unit: u.code.clone(), file: name.clone(), created_ms: now, rows: preview.rows, state: BatchState::Ready },
+        );
+    }
+    let page = PreviewPage {
+        shell: Shell::new(&site, &me, &format!("{} · 导入预览", u.name), "/registry"),
+        tabs: tabs(&u.code, "import", true),
+        unit_code: u.code.to_string(),
+        crumbs: u.crumbs,
+        unit_name: u.name,
+        file: name,
+        total: preview.total,
+        ok,
+        error_rows,
+        errors,
+        sample,
+        batch: batch_id,
+    };
+    Ok(render(&page))
+}
+
+/// Starts writing a checked batch in the background and shows its progress page.
+pub async fn import_commit(State(p): State<Platform>, Auth(me): Auth, Path(batch_id): Path<String>) -> AppResult<Response> {
+    let (unit, rows, file, done) = {
+        let mut b = batches().lock().map_err(AppError::internal)?;
+        let batch = b
+            .get_mut(&batch_id)
+            .filter(|x| x.owner == me.username)
+            .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "import.expired", "导入预览已过期（30 分钟）或不存在，请重新上传文件"))?;
+        if !me.scope(Permission::EditRegisters).contains(&batch.unit) {
+            return Err(AppError::not_found());
+        }
+        if !matches!(batch.state, BatchState::Ready) {
+            return Ok(Redirect::to(&format!("/registry/imports/{batch_id}")).into_response());
+        }
+        let done = Arc::new(AtomicUsize::new(0));
+        let rows = std::mem::take(&mut batch.rows);
+        batch.state = BatchState::Running { done: done.clone(), total: rows.len() };
+        (batch.unit.clone(), rows, batch.file.clone(), done)
+    };
+    let actor = me.actor();
+    let id = batch_id.clone();
+    tokio::spawn(async move {
+        let r = import::commit_roster(&p.db, &p.cipher, p.now(), &actor, &unit, &rows, &file, &done).await;
+        if let Ok(mut b) = batches().lock() {
+            if let Some(batch) = b.get_mut(&id) {
+                batch.state = match r {
+                    Ok(n) => BatchState::Done(n),
+                    Err(e) => BatchState::Failed(e.human()),
+                };
+            }
+        }
+    });
+    Ok(Redirect::to(&format!("/registry/imports/{batch_id}")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "import_status.html")]
+struct StatusPage {
+    state: &'static str,
+    running: bool,
+    failed: bool,
+    done: usize,
+    total: usize,
+    message: Option<String>,
+    unit_code: String,
+}
+
+/// Progress of a running import; refreshes itself every second until it is done (no JavaScript).
+pub async fn import_status(Auth(me): Auth, Path(batch_id): Path<String>) -> AppResult<Response> {
+    let b = batches().lock().map_err(AppError::internal)?;
+    let batch = b.get(&batch_id).filter(|x| x.owner == me.username).ok_or_else(AppError::not_found)?;
+    let unit_code = batch.unit.to_string();
+    let page = match &batch.state {
+        BatchState::Ready => {
+            StatusPage {
+                state: "ready", running: false, failed: false, done: 0, total: batch.rows.len(), message: Some("尚未确认导入。".into()), unit_code
+            }
+        }
+        BatchState::Running { done, total } => {
+            StatusPage { state: "running", running: true, failed: false, done: done.load(Ordering::Relaxed), total: *total, message: None, unit_code }
+        }
+        BatchState::Done(n) => {
+            StatusPage { state: "done", running: false, failed: false, done: *n, total: *n, message: Some(format!("已导入 {n} 人。")), unit_code }
+        }
+        BatchState::Failed(m) => {
+            StatusPage {
+                state: "failed", running: false, failed: true, done: 0, total: 0, message: Some(format!("导入失败，未写入任何数据：{m}")), unit_code
+            }
+        }
+    };
+    Ok(render(&page))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sharing lists
+
+#[derive(Template)]
+#[template(path = "sharing.html")]
+struct SharingPage {
+    shell: Shell,
+    rules: Vec<store::SharingRule>,
+    fields: Vec<(&'static str, &'static str)>,
+    flash: Option<String>,
+    error: Option<String>,
+}
+
+async fn sharing_view(p: &Platform, site: &Site, me: &Principal, flash: Option<String>, error: Option<&AppError>) -> AppResult<Response> {
+    let scope = me.require(Permission::ManageSharing)?;
+    let rules = store::sharing_rules(&p.db, None).await?.into_iter().filter(|r| UnitCode::parse(&r.unit_code).is_ok_and(|c| scope.contains(&c))).collect();
+    let mut res = render(&SharingPage {
+        shell: Shell::new(site, me, "数据共享清单", "/admin/sharing"),
+        rules,
+        fields: crate::sharing::PEOPLE_FIELDS.to_vec(),
+        flash,
+        error: error.map(AppError::human),
+    });
+    if let Some(e) = error {
+        *res.status_mut() = e.status;
+    }
+    Ok(res)
+}
+
+pub async fn sharing_page(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth) -> AppResult<Response> {
+    sharing_view(&p, &site, &me, None, None).await
+}
+
+/// The form posts `fields` once per ticked box, which `Form` cannot collect; parse by hand.
+pub async fn sharing_add(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, body: String) -> AppResult<Response> {
+    let scope = me.require(Permission::ManageSharing)?;
+    let mut consumer = String::new();
+    let mut register = String::new();
+    let mut unit = String::new();
+    let mut purpose = String::new();
+    let mut fields = Vec::new();
+    for kv in body.split('&') {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        let v = platform::web::form_decode(v);
+        match k {
+            "consumer" => consumer = v.trim().to_owned(),
+            "register" => register = v,
+            "unit" => unit = v,
+            "purpose" => purpose = v,
+            "fields" => fields.push(v),
+            _ => {}
+        }
+    }
+    let r: AppResult<String> = async {
+        let code = UnitCode::parse(&unit).map_err(|e| AppError::bad_request("unit.bad_code", e.to_string()).at_field("unit"))?;
+        if !scope.contains(&code) || geography::store::get(&p.db, code.as_str()).await?.is_none() {
+            return Err(AppError::bad_request("unit.not_found", format!("单位 {code} 不存在或不在您的管辖范围内")).at_field("unit"));
+        }
+        let mut tx = p.db.begin().await?;
+        crate::sharing::add_rule(&mut tx, p.now(), &me.actor(), &consumer, &register, &fields, &code, &purpose).await?;
+        tx.commit().await?;
+        Ok(format!("已为 {consumer} 添加共享规则"))
+    }
+    .await;
+    match r {
+        Ok(m) => sharing_view(&p, &site, &me, Some(m), None).await,
+        Err(e) if e.status == StatusCode::BAD_REQUEST => sharing_view(&p, &site, &me, None, Some(&e)).await,
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn sharing_delete(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>) -> AppResult<Response> {
+    let scope = me.require(Permission::ManageSharing)?;
+    let rule = store::sharing_rules(&p.db, None)
+        .await?
+        .into_iter()
+        .find(|r| r.id == id && UnitCode::parse(&r.unit_code).is_ok_and(|c| scope.contains(&c)))
+        .ok_or_else(AppError::not_found)?;
+    let mut tx = p.db.begin().await?;
+    crate::sharing::remove_rule(&mut tx, p.now(), &me.actor(), &rule.id).await?;
+    tx.commit().await?;
+    sharing_view(&p, &site, &me, Some(format!("已删除 {} 的共享规则", rule.consumer)), None).await
+}
