@@ -365,7 +365,7 @@ async fn demo(p: &Platform, scale: Scale) -> Result<()> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("JICENG_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("JICENG_LOG").unwrap_or_else(|_| "warn,sqlx=error".into()))
         .with_writer(std::io::stderr)
         .init();
     match run().await {

@@ -248,7 +248,7 @@ pub async fn existing_id_indexes(db: &Db, indexes: &[String]) -> DbResult<std::c
 /// Multi-row INSERT in chunks: the import path writes hundreds of thousands of rows and one
 /// statement per row would spend its time on round trips.
 pub async fn bulk_insert(tx: &mut Tx, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) -> DbResult<()> {
-    let per_chunk = (20_000 / columns.len().max(1)).max(1);
+    let per_chunk = (4_000 / columns.len().max(1)).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let mut q = Sql::new(&format!("INSERT INTO {table} ({}) VALUES ", columns.join(", ")), []);

@@ -169,3 +169,28 @@ impl TestApp {
 pub fn enc(s: &str) -> String {
     platform::web::urlencode(s).replace('/', "%2F")
 }
+
+impl TestApp {
+    /// Adds the small synthetic registers (one community's residents).
+    pub async fn with_registers(self) -> TestApp {
+        registry::demo::seed(&self.platform.db, &self.platform.cipher, self.platform.now(), &Actor::system(), registry::demo::Scale::Small, |_, _| {}).await.expect("registry demo");
+        self
+    }
+
+    pub async fn post_json(&self, b: &Browser, path: &str, body: serde_json::Value) -> Response {
+        let req = Request::post(path)
+            .header(header::COOKIE, b.cookie_header())
+            .header("x-csrf-token", b.csrf.clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request");
+        self.send(req).await
+    }
+}
+
+/// A valid synthetic ID number: region + birth date + sequence + MOD 11-2 check character.
+pub fn make_id(region: &str, birth: &str, seq: u32) -> String {
+    let mut s = format!("{region}{birth}{seq:03}");
+    s.push(registry::model::check_char(s.as_bytes()));
+    s
+}

@@ -8,5 +8,6 @@ mod audit_chain;
 mod authz;
 mod cli;
 mod geography;
+mod registers;
 mod security;
 mod storage;
