@@ -6,8 +6,9 @@
 #
 #   JICENG_BIN=$PWD/../target/debug/jiceng bash run.sh [test files...]
 #
-# Starts `jiceng demo --scale small` on a free loopback port with a database in a temp folder,
-# adds two test accounts with the CLI, runs `node --test`, stops the server and exits with the
+# Starts `jiceng demo --scale small` on a free loopback port with a database and field key in a
+# temp folder, adds test accounts with the CLI (an audit admin among them, whose TOTP secret goes
+# to the tests in E2E_AUDITOR_TOTP), runs `node --test`, stops the server and exits with the
 # tests' status. Screenshots go to test-results/.
 set -euo pipefail
 
@@ -70,6 +71,8 @@ if [ -z "$PORT" ]; then
 fi
 URL="http://127.0.0.1:$PORT"
 DB="$TMP/jiceng.db"
+# The field encryption key (ID numbers, phones) lives with the throwaway database, not in this folder.
+export JICENG_FIELD_KEY_FILE="$TMP/field.key"
 
 echo "run.sh: starting demo server on $URL (database $DB)"
 "$JICENG_BIN" demo --scale small --listen "127.0.0.1:$PORT" --db "$DB" >"$TMP/server.log" 2>&1 </dev/null &
@@ -107,6 +110,15 @@ add_user() {
 }
 add_user e2e-county county_staff 510903
 add_user e2e-village community_staff 510903001001
+add_user e2e-neighbour community_staff 510903001002
+# Admin roles sign in with a TOTP code; `user add` prints the secret once as "TOTP 密钥：<base32>".
+add_user e2e-auditor audit_admin 5109
+E2E_AUDITOR_TOTP="$(sed -n 's/^TOTP 密钥：\([A-Z2-7=]*\).*$/\1/p' "$TMP/user-e2e-auditor.log")"
+if [ -z "$E2E_AUDITOR_TOTP" ]; then
+  echo "run.sh: found no TOTP secret in the output of user add e2e-auditor:" >&2
+  cat "$TMP/user-e2e-auditor.log" >&2
+  exit 1
+fi
 
 mkdir -p "$HERE/test-results"
 if [ "$#" -gt 0 ]; then
@@ -117,7 +129,7 @@ else
 fi
 
 set +e
-JICENG_URL="$URL" E2E_PASSWORD="$E2E_PASSWORD" node --test --test-concurrency=1 "${TESTS[@]}"
+JICENG_URL="$URL" E2E_PASSWORD="$E2E_PASSWORD" E2E_AUDITOR_TOTP="$E2E_AUDITOR_TOTP" node --test --test-concurrency=1 "${TESTS[@]}"
 status=$?
 set -e
 exit "$status"
