@@ -335,7 +335,10 @@ async fn demo(p: &Platform, scale: Scale) -> Result<()> {
     }
     let reg_scale = if scale == Scale::City { registry::demo::Scale::City } else { registry::demo::Scale::Small };
     let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(indicatif::ProgressStyle::with_template("生成台账 {bar:40} {pos}/{len} 个村（社区） {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("生成台账 {bar:40} {pos}/{len} 个村（社区） {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     let seeded = registry::demo::seed(&p.db, &p.cipher, p.now(), &actor, reg_scale, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -633,7 +636,9 @@ async fn import_people(p: &Platform, actor: &Actor, file: &std::path::Path, unit
     }
     let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let bar = indicatif::ProgressBar::new(preview.rows.len() as u64);
-    bar.set_style(indicatif::ProgressStyle::with_template("写入 {bar:40} {pos}/{len} 人 {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("写入 {bar:40} {pos}/{len} 人 {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     let ticker = {
         let (bar, done) = (bar.clone(), done.clone());
         tokio::spawn(async move {

@@ -162,7 +162,11 @@ fn generate(plan: &UnitPlan, today: Date, now: Millis, cipher: &FieldCipher, min
                 _ => (None, format!("{}{}组{}号", plan.name.trim_end_matches("村民委员会").trim_end_matches("居民委员会"), h % 12 + 1, h + 1)),
             };
             let k = h / plan.compounds.len().max(1) as i64;
-            let (building, unit_no, room) = if compound.is_some() { ((k / 24 + 1).to_string(), ((k / 8) % 3 + 1).to_string(), format!("{}0{}", (k % 8) / 2 + 1, k % 2 + 1)) } else { (String::new(), String::new(), String::new()) };
+            let (building, unit_no, room) = if compound.is_some() {
+                ((k / 24 + 1).to_string(), ((k / 8) % 3 + 1).to_string(), format!("{}0{}", (k % 8) / 2 + 1, k % 2 + 1))
+            } else {
+                (String::new(), String::new(), String::new())
+            };
             let occupancy = if rng.chance(120) { "出租" } else { "自住" };
             b.houses.push(vec![
                 Value::from(house_id.as_str()),

@@ -27,6 +27,8 @@ pub fn router() -> Router<AppState> {
         .route("/registry/{unit}/{kind}/{file}", get(simple_csv_route))
         .route("/registry/people/{id}", get(pages::person_page))
         .route("/registry/people/{id}/unmask", post(pages::unmask_submit))
+        .route("/registry/people/{id}/status", post(pages::leave_submit))
+        .route("/registry/people/{id}/tags", post(pages::tags_submit))
         .route("/registry/imports/{batch}", get(pages::import_status))
         .route("/registry/imports/{batch}/commit", post(pages::import_commit))
         .route("/registry/template/people.csv", get(pages::template_csv))

@@ -244,12 +244,27 @@ struct PersonPage {
     household_no: Option<String>,
     members: Vec<(String, String, String, String, String, String)>,
     can_unmask: bool,
+    can_edit: bool,
+    all_tags: Vec<(&'static str, bool)>,
+    today: String,
+    flash: Option<String>,
     purposes: Vec<&'static str>,
     /// (full ID, full phone, purpose) after an audited unmask.
     revealed: Option<(String, String, String)>,
 }
 
 async fn person_view(p: &Platform, site: &Site, me: &Principal, id: &str, revealed: Option<(String, String, String)>) -> AppResult<Response> {
+    person_view_with(p, site, me, id, revealed, None).await
+}
+
+async fn person_view_with(
+    p: &Platform,
+    site: &Site,
+    me: &Principal,
+    id: &str,
+    revealed: Option<(String, String, String)>,
+    flash: Option<String>,
+) -> AppResult<Response> {
     let scope = me.require(Permission::ViewRegisters)?;
     let person = store::person(&p.db, &scope, id).await?.ok_or_else(AppError::not_found)?;
     let tags = store::tags_of(&p.db, &person.id).await?;
@@ -286,12 +301,16 @@ async fn person_view(p: &Platform, site: &Site, me: &Principal, id: &str, reveal
         age: person.birth_date.as_deref().and_then(|b| model::age_on(b, today)).map(|a| format!("{a} 岁")).unwrap_or_default(),
         relation: person.relation.clone().unwrap_or_else(|| "—".into()),
         unit_name,
-        tags,
+        tags: tags.clone(),
         house: house.map(|h| (h.full_address(),)),
         compound,
         household_no: household.map(|h| h.household_no),
         members,
         can_unmask: me.scope(Permission::UnmaskPersonal).contains(&UnitCode::parse(&person.unit_code).map_err(AppError::internal)?),
+        can_edit: me.scope(Permission::EditRegisters).contains(&UnitCode::parse(&person.unit_code).map_err(AppError::internal)?),
+        all_tags: TAGS.iter().map(|t| (*t, tags.iter().any(|x| x == t))).collect(),
+        today: today.to_string(),
+        flash,
         purposes: UNMASK_PURPOSES.to_vec(),
         revealed,
         p: person,
@@ -961,4 +980,97 @@ pub async fn sharing_delete(State(p): State<Platform>, State(site): State<Site>,
     crate::sharing::remove_rule(&mut tx, p.now(), &me.actor(), &rule.id).await?;
     tx.commit().await?;
     sharing_view(&p, &site, &me, Some(format!("已删除 {} 的共享规则", rule.consumer)), None).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Edits on the person page
+
+async fn editable_person(p: &Platform, me: &Principal, id: &str) -> AppResult<Person> {
+    let scope = me.require(Permission::EditRegisters)?;
+    store::person(&p.db, &scope, id).await?.ok_or_else(AppError::not_found)
+}
+
+#[derive(Deserialize)]
+pub struct LeaveForm {
+    /// 迁出, 死亡, or 迁回 (undo).
+    pub kind: String,
+    pub date: Option<String>,
+}
+
+/// 登记迁出/死亡, and 迁回 to undo a mistaken one. The record stays; lists hide people who left.
+pub async fn leave_submit(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+    Form(f): Form<LeaveForm>,
+) -> AppResult<Response> {
+    let person = editable_person(&p, &me, &id).await?;
+    let date = f
+        .date
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| Date::parse(d).ok_or_else(|| AppError::bad_request("registry.bad_date", format!("日期「{d}」格式应为 YYYY-MM-DD")).at_field("date")))
+        .transpose()?
+        .unwrap_or_else(|| Date::of_instant(p.now()));
+    if date > Date::of_instant(p.now()) {
+        return Err(AppError::bad_request("registry.future_date", "日期不能晚于今天").at_field("date"));
+    }
+    let d = date.to_string();
+    let (out, dead, msg) = match f.kind.as_str() {
+        "迁出" => (Some(d.as_str()), None, format!("已登记 {} 于 {d} 迁出", person.name)),
+        "死亡" => (None, Some(d.as_str()), format!("已登记 {} 于 {d} 死亡", person.name)),
+        "迁回" => (None, None, format!("已撤销 {} 的迁出/死亡登记", person.name)),
+        _ => return Err(AppError::bad_request("registry.bad_kind", "类型应为 迁出、死亡 或 迁回").at_field("kind")),
+    };
+    let mut tx = p.db.begin().await?;
+    store::set_left(&mut tx, &person.id, out, dead, p.now()).await?;
+    let detail = format!("{} {d}", f.kind);
+    audit::record(
+        &mut tx,
+        p.now(),
+        &Event {
+            actor: &me.actor(),
+            unit: Some(person.unit_code.as_str()),
+            action: "registry.person_status",
+            target: &person.id,
+            outcome: Outcome::Ok,
+            detail: &detail,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    person_view_with(&p, &site, &me, &id, None, Some(msg)).await
+}
+
+/// Replaces the person's tags with the ticked ones (the form posts `tags` once per box).
+pub async fn tags_submit(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>, body: String) -> AppResult<Response> {
+    let person = editable_person(&p, &me, &id).await?;
+    let mut tags = Vec::new();
+    for kv in body.split('&') {
+        if let Some(("tags", v)) = kv.split_once('=') {
+            tags.push(model::check_tag(&platform::web::form_decode(v))?);
+        }
+    }
+    tags.sort();
+    tags.dedup();
+    let mut tx = p.db.begin().await?;
+    store::set_tags(&mut tx, &person.id, &person.unit_code, &tags).await?;
+    let detail = tags.join(",");
+    audit::record(
+        &mut tx,
+        p.now(),
+        &Event {
+            actor: &me.actor(),
+            unit: Some(person.unit_code.as_str()),
+            action: "registry.person_tags",
+            target: &person.id,
+            outcome: Outcome::Ok,
+            detail: &detail,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    person_view_with(&p, &site, &me, &id, None, Some(format!("已更新 {} 的标签", person.name))).await
 }

@@ -345,3 +345,14 @@ pub async fn sharing_rules(db: &Db, consumer: Option<&str>) -> DbResult<Vec<Shar
     q.push(" ORDER BY consumer, register, unit_code");
     db.fetch_all(q).await
 }
+
+/// 迁出 or 死亡 on a date (both keep the record; lists hide them by default). `None` clears both (迁回).
+pub async fn set_left(tx: &mut Tx, id: &str, moved_out: Option<&str>, deceased: Option<&str>, now: i64) -> DbResult<u64> {
+    tx.execute(sql!("UPDATE people SET moved_out = $1, deceased = $2, updated_ms = $3 WHERE id = $4", moved_out, deceased, now, id)).await
+}
+
+pub async fn set_tags(tx: &mut Tx, person_id: &str, unit_code: &str, tags: &[&str]) -> DbResult<()> {
+    tx.execute(sql!("DELETE FROM person_tags WHERE person_id = $1", person_id)).await?;
+    let rows = tags.iter().map(|t| vec![Value::from(person_id), Value::from(*t), Value::from(unit_code)]).collect();
+    bulk_insert(tx, "person_tags", &["person_id", "tag", "unit_code"], rows).await
+}

@@ -234,8 +234,12 @@ async fn openapi_documents_every_api_route() {
         assert!(paths.contains_key(p), "{p} documented");
     }
     // Every API route the code mounts appears in the document.
-    let src = concat!(include_str!("../../../geography/src/lib.rs"),
-        include_str!("../../../registry/src/lib.rs"), include_str!("../../../platform/src/pages.rs"), include_str!("../../src/lib.rs"));
+    let src = concat!(
+        include_str!("../../../geography/src/lib.rs"),
+        include_str!("../../../registry/src/lib.rs"),
+        include_str!("../../../platform/src/pages.rs"),
+        include_str!("../../src/lib.rs")
+    );
     for line in src.lines().filter(|l| l.contains(".route(\"/api/")) {
         let route = line.split('"').nth(1).unwrap();
         assert!(paths.contains_key(route), "{route} missing from openapi.json");

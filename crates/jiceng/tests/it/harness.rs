@@ -173,7 +173,9 @@ pub fn enc(s: &str) -> String {
 impl TestApp {
     /// Adds the small synthetic registers (one community's residents).
     pub async fn with_registers(self) -> TestApp {
-        registry::demo::seed(&self.platform.db, &self.platform.cipher, self.platform.now(), &Actor::system(), registry::demo::Scale::Small, |_, _| {}).await.expect("registry demo");
+        registry::demo::seed(&self.platform.db, &self.platform.cipher, self.platform.now(), &Actor::system(), registry::demo::Scale::Small, |_, _| {})
+            .await
+            .expect("registry demo");
         self
     }
 

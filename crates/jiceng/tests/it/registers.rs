@@ -26,7 +26,15 @@ fn contains_full_id(text: &str) -> bool {
 }
 
 async fn audit_details(t: &TestApp, action: &str) -> Vec<String> {
-    let (recs, _) = platform::audit::list(&t.platform.db, &platform::audit::Filter { action: Some(action.into()), ..Default::default() }, &platform::Scope::new(vec![UnitCode::parse("5109").unwrap()]), 100, 0).await.unwrap();
+    let (recs, _) = platform::audit::list(
+        &t.platform.db,
+        &platform::audit::Filter { action: Some(action.into()), ..Default::default() },
+        &platform::Scope::new(vec![UnitCode::parse("5109").unwrap()]),
+        100,
+        0,
+    )
+    .await
+    .unwrap();
     recs.into_iter().map(|r| format!("{}|{}|{}", r.actor, r.target, r.detail)).collect()
 }
 
@@ -34,7 +42,8 @@ async fn audit_details(t: &TestApp, action: &str) -> Vec<String> {
 async fn identifiers_are_encrypted_at_rest_and_masked_everywhere() {
     let t = TestApp::new().await.with_registers().await;
     let db = &t.platform.db;
-    let (enc, masked): (String, String) = db.fetch_one(sql!("SELECT id_enc, id_masked FROM people WHERE id_enc IS NOT NULL ORDER BY id LIMIT 1")).await.unwrap();
+    let (enc, masked): (String, String) =
+        db.fetch_one(sql!("SELECT id_enc, id_masked FROM people WHERE id_enc IS NOT NULL ORDER BY id LIMIT 1")).await.unwrap();
     assert!(enc.starts_with("v1:") && !contains_full_id(&enc), "ciphertext, not the number");
     assert!(masked_id(&masked));
     let full = t.platform.cipher.decrypt(&enc).unwrap();
@@ -61,7 +70,8 @@ async fn unmasking_needs_a_purpose_and_leaves_an_audit_record_without_the_value(
     let t = TestApp::new().await.with_registers().await;
     t.user("worker", Role::CommunityStaff, COMMUNITY).await;
     t.user("dept", Role::DepartmentStaff, "510903").await;
-    let (pid, enc): (String, String) = t.platform.db.fetch_one(sql!("SELECT id, id_enc FROM people WHERE phone_enc IS NOT NULL ORDER BY id LIMIT 1")).await.unwrap();
+    let (pid, enc): (String, String) =
+        t.platform.db.fetch_one(sql!("SELECT id, id_enc FROM people WHERE phone_enc IS NOT NULL ORDER BY id LIMIT 1")).await.unwrap();
     let full = t.platform.cipher.decrypt(&enc).unwrap();
     let mut b = t.login("worker", None).await;
     let detail = t.get(&b, &format!("/registry/people/{pid}")).await;
@@ -94,7 +104,11 @@ async fn registers_are_scoped_like_units() {
         assert_eq!(t.get(&b, "/registry/510903001001/people").await.status, StatusCode::NOT_FOUND, "{who}");
         assert_eq!(t.get(&b, &format!("/registry/people/{}", pid.0)).await.status, StatusCode::NOT_FOUND, "{who}");
         assert_eq!(t.get(&b, "/api/v1/registry/people?unit=510903001001").await.status, StatusCode::NOT_FOUND, "{who}");
-        assert_eq!(t.post_json(&b, &format!("/api/v1/registry/people/{}/unmask", pid.0), serde_json::json!({"purpose": "x"})).await.status, StatusCode::NOT_FOUND, "{who}");
+        assert_eq!(
+            t.post_json(&b, &format!("/api/v1/registry/people/{}/unmask", pid.0), serde_json::json!({"purpose": "x"})).await.status,
+            StatusCode::NOT_FOUND,
+            "{who}"
+        );
     }
     // The street above sees the community's residents.
     t.user("street", Role::TownshipStaff, "510903001").await;
@@ -103,7 +117,10 @@ async fn registers_are_scoped_like_units() {
 }
 
 fn table(rows: &[&[&str]]) -> Table {
-    let headers = ["姓名", "身份证号", "性别", "出生日期", "联系电话", "人口类别", "户号", "与户主关系", "小区", "楼栋", "单元", "房号", "地址", "标签", "迁入日期"].map(String::from).to_vec();
+    let headers =
+        ["姓名", "身份证号", "性别", "出生日期", "联系电话", "人口类别", "户号", "与户主关系", "小区", "楼栋", "单元", "房号", "地址", "标签", "迁入日期"]
+            .map(String::from)
+            .to_vec();
     Table { headers, rows: rows.iter().enumerate().map(|(i, r)| (i + 2, r.iter().map(|c| Cell::Text((*c).to_owned())).collect())).collect() }
 }
 
@@ -112,7 +129,8 @@ async fn a_roster_is_checked_row_by_row_then_written_all_at_once() {
     let t = TestApp::new().await.with_registers().await;
     let db = &t.platform.db;
     let unit = UnitCode::parse(COMMUNITY).unwrap();
-    let compounds: HashMap<String, String> = geography::store::current_of_kind(db, &unit, &[geography::model::UnitKind::Compound]).await.unwrap().into_iter().map(|c| (c.name, c.code)).collect();
+    let compounds: HashMap<String, String> =
+        geography::store::current_of_kind(db, &unit, &[geography::model::UnitKind::Compound]).await.unwrap().into_iter().map(|c| (c.name, c.code)).collect();
     let compound = compounds.keys().next().unwrap().clone();
     let a = make_id("510903", "19900501", 11);
     let b = make_id("510903", "19920802", 22);
@@ -123,15 +141,159 @@ async fn a_roster_is_checked_row_by_row_then_written_all_at_once() {
     let existing: (String,) = db.fetch_one(sql!("SELECT id_enc FROM people ORDER BY id LIMIT 1")).await.unwrap();
     let existing = t.platform.cipher.decrypt(&existing.0).unwrap();
     let rows: Vec<Vec<String>> = vec![
-        vec!["王芳".into(), a.clone(), "男".into(), "".into(), "13812345678".into(), "户籍".into(), "A1".into(), "户主".into(), compound.clone(), "3".into(), "1".into(), "201".into(), "".into(), "独居老人、党员".into(), "".into()],
-        vec!["李强".into(), b.clone(), "".into(), "".into(), "".into(), "流动".into(), "A1".into(), "配偶".into(), compound.clone(), "3".into(), "1".into(), "201".into(), "".into(), "".into(), "2024-03-01".into()],
-        vec!["射洪人".into(), shehong.clone(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "和平东路12号".into(), "".into(), "".into()],
-        vec!["错校验".into(), bad_check, "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into()],
-        vec!["二月三十".into(), feb30, "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into()],
-        vec!["短号".into(), "5109031990".into(), "".into(), "".into(), "123".into(), "".into(), "".into(), "".into(), "无此小区".into(), "".into(), "".into(), "".into(), "".into(), "贫困户".into(), "".into()],
-        vec!["重复".into(), a.clone(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into()],
-        vec!["已登记".into(), existing, "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into()],
-        vec!["性别错".into(), make_id("510903", "19700101", 41), "女".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into()],
+        vec![
+            "王芳".into(),
+            a.clone(),
+            "男".into(),
+            "".into(),
+            "13812345678".into(),
+            "户籍".into(),
+            "A1".into(),
+            "户主".into(),
+            compound.clone(),
+            "3".into(),
+            "1".into(),
+            "201".into(),
+            "".into(),
+            "独居老人、党员".into(),
+            "".into(),
+        ],
+        vec![
+            "李强".into(),
+            b.clone(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "流动".into(),
+            "A1".into(),
+            "配偶".into(),
+            compound.clone(),
+            "3".into(),
+            "1".into(),
+            "201".into(),
+            "".into(),
+            "".into(),
+            "2024-03-01".into(),
+        ],
+        vec![
+            "射洪人".into(),
+            shehong.clone(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "和平东路12号".into(),
+            "".into(),
+            "".into(),
+        ],
+        vec![
+            "错校验".into(),
+            bad_check,
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+        ],
+        vec![
+            "二月三十".into(),
+            feb30,
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+        ],
+        vec![
+            "短号".into(),
+            "5109031990".into(),
+            "".into(),
+            "".into(),
+            "123".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "无此小区".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "贫困户".into(),
+            "".into(),
+        ],
+        vec![
+            "重复".into(),
+            a.clone(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+        ],
+        vec![
+            "已登记".into(),
+            existing,
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+        ],
+        vec![
+            "性别错".into(),
+            make_id("510903", "19700101", 41),
+            "女".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+        ],
     ];
     let refs: Vec<Vec<&str>> = rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
     let slices: Vec<&[&str]> = refs.iter().map(Vec::as_slice).collect();
@@ -172,7 +334,8 @@ async fn a_roster_is_checked_row_by_row_then_written_all_at_once() {
     assert_eq!(found["items"][0]["sex"], "男");
     let tags: Vec<String> = found["items"][0]["tags"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
     assert_eq!(tags, vec!["党员", "独居老人"]);
-    let pair: Vec<(Option<String>, Option<String>)> = db.fetch_all(sql!("SELECT household_id, house_id FROM people WHERE name IN ('王芳', '李强')")).await.unwrap();
+    let pair: Vec<(Option<String>, Option<String>)> =
+        db.fetch_all(sql!("SELECT household_id, house_id FROM people WHERE name IN ('王芳', '李强')")).await.unwrap();
     assert_eq!(pair.len(), 2);
     assert!(pair[0] == pair[1] && pair[0].0.is_some() && pair[0].1.is_some());
     let page = t.get(&br, &format!("/registry/people/{}", found["items"][0]["id"].as_str().unwrap())).await;
@@ -229,7 +392,9 @@ async fn the_import_wizard_previews_then_commits_in_the_background() {
     let id = make_id("510903", "19750101", 21);
     let csv = format!("姓名*,身份证号*,标签\n孙八,{id},低保\n坏人,123,\n");
     let boundary = "XBOUNDARYX";
-    let body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"roster.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n");
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"roster.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+    );
     let req = axum::http::Request::post(format!("/registry/{COMMUNITY}/import?_csrf={}", b.csrf))
         .header(axum::http::header::COOKIE, format!("jiceng_session={}", b.cookies[0].1))
         .header(axum::http::header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
@@ -265,7 +430,16 @@ async fn the_import_wizard_previews_then_commits_in_the_background() {
     let tpl = t.get(&b, "/registry/template/people.csv").await;
     assert!(tpl.body.contains("姓名*,身份证号*"));
     let rows = import::read_table(tpl.body.as_bytes(), "t.csv").unwrap();
-    let pv = import::check_roster(&t.platform.db, &t.platform.cipher, &UnitCode::parse(COMMUNITY).unwrap(), &HashMap::new(), &rows, Date::parse("2026-11-25").unwrap()).await.unwrap();
+    let pv = import::check_roster(
+        &t.platform.db,
+        &t.platform.cipher,
+        &UnitCode::parse(COMMUNITY).unwrap(),
+        &HashMap::new(),
+        &rows,
+        Date::parse("2026-11-25").unwrap(),
+    )
+    .await
+    .unwrap();
     assert!(pv.errors.is_empty(), "the template's example row is valid: {:?}", pv.errors);
     assert_eq!(t.get(&b, "/registry/template/people.xlsx").await.status, StatusCode::OK);
 }
@@ -305,7 +479,18 @@ async fn departments_read_only_what_their_sharing_list_allows() {
     assert!(reads.iter().any(|r| r.starts_with("civil|") && r.contains("民政核对低保对象") && r.contains("name_masked,id_masked,tags")), "{reads:?}");
     // A rule listing the full ID number decrypts it for that consumer only.
     let mut tx = t.platform.db.begin().await.unwrap();
-    registry::sharing::add_rule(&mut tx, t.platform.now(), &Actor::system(), "civil", "people", &["id_number".to_owned()], &UnitCode::parse(COMMUNITY).unwrap(), "公安户籍比对").await.unwrap();
+    registry::sharing::add_rule(
+        &mut tx,
+        t.platform.now(),
+        &Actor::system(),
+        "civil",
+        "people",
+        &["id_number".to_owned()],
+        &UnitCode::parse(COMMUNITY).unwrap(),
+        "公安户籍比对",
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     let full = t.get_bearer(&token, "/api/v1/shared/people?unit=510903001001&per_page=1").await.json();
     assert_eq!(full["items"][0]["id_number"].as_str().unwrap().len(), 18);
@@ -335,4 +520,32 @@ fn logs_of_a_full_run_never_contain_identifiers() {
     assert!(logs.contains("第 3 行"), "errors name rows: {logs}");
     assert!(!logs.contains(&a) && !logs.contains(phone) && !logs.contains("1390000"), "identifiers leaked into logs");
     assert!(!contains_full_id(&logs), "an ID number leaked into the logs");
+}
+
+#[tokio::test]
+async fn staff_record_moving_out_and_edit_tags_and_can_undo() {
+    let t = TestApp::new().await.with_registers().await;
+    t.user("worker", Role::CommunityStaff, COMMUNITY).await;
+    t.user("viewer", Role::CountyStaff, "510903").await;
+    let (pid, name): (String, String) = t.platform.db.fetch_one(sql!("SELECT id, name FROM people ORDER BY id LIMIT 1")).await.unwrap();
+    let mut b = t.login("worker", None).await;
+    let before = t.get(&b, "/api/v1/registry/people?unit=510903001001").await.json()["total"].as_i64().unwrap();
+    let r = t.post(&mut b, &format!("/registry/people/{pid}/status"), &[("kind", "迁出"), ("date", "2026-05-01")]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains(&format!("已登记 {name} 于 2026-05-01 迁出")));
+    assert_eq!(t.get(&b, "/api/v1/registry/people?unit=510903001001").await.json()["total"].as_i64().unwrap(), before - 1, "lists hide people who left");
+    let future = t.post(&mut b, &format!("/registry/people/{pid}/status"), &[("kind", "死亡"), ("date", "2099-01-01")]).await;
+    assert_eq!(future.status, StatusCode::BAD_REQUEST);
+    let undo = t.post(&mut b, &format!("/registry/people/{pid}/status"), &[("kind", "迁回")]).await;
+    assert_eq!(undo.status, StatusCode::OK);
+    assert_eq!(t.get(&b, "/api/v1/registry/people?unit=510903001001").await.json()["total"].as_i64().unwrap(), before);
+    let r = t.post(&mut b, &format!("/registry/people/{pid}/tags"), &[("tags", "低保"), ("tags", "残疾人")]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(registry::store::tags_of(&t.platform.db, &pid).await.unwrap(), vec!["低保", "残疾人"]);
+    let bad = t.post(&mut b, &format!("/registry/people/{pid}/tags"), &[("tags", "贫困户")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(audit_details(&t, "registry.person_status").await.len(), 2);
+    // County staff may read but not edit.
+    let mut v = t.login("viewer", None).await;
+    assert_eq!(t.post(&mut v, &format!("/registry/people/{pid}/tags"), &[("tags", "低保")]).await.status, StatusCode::FORBIDDEN);
 }
