@@ -9,6 +9,7 @@ pub mod import;
 pub mod model;
 pub mod pages;
 pub mod sharing;
+pub mod simple_import;
 pub mod store;
 
 use axum::Router;
@@ -24,6 +25,10 @@ pub fn router() -> Router<AppState> {
         .route("/registry/{unit}/people/export.xlsx", get(pages::export_xlsx))
         .route("/registry/{unit}/import", get(pages::import_page).post(pages::import_upload).layer(DefaultBodyLimit::max(import::MAX_FILE_BYTES + 1024 * 1024)))
         .route("/registry/{unit}/{kind}", get(pages::simple_page))
+        .route(
+            "/registry/{unit}/{kind}/import",
+            get(pages::simple_import_page).post(pages::simple_import_upload).layer(DefaultBodyLimit::max(import::MAX_FILE_BYTES + 1024 * 1024)),
+        )
         .route("/registry/{unit}/{kind}/{file}", get(simple_csv_route))
         .route("/registry/people/{id}", get(pages::person_page))
         .route("/registry/people/{id}/unmask", post(pages::unmask_submit))
@@ -31,8 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/registry/people/{id}/tags", post(pages::tags_submit))
         .route("/registry/imports/{batch}", get(pages::import_status))
         .route("/registry/imports/{batch}/commit", post(pages::import_commit))
-        .route("/registry/template/people.csv", get(pages::template_csv))
-        .route("/registry/template/people.xlsx", get(pages::template_xlsx))
+        .route("/registry/template/{file}", get(pages::template))
         .route("/admin/sharing", get(pages::sharing_page).post(pages::sharing_add))
         .route("/admin/sharing/{id}/delete", post(pages::sharing_delete))
         .route("/api/v1/registry/people", get(api::people))

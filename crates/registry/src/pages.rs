@@ -536,6 +536,7 @@ struct SimplePage {
     rows: Vec<Vec<String>>,
     pager: Pager,
     q: String,
+    can_import: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -593,6 +594,7 @@ pub async fn simple_page(
     let pager = Pager::new(q.page, per_page, total, format!("q={}&", platform::web::urlencode(&text)));
     let rows = if kind == "compounds" { rows.into_iter().skip(pager.offset() as usize).take(per_page as usize).collect() } else { rows };
     let can_import = me.scope(Permission::EditRegisters).contains(&u.code);
+    let u_level_village = u.code.level() == Level::Village;
     Ok(render(&SimplePage {
         shell: Shell::new(&site, &me, &format!("{} · {title}", u.name), "/registry"),
         tabs: tabs(&u.code, kind_s, can_import),
@@ -605,6 +607,7 @@ pub async fn simple_page(
         rows,
         pager,
         q: text,
+        can_import: can_import && (kind_s != "compounds" || u_level_village),
     }))
 }
 
@@ -644,13 +647,37 @@ enum BatchState {
     Failed(String),
 }
 
+enum BatchRows {
+    Roster(Vec<RosterRow>),
+    Simple(&'static str, Vec<(usize, Vec<platform::db::Value>)>),
+}
+
+impl BatchRows {
+    fn len(&self) -> usize {
+        match self {
+            BatchRows::Roster(r) => r.len(),
+            BatchRows::Simple(_, r) => r.len(),
+        }
+    }
+}
+
 struct Batch {
     owner: String,
     unit: UnitCode,
     file: String,
     created_ms: i64,
-    rows: Vec<RosterRow>,
+    rows: BatchRows,
     state: BatchState,
+}
+
+fn keep_batch(p: &Platform, me: &Principal, unit: &UnitCode, file: &str, rows: BatchRows) -> String {
+    let id = platform::db::new_id();
+    if let Ok(mut b) = batches().lock() {
+        let now = p.now();
+        b.retain(|_, v| now - v.created_ms < 30 * platform::clock::MINUTE);
+        b.insert(id.clone(), Batch { owner: me.username.clone(), unit: unit.clone(), file: file.to_owned(), created_ms: now, rows, state: BatchState::Ready });
+    }
+    id
 }
 
 /// Checked imports waiting for confirmation, kept in memory for 30 minutes: a preview holds
@@ -708,15 +735,16 @@ struct PreviewPage {
     shell: Shell,
     crumbs: Vec<(String, String, bool)>,
     unit_name: String,
-    unit_code: String,
     tabs: Vec<(String, &'static str, bool)>,
     file: String,
     total: usize,
     ok: usize,
     error_rows: usize,
     errors: Vec<(String, String, String, String)>,
-    sample: Vec<(usize, String, String, String, String, String)>,
+    sample_headers: Vec<String>,
+    sample: Vec<(usize, Vec<String>)>,
     batch: String,
+    back: String,
 }
 
 /// Checks the uploaded file and shows what would be imported. Writes nothing.
@@ -795,23 +823,14 @@ pub async fn import_upload(
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join(" ");
-            (r.line, r.name.clone(), r.id.masked(), r.household_no.clone().unwrap_or_default(), home, r.tags.join("、"))
+            (r.line, vec![r.name.clone(), r.id.masked(), r.household_no.clone().unwrap_or_default(), home, r.tags.join("、")])
         })
         .collect();
-    let batch_id = platform::db::new_id();
     let ok = preview.rows.len();
-    if let Ok(mut b) = batches().lock() {
-        let now = p.now();
-        b.retain(|_, v| now - v.created_ms < 30 * platform::clock::MINUTE);
-        b.insert(
-            batch_id.clone(),
-            Batch { owner: me.username.clone(), unit: u.code.clone(), file: name.clone(), created_ms: now, rows: preview.rows, state: BatchState::Ready },
-        );
-    }
+    let batch_id = keep_batch(&p, &me, &u.code, &name, BatchRows::Roster(preview.rows));
     let page = PreviewPage {
         shell: Shell::new(&site, &me, &format!("{} · 导入预览", u.name), "/registry"),
         tabs: tabs(&u.code, "import", true),
-        unit_code: u.code.to_string(),
         crumbs: u.crumbs,
         unit_name: u.name,
         file: name,
@@ -819,8 +838,10 @@ pub async fn import_upload(
         ok,
         error_rows,
         errors,
+        sample_headers: ["姓名", "身份证号", "户号", "住所", "标签"].map(String::from).to_vec(),
         sample,
         batch: batch_id,
+        back: format!("/registry/{code}/import"),
     };
     Ok(render(&page))
 }
@@ -840,14 +861,20 @@ pub async fn import_commit(State(p): State<Platform>, Auth(me): Auth, Path(batch
             return Ok(Redirect::to(&format!("/registry/imports/{batch_id}")).into_response());
         }
         let done = Arc::new(AtomicUsize::new(0));
-        let rows = std::mem::take(&mut batch.rows);
+        let rows = std::mem::replace(&mut batch.rows, BatchRows::Roster(Vec::new()));
         batch.state = BatchState::Running { done: done.clone(), total: rows.len() };
         (batch.unit.clone(), rows, batch.file.clone(), done)
     };
     let actor = me.actor();
     let id = batch_id.clone();
     tokio::spawn(async move {
-        let r = import::commit_roster(&p.db, &p.cipher, p.now(), &actor, &unit, &rows, &file, &done).await;
+        let r = match rows {
+            BatchRows::Roster(rows) => import::commit_roster(&p.db, &p.cipher, p.now(), &actor, &unit, &rows, &file, &done).await,
+            BatchRows::Simple(key, rows) => match crate::simple_import::spec(key) {
+                Some(spec) => crate::simple_import::commit(&p.db, &p.cipher, p.now(), &actor, spec, &unit, rows, &file).await,
+                None => Err(AppError::not_found()),
+            },
+        };
         if let Ok(mut b) = batches().lock() {
             if let Some(batch) = b.get_mut(&id) {
                 batch.state = match r {
@@ -887,7 +914,7 @@ pub async fn import_status(Auth(me): Auth, Path(batch_id): Path<String>) -> AppR
             StatusPage { state: "running", running: true, failed: false, done: done.load(Ordering::Relaxed), total: *total, message: None, unit_code }
         }
         BatchState::Done(n) => {
-            StatusPage { state: "done", running: false, failed: false, done: *n, total: *n, message: Some(format!("已导入 {n} 人。")), unit_code }
+            StatusPage { state: "done", running: false, failed: false, done: *n, total: *n, message: Some(format!("已导入 {n} 条记录。")), unit_code }
         }
         BatchState::Failed(m) => {
             StatusPage {
@@ -1073,4 +1100,162 @@ pub async fn tags_submit(State(p): State<Platform>, State(site): State<Site>, Au
     .await?;
     tx.commit().await?;
     person_view_with(&p, &site, &me, &id, None, Some(format!("已更新 {} 的标签", person.name))).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Imports for the other registers
+
+async fn simple_import_ctx(p: &Platform, me: &Principal, code: &str, kind: &str) -> AppResult<(UnitCtx, &'static crate::simple_import::Spec)> {
+    let spec = crate::simple_import::spec(kind).ok_or_else(AppError::not_found)?;
+    let u = unit_ctx(p, me, code, Permission::EditRegisters).await?;
+    if spec.key == "compounds" && u.code.level() != Level::Village {
+        return Err(AppError::bad_request("registry.import_level", "小区信息须导入到具体的社区").at_field("unit"));
+    }
+    Ok((u, spec))
+}
+
+#[derive(Template)]
+#[template(path = "simple_import.html")]
+struct SimpleImportPage {
+    shell: Shell,
+    crumbs: Vec<(String, String, bool)>,
+    unit_name: String,
+    unit_code: String,
+    tabs: Vec<(String, &'static str, bool)>,
+    kind: &'static str,
+    title: &'static str,
+    columns: Vec<(&'static str, bool, &'static str)>,
+    error: Option<(String, String)>,
+}
+
+fn simple_form(site: &Site, me: &Principal, u: UnitCtx, spec: &'static crate::simple_import::Spec, error: Option<&AppError>) -> Response {
+    let page = SimpleImportPage {
+        shell: Shell::new(site, me, &format!("{} · 导入{}", u.name, spec.title), "/registry"),
+        tabs: tabs(&u.code, spec.key, true),
+        unit_code: u.code.to_string(),
+        crumbs: u.crumbs,
+        unit_name: u.name,
+        kind: spec.key,
+        title: spec.title,
+        columns: spec.cols.iter().map(|c| (c.header, c.required, c.note)).collect(),
+        error: error.map(|e| (e.code.to_owned(), e.human())),
+    };
+    let mut res = render(&page);
+    if let Some(e) = error {
+        *res.status_mut() = e.status;
+    }
+    res
+}
+
+pub async fn simple_import_page(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path((code, kind)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let (u, spec) = simple_import_ctx(&p, &me, &code, &kind).await?;
+    Ok(simple_form(&site, &me, u, spec, None))
+}
+
+async fn read_upload(multipart: &mut Multipart) -> Result<(String, Vec<u8>), AppError> {
+    let too_large = || {
+        AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "import.too_large",
+            format!("文件过大（上限 {} MB），请拆分后分别导入", import::MAX_FILE_BYTES / 1024 / 1024),
+        )
+    };
+    let mut file = None;
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) if field.name() == Some("file") => {
+                let name = field.file_name().unwrap_or("upload").to_owned();
+                match field.bytes().await {
+                    Ok(b) => file = Some((name, b.to_vec())),
+                    Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
+                    Err(e) => return Err(AppError::bad_request("import.upload", format!("上传中断：{e}"))),
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
+            Err(e) => return Err(AppError::bad_request("import.upload", format!("上传内容无法解析：{e}"))),
+        }
+    }
+    file.filter(|(_, b)| !b.is_empty()).ok_or_else(|| AppError::bad_request("import.empty", "请选择要上传的文件").at_field("file"))
+}
+
+pub async fn simple_import_upload(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path((code, kind)): Path<(String, String)>,
+    mut multipart: Multipart,
+) -> AppResult<Response> {
+    let (u, spec) = simple_import_ctx(&p, &me, &code, &kind).await?;
+    let (name, bytes) = match read_upload(&mut multipart).await {
+        Ok(f) => f,
+        Err(e) => return Ok(simple_form(&site, &me, u, spec, Some(&e))),
+    };
+    let table = match import::read_table(&bytes, &name) {
+        Ok(t) => t,
+        Err(e) => return Ok(simple_form(&site, &me, u, spec, Some(&e))),
+    };
+    let compounds: HashMap<String, String> =
+        geography::store::current_of_kind(&p.db, &u.code, &[UnitKind::Compound]).await?.into_iter().map(|c| (c.name, c.code)).collect();
+    let pv = match crate::simple_import::check(&p.db, &p.cipher, spec, &u.code, &compounds, &table).await {
+        Ok(pv) => pv,
+        Err(e) => return Ok(simple_form(&site, &me, u, spec, Some(&e))),
+    };
+    let ok = pv.rows.len();
+    let errors = pv
+        .errors
+        .iter()
+        .take(500)
+        .map(|e| (e.row.map(|r| r.to_string()).unwrap_or_default(), e.field.clone().unwrap_or_default(), e.message.clone(), e.code.to_owned()))
+        .collect();
+    let sample = pv.display.into_iter().take(20).collect();
+    let batch_id = keep_batch(&p, &me, &u.code, &name, BatchRows::Simple(spec.key, pv.rows));
+    let page = PreviewPage {
+        shell: Shell::new(&site, &me, &format!("{} · 导入预览", u.name), "/registry"),
+        tabs: tabs(&u.code, spec.key, true),
+        crumbs: u.crumbs,
+        unit_name: u.name,
+        file: name,
+        total: pv.total,
+        ok,
+        error_rows: pv.total - ok,
+        errors,
+        sample_headers: spec.cols.iter().map(|c| c.header.to_owned()).collect(),
+        sample,
+        batch: batch_id,
+        back: format!("/registry/{code}/{kind}/import"),
+    };
+    Ok(render(&page))
+}
+
+/// `/registry/template/{kind}.csv|.xlsx`: the import template of a register.
+pub async fn template(Path(file): Path<String>) -> AppResult<Response> {
+    let (kind, ext) = file.rsplit_once('.').ok_or_else(AppError::not_found)?;
+    if kind == "people" {
+        return match ext {
+            "csv" => Ok(template_csv().await),
+            "xlsx" => template_xlsx().await,
+            _ => Err(AppError::not_found()),
+        };
+    }
+    let spec = crate::simple_import::spec(kind).ok_or_else(AppError::not_found)?;
+    let headers: Vec<String> = spec.cols.iter().map(|c| if c.required { format!("{}*", c.header) } else { c.header.to_owned() }).collect();
+    match ext {
+        "csv" => Ok(download("text/csv; charset=utf-8", format!("{kind}-template.csv"), crate::simple_import::template_csv(spec).into_bytes())),
+        "xlsx" => {
+            let hdr: Vec<&str> = headers.iter().map(String::as_str).collect();
+            Ok(download(
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                format!("{kind}-template.xlsx"),
+                xlsx_bytes(spec.title, &hdr, &[])?,
+            ))
+        }
+        _ => Err(AppError::not_found()),
+    }
 }

@@ -549,3 +549,84 @@ async fn staff_record_moving_out_and_edit_tags_and_can_undo() {
     let mut v = t.login("viewer", None).await;
     assert_eq!(t.post(&mut v, &format!("/registry/people/{pid}/tags"), &[("tags", "低保")]).await.status, StatusCode::FORBIDDEN);
 }
+
+fn text_table(csv: &str) -> Table {
+    import::read_table(csv.as_bytes(), "x.csv").unwrap()
+}
+
+#[tokio::test]
+async fn every_register_imports_with_the_same_checks() {
+    let t = TestApp::new().await.with_registers().await;
+    let db = &t.platform.db;
+    let unit = UnitCode::parse(COMMUNITY).unwrap();
+    let compounds: HashMap<String, String> =
+        geography::store::current_of_kind(db, &unit, &[geography::model::UnitKind::Compound]).await.unwrap().into_iter().map(|c| (c.name, c.code)).collect();
+    let compound = compounds.keys().next().unwrap().clone();
+    let spec = |k| registry::simple_import::spec(k).unwrap();
+    let cipher = &t.platform.cipher;
+    let now = t.platform.now();
+
+    // Organisations: a bad kind, a bad yes/no, a bad credit code are named; good rows land.
+    let csv =
+        "名称*,类型*,统一社会信用代码,认证社会企业,两新组织,党的工作覆盖\n遂宁市电江路老年协会,社会组织,,否,否,是\n某公司,公司,,,,\n某企业,企业,12345,也许,,\n";
+    let pv = registry::simple_import::check(db, cipher, spec("organisations"), &unit, &compounds, &text_table(csv)).await.unwrap();
+    assert_eq!(pv.rows.len(), 1);
+    let errs: Vec<(usize, String, &str)> = pv.errors.iter().map(|e| (e.row.unwrap(), e.field.clone().unwrap(), e.code)).collect();
+    assert_eq!(
+        errs,
+        vec![
+            (3, "类型".into(), "import.bad_choice"),
+            (4, "统一社会信用代码".into(), "import.bad_credit_code"),
+            (4, "认证社会企业".into(), "import.bad_yes_no")
+        ]
+    );
+    let before = db.scalar(sql!("SELECT COUNT(*) FROM organisations")).await.unwrap();
+    registry::simple_import::commit(db, cipher, now, &Actor::system(), spec("organisations"), &unit, pv.rows, "orgs.csv").await.unwrap();
+    assert_eq!(db.scalar(sql!("SELECT COUNT(*) FROM organisations")).await.unwrap(), before + 1);
+    assert_eq!(db.scalar(sql!("SELECT party_work_covered FROM organisations WHERE name = '遂宁市电江路老年协会'")).await.unwrap(), 1);
+
+    // Compounds: attributes replace what was there; unknown compound names are errors.
+    let csv = format!("小区*,管理方式*,业委会,物业公司,建成年份,智能安防,党组织\n{compound},三无小区,否,,1995,否,是\n不存在的小区,物业管理,,,,,\n");
+    let pv = registry::simple_import::check(db, cipher, spec("compounds"), &unit, &compounds, &text_table(&csv)).await.unwrap();
+    assert_eq!((pv.rows.len(), pv.errors[0].code), (1, "registry.unknown_compound"));
+    registry::simple_import::commit(db, cipher, now, &Actor::system(), spec("compounds"), &unit, pv.rows, "c.csv").await.unwrap();
+    let info = registry::store::compound_info(db, &compounds[&compound]).await.unwrap().unwrap();
+    assert_eq!((info.management.as_str(), info.built_year, info.party_org), ("三无小区", Some(1995), 1));
+    assert!(info.is_old());
+
+    // Vehicles: the owner is found by ID number among the unit's residents; plates are checked and unique.
+    let (enc,): (String,) = db.fetch_one(sql!("SELECT id_enc FROM people ORDER BY id LIMIT 1")).await.unwrap();
+    let owner = cipher.decrypt(&enc).unwrap();
+    let csv = format!("号牌*,类型,车主身份证号\n川JZ99999,小型汽车,{owner}\nABC,小型汽车,\n川JZ99998,,510903199001010000\n川JZ99999,,\n");
+    let pv = registry::simple_import::check(db, cipher, spec("vehicles"), &unit, &compounds, &text_table(&csv)).await.unwrap();
+    let codes: Vec<&str> = pv.errors.iter().map(|e| e.code).collect();
+    assert_eq!(codes, vec!["import.bad_plate", "import.unknown_owner", "import.duplicate_in_file"]);
+    assert_eq!(pv.display[0].1[2], registry::model::mask_id(&owner), "the preview masks the owner's ID");
+    registry::simple_import::commit(db, cipher, now, &Actor::system(), spec("vehicles"), &unit, pv.rows, "v.csv").await.unwrap();
+    let pv = registry::simple_import::check(db, cipher, spec("vehicles"), &unit, &compounds, &text_table("号牌*\n川JZ99999\n")).await.unwrap();
+    assert_eq!(pv.errors[0].code, "import.duplicate_in_db");
+
+    // Workforce: phones are encrypted and masked like residents' phones.
+    let csv = "姓名*,岗位*,职业资格,联系电话\n周社工,社会工作者,社会工作师,13987654321\n";
+    let pv = registry::simple_import::check(db, cipher, spec("workforce"), &unit, &compounds, &text_table(csv)).await.unwrap();
+    registry::simple_import::commit(db, cipher, now, &Actor::system(), spec("workforce"), &unit, pv.rows, "w.csv").await.unwrap();
+    let (enc, masked): (String, String) = db.fetch_one(sql!("SELECT phone_enc, phone_masked FROM workforce WHERE name = '周社工'")).await.unwrap();
+    assert_eq!((cipher.decrypt(&enc).unwrap().as_str(), masked.as_str()), ("13987654321", "139****4321"));
+
+    // Missing required columns are a file-level error.
+    let e = registry::simple_import::check(db, cipher, spec("facilities"), &unit, &compounds, &text_table("名称\nx\n")).await.unwrap_err();
+    assert_eq!(e.code, "import.missing_columns");
+
+    // Templates and pages are there for each register.
+    t.user("worker", Role::CommunityStaff, COMMUNITY).await;
+    let b = t.login("worker", None).await;
+    for k in ["compounds", "vehicles", "organisations", "facilities", "workforce"] {
+        assert_eq!(t.get(&b, &format!("/registry/{COMMUNITY}/{k}/import")).await.status, StatusCode::OK, "{k}");
+        assert_eq!(t.get(&b, &format!("/registry/{COMMUNITY}/{k}")).await.status, StatusCode::OK, "{k}");
+        let tpl = t.get(&b, &format!("/registry/template/{k}.csv")).await;
+        let first = registry::simple_import::spec(k).unwrap().cols[0].header;
+        assert!(tpl.body.contains(first), "{k} template");
+        assert_eq!(t.get(&b, &format!("/registry/template/{k}.xlsx")).await.status, StatusCode::OK);
+        assert!(!t.get(&b, &format!("/registry/{COMMUNITY}/{k}/export.csv")).await.body.contains("13987654321"));
+    }
+}
