@@ -47,6 +47,7 @@ pub fn app(platform: Platform) -> Router {
         .route("/api/v1/openapi.json", get(openapi))
         .route_layer(from_fn_with_state(platform.clone(), web::track_metrics))
         .fallback(web::not_found)
+        .layer(from_fn(web::plain_rejections))
         .layer(from_fn(web::csrf))
         .layer(from_fn_with_state(site, web::html_errors))
         .layer(from_fn_with_state(platform, web::authenticate))

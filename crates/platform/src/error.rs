@@ -67,7 +67,8 @@ impl AppError {
         if let Some(r) = self.row {
             s.push_str(&format!("第 {r} 行"));
         }
-        if let Some(f) = &self.field {
+        // Machine field names (`file`, `purpose`) are for API clients; people see the Chinese column names.
+        if let Some(f) = self.field.as_ref().filter(|f| !f.is_ascii()) {
             s.push_str(&format!("「{f}」"));
         }
         if !s.is_empty() {

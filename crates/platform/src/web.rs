@@ -321,6 +321,28 @@ pub async fn html_errors(State(site): State<Site>, req: Request, next: Next) -> 
     out
 }
 
+/// axum answers malformed requests (a bad query string, a wrong body type) itself, in English plain
+/// text. Turn those into our error shape so clients get a code and people a Chinese page.
+pub async fn plain_rejections(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let plain = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/plain"));
+    if !(status.is_client_error() && plain) || res.extensions().get::<ErrorInfo>().is_some() {
+        return res;
+    }
+    let detail = match axum::body::to_bytes(res.into_body(), 4096).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(_) => String::new(),
+    };
+    let (code, msg) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ("request.too_large", "提交的内容过大".to_owned()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("request.bad_content_type", "请求的内容类型不正确".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => ("request.bad_method", "不支持该请求方法".to_owned()),
+        _ => ("request.bad_input", format!("请求参数格式错误（{}）", detail.trim())),
+    };
+    AppError::new(status, code, msg).into_response()
+}
+
 /// Catch-all for unknown paths.
 pub async fn not_found() -> AppError {
     AppError::new(StatusCode::NOT_FOUND, "not_found", "页面不存在")

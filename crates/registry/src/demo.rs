@@ -199,6 +199,7 @@ fn generate(plan: &UnitPlan, today: Date, now: Millis, cipher: &FieldCipher, min
             };
             remaining -= size;
             let head_age = 25 + rng.below(60) as i64;
+            let head_male = rng.chance(600);
             let surname = rng.char_of(SURNAMES);
             for m in 0..size {
                 let (relation, age) = match m {
@@ -208,7 +209,11 @@ fn generate(plan: &UnitPlan, today: Date, now: Millis, cipher: &FieldCipher, min
                     4 => ("父母", (head_age + 22 + rng.below(10) as i64).min(100)),
                     _ => ("其他", rng.below(90) as i64),
                 };
-                let male = if m == 1 { false } else { rng.chance(510) };
+                let male = match m {
+                    0 => head_male,
+                    1 => !head_male,
+                    _ => rng.chance(510),
+                };
                 let birth = Date::from_days(today.days() - age * 365 - rng.below(365) as i64);
                 let region = region_of(u, &mut rng);
                 let Some(idn) = mint.mint(&region, birth, male) else { continue };

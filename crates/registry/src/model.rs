@@ -227,7 +227,7 @@ pub fn age_on(birth: &str, today: Date) -> Option<i64> {
 }
 
 /// Age bands used by filters and statistics.
-pub const AGE_BANDS: [(&str, i64, i64); 5] = [("0–17 岁", 0, 17), ("18–59 岁", 18, 59), ("60–79 岁", 60, 79), ("80 岁以上", 80, 200), ("全部", 0, 200)];
+pub const AGE_BANDS: [(&str, i64, i64); 5] = [("0–17 岁", 0, 17), ("18–59 岁", 18, 59), ("60–79 岁", 60, 79), ("80 岁以上", 80, 200), ("全部年龄", 0, 200)];
 
 #[cfg(test)]
 mod tests {

@@ -87,8 +87,15 @@ pub struct PeopleQuery {
     pub q: Option<String>,
     pub tag: Option<String>,
     pub compound: Option<String>,
-    pub age: Option<usize>,
+    /// Index into [`AGE_BANDS`]; empty means all ages.
+    pub age: Option<String>,
     pub page: Option<i64>,
+}
+
+impl PeopleQuery {
+    fn age_band(&self) -> Option<usize> {
+        self.age.as_deref().and_then(|a| a.trim().parse().ok())
+    }
 }
 
 /// Turns the query into a filter: an 18-character ID or an 11-digit phone is looked up exactly by
@@ -105,7 +112,7 @@ pub fn people_filter(p: &Platform, q: &PeopleQuery) -> PeopleFilter {
     } else if !t.is_empty() {
         f.name = Some(t.to_owned());
     }
-    if let Some((_, lo, hi)) = q.age.and_then(|i| AGE_BANDS.get(i)).filter(|(l, _, _)| *l != "全部") {
+    if let Some((_, lo, hi)) = q.age_band().and_then(|i| AGE_BANDS.get(i)).filter(|(l, _, _)| *l != "全部年龄") {
         f.born_to = Some(years_before(today, *lo));
         f.born_from = Some(years_before(today, hi + 1));
     }
@@ -177,7 +184,7 @@ fn query_string(q: &PeopleQuery) -> String {
         enc(q.q.as_deref().unwrap_or("")),
         enc(q.tag.as_deref().unwrap_or("")),
         enc(q.compound.as_deref().unwrap_or("")),
-        q.age.map(|a| a.to_string()).unwrap_or_default()
+        q.age_band().map(|a| a.to_string()).unwrap_or_default()
     )
 }
 
@@ -215,7 +222,11 @@ pub async fn people_page(
         tag: q.tag.clone().unwrap_or_default(),
         compound: q.compound.clone().unwrap_or_default(),
         tag_options: TAGS.iter().map(|t| (*t).to_owned()).collect(),
-        age_options: AGE_BANDS.iter().enumerate().map(|(i, (l, _, _))| (i, *l, q.age == Some(i) || (q.age.is_none() && *l == "全部"))).collect(),
+        age_options: AGE_BANDS
+            .iter()
+            .enumerate()
+            .map(|(i, (l, _, _))| (i, *l, q.age_band() == Some(i) || (q.age_band().is_none() && *l == "全部年龄")))
+            .collect(),
         compound_options,
         query,
         can_import,
@@ -332,8 +343,12 @@ pub struct UnmaskForm {
 pub async fn unmask(p: &Platform, me: &Principal, id: &str, purpose: &str, note: &str) -> AppResult<(Person, String, String)> {
     let scope = me.require(Permission::UnmaskPersonal)?;
     let person = store::person(&p.db, &scope, id).await?.ok_or_else(AppError::not_found)?;
-    if purpose.trim().is_empty() {
-        return Err(AppError::bad_request("registry.no_purpose", "查看完整号码须选择用途").at_field("purpose"));
+    if !UNMASK_PURPOSES.contains(&purpose.trim()) {
+        return Err(AppError::bad_request(
+            "registry.no_purpose",
+            format!("查看完整号码须从以下用途中选择：{}（其他情况请在说明中写明）", UNMASK_PURPOSES.join("、")),
+        )
+        .at_field("purpose"));
     }
     let dec = |v: &Option<String>| v.as_deref().map(|e| p.cipher.decrypt(e).map_err(AppError::internal)).transpose();
     let id_full = dec(&person.id_enc)?.unwrap_or_default();
@@ -861,7 +876,11 @@ pub async fn import_commit(State(p): State<Platform>, Auth(me): Auth, Path(batch
             return Ok(Redirect::to(&format!("/registry/imports/{batch_id}")).into_response());
         }
         let done = Arc::new(AtomicUsize::new(0));
-        let rows = std::mem::replace(&mut batch.rows, BatchRows::Roster(Vec::new()));
+        let placeholder = match &batch.rows {
+            BatchRows::Simple(k, _) => BatchRows::Simple(k, Vec::new()),
+            BatchRows::Roster(_) => BatchRows::Roster(Vec::new()),
+        };
+        let rows = std::mem::replace(&mut batch.rows, placeholder);
         batch.state = BatchState::Running { done: done.clone(), total: rows.len() };
         (batch.unit.clone(), rows, batch.file.clone(), done)
     };
@@ -890,6 +909,7 @@ pub async fn import_commit(State(p): State<Platform>, Auth(me): Auth, Path(batch
 #[derive(Template)]
 #[template(path = "import_status.html")]
 struct StatusPage {
+    shell: Shell,
     state: &'static str,
     running: bool,
     failed: bool,
@@ -900,28 +920,19 @@ struct StatusPage {
 }
 
 /// Progress of a running import; refreshes itself every second until it is done (no JavaScript).
-pub async fn import_status(Auth(me): Auth, Path(batch_id): Path<String>) -> AppResult<Response> {
+pub async fn import_status(State(site): State<Site>, Auth(me): Auth, Path(batch_id): Path<String>) -> AppResult<Response> {
+    let shell = Shell::new(&site, &me, "导入进度", "/registry");
     let b = batches().lock().map_err(AppError::internal)?;
     let batch = b.get(&batch_id).filter(|x| x.owner == me.username).ok_or_else(AppError::not_found)?;
     let unit_code = batch.unit.to_string();
-    let page = match &batch.state {
-        BatchState::Ready => {
-            StatusPage {
-                state: "ready", running: false, failed: false, done: 0, total: batch.rows.len(), message: Some("尚未确认导入。".into()), unit_code
-            }
-        }
-        BatchState::Running { done, total } => {
-            StatusPage { state: "running", running: true, failed: false, done: done.load(Ordering::Relaxed), total: *total, message: None, unit_code }
-        }
-        BatchState::Done(n) => {
-            StatusPage { state: "done", running: false, failed: false, done: *n, total: *n, message: Some(format!("已导入 {n} 条记录。")), unit_code }
-        }
-        BatchState::Failed(m) => {
-            StatusPage {
-                state: "failed", running: false, failed: true, done: 0, total: 0, message: Some(format!("导入失败，未写入任何数据：{m}")), unit_code
-            }
-        }
+    let what = if matches!(batch.rows, BatchRows::Simple(..)) { "条记录" } else { "人" };
+    let (state, done, total, message) = match &batch.state {
+        BatchState::Ready => ("ready", 0, batch.rows.len(), Some("尚未确认导入。".to_owned())),
+        BatchState::Running { done, total } => ("running", done.load(Ordering::Relaxed), *total, None),
+        BatchState::Done(n) => ("done", *n, *n, Some(format!("已导入 {n} {what}。"))),
+        BatchState::Failed(m) => ("failed", 0, 0, Some(format!("导入失败，未写入任何数据：{m}"))),
     };
+    let page = StatusPage { shell, state, running: state == "running", failed: state == "failed", done, total, message, unit_code };
     Ok(render(&page))
 }
 

@@ -99,6 +99,6 @@ fn a_csv_with_errors_exits_non_zero_and_lists_them() {
     std::fs::write(dir.join("bad.csv"), "代码,名称,上级代码,类型\n510903001001601,新网格,510903001001,网格\n510903001001602,坏,510999001001,网格\n").unwrap();
     let out = jiceng(&dir, &["--db", "d.db", "import", "units", "bad.csv"], None);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("第 3 行「parent_code」"), "{}", text(&out));
+    assert!(text(&out).contains("第 3 行：代码 510903001001602 不以上级代码 510999001001 开头"), "{}", text(&out));
     assert!(text(&out).contains("未写入任何数据"));
 }

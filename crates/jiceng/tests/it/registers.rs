@@ -78,6 +78,9 @@ async fn unmasking_needs_a_purpose_and_leaves_an_audit_record_without_the_value(
     assert!(!detail.body.contains(&full));
     let none = t.post(&mut b, &format!("/registry/people/{pid}/unmask"), &[("purpose", "")]).await;
     assert_eq!(none.status, StatusCode::BAD_REQUEST);
+    let idle = t.post(&mut b, &format!("/registry/people/{pid}/unmask"), &[("purpose", "好奇")]).await;
+    assert_eq!(idle.status, StatusCode::BAD_REQUEST, "only the listed purposes");
+    assert!(!idle.body.contains(&full));
     let r = t.post(&mut b, &format!("/registry/people/{pid}/unmask"), &[("purpose", "入户走访核实"), ("note", "核对住址")]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains(&full), "the full number is shown after a stated purpose");

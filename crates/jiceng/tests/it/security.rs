@@ -187,6 +187,11 @@ async fn errors_are_clear_and_never_leak_internals() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.headers.get(header::CONTENT_TYPE).unwrap().to_str().unwrap().starts_with("text/html"));
     assert!(r.body.contains("页面不存在"));
+    let r = t.get(&b, "/api/v1/units?page=abc").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["code"], "request.bad_input", "axum's own rejections get our shape");
+    let r = t.get(&b, "/units/510903?page=abc").await;
+    assert!(r.body.contains("请求参数格式错误") && r.body.contains("<html"), "and a Chinese page for people");
     let r = t.get(&b, "/api/v1/units?per_page=100000").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.json()["field"], "per_page");
