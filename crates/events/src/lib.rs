@@ -1,1 +1,47 @@
+//! 一网统管: the event loop. 网格发现、社区呼叫、分级响应、协同处置 — events are reported by grid
+//! workers, staff and residents, handled at the lowest level (属地), timed in working hours on China's
+//! holiday calendar, escalated one level at red, and evaluated by the people who reported them.
+//! 街道吹哨、部门报到: a street summons departments, which must sign in within a limit.
+
 pub mod model;
+pub mod pages;
+pub mod service;
+pub mod store;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use platform::web::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/events", get(pages::list))
+        .route("/events/new", get(pages::new_form).post(pages::new_submit).layer(DefaultBodyLimit::max(3 * pages::MAX_PHOTO_BYTES + 1024 * 1024)))
+        .route("/events/catalogue", get(pages::catalogue))
+        .route("/events/catalogue/{code}", post(pages::catalogue_update))
+        .route("/events/metrics", get(pages::metrics))
+        .route("/events/metrics.csv", get(pages::metrics_csv))
+        .route("/events/attachments/{id}", get(pages::attachment))
+        .route("/events/whistles/{id}/report-in", post(pages::report_in))
+        .route("/events/{id}", get(pages::show))
+        .route("/events/{id}/act", post(pages::act))
+        .route("/events/{id}/whistle", post(pages::whistle))
+}
+
+/// The background loop of a serving process: every minute, turn lights and escalate, then deliver
+/// pending notifications. Runs on the injected clock, so restarts simply resume where the data is.
+pub fn spawn_jobs(p: platform::Platform) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let cal = model::WorkCalendar::official();
+        let notifier = service::LogNotifier;
+        loop {
+            if let Err(e) = service::sweep(&p, &cal).await {
+                tracing::error!(error = %e, "event sweep failed");
+            }
+            if let Err(e) = service::deliver(&p, &notifier).await {
+                tracing::error!(error = %e, "outbox delivery failed");
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        }
+    })
+}

@@ -450,6 +450,8 @@ pub fn next_state(from: State, action: Action, reopen: bool) -> Result<State, Tr
         (S::Closed, A::Evaluate) => S::Evaluated,
         (S::Closed | S::Evaluated | S::Rejected, A::Archive) => S::Archived,
         (s, A::Suspend) if s.is_timed() => S::Suspended,
+        // Back to the state it was suspended in; the caller knows which (from the history).
+        (S::Suspended, A::Resume) => S::Handling,
         (S::Reported | S::Accepted | S::Dispatched | S::Handling, A::Escalate) => from,
         (S::Reported | S::Accepted, A::Merge) => S::Merged,
         (S::Dispatched | S::Handling, A::RequestExtension | A::ApproveExtension | A::RefuseExtension) => from,
@@ -601,6 +603,8 @@ mod tests {
         assert_eq!(e.to_string(), "当前状态「待受理」下不能执行「核查结案」");
         assert!(next_state(State::Archived, A::Suspend, false).is_err());
         assert_eq!(next_state(State::Handling, A::Suspend, false).unwrap(), State::Suspended);
+        assert!(next_state(State::Suspended, A::Resume, false).is_ok());
+        assert!(next_state(State::Handling, A::Resume, false).is_err());
     }
 
     #[test]

@@ -20,12 +20,13 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 pub fn site() -> Site {
     Site {
         nav: Arc::new(vec![
-            NavEntry { href: "/", label: "工作台", permission: None },
-            NavEntry { href: "/units", label: "治理单元", permission: Some(Permission::ViewUnits) },
-            NavEntry { href: "/registry", label: "基础台账", permission: Some(Permission::ViewRegisters) },
-            NavEntry { href: "/admin/accounts", label: "账户与角色", permission: Some(Permission::ViewAccounts) },
-            NavEntry { href: "/admin/sharing", label: "数据共享", permission: Some(Permission::ManageSharing) },
-            NavEntry { href: "/admin/audit", label: "审计日志", permission: Some(Permission::ViewAudit) },
+            NavEntry { href: "/", label: "工作台", permissions: &[] },
+            NavEntry { href: "/units", label: "治理单元", permissions: &[Permission::ViewUnits] },
+            NavEntry { href: "/events", label: "事件", permissions: &[Permission::ReportEvents, Permission::WorkEvents] },
+            NavEntry { href: "/registry", label: "基础台账", permissions: &[Permission::ViewRegisters] },
+            NavEntry { href: "/admin/accounts", label: "账户与角色", permissions: &[Permission::ViewAccounts] },
+            NavEntry { href: "/admin/sharing", label: "数据共享", permissions: &[Permission::ManageSharing] },
+            NavEntry { href: "/admin/audit", label: "审计日志", permissions: &[Permission::ViewAudit] },
         ]),
         units: Arc::new(geography::Directory),
     }
@@ -44,6 +45,7 @@ pub fn app(platform: Platform) -> Router {
         .merge(platform::pages::router())
         .merge(geography::router())
         .merge(registry::router())
+        .merge(events::router())
         .route("/api/v1/openapi.json", get(openapi))
         .route_layer(from_fn_with_state(platform.clone(), web::track_metrics))
         .fallback(web::not_found)
@@ -98,6 +100,13 @@ pub async fn create_demo_accounts(p: &Platform) -> AppResult<Vec<DemoAccount>> {
         auth::create_account(&mut tx, p.now(), &actor, username, display, &code, &password, p.settings.cheap_hashing).await?;
         let totp_secret = auth::grant_role(&mut tx, p.now(), &actor, username, role, &code).await?;
         tx.commit().await?;
+        if role == Role::DepartmentStaff {
+            // The demo department account works for 船山区城管局.
+            let mut tx = p.db.begin().await?;
+            let dep = events::store::ensure_department(&mut tx, unit, "城管局").await?;
+            events::store::add_member(&mut tx, username, &dep).await?;
+            tx.commit().await?;
+        }
         made.push(DemoAccount { username, role, unit: unit.to_owned(), password, totp_secret });
     }
     Ok(made)

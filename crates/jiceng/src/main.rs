@@ -306,6 +306,8 @@ async fn serve(p: Platform, listen: &str) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("无法监听 {addr}（端口被占用？可用 --listen 更换）"))?;
     println!("jiceng 已启动：http://{addr}  （Ctrl-C 停止）");
     let app = jiceng::app(p.clone());
+    // Lights, escalation and notifications run beside the web server.
+    let jobs = events::spawn_jobs(p.clone());
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             let ctrl_c = tokio::signal::ctrl_c();
@@ -321,6 +323,7 @@ async fn serve(p: Platform, listen: &str) -> Result<()> {
             let _ = ctrl_c.await;
         })
         .await?;
+    jobs.abort();
     p.db.close().await;
     Ok(())
 }
@@ -350,6 +353,9 @@ async fn demo(p: &Platform, scale: Scale) -> Result<()> {
         let people = p.db.scalar(platform::sql!("SELECT COUNT(*) FROM people")).await?;
         let households = p.db.scalar(platform::sql!("SELECT COUNT(*) FROM households")).await?;
         println!("已生成演示台账：{people} 人、{households} 户（身份证号为符合校验规则的虚构号码，已加密存储）。");
+    }
+    if events::service::seed(p).await.map_err(app_err)? {
+        println!("已载入事件目录（{} 类，含时限与责任部门）和各区县职能部门。", events::model::default_catalogue().len());
     }
     let made = jiceng::create_demo_accounts(p).await.map_err(app_err)?;
     if made.is_empty() {

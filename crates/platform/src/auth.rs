@@ -56,6 +56,14 @@ pub enum Permission {
     UnmaskPersonal,
     /// Maintain the sharing lists (共享清单) of departments and systems.
     ManageSharing,
+    /// Report events (上报).
+    ReportEvents,
+    /// Accept, dispatch, close, evaluate, escalate events (the command role of a unit).
+    HandleEvents,
+    /// Sign for, handle and feed back events sent to one's unit or department.
+    WorkEvents,
+    /// 吹哨: summon departments to an event.
+    Whistle,
 }
 
 impl Role {
@@ -112,10 +120,13 @@ impl Role {
             Role::SystemAdmin => matches!(p, ViewUnits | ManageUnits | ViewAccounts | ManageAccounts),
             Role::SecurityAdmin => matches!(p, ViewUnits | ViewAccounts | GrantRoles | ManageSharing),
             Role::AuditAdmin => matches!(p, ViewAudit),
-            Role::CityStaff | Role::CountyStaff => matches!(p, ViewUnits | ViewRegisters | UnmaskPersonal),
-            Role::TownshipStaff | Role::CommunityStaff | Role::GridWorker => matches!(p, ViewUnits | ViewRegisters | EditRegisters | UnmaskPersonal),
-            // Departments read registers only through their sharing list; residents see units only.
-            Role::DepartmentStaff | Role::Resident => matches!(p, ViewUnits),
+            Role::CityStaff | Role::CountyStaff => matches!(p, ViewUnits | ViewRegisters | UnmaskPersonal | ReportEvents | HandleEvents | WorkEvents | Whistle),
+            Role::TownshipStaff => matches!(p, ViewUnits | ViewRegisters | EditRegisters | UnmaskPersonal | ReportEvents | HandleEvents | WorkEvents | Whistle),
+            Role::CommunityStaff => matches!(p, ViewUnits | ViewRegisters | EditRegisters | UnmaskPersonal | ReportEvents | HandleEvents | WorkEvents),
+            Role::GridWorker => matches!(p, ViewUnits | ViewRegisters | EditRegisters | UnmaskPersonal | ReportEvents | WorkEvents),
+            // Departments read registers only through their sharing list; they work the events sent to them.
+            Role::DepartmentStaff => matches!(p, ViewUnits | WorkEvents),
+            Role::Resident => matches!(p, ViewUnits | ReportEvents),
         }
     }
     /// The levels a role may be held at: staff roles belong to their tier, grid workers and residents

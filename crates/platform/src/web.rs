@@ -29,12 +29,13 @@ pub trait UnitDirectory: Send + Sync + 'static {
     fn name_of<'a>(&'a self, db: &'a Db, code: &'a UnitCode) -> BoxFuture<'a, DbResult<Option<String>>>;
 }
 
-/// One entry of the main navigation, shown to those who hold `permission` somewhere.
+/// One entry of the main navigation, shown to those who hold any of `permissions` somewhere
+/// (everyone when empty).
 #[derive(Clone, Debug)]
 pub struct NavEntry {
     pub href: &'static str,
     pub label: &'static str,
-    pub permission: Option<Permission>,
+    pub permissions: &'static [Permission],
 }
 
 /// What every page handler needs beside the platform: the navigation and the unit directory.
@@ -373,7 +374,7 @@ impl Shell {
         let nav = site
             .nav
             .iter()
-            .filter(|n| n.permission.is_none_or(|perm| p.can(perm)))
+            .filter(|n| n.permissions.is_empty() || n.permissions.iter().any(|perm| p.can(*perm)))
             .map(|n| NavLink { href: n.href, label: n.label, active: n.href == active })
             .collect();
         let mut roles: Vec<&str> = p.grants.iter().map(|g| g.role.label()).collect();

@@ -76,6 +76,7 @@ impl TestApp {
         let actor = Actor::system();
         geography::import::load_reference(&platform.db, platform.now(), &actor).await.expect("reference data");
         geography::demo::seed(&platform.db, platform.now(), &actor, geography::demo::Scale::Small).await.expect("demo data");
+        events::service::seed(&platform).await.expect("event catalogue");
         let app = jiceng::app(platform.clone());
         TestApp { platform, clock, app }
     }

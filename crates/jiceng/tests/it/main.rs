@@ -7,6 +7,7 @@ mod harness;
 mod audit_chain;
 mod authz;
 mod cli;
+mod events;
 mod geography;
 mod registers;
 mod security;

@@ -1,0 +1,319 @@
+//! The event loop end to end through the pages: report, accept, dispatch, sign, handle, verify,
+//! close, evaluate; escalation and whistles on an injected clock; stale forms and bad input.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use platform::auth::Role;
+use platform::clock::{HOUR, MINUTE};
+use platform::sql;
+
+use crate::harness::{Browser, Response, TestApp};
+
+const COMMUNITY: &str = "510903001001";
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82";
+
+/// Posts the multipart report form.
+async fn report(t: &TestApp, b: &Browser, fields: &[(&str, &str)], photo: Option<(&str, &[u8])>) -> Response {
+    let boundary = "EVTBOUNDARY";
+    let mut body: Vec<u8> = Vec::new();
+    for (k, v) in fields {
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes());
+    }
+    if let Some((name, bytes)) = photo {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend(bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").as_bytes());
+    let req = Request::post(format!("/events/new?_csrf={}", b.csrf))
+        .header(header::COOKIE, format!("jiceng_session={}", b.cookies[0].1))
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+        .body(Body::from(body))
+        .unwrap();
+    t.send(req).await
+}
+
+fn event_id(r: &Response) -> String {
+    r.location().trim_start_matches("/events/").split('?').next().unwrap().to_owned()
+}
+
+fn version(page: &str) -> String {
+    page.split("data-version=\"").nth(1).map(|s| s.split('"').next().unwrap().to_owned()).unwrap_or_default()
+}
+
+async fn act(t: &TestApp, b: &mut Browser, id: &str, action: &str, extra: &[(&str, &str)]) -> Response {
+    let page = t.get(b, &format!("/events/{id}")).await;
+    let v = version(&page.body);
+    let mut fields = vec![("action", action), ("version", v.as_str())];
+    fields.extend_from_slice(extra);
+    t.post(b, &format!("/events/{id}/act"), &fields).await
+}
+
+async fn state(t: &TestApp, id: &str) -> (String, String, String) {
+    t.platform.db.fetch_one(sql!("SELECT state, handling_unit, light FROM events WHERE id = $1", id)).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_report_goes_round_the_whole_loop() {
+    let t = TestApp::new().await;
+    t.user("grid", Role::GridWorker, COMMUNITY).await;
+    t.user("office", Role::CommunityStaff, COMMUNITY).await;
+    let mut grid = t.login("grid", None).await;
+    let mut office = t.login("office", None).await;
+    let form = t.get(&grid, "/events/new").await;
+    assert!(form.body.contains("06005") && form.body.contains("name=\"idem_key\""));
+    let key = "form-key-1";
+    let fields = [
+        ("type_code", "06005"),
+        ("unit", COMMUNITY),
+        ("description", "雨后路口积水，行人无法通过"),
+        ("address", "电江路与和平路口"),
+        ("urgency", "一般"),
+        ("lon", "105.5927"),
+        ("lat", "30.5329"),
+        ("crs", "gcj02"),
+        ("idem_key", key),
+    ];
+    let r = report(&t, &grid, &fields, Some(("drain.png", PNG))).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let id = event_id(&r);
+    // A retry of the same form (bad signal) does not make a second event.
+    let again = report(&t, &grid, &fields, Some(("drain.png", PNG))).await;
+    assert_eq!(event_id(&again), id);
+    assert_eq!(t.platform.db.scalar(sql!("SELECT COUNT(*) FROM events")).await.unwrap(), 1);
+    // GCJ-02 input is stored as WGS-84.
+    let (lon,): (i64,) = t.platform.db.fetch_one(sql!("SELECT lon_e6 FROM events WHERE id = $1", id.as_str())).await.unwrap();
+    let expect = geography::geo::gcj02_to_wgs84(105.5927, 30.5329).0;
+    assert!((lon as f64 / 1e6 - expect).abs() < 2e-6);
+    let page = t.get(&grid, &format!("/events/{id}")).await;
+    assert!(page.body.contains("排水不畅或积水") && page.body.contains("/events/attachments/"));
+    let photo = page.body.split("/events/attachments/").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let img = t.get(&grid, &format!("/events/attachments/{photo}")).await;
+    assert_eq!(img.headers.get(header::CONTENT_TYPE).unwrap(), "image/png");
+
+    // The grid worker cannot accept; the community office can.
+    assert!(!page.body.contains("data-action=\"accept\""));
+    assert_eq!(act(&t, &mut grid, &id, "accept", &[]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(act(&t, &mut office, &id, "accept", &[]).await.status, StatusCode::OK);
+    assert_eq!(act(&t, &mut office, &id, "dispatch", &[("department", "")]).await.status, StatusCode::OK);
+    assert_eq!(state(&t, &id).await.0, "dispatched");
+    assert_eq!(act(&t, &mut grid, &id, "sign_in", &[]).await.status, StatusCode::OK);
+    let empty = act(&t, &mut grid, &id, "feedback", &[]).await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST, "feedback needs a note");
+    assert_eq!(act(&t, &mut grid, &id, "feedback", &[("note", "已疏通雨水箅子")]).await.status, StatusCode::OK);
+    assert_eq!(act(&t, &mut office, &id, "rework", &[("note", "仍有积水")]).await.status, StatusCode::OK);
+    assert_eq!(act(&t, &mut grid, &id, "feedback", &[("note", "已清淤")]).await.status, StatusCode::OK);
+    let bad = act(&t, &mut office, &id, "close", &[("reason", "办完了")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(act(&t, &mut office, &id, "close", &[("reason", "已解决")]).await.status, StatusCode::OK);
+    // The reporter is told and evaluates; 不满意 would reopen.
+    let told: i64 = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM outbox WHERE recipient = 'reporter:grid'")).await.unwrap();
+    assert_eq!(told, 1);
+    assert_eq!(act(&t, &mut grid, &id, "evaluate", &[("satisfaction", "不满意")]).await.status, StatusCode::OK);
+    assert_eq!(state(&t, &id).await.0, "handling", "unsatisfied reopens");
+    assert_eq!(act(&t, &mut grid, &id, "feedback", &[("note", "重新处理")]).await.status, StatusCode::OK);
+    assert_eq!(act(&t, &mut office, &id, "close", &[("reason", "已解决")]).await.status, StatusCode::OK);
+    assert_eq!(act(&t, &mut grid, &id, "evaluate", &[("satisfaction", "满意")]).await.status, StatusCode::OK);
+    assert_eq!(state(&t, &id).await.0, "evaluated");
+    let steps = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM event_steps WHERE event_id = $1", id.as_str())).await.unwrap();
+    assert_eq!(steps, 12);
+    let audited = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM audit_log WHERE target = $1", id.as_str())).await.unwrap();
+    assert_eq!(audited, steps, "every step has its audit record");
+    // A transition not allowed from the current state is refused with a reason.
+    let r = act(&t, &mut office, &id, "dispatch", &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN.max(r.status));
+    // Metrics count it as solved, reworked twice, satisfied.
+    let m = t.get(&office, "/events/metrics?from=2020-01-01&to=2030-01-01").await;
+    assert!(m.body.contains("电江路社区居委会") && m.body.contains("100.0%"), "{}", m.body);
+}
+
+#[tokio::test]
+async fn stale_forms_and_bad_reports_are_refused_clearly() {
+    let t = TestApp::new().await;
+    t.user("grid", Role::GridWorker, COMMUNITY).await;
+    t.user("aa", Role::CommunityStaff, COMMUNITY).await;
+    t.user("bb", Role::CommunityStaff, COMMUNITY).await;
+    let grid = t.login("grid", None).await;
+    let mut a = t.login("aa", None).await;
+    let mut b = t.login("bb", None).await;
+    let base = [("unit", COMMUNITY), ("description", "x"), ("urgency", "一般")];
+    let with = |extra: &[(&'static str, &'static str)]| base.iter().chain(extra.iter()).cloned().collect::<Vec<_>>();
+    let r = report(&t, &grid, &with(&[("type_code", "99999")]), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("event.unknown_type"));
+    let r = report(&t, &grid, &with(&[("type_code", "06001"), ("lon", "116.39"), ("lat", "39.90")]), None).await;
+    assert!(r.body.contains("event.outside_city"), "Beijing is not in Suining");
+    let r = report(&t, &grid, &with(&[("type_code", "06001")]), Some(("notes.png", b"hello, not a picture"))).await;
+    assert!(r.body.contains("event.not_an_image"));
+    let r = report(&t, &grid, &with(&[("type_code", "06001"), ("unit", "510904001001")]), None).await;
+    assert!(r.body.contains("event.bad_unit"), "out of the reporter's scope");
+    assert_eq!(t.platform.db.scalar(sql!("SELECT COUNT(*) FROM events")).await.unwrap(), 0, "nothing half-written");
+    let r = report(&t, &grid, &with(&[("type_code", "06001")]), None).await;
+    let id = event_id(&r);
+    // Two officers open the same event; the second submission is stale.
+    let page_a = t.get(&a, &format!("/events/{id}")).await;
+    let page_b = t.get(&b, &format!("/events/{id}")).await;
+    let r1 = t.post(&mut a, &format!("/events/{id}/act"), &[("action", "accept"), ("version", &version(&page_a.body))]).await;
+    assert_eq!(r1.status, StatusCode::OK);
+    let r2 = t.post(&mut b, &format!("/events/{id}/act"), &[("action", "reject"), ("version", &version(&page_b.body)), ("note", "重复")]).await;
+    assert_eq!(r2.status, StatusCode::CONFLICT);
+    assert!(r2.body.contains("已被他人处理"));
+    assert_eq!(state(&t, &id).await.0, "accepted");
+    // A transition the state does not allow.
+    let r3 = act(&t, &mut a, &id, "close", &[("reason", "已解决")]).await;
+    assert_eq!(r3.status, StatusCode::CONFLICT);
+    assert!(r3.body.contains("不能执行"));
+}
+
+#[tokio::test]
+async fn red_events_rise_a_level_and_the_clock_pauses_while_suspended() {
+    let t = TestApp::new().await;
+    t.user("grid", Role::GridWorker, COMMUNITY).await;
+    t.user("office", Role::CommunityStaff, COMMUNITY).await;
+    t.user("street", Role::TownshipStaff, "510903001").await;
+    let grid = t.login("grid", None).await;
+    let cal = events::model::WorkCalendar::official();
+    // The clock starts at Friday 04:26 Beijing time; the 2-working-hour acceptance limit ends at 11:00.
+    let id = event_id(&report(&t, &grid, &[("type_code", "06001"), ("unit", COMMUNITY), ("description", "垃圾堆积"), ("urgency", "一般")], None).await);
+    t.clock.advance(6 * HOUR);
+    events::service::sweep(&t.platform, &cal).await.unwrap();
+    assert_eq!(state(&t, &id).await.2, "green", "10:26: 86 of 120 minutes");
+    t.clock.advance(10 * MINUTE);
+    events::service::sweep(&t.platform, &cal).await.unwrap();
+    assert_eq!(state(&t, &id).await, ("reported".into(), COMMUNITY.into(), "yellow".into()), "10:36: 96 of 120 minutes");
+    t.clock.advance(30 * MINUTE);
+    let rep = events::service::sweep(&t.platform, &cal).await.unwrap();
+    assert_eq!(rep.escalated, 1);
+    let (st, handling, light) = state(&t, &id).await;
+    assert_eq!((st.as_str(), handling.as_str(), light.as_str()), ("reported", "510903001", "green"), "risen to the street with a fresh limit");
+    let notes: i64 = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM outbox WHERE recipient = 'unit:510903001'")).await.unwrap();
+    assert_eq!(notes, 1);
+    // The street now sees and acts; the village office still sees its event.
+    let mut street = t.login("street", None).await;
+    assert_eq!(act(&t, &mut street, &id, "accept", &[]).await.status, StatusCode::OK);
+    let office = t.login("office", None).await;
+    assert_eq!(t.get(&office, &format!("/events/{id}")).await.status, StatusCode::OK);
+    // Suspended over the weekend and beyond: no light, no escalation.
+    assert_eq!(act(&t, &mut street, &id, "suspend", &[("note", "等待产权单位答复")]).await.status, StatusCode::OK);
+    t.clock.advance(72 * HOUR);
+    assert_eq!(events::service::sweep(&t.platform, &cal).await.unwrap().escalated, 0);
+    let mut street = t.login("street", None).await;
+    assert_eq!(act(&t, &mut street, &id, "resume", &[]).await.status, StatusCode::OK);
+    assert_eq!(state(&t, &id).await.0, "accepted", "back to where it was");
+    events::service::sweep(&t.platform, &cal).await.unwrap();
+    assert_eq!(state(&t, &id).await.2, "green", "the paused time did not count");
+    // Escalation continues up to the city and no further.
+    for expected in ["510903", "5109"] {
+        t.clock.advance(48 * HOUR);
+        events::service::sweep(&t.platform, &cal).await.unwrap();
+        assert_eq!(state(&t, &id).await.1, expected);
+    }
+    t.clock.advance(48 * HOUR);
+    events::service::sweep(&t.platform, &cal).await.unwrap();
+    assert_eq!(state(&t, &id).await, ("accepted".into(), "5109".into(), "red".into()));
+    // Notifications go out through the outbox.
+    let sent = events::service::deliver(&t.platform, &events::service::LogNotifier).await.unwrap();
+    assert!(sent >= 3);
+    assert_eq!(t.platform.db.scalar(sql!("SELECT COUNT(*) FROM outbox WHERE sent_ms IS NULL")).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_street_whistles_and_departments_must_report_in() {
+    let t = TestApp::new().await;
+    t.user("grid", Role::GridWorker, COMMUNITY).await;
+    t.user("street", Role::TownshipStaff, "510903001").await;
+    t.user("cg", Role::DepartmentStaff, "510903").await;
+    t.user("hb", Role::DepartmentStaff, "510903").await;
+    let deps: Vec<(String, String)> = t
+        .platform
+        .db
+        .fetch_all(sql!("SELECT id, name FROM departments WHERE unit_code = '510903' AND name IN ('城管局', '生态环境局') ORDER BY name"))
+        .await
+        .unwrap();
+    let (cg_dep, hb_dep) = (deps.iter().find(|d| d.1 == "城管局").unwrap().0.clone(), deps.iter().find(|d| d.1 == "生态环境局").unwrap().0.clone());
+    let mut tx = t.platform.db.begin().await.unwrap();
+    events::store::add_member(&mut tx, "cg", &cg_dep).await.unwrap();
+    events::store::add_member(&mut tx, "hb", &hb_dep).await.unwrap();
+    tx.commit().await.unwrap();
+    let grid = t.login("grid", None).await;
+    let id = event_id(&report(&t, &grid, &[("type_code", "08001"), ("unit", COMMUNITY), ("description", "工地扬尘严重"), ("urgency", "一般")], None).await);
+    let street = t.login("street", None).await;
+    // Department staff see nothing until their department is involved.
+    let cg = t.login("cg", None).await;
+    assert_eq!(t.get(&cg, &format!("/events/{id}")).await.status, StatusCode::NOT_FOUND);
+    let body = format!("_csrf={}&kind=%E6%94%BB%E5%9D%9A%E5%93%A8&departments={cg_dep}&departments={hb_dep}&minutes=30&note=", street.csrf);
+    let req = Request::post(format!("/events/{id}/whistle"))
+        .header(header::COOKIE, format!("jiceng_session={}", street.cookies[0].1))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    let r = t.send(req).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("已吹「攻坚哨」"));
+    let (whistle,): (String,) = t.platform.db.fetch_one(sql!("SELECT id FROM whistles WHERE event_id = $1", id.as_str())).await.unwrap();
+    // 城管局 reports in after 10 minutes; 生态环境局 does not.
+    t.clock.advance(10 * MINUTE);
+    let mut cg = cg;
+    let r = t.post(&mut cg, &format!("/events/whistles/{whistle}/report-in"), &[("department", &cg_dep)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    // A member of another department cannot report in for 城管局.
+    let mut hb = t.login("hb", None).await;
+    assert_eq!(t.post(&mut hb, &format!("/events/whistles/{whistle}/report-in"), &[("department", &cg_dep)]).await.status, StatusCode::FORBIDDEN);
+    t.clock.advance(25 * MINUTE);
+    let mut street = t.login("street", None).await;
+    let mut cg = t.login("cg", None).await;
+    let rep = events::service::sweep(&t.platform, &events::model::WorkCalendar::official()).await.unwrap();
+    assert_eq!(rep.late_departments, 1);
+    let late: Vec<(String, i64, Option<i64>)> = t
+        .platform
+        .db
+        .fetch_all(sql!("SELECT department_id, late, signed_ms FROM whistle_participants WHERE whistle_id = $1 ORDER BY department_id", whistle.as_str()))
+        .await
+        .unwrap();
+    assert!(late.iter().any(|(d, l, s)| *d == cg_dep && *l == 0 && s.is_some()));
+    assert!(late.iter().any(|(d, l, s)| *d == hb_dep && *l == 1 && s.is_none()));
+    let page = t.get(&street, &format!("/events/{id}")).await;
+    assert!(page.body.contains("超时未报到") && page.body.contains("城管局报到"), "{}", page.body);
+    // Dispatch to 城管局: now its member sees and works the event.
+    assert_eq!(act(&t, &mut street, &id, "dispatch", &[("department", &cg_dep)]).await.status, StatusCode::OK);
+    assert_eq!(t.get(&cg, &format!("/events/{id}")).await.status, StatusCode::OK);
+    assert_eq!(act(&t, &mut cg, &id, "sign_in", &[]).await.status, StatusCode::OK);
+    assert_eq!(state(&t, &id).await.0, "handling");
+    // Another county's staff never see it.
+    t.user("other", Role::CountyStaff, "510904").await;
+    let other = t.login("other", None).await;
+    assert_eq!(t.get(&other, &format!("/events/{id}")).await.status, StatusCode::NOT_FOUND);
+    let list = t.get(&other, "/events").await;
+    assert!(!list.body.contains(&id));
+}
+
+#[tokio::test]
+async fn extensions_need_approval_and_merges_inform_the_reporter() {
+    let t = TestApp::new().await;
+    t.user("grid", Role::GridWorker, COMMUNITY).await;
+    t.user("office", Role::CommunityStaff, COMMUNITY).await;
+    let mut grid = t.login("grid", None).await;
+    let mut office = t.login("office", None).await;
+    let mk = |k: &'static str| [("type_code", "06004"), ("unit", COMMUNITY), ("description", "路面坑洼"), ("urgency", "一般"), ("idem_key", k)];
+    let first = event_id(&report(&t, &grid, &mk("k1"), None).await);
+    let second = event_id(&report(&t, &grid, &mk("k2"), None).await);
+    let (no,): (String,) = t.platform.db.fetch_one(sql!("SELECT event_no FROM events WHERE id = $1", first.as_str())).await.unwrap();
+    assert_eq!(act(&t, &mut office, &second, "merge", &[("merge_into", &no)]).await.status, StatusCode::OK);
+    assert_eq!(state(&t, &second).await.0, "merged");
+    assert_eq!(t.platform.db.scalar(sql!("SELECT COUNT(*) FROM outbox WHERE recipient = 'reporter:grid' AND message LIKE '%同一问题%'")).await.unwrap(), 1);
+    for a in ["accept", "dispatch", "sign_in"] {
+        let who = if a == "sign_in" { &mut grid } else { &mut office };
+        assert_eq!(act(&t, who, &first, a, &[]).await.status, StatusCode::OK, "{a}");
+    }
+    let (before,): (i64,) = t.platform.db.fetch_one(sql!("SELECT stage_limit_amount FROM events WHERE id = $1", first.as_str())).await.unwrap();
+    assert_eq!(act(&t, &mut office, &first, "approve_extension", &[]).await.status, StatusCode::BAD_REQUEST, "nothing to approve");
+    assert_eq!(act(&t, &mut grid, &first, "request_extension", &[("extension_days", "2"), ("note", "需采购材料")]).await.status, StatusCode::OK);
+    assert_eq!(act(&t, &mut grid, &first, "request_extension", &[("extension_days", "2")]).await.status, StatusCode::CONFLICT);
+    assert_eq!(act(&t, &mut office, &first, "approve_extension", &[]).await.status, StatusCode::OK);
+    let (after, unit): (i64, String) =
+        t.platform.db.fetch_one(sql!("SELECT stage_limit_amount, stage_limit_unit FROM events WHERE id = $1", first.as_str())).await.unwrap();
+    assert_eq!((after, unit.as_str()), (before * 7 + 14, "working_hours"), "3 working days + 2 = 35 working hours");
+}
