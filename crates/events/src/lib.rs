@@ -3,7 +3,9 @@
 //! holiday calendar, escalated one level at red, and evaluated by the people who reported them.
 //! 街道吹哨、部门报到: a street summons departments, which must sign in within a limit.
 
+pub mod alarms;
 pub mod model;
+pub mod open311;
 pub mod pages;
 pub mod service;
 pub mod store;
@@ -26,6 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/events/{id}", get(pages::show))
         .route("/events/{id}/act", post(pages::act))
         .route("/events/{id}/whistle", post(pages::whistle))
+        .merge(open311::router())
+        .merge(alarms::router())
 }
 
 /// The background loop of a serving process: every minute, turn lights and escalate, then deliver

@@ -88,16 +88,18 @@ pub fn to_wgs84(lon: f64, lat: f64, crs: &str) -> AppResult<(f64, f64)> {
 /// 上报. Idempotent by `idem_key`: a retried submission returns the event the first one made.
 pub async fn report(p: &Platform, me: &Principal, r: Report, attachments: Vec<Attachment>) -> AppResult<(String, bool)> {
     let scope = me.require(Permission::ReportEvents)?;
+    report_as(p, &me.actor(), Some(&me.username), &scope, r, attachments).await
+}
+
+/// Reports on behalf of someone or something (a signed-in person, an Open311 client, a device):
+/// `allowed` is where it may report; `reporter` is who gets told about progress (None for devices).
+pub async fn report_as(p: &Platform, actor: &Actor, reporter: Option<&str>, scope: &Scope, r: Report, attachments: Vec<Attachment>) -> AppResult<(String, bool)> {
     if let Some(k) = r.idem_key.as_deref().filter(|k| !k.is_empty()) {
         if k.len() > 100 {
             return Err(AppError::bad_request("event.bad_idem_key", "幂等键过长").at_field("idem_key"));
         }
         if let Some(e) = store::by_idem_key(&p.db, k).await? {
-            return if e.reporter.as_deref() == Some(me.username.as_str()) {
-                Ok((e.id, false))
-            } else {
-                Err(AppError::conflict("event.idem_conflict", "该提交编号已被使用"))
-            };
+            return if e.reporter.as_deref() == reporter { Ok((e.id, false)) } else { Err(AppError::conflict("event.idem_conflict", "该提交编号已被使用")) };
         }
     }
     let t = store::event_type(&p.db, r.type_code.trim())
@@ -142,13 +144,13 @@ pub async fn report(p: &Platform, me: &Principal, r: Report, attachments: Vec<At
         lat_e6: lat,
         address,
         source: r.source,
-        reporter: Some(me.username.clone()),
+        reporter: reporter.map(str::to_owned),
         anonymous: r.anonymous,
         idem_key: r.idem_key.filter(|k| !k.is_empty()),
         limit: stage_limit(State::Reported, urgency, t.limit()),
     };
     let mut tx = p.db.begin().await?;
-    let id = match store::insert(&mut tx, p.now(), &me.actor(), &e, &attachments).await {
+    let id = match store::insert(&mut tx, p.now(), actor, &e, &attachments).await {
         Err(err) if err.code == "internal" => {
             // A concurrent retry with the same key won the race: answer with its event.
             drop(tx);
