@@ -98,6 +98,8 @@ impl WorkCalendar {
 /// How a time limit is counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum LimitUnit {
+    /// Clock minutes: the acknowledgement limit of 特急 alarms (四级呼叫全响应).
+    Minutes,
     /// Clock hours, day and night (emergencies do not wait for office hours).
     Hours,
     WorkingHours,
@@ -107,6 +109,7 @@ pub enum LimitUnit {
 impl LimitUnit {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
+            "minutes" => Some(LimitUnit::Minutes),
             "hours" => Some(LimitUnit::Hours),
             "working_hours" => Some(LimitUnit::WorkingHours),
             "working_days" => Some(LimitUnit::WorkingDays),
@@ -115,6 +118,7 @@ impl LimitUnit {
     }
     pub fn as_str(self) -> &'static str {
         match self {
+            LimitUnit::Minutes => "minutes",
             LimitUnit::Hours => "hours",
             LimitUnit::WorkingHours => "working_hours",
             LimitUnit::WorkingDays => "working_days",
@@ -122,6 +126,7 @@ impl LimitUnit {
     }
     pub fn label(self) -> &'static str {
         match self {
+            LimitUnit::Minutes => "分钟",
             LimitUnit::Hours => "小时",
             LimitUnit::WorkingHours => "工作小时",
             LimitUnit::WorkingDays => "工作日",
@@ -139,6 +144,7 @@ pub struct Limit {
 impl Limit {
     pub fn deadline(&self, cal: &WorkCalendar, from: Millis) -> Millis {
         match self.unit {
+            LimitUnit::Minutes => from + self.amount * MINUTE,
             LimitUnit::Hours => from + self.amount * 60 * MINUTE,
             LimitUnit::WorkingHours => cal.add_work_minutes(from, self.amount * 60),
             LimitUnit::WorkingDays => cal.add_work_minutes(from, self.amount * WORK_MINUTES_PER_DAY),
@@ -147,6 +153,7 @@ impl Limit {
     /// Share of the limit used at `now`, in per cent (paused time excluded by the caller).
     pub fn used_percent(&self, cal: &WorkCalendar, from: Millis, now: Millis) -> i64 {
         let (used, total) = match self.unit {
+            LimitUnit::Minutes => ((now - from).max(0) / MINUTE, self.amount),
             LimitUnit::Hours => ((now - from).max(0) / MINUTE, self.amount * 60),
             LimitUnit::WorkingHours => (cal.work_minutes_between(from, now), self.amount * 60),
             LimitUnit::WorkingDays => (cal.work_minutes_between(from, now), self.amount * WORK_MINUTES_PER_DAY),
@@ -185,6 +192,7 @@ impl Urgency {
     /// The handling limit for this urgency, from the type's default.
     pub fn scale(self, base: Limit) -> Limit {
         let minutes = match base.unit {
+            LimitUnit::Minutes => base.amount,
             LimitUnit::Hours | LimitUnit::WorkingHours => base.amount * 60,
             LimitUnit::WorkingDays => base.amount * WORK_MINUTES_PER_DAY,
         };

@@ -342,6 +342,8 @@ struct EventPage {
     steps: Vec<(String, String, String, String, String)>,
     flash: Option<String>,
     error: Option<(String, String)>,
+    /// (id, event number, title, state label)
+    similar: Vec<(String, String, String, &'static str)>,
 }
 
 fn action_label(a: &str) -> String {
@@ -386,7 +388,10 @@ async fn event_view(p: &Platform, site: &Site, me: &Principal, id: &str, flash: 
     let handling_scope = me.scope(Permission::Whistle);
     let can_whistle = e.state().is_open() && UnitCode::parse(&e.handling_unit).is_ok_and(|h| handling_scope.contains(&h))
         || UnitCode::parse(&e.unit_code).is_ok_and(|u| handling_scope.contains(&u) && e.state().is_open());
+    let similar = if e.state().is_open() { service::similar(p, &scope, &deps, &e).await? } else { Vec::new() };
+    let similar = similar.into_iter().map(|x| (x.id.clone(), x.event_no.clone(), x.title.clone(), x.state().label())).collect();
     let page = EventPage {
+        similar,
         shell: Shell::new(site, me, &e.title, "/events"),
         state_label: e.state().label(),
         light_label: if e.state().is_timed() { Light::parse(&e.light).label() } else { "—" },
@@ -529,7 +534,7 @@ async fn catalogue_view(p: &Platform, site: &Site, me: &Principal, flash: Option
     Ok(render(&CataloguePage {
         shell: Shell::new(site, me, "事件目录", "/events"),
         types,
-        units: [LimitUnit::Hours, LimitUnit::WorkingHours, LimitUnit::WorkingDays].iter().map(|u| (u.as_str(), u.label())).collect(),
+        units: [LimitUnit::Minutes, LimitUnit::Hours, LimitUnit::WorkingHours, LimitUnit::WorkingDays].iter().map(|u| (u.as_str(), u.label())).collect(),
         can_edit: me.scope(Permission::ManageUnits).contains(&city),
         flash,
     }))

@@ -10,10 +10,20 @@ use platform::{AppError, AppResult, Platform, sql};
 use crate::model::{self, Action, Light, Limit, LimitUnit, State, Urgency, WorkCalendar};
 use crate::store::{self, Attachment, EventRow, NewEvent};
 
-/// Stage limits other than handling (受理, 派遣, 签收, 核查): in working hours, or clock hours when 特急.
+/// Minutes a level has to acknowledge (受理/签收) a 特急 event before it rises to the next level:
+/// 市县乡村四级呼叫全响应.
+pub const CRITICAL_ACK_MINUTES: i64 = 15;
+
+/// Stage limits other than handling (受理, 派遣, 签收, 核查): in working hours; for 特急 events the
+/// acknowledgement stages run in clock minutes, so an unanswered alarm climbs a level every 15 minutes.
 pub fn stage_limit(state: State, urgency: Urgency, handling: Limit) -> Limit {
-    let short =
-        |h: i64| if urgency == Urgency::Critical { Limit { amount: 1, unit: LimitUnit::Hours } } else { Limit { amount: h, unit: LimitUnit::WorkingHours } };
+    let short = |h: i64| {
+        if urgency == Urgency::Critical {
+            Limit { amount: CRITICAL_ACK_MINUTES, unit: LimitUnit::Minutes }
+        } else {
+            Limit { amount: h, unit: LimitUnit::WorkingHours }
+        }
+    };
     match state {
         State::Reported | State::Accepted | State::Dispatched => short(2),
         State::Handling => urgency.scale(handling),
@@ -93,13 +103,24 @@ pub async fn report(p: &Platform, me: &Principal, r: Report, attachments: Vec<At
 
 /// Reports on behalf of someone or something (a signed-in person, an Open311 client, a device):
 /// `allowed` is where it may report; `reporter` is who gets told about progress (None for devices).
-pub async fn report_as(p: &Platform, actor: &Actor, reporter: Option<&str>, scope: &Scope, r: Report, attachments: Vec<Attachment>) -> AppResult<(String, bool)> {
+pub async fn report_as(
+    p: &Platform,
+    actor: &Actor,
+    reporter: Option<&str>,
+    scope: &Scope,
+    r: Report,
+    attachments: Vec<Attachment>,
+) -> AppResult<(String, bool)> {
     if let Some(k) = r.idem_key.as_deref().filter(|k| !k.is_empty()) {
         if k.len() > 100 {
             return Err(AppError::bad_request("event.bad_idem_key", "幂等键过长").at_field("idem_key"));
         }
         if let Some(e) = store::by_idem_key(&p.db, k).await? {
-            return if e.reporter.as_deref() == reporter { Ok((e.id, false)) } else { Err(AppError::conflict("event.idem_conflict", "该提交编号已被使用")) };
+            return if e.reporter.as_deref() == reporter {
+                Ok((e.id, false))
+            } else {
+                Err(AppError::conflict("event.idem_conflict", "该提交编号已被使用"))
+            };
         }
     }
     let t = store::event_type(&p.db, r.type_code.trim())
@@ -390,6 +411,7 @@ pub async fn act(p: &Platform, me: &Principal, id: &str, action: Action, version
             let limit = e.stage_limit();
             let minutes = match limit.unit {
                 LimitUnit::WorkingDays => limit.amount * model::WORK_MINUTES_PER_DAY,
+                LimitUnit::Minutes => limit.amount,
                 _ => limit.amount * 60,
             } + days * model::WORK_MINUTES_PER_DAY;
             sets.push(("stage_limit_amount", (minutes / 60).into()));
@@ -728,4 +750,42 @@ pub async fn seed(p: &Platform) -> AppResult<bool> {
     .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Metres between two WGS-84 points (haversine).
+pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let r = 6_371_000.0;
+    let (la1, la2) = (a.1.to_radians(), b.1.to_radians());
+    let dla = la2 - la1;
+    let dlo = (b.0 - a.0).to_radians();
+    let h = (dla / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlo / 2.0).sin().powi(2);
+    2.0 * r * h.sqrt().asin()
+}
+
+/// Radius and window inside which two reports of the same type are probably the same problem.
+pub const DUPLICATE_RADIUS_M: f64 = 100.0;
+pub const DUPLICATE_WINDOW_MS: i64 = 72 * 3600 * 1000;
+
+/// Likely duplicates of `e` the caller can see: same type, reported within 72 hours of it, not
+/// merged or rejected, and either within 100 m (when both have coordinates) or in the same
+/// village or community (when either has none).
+pub async fn similar(p: &Platform, scope: &Scope, departments: &[String], e: &EventRow) -> AppResult<Vec<EventRow>> {
+    let f = store::EventFilter {
+        type_code: Some(e.type_code.clone()),
+        from_ms: Some(e.created_ms - DUPLICATE_WINDOW_MS),
+        to_ms: Some(e.created_ms + DUPLICATE_WINDOW_MS),
+        ..Default::default()
+    };
+    let (candidates, _) = store::list(&p.db, scope, departments, &f, 200, 0).await?;
+    let here = e.lon_e6.zip(e.lat_e6).map(|(x, y)| (x as f64 / 1e6, y as f64 / 1e6));
+    let village = |c: &str| c.chars().take(12).collect::<String>();
+    Ok(candidates
+        .into_iter()
+        .filter(|c| c.id != e.id && !matches!(c.state(), State::Merged | State::Rejected))
+        .filter(|c| match (here, c.lon_e6.zip(c.lat_e6)) {
+            (Some(a), Some((x, y))) => distance_m(a, (x as f64 / 1e6, y as f64 / 1e6)) <= DUPLICATE_RADIUS_M,
+            _ => village(&c.unit_code) == village(&e.unit_code),
+        })
+        .take(10)
+        .collect())
 }

@@ -317,3 +317,56 @@ async fn extensions_need_approval_and_merges_inform_the_reporter() {
         t.platform.db.fetch_one(sql!("SELECT stage_limit_amount, stage_limit_unit FROM events WHERE id = $1", first.as_str())).await.unwrap();
     assert_eq!((after, unit.as_str()), (before * 7 + 14, "working_hours"), "3 working days + 2 = 35 working hours");
 }
+
+#[tokio::test]
+async fn an_unanswered_critical_alarm_climbs_a_level_every_fifteen_minutes_day_or_night() {
+    let t = TestApp::new().await;
+    t.user("grid", Role::GridWorker, COMMUNITY).await;
+    let grid = t.login("grid", None).await;
+    let cal = events::model::WorkCalendar::official();
+    // 04:26 on a Friday morning: no office is open, the clock runs anyway.
+    let id = event_id(&report(&t, &grid, &[("type_code", "09002"), ("unit", COMMUNITY), ("description", "消防通道被堵"), ("urgency", "特急")], None).await);
+    let sms: i64 = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM outbox WHERE recipient = 'unit:510903001001'")).await.unwrap();
+    assert_eq!(sms, 1, "the village is called at once");
+    let row: (String, i64, String) =
+        t.platform.db.fetch_one(sql!("SELECT urgency, stage_limit_amount, stage_limit_unit FROM events WHERE id = $1", id.as_str())).await.unwrap();
+    assert_eq!(row, ("特急".to_owned(), 15, "minutes".to_owned()));
+    for expected in ["510903001", "510903", "5109"] {
+        t.clock.advance(16 * MINUTE);
+        let rep = events::service::sweep(&t.platform, &cal).await.unwrap();
+        assert_eq!(rep.escalated, 1, "{rep:?}");
+        assert_eq!(state(&t, &id).await.1, expected);
+    }
+}
+
+#[tokio::test]
+async fn likely_duplicates_are_suggested_by_type_place_and_time() {
+    let t = TestApp::new().await;
+    t.user("grid", Role::GridWorker, COMMUNITY).await;
+    t.user("office", Role::CommunityStaff, COMMUNITY).await;
+    let grid = t.login("grid", None).await;
+    let at = |lon: &'static str, key: &'static str| {
+        [
+            ("type_code", "06004"),
+            ("unit", COMMUNITY),
+            ("description", "路面坑洼"),
+            ("urgency", "一般"),
+            ("lon", lon),
+            ("lat", "30.5000"),
+            ("crs", "wgs84"),
+            ("idem_key", key),
+        ]
+    };
+    let a = event_id(&report(&t, &grid, &at("105.5000", "d1"), None).await);
+    // 50 m east: the same pothole. 500 m east: another one.
+    let b = event_id(&report(&t, &grid, &at("105.50052", "d2"), None).await);
+    let c = event_id(&report(&t, &grid, &at("105.50520", "d3"), None).await);
+    let office = t.login("office", None).await;
+    let page = t.get(&office, &format!("/events/{b}")).await;
+    let similar = page.body.split("data-testid=\"similar\"").nth(1).unwrap_or("").split("</div>").next().unwrap_or("").to_owned();
+    assert!(similar.contains(&a), "the nearby report is suggested");
+    assert!(!similar.contains(&c), "the far one is not");
+    let far = t.get(&office, &format!("/events/{c}")).await;
+    assert!(!far.body.contains("data-testid=\"similar\""));
+    assert!((events::service::distance_m((105.5, 30.5), (105.50052, 30.5)) - 50.0).abs() < 2.0);
+}
