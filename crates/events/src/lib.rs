@@ -4,6 +4,7 @@
 //! 街道吹哨、部门报到: a street summons departments, which must sign in within a limit.
 
 pub mod alarms;
+pub mod api;
 pub mod model;
 pub mod open311;
 pub mod pages;
@@ -28,6 +29,9 @@ pub fn router() -> Router<AppState> {
         .route("/events/{id}", get(pages::show))
         .route("/events/{id}/act", post(pages::act))
         .route("/events/{id}/whistle", post(pages::whistle))
+        .route("/api/v1/events", get(api::list).post(api::create))
+        .route("/api/v1/events/{id}", get(api::get))
+        .route("/api/v1/events/{id}/actions", post(api::act))
         .merge(open311::router())
         .merge(alarms::router())
 }

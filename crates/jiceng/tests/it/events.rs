@@ -370,3 +370,43 @@ async fn likely_duplicates_are_suggested_by_type_place_and_time() {
     assert!(!far.body.contains("data-testid=\"similar\""));
     assert!((events::service::distance_m((105.5, 30.5), (105.50052, 30.5)) - 50.0).abs() < 2.0);
 }
+
+#[tokio::test]
+async fn the_json_api_reports_idempotently_and_refuses_stale_actions() {
+    let t = TestApp::new().await;
+    t.user("grid", Role::GridWorker, COMMUNITY).await;
+    t.user("office", Role::CommunityStaff, COMMUNITY).await;
+    let grid = t.token("grid").await;
+    let office = t.token("office").await;
+    let send = |token: &str, method: &str, path: &str, key: Option<&str>, body: serde_json::Value| {
+        let mut r = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(k) = key {
+            r = r.header("idempotency-key", k);
+        }
+        r.body(Body::from(body.to_string())).unwrap()
+    };
+    let body = serde_json::json!({"type_code": "06001", "unit": COMMUNITY, "description": "垃圾未清运", "lon": 105.59, "lat": 30.53});
+    let first = t.send(send(&grid, "POST", "/api/v1/events", Some("phone-123"), body.clone())).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let retry = t.send(send(&grid, "POST", "/api/v1/events", Some("phone-123"), body.clone())).await;
+    assert_eq!(retry.status, StatusCode::OK);
+    assert_eq!(first.json()["id"], retry.json()["id"]);
+    let id = first.json()["id"].as_str().unwrap().to_owned();
+    let got = t.get_bearer(&office, &format!("/api/v1/events/{id}")).await.json();
+    assert!(got["actions"].as_array().unwrap().iter().any(|a| a == "accept"));
+    let v = got["version"].as_i64().unwrap();
+    let ok = t.send(send(&office, "POST", &format!("/api/v1/events/{id}/actions"), None, serde_json::json!({"action": "accept", "version": v}))).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let stale = t.send(send(&office, "POST", &format!("/api/v1/events/{id}/actions"), None, serde_json::json!({"action": "dispatch", "version": v}))).await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    assert_eq!(stale.json()["code"], "event.stale");
+    let list = t.get_bearer(&office, "/api/v1/events?open=true").await.json();
+    assert_eq!(list["total"], 1);
+    let bad =
+        t.send(send(&grid, "POST", "/api/v1/events", None, serde_json::json!({"type_code": "06001", "unit": COMMUNITY, "lon": 121.47, "lat": 31.23}))).await;
+    assert_eq!(bad.json()["code"], "event.outside_city");
+}

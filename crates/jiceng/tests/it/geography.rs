@@ -237,6 +237,7 @@ async fn openapi_documents_every_api_route() {
     let src = concat!(
         include_str!("../../../geography/src/lib.rs"),
         include_str!("../../../registry/src/lib.rs"),
+        include_str!("../../../events/src/lib.rs"),
         include_str!("../../../platform/src/pages.rs"),
         include_str!("../../src/lib.rs")
     );
