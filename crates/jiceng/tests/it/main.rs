@@ -10,5 +10,6 @@ mod cli;
 mod events;
 mod geography;
 mod registers;
+mod reliability;
 mod security;
 mod storage;
