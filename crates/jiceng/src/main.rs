@@ -66,6 +66,9 @@ enum Cmd {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Departments (职能部门) and their members, for dispatch and 吹哨报到.
+    #[command(subcommand)]
+    Department(DepartmentCmd),
     /// Write a consistent copy of the database (SQLite: VACUUM INTO; PostgreSQL: pg_dump).
     Backup {
         /// Destination file.
@@ -190,6 +193,20 @@ enum UnitCmd {
         #[arg(long, default_value = "")]
         note: String,
     },
+}
+
+#[derive(Subcommand)]
+enum DepartmentCmd {
+    /// Put an account in a department of a county or the city (the department is created if new).
+    AddMember {
+        user: String,
+        #[arg(long)]
+        department: String,
+        #[arg(long)]
+        unit: String,
+    },
+    /// List the departments of a unit (its county and the city).
+    List { unit: String },
 }
 
 #[derive(Subcommand)]
@@ -451,6 +468,39 @@ async fn run() -> Result<std::process::ExitCode> {
             }
         },
         Cmd::Unit(cmd) => unit_cmd(&p, &cli_actor, cmd).await?,
+        Cmd::Department(DepartmentCmd::AddMember { user, department, unit }) => {
+            let code = existing_unit(&p, &unit).await?;
+            if !matches!(code.level(), platform::scope::Level::City | platform::scope::Level::County) {
+                bail!("职能部门设在市或区县：{code} 不是市或区县");
+            }
+            if auth::find_account(&p.db, &user).await?.is_none() {
+                bail!("账户 {user} 不存在");
+            }
+            let mut tx = p.db.begin().await?;
+            let id = events::store::ensure_department(&mut tx, code.as_str(), department.trim()).await?;
+            events::store::add_member(&mut tx, &user, &id).await?;
+            let detail = format!("{} {}", code, department.trim());
+            audit::record(
+                &mut tx,
+                now,
+                &audit::Event {
+                    actor: &cli_actor,
+                    unit: Some(code.as_str()),
+                    action: "department.add_member",
+                    target: &user,
+                    outcome: audit::Outcome::Ok,
+                    detail: &detail,
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            println!("已将 {user} 加入 {code} {}", department.trim());
+        }
+        Cmd::Department(DepartmentCmd::List { unit }) => {
+            for d in events::store::departments_in(&p.db, &unit).await? {
+                println!("{}  {}  {}", d.id, d.unit_code, d.name);
+            }
+        }
         Cmd::Audit(AuditCmd::Verify) => {
             let v = audit::verify(&p.db).await?;
             match v.first_break {

@@ -102,3 +102,16 @@ fn a_csv_with_errors_exits_non_zero_and_lists_them() {
     assert!(text(&out).contains("第 3 行：代码 510903001001602 不以上级代码 510999001001 开头"), "{}", text(&out));
     assert!(text(&out).contains("未写入任何数据"));
 }
+
+#[test]
+fn departments_get_members_from_the_command_line() {
+    let dir = temp_dir();
+    assert!(jiceng(&dir, &["--db", "d.db", "demo", "--no-serve"], None).status.success());
+    assert!(jiceng(&dir, &["--db", "d.db", "user", "add", "zhang", "--role", "department_staff", "--unit", "510903"], Some("Str0ng-pass!\n")).status.success());
+    let out = jiceng(&dir, &["--db", "d.db", "department", "add-member", "zhang", "--department", "城管局", "--unit", "510903"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let list = text(&jiceng(&dir, &["--db", "d.db", "department", "list", "510903001001"], None));
+    assert!(list.contains("510903  城管局") && list.contains("5109  城管局"), "county and city departments: {list}");
+    let bad = jiceng(&dir, &["--db", "d.db", "department", "add-member", "zhang", "--department", "城管局", "--unit", "510903001"], None);
+    assert!(!bad.status.success() && text(&bad).contains("不是市或区县"));
+}
