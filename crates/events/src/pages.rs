@@ -88,6 +88,8 @@ struct Row {
 #[template(path = "events.html")]
 struct ListPage {
     shell: Shell,
+    map_svg: String,
+    map_count: usize,
     rows: Vec<Row>,
     pager: Pager,
     q: String,
@@ -144,7 +146,38 @@ pub async fn list(State(p): State<Platform>, State(site): State<Site>, Auth(me):
             urgency: e.urgency,
         });
     }
+    // The map of open events with coordinates, on the county outlines.
+    let open = EventFilter { open_only: true, ..Default::default() };
+    let (open_events, _) = store::list(&p.db, &scope, &deps, &open, 2000, 0).await?;
+    let points: Vec<geography::geo::MapPoint> = open_events
+        .iter()
+        .filter_map(|e| {
+            let (x, y) = e.lon_e6.zip(e.lat_e6)?;
+            Some(geography::geo::MapPoint {
+                lon: x as f64 / 1e6,
+                lat: y as f64 / 1e6,
+                class: e.light.clone(),
+                title: format!("{} {}（{}）", e.event_no, e.title, Light::parse(&e.light).label()),
+                href: Some(format!("/events/{}", e.id)),
+            })
+        })
+        .collect();
+    let map_svg = if points.is_empty() {
+        String::new()
+    } else {
+        let mut shapes = Vec::new();
+        for b in geography::store::boundaries_at(&p.db, Level::County).await? {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&b.geometry) {
+                if let Ok(g) = geography::geo::parse_geometry(&v) {
+                    shapes.push(geography::geo::MapShape { code: b.code, name: b.name, geometry: g, href: None, highlight: false });
+                }
+            }
+        }
+        geography::geo::render_svg_with_points(&shapes, &points, "未办结事件分布")
+    };
     Ok(render(&ListPage {
+        map_svg,
+        map_count: points.len(),
         shell: Shell::new(&site, &me, "事件", "/events"),
         rows,
         pager,
@@ -601,6 +634,8 @@ pub async fn catalogue_update(
 #[template(path = "metrics.html")]
 struct MetricsPage {
     shell: Shell,
+    by: String,
+    first_header: &'static str,
     from: String,
     to: String,
     weights: String,
@@ -614,6 +649,8 @@ pub struct MetricsQuery {
     from: Option<String>,
     to: Option<String>,
     weights: Option<String>,
+    /// unit (default), department or person.
+    by: Option<String>,
 }
 
 const METRIC_HEADERS: [&str; 12] =
@@ -646,9 +683,45 @@ pub async fn metrics_rows(p: &Platform, me: &Principal, q: &MetricsQuery) -> App
         basic: i64,
         on_time: i64,
     }
+    let group = q.by.clone().unwrap_or_default();
+    // Who signed for each event (per-person figures count the handler).
+    let mut handler: HashMap<String, String> = HashMap::new();
+    if group == "person" {
+        let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+        for chunk in ids.chunks(500) {
+            let mut sq = platform::Sql::new("SELECT event_id, actor FROM event_steps WHERE action = 'sign_in' AND event_id IN (", []);
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sq.push(", ");
+                }
+                sq.bind(id.as_str());
+            }
+            sq.push(") ORDER BY at_ms");
+            let rows: Vec<(String, String)> = p.db.fetch_all(sq).await?;
+            handler.extend(rows);
+        }
+    }
+    let mut dep_names: HashMap<String, String> = HashMap::new();
     let mut by: std::collections::BTreeMap<String, Acc> = std::collections::BTreeMap::new();
     for e in &events {
-        let a = by.entry(e.handling_unit.clone()).or_default();
+        let key = match group.as_str() {
+            "department" => match &e.department_id {
+                Some(d) => {
+                    if !dep_names.contains_key(d) {
+                        let name = match store::department(&p.db, d).await? {
+                            Some(x) => format!("{} {}", unit_name(p, &x.unit_code).await, x.name),
+                            None => String::new(),
+                        };
+                        dep_names.insert(d.clone(), name);
+                    }
+                    dep_names.get(d).cloned().unwrap_or_default()
+                }
+                None => "属地处置（未派部门）".to_owned(),
+            },
+            "person" => handler.get(&e.id).cloned().unwrap_or_else(|| "（未签收）".to_owned()),
+            _ => e.handling_unit.clone(),
+        };
+        let a = by.entry(key).or_default();
         a.n += 1;
         if e.closed_ms.is_some() {
             a.closed += 1;
@@ -680,8 +753,9 @@ pub async fn metrics_rows(p: &Platform, me: &Principal, q: &MetricsQuery) -> App
         let composite = w.response * r.response + w.solved * r.solved + w.satisfied * sat.satisfied;
         let pct = |x: f64| format!("{x:.1}%");
         let on_time = if a.closed > 0 { 100.0 * a.on_time as f64 / a.closed as f64 } else { 0.0 };
+        let label = if group == "department" || group == "person" { unit.clone() } else { unit_name(p, &unit).await };
         rows.push(vec![
-            unit_name(p, &unit).await,
+            label,
             a.n.to_string(),
             a.closed.to_string(),
             a.responded.to_string(),
@@ -700,7 +774,15 @@ pub async fn metrics_rows(p: &Platform, me: &Principal, q: &MetricsQuery) -> App
 
 pub async fn metrics(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Query(q): Query<MetricsQuery>) -> AppResult<Response> {
     let (from, to, weights, rows) = metrics_rows(&p, &me, &q).await?;
+    let by = q.by.clone().unwrap_or_default();
+    let first_header = match by.as_str() {
+        "department" => "部门",
+        "person" => "办理人",
+        _ => "处置单位",
+    };
     Ok(render(&MetricsPage {
+        by,
+        first_header,
         shell: Shell::new(&site, &me, "考核统计", "/events"),
         from,
         to,

@@ -122,9 +122,24 @@ pub struct MapShape {
     pub highlight: bool,
 }
 
+/// A marker on the map (an event, a facility), WGS-84.
+pub struct MapPoint {
+    pub lon: f64,
+    pub lat: f64,
+    /// CSS class, e.g. the event's light.
+    pub class: String,
+    pub title: String,
+    pub href: Option<String>,
+}
+
 /// Draws shapes into an SVG `viewBox` 600 wide, equirectangular with the width scaled by cos(latitude),
 /// dropping vertices closer than half a pixel so the page stays small on a poor connection.
 pub fn render_svg(shapes: &[MapShape], title: &str) -> String {
+    render_svg_with_points(shapes, &[], title)
+}
+
+/// The same map with markers on top.
+pub fn render_svg_with_points(shapes: &[MapShape], points: &[MapPoint], title: &str) -> String {
     let pts = shapes.iter().flat_map(|s| s.geometry.iter().flatten().flatten());
     let (mut minx, mut miny, mut maxx, mut maxy) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     for &(x, y) in pts {
@@ -179,6 +194,19 @@ pub fn render_svg(shapes: &[MapShape], title: &str) -> String {
             None => out.push_str(&path),
         }
         let _ = write!(out, r#"<text x="{cx:.0}" y="{cy:.0}">{}</text>"#, escape(&s.name));
+    }
+    for p in points {
+        if !(minx..=maxx).contains(&p.lon) || !(miny..=maxy).contains(&p.lat) {
+            continue;
+        }
+        let (px, py) = (pad + (p.lon - minx) * kx * scale, pad + (maxy - p.lat) * scale);
+        let dot = format!(r#"<circle class="pt {}" cx="{px:.1}" cy="{py:.1}" r="6"><title>{}</title></circle>"#, escape(&p.class), escape(&p.title));
+        match &p.href {
+            Some(h) => {
+                let _ = write!(out, r#"<a href="{}">{dot}</a>"#, escape(h));
+            }
+            None => out.push_str(&dot),
+        }
     }
     out.push_str("</svg>");
     out

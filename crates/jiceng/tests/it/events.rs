@@ -94,6 +94,8 @@ async fn a_report_goes_round_the_whole_loop() {
     let img = t.get(&grid, &format!("/events/attachments/{photo}")).await;
     assert_eq!(img.headers.get(header::CONTENT_TYPE).unwrap(), "image/png");
 
+    let list = t.get(&office, "/events").await;
+    assert!(list.body.contains("data-testid=\"event-map\"") && list.body.contains("<circle class=\"pt green\""), "open events with coordinates are on the map");
     // The grid worker cannot accept; the community office can.
     assert!(!page.body.contains("data-action=\"accept\""));
     assert_eq!(act(&t, &mut grid, &id, "accept", &[]).await.status, StatusCode::FORBIDDEN);
@@ -128,6 +130,12 @@ async fn a_report_goes_round_the_whole_loop() {
     // Metrics count it as solved, reworked twice, satisfied.
     let m = t.get(&office, "/events/metrics?from=2020-01-01&to=2030-01-01").await;
     assert!(m.body.contains("电江路社区居委会") && m.body.contains("100.0%"), "{}", m.body);
+    let by_person = t.get(&office, "/events/metrics?from=2020-01-01&to=2030-01-01&by=person").await;
+    assert!(by_person.body.contains("<td data-label=\"处置单位\">grid</td>") || by_person.body.contains(">grid<"), "{}", by_person.body);
+    let by_dep = t.get(&office, "/events/metrics?from=2020-01-01&to=2030-01-01&by=department").await;
+    assert!(by_dep.body.contains("属地处置（未派部门）"));
+    let csv = t.get(&office, "/events/metrics.csv?from=2020-01-01&to=2030-01-01").await;
+    assert!(csv.body.starts_with('\u{feff}') && csv.body.contains("电江路社区居委会"));
 }
 
 #[tokio::test]
