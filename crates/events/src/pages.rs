@@ -166,7 +166,10 @@ pub async fn list(State(p): State<Platform>, State(site): State<Site>, Auth(me):
         String::new()
     } else {
         let mut shapes = Vec::new();
-        for b in geography::store::boundaries_at(&p.db, Level::County).await? {
+        // Only the counties with events, so a community's dots are not lost on the whole city.
+        let counties: std::collections::HashSet<String> =
+            open_events.iter().filter(|e| e.lon_e6.is_some()).map(|e| e.unit_code.chars().take(6).collect()).collect();
+        for b in geography::store::boundaries_at(&p.db, Level::County).await?.into_iter().filter(|b| counties.contains(&b.code)) {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&b.geometry) {
                 if let Ok(g) = geography::geo::parse_geometry(&v) {
                     shapes.push(geography::geo::MapShape { code: b.code, name: b.name, geometry: g, href: None, highlight: false });
@@ -387,6 +390,7 @@ fn action_label(a: &str) -> String {
             "auto_escalate" => "超时自动上报".into(),
             "whistle" => "吹哨".into(),
             "report_in" => "部门报到".into(),
+            "demo" => "演示流转".into(),
             other => other.to_owned(),
         },
     }

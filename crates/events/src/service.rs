@@ -789,3 +789,79 @@ pub async fn similar(p: &Platform, scope: &Scope, departments: &[String], e: &Ev
         .take(10)
         .collect())
 }
+
+/// A handful of synthetic events for the demo (source 演示数据), spread over the demo street's
+/// communities and states, so the lists, lights and map have something to show.
+pub async fn seed_demo(p: &Platform) -> AppResult<usize> {
+    if p.db.scalar(sql!("SELECT COUNT(*) FROM events WHERE source = '演示数据'")).await? > 0 {
+        return Ok(0);
+    }
+    let street = UnitCode::parse("510903001").map_err(AppError::internal)?;
+    let units = geography::store::current_of_kind(&p.db, &street, &[geography::model::UnitKind::Community, geography::model::UnitKind::Village]).await?;
+    let samples = [
+        ("06005", "雨后路口积水", "紧急"),
+        ("06001", "垃圾桶满溢未清运", "一般"),
+        ("01001", "井盖破损有安全隐患", "特急"),
+        ("09001", "早市占道经营", "一般"),
+        ("90001", "邻里漏水纠纷", "一般"),
+        ("06006", "夜间施工噪声扰民", "一般"),
+        ("90002", "电动车楼道充电", "紧急"),
+        ("06004", "人行道地砖松动", "一般"),
+        ("90004", "独居老人求助送餐", "一般"),
+        ("07001", "楼道小广告", "一般"),
+    ];
+    let actor = Actor { name: "system:demo".into(), client_addr: "local".into() };
+    let mut n = 0;
+    for (i, (code, title, urgency)) in samples.iter().enumerate() {
+        let Some(u) = units.get(i % units.len().max(1)) else { break };
+        let r = Report {
+            type_code: (*code).into(),
+            title: (*title).into(),
+            description: format!("{title}（演示数据）"),
+            urgency: (*urgency).into(),
+            unit: u.code.clone(),
+            address: u.name.clone(),
+            lon: Some(105.565 + 0.006 * (i % 5) as f64),
+            lat: Some(30.515 + 0.005 * (i / 5) as f64),
+            crs: "wgs84".into(),
+            anonymous: false,
+            idem_key: Some(format!("demo-{i}")),
+            source: "演示数据".into(),
+        };
+        let (id, _) = report_as(p, &actor, None, &Scope::new(vec![street.clone()]), r, Vec::new()).await?;
+        // Move some along the loop so every state shows up.
+        let steps: &[&str] = match i % 4 {
+            1 => &["accepted"],
+            2 => &["accepted", "dispatched"],
+            3 => &["accepted", "dispatched", "handling"],
+            _ => &[],
+        };
+        for s in steps {
+            let mut tx = p.db.begin().await?;
+            tx.execute(sql!("UPDATE events SET state = $1, version = version + 1 WHERE id = $2", *s, id.as_str())).await?;
+            store::add_step(
+                &mut tx,
+                &id,
+                p.now(),
+                &actor,
+                Some(u.code.as_str()),
+                "demo",
+                None,
+                State::parse(s).unwrap_or(State::Reported),
+                "演示数据",
+                None,
+                None,
+            )
+            .await?;
+            audit::record(
+                &mut tx,
+                p.now(),
+                &AuditEvent { actor: &actor, unit: Some(u.code.as_str()), action: "event.demo", target: &id, outcome: Outcome::Ok, detail: s },
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        n += 1;
+    }
+    Ok(n)
+}

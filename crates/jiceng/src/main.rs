@@ -374,6 +374,10 @@ async fn demo(p: &Platform, scale: Scale) -> Result<()> {
     if events::service::seed(p).await.map_err(app_err)? {
         println!("已载入事件目录（{} 类，含时限与责任部门）和各区县职能部门。", events::model::default_catalogue().len());
     }
+    let demo_events = events::service::seed_demo(p).await.map_err(app_err)?;
+    if demo_events > 0 {
+        println!("已生成 {demo_events} 个演示事件（来源标注为「演示数据」）。");
+    }
     let made = jiceng::create_demo_accounts(p).await.map_err(app_err)?;
     if made.is_empty() {
         println!("演示账户已存在（密码只在首次运行时显示；可用 jiceng user reset-password NAME 重置）。");
