@@ -32,22 +32,23 @@ pub fn stage_limit(state: State, urgency: Urgency, handling: Limit) -> Limit {
     }
 }
 
-/// Where the caller sees events: units from their non-department roles, plus their departments.
+/// Where the caller sees events: units from their staff roles, events dispatched to their
+/// departments, and always their own reports. Residents see only what they reported themselves.
 pub async fn visibility(p: &Platform, me: &Principal) -> AppResult<(Scope, Vec<String>)> {
     let roots = me
         .grants
         .iter()
-        .filter(|g| {
-            g.role != Role::DepartmentStaff
-                && (g.role.allows(Permission::ReportEvents) || g.role.allows(Permission::HandleEvents) || g.role.allows(Permission::WorkEvents))
-        })
+        .filter(|g| !matches!(g.role, Role::DepartmentStaff | Role::Resident))
+        .filter(|g| g.role.allows(Permission::ReportEvents) || g.role.allows(Permission::HandleEvents) || g.role.allows(Permission::WorkEvents))
         .map(|g| g.unit.clone())
         .collect();
-    let departments = if me.grants.iter().any(|g| g.role == Role::DepartmentStaff) { store::departments_of(&p.db, &me.username).await? } else { Vec::new() };
+    let mut departments =
+        if me.grants.iter().any(|g| g.role == Role::DepartmentStaff) { store::departments_of(&p.db, &me.username).await? } else { Vec::new() };
     let scope = Scope::new(roots);
-    if scope.is_empty() && departments.is_empty() && !me.can(Permission::WorkEvents) {
+    if scope.is_empty() && departments.is_empty() && !me.can(Permission::WorkEvents) && !me.can(Permission::ReportEvents) {
         return Err(AppError::forbidden());
     }
+    departments.push(format!("{}{}", store::REPORTER_PREFIX, me.username));
     Ok((scope, departments))
 }
 

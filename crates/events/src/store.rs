@@ -198,22 +198,30 @@ pub async fn add_rule(tx: &mut Tx, type_code: &str, area: &UnitCode, department_
 // ---------------------------------------------------------------------------------------------
 // Events
 
-/// Visible events: those that happened in, or are handled in, the scope; plus, for department
-/// staff, those dispatched to their departments.
+/// Marks an entry of the `departments` list as "events this person reported" rather than a
+/// department id (see [`crate::service::visibility`]).
+pub const REPORTER_PREFIX: &str = "reporter:";
+
+/// Visible events: those that happened in, or are handled in, the scope; plus those dispatched to the
+/// caller's departments; plus the caller's own reports (entries prefixed [`REPORTER_PREFIX`]).
 pub fn push_visibility(q: &mut Sql, scope: &Scope, departments: &[String]) {
     q.push("(");
     scope.push_filter(q, "e.unit_code");
     q.push(" OR ");
     scope.push_filter(q, "e.handling_unit");
-    if !departments.is_empty() {
+    let (reporters, deps): (Vec<&String>, Vec<&String>) = departments.iter().partition(|d| d.starts_with(REPORTER_PREFIX));
+    if !deps.is_empty() {
         q.push(" OR e.department_id IN (");
-        for (i, d) in departments.iter().enumerate() {
+        for (i, d) in deps.iter().enumerate() {
             if i > 0 {
                 q.push(", ");
             }
             q.bind(d.as_str());
         }
         q.push(")");
+    }
+    for r in reporters {
+        q.push(" OR e.reporter = ").bind(&r[REPORTER_PREFIX.len()..]);
     }
     q.push(")");
 }

@@ -418,3 +418,24 @@ async fn the_json_api_reports_idempotently_and_refuses_stale_actions() {
         t.send(send(&grid, "POST", "/api/v1/events", None, serde_json::json!({"type_code": "06001", "unit": COMMUNITY, "lon": 121.47, "lat": 31.23}))).await;
     assert_eq!(bad.json()["code"], "event.outside_city");
 }
+
+#[tokio::test]
+async fn residents_see_their_own_reports_and_nobody_elses() {
+    let t = TestApp::new().await;
+    t.user("wang", Role::Resident, COMMUNITY).await;
+    t.user("li", Role::Resident, COMMUNITY).await;
+    t.user("office", Role::CommunityStaff, COMMUNITY).await;
+    let wang = t.login("wang", None).await;
+    let form = t.get(&wang, "/events/new").await;
+    assert!(form.body.contains("对公众匿名"), "residents may stay anonymous to the public");
+    let id = event_id(
+        &report(&t, &wang, &[("type_code", "90004"), ("unit", COMMUNITY), ("description", "楼上漏水"), ("urgency", "一般"), ("anonymous", "1")], None).await,
+    );
+    assert_eq!(t.get(&wang, &format!("/events/{id}")).await.status, StatusCode::OK);
+    let li = t.login("li", None).await;
+    assert_eq!(t.get(&li, &format!("/events/{id}")).await.status, StatusCode::NOT_FOUND, "a neighbour does not see it");
+    assert!(!t.get(&li, "/events").await.body.contains(&id));
+    let office = t.login("office", None).await;
+    let page = t.get(&office, &format!("/events/{id}")).await;
+    assert!(page.body.contains("居民上报") && page.body.contains("对公众匿名"), "staff know who reported");
+}
