@@ -18,6 +18,12 @@ export const OTHER_COUNTY = '510904'; // 安居区: exists, but outside both tes
 export const OTHER_COUNTY_NAME = '安居区';
 export const COMMUNITY = '510903001001';
 export const OTHER_COMMUNITY = '510903001002'; // a sibling community: e2e-neighbour's, not e2e-village's
+export const TOWNSHIP = '510903001'; // e2e-street's township (街道), above COMMUNITY
+export const GRID = '510903001001501'; // e2e-grid's grid, a cell under COMMUNITY
+
+// The department e2e-dept (department_staff at COUNTY) was put in by run.sh, or '' when the binary
+// has no `department` command yet.
+export const DEPARTMENT = process.env.E2E_DEPARTMENT || '';
 
 // The audit admin created by run.sh; admins sign in with a TOTP code, run.sh passes the secret.
 export const AUDITOR = 'e2e-auditor';
@@ -60,6 +66,32 @@ export async function withPage(browser, name, fn, viewport) {
     throw err;
   } finally {
     await context.close();
+  }
+}
+
+/**
+ * Like withPage, with one context per name (several people at once): `fn({name: page, …})`. On
+ * failure every page is saved as a screenshot named after the test and the person.
+ */
+export async function withPages(browser, name, names, fn, viewport) {
+  const opened = {};
+  try {
+    for (const who of names) opened[who] = await newPage(browser, viewport);
+    const pages = Object.fromEntries(Object.entries(opened).map(([who, { page }]) => [who, page]));
+    try {
+      await fn(pages);
+    } catch (err) {
+      const files = [];
+      for (const [who, { page }] of Object.entries(opened)) {
+        const file = join(RESULTS, `failed-${`${name}-${who}`.replace(/[^A-Za-z0-9_-]+/g, '_')}.png`);
+        await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+        files.push(`${who} at ${page.url()} (screenshot: ${file})`);
+      }
+      err.message += `\n  pages: ${files.join('; ')}`;
+      throw err;
+    }
+  } finally {
+    for (const { context } of Object.values(opened)) await context.close();
   }
 }
 

@@ -97,6 +97,7 @@ struct ListPage {
     open_only: bool,
     states: Vec<(&'static str, &'static str, bool)>,
     can_report: bool,
+    can_handle: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -189,6 +190,7 @@ pub async fn list(State(p): State<Platform>, State(site): State<Site>, Auth(me):
         open_only: f.open_only,
         states: EvState::ALL.iter().map(|s| (s.as_str(), s.label(), q.state.as_deref() == Some(s.as_str()))).collect(),
         can_report: me.can(Permission::ReportEvents),
+        can_handle: me.can(Permission::HandleEvents),
     }))
 }
 
@@ -204,6 +206,10 @@ struct NewPage {
     title: String,
     description: String,
     address: String,
+    urgency: String,
+    lon: String,
+    lat: String,
+    crs: String,
     resident: bool,
     error: Option<(String, String)>,
 }
@@ -245,6 +251,10 @@ async fn new_page(p: &Platform, site: &Site, me: &Principal, r: Option<&Report>,
         title: r.map(|r| r.title.clone()).unwrap_or_default(),
         description: r.map(|r| r.description.clone()).unwrap_or_default(),
         address: r.map(|r| r.address.clone()).unwrap_or_default(),
+        urgency: r.map(|r| r.urgency.clone()).unwrap_or_else(|| "一般".into()),
+        lon: r.and_then(|r| r.lon).map(|x| x.to_string()).unwrap_or_default(),
+        lat: r.and_then(|r| r.lat).map(|x| x.to_string()).unwrap_or_default(),
+        crs: r.map(|r| r.crs.clone()).unwrap_or_default(),
         resident: me.grants.iter().all(|g| g.role == Role::Resident),
         error: error.map(|e| (e.code.to_owned(), e.human())),
     };
@@ -269,9 +279,11 @@ fn parse_coord(s: &str, field: &str) -> AppResult<Option<f64>> {
 }
 
 /// Reads the multipart report form: fields and up to three photos, each checked by content.
-async fn read_report(mut m: Multipart, source: &str) -> AppResult<(Report, Vec<Attachment>)> {
+async fn read_report(mut m: Multipart, source: &str) -> AppResult<(Report, Vec<Attachment>, Option<AppError>)> {
     let mut fields: HashMap<String, String> = HashMap::new();
     let mut photos = Vec::new();
+    // A bad photo or coordinate is reported with the rest of the form kept, so nothing typed is lost.
+    let mut problem: Option<AppError> = None;
     while let Some(field) = m.next_field().await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "event.photo_too_large", "照片过大，每张不超过 5 MB")
@@ -287,12 +299,18 @@ async fn read_report(mut m: Multipart, source: &str) -> AppResult<(Report, Vec<A
                 continue;
             }
             if bytes.len() > MAX_PHOTO_BYTES {
-                return Err(AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "event.photo_too_large", format!("照片「{filename}」超过 5 MB")).at_field("photo"));
+                problem.get_or_insert(
+                    AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "event.photo_too_large", format!("照片「{filename}」超过 5 MB")).at_field("photo"),
+                );
+                continue;
             }
-            let ct = image_type(&bytes)
-                .ok_or_else(|| AppError::bad_request("event.not_an_image", format!("「{filename}」不是 JPEG 或 PNG 图片")).at_field("photo"))?;
+            let Some(ct) = image_type(&bytes) else {
+                problem.get_or_insert(AppError::bad_request("event.not_an_image", format!("「{filename}」不是 JPEG 或 PNG 图片")).at_field("photo"));
+                continue;
+            };
             if photos.len() == 3 {
-                return Err(AppError::bad_request("event.too_many_photos", "最多上传 3 张照片").at_field("photo"));
+                problem.get_or_insert(AppError::bad_request("event.too_many_photos", "最多上传 3 张照片").at_field("photo"));
+                continue;
             }
             photos.push(Attachment { filename, content_type: ct.to_owned(), size: bytes.len() as i64, data_b64: b64::encode(&bytes) });
         } else {
@@ -308,14 +326,20 @@ async fn read_report(mut m: Multipart, source: &str) -> AppResult<(Report, Vec<A
         urgency: if g("urgency").is_empty() { "一般".into() } else { g("urgency") },
         unit: g("unit"),
         address: g("address"),
-        lon: parse_coord(&g("lon"), "经度")?,
-        lat: parse_coord(&g("lat"), "纬度")?,
+        lon: parse_coord(&g("lon"), "经度").unwrap_or_else(|e| {
+            problem.get_or_insert(e);
+            None
+        }),
+        lat: parse_coord(&g("lat"), "纬度").unwrap_or_else(|e| {
+            problem.get_or_insert(e);
+            None
+        }),
         crs: g("crs"),
         anonymous: g("anonymous") == "1",
         idem_key: Some(g("idem_key")).filter(|k| !k.is_empty()),
         source: source.to_owned(),
     };
-    Ok((r, photos))
+    Ok((r, photos, problem))
 }
 
 pub async fn new_submit(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, m: Multipart) -> AppResult<Response> {
@@ -327,10 +351,13 @@ pub async fn new_submit(State(p): State<Platform>, State(site): State<Site>, Aut
     } else {
         "工作人员上报"
     };
-    let (r, photos) = match read_report(m, source).await {
+    let (r, photos, problem) = match read_report(m, source).await {
         Ok(x) => x,
         Err(e) => return new_page(&p, &site, &me, None, Some(&e)).await,
     };
+    if let Some(e) = problem {
+        return new_page(&p, &site, &me, Some(&r), Some(&e)).await;
+    }
     let keep = Report {
         type_code: r.type_code.clone(),
         title: r.title.clone(),
@@ -358,6 +385,7 @@ struct EventPage {
     shell: Shell,
     e: EventRow,
     state_label: &'static str,
+    timed: bool,
     light_label: &'static str,
     limit_label: String,
     deadline: String,
@@ -431,6 +459,7 @@ async fn event_view(p: &Platform, site: &Site, me: &Principal, id: &str, flash: 
         similar,
         shell: Shell::new(site, me, &e.title, "/events"),
         state_label: e.state().label(),
+        timed: e.state().is_timed(),
         light_label: if e.state().is_timed() { Light::parse(&e.light).label() } else { "—" },
         limit_label: limit.label(),
         deadline: format_beijing(limit.deadline(&cal, e.stage_started_ms)),

@@ -124,6 +124,30 @@ pub async fn report_as(
             };
         }
     }
+    // The same person sending the same report again within ten minutes (a form resubmitted after
+    // going back, a second tap) gets the first event, even without an idempotency key.
+    if let Some(who) = reporter {
+        let (lon, lat) = match (r.lon, r.lat) {
+            (Some(x), Some(y)) => to_wgs84(x, y, &r.crs).map(|(a, b)| (Some((a * 1e6).round() as i64), Some((b * 1e6).round() as i64))).unwrap_or((None, None)),
+            _ => (None, None),
+        };
+        let recent: Option<(String,)> =
+            p.db.fetch_optional(sql!(
+                "SELECT id FROM events WHERE reporter = $1 AND type_code = $2 AND unit_code = $3 AND description = $4 AND created_ms >= $5 \
+                 AND COALESCE(lon_e6, -1) = COALESCE($6, -1) AND COALESCE(lat_e6, -1) = COALESCE($7, -1) ORDER BY created_ms DESC LIMIT 1",
+                who,
+                r.type_code.trim(),
+                r.unit.trim(),
+                r.description.trim(),
+                p.now() - 10 * 60_000,
+                lon,
+                lat
+            ))
+            .await?;
+        if let Some((id,)) = recent {
+            return Ok((id, false));
+        }
+    }
     let t = store::event_type(&p.db, r.type_code.trim())
         .await?
         .ok_or_else(|| AppError::bad_request("event.unknown_type", format!("未知的事件类型「{}」", r.type_code.trim())).at_field("type_code"))?;

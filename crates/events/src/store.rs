@@ -211,6 +211,7 @@ pub fn push_visibility(q: &mut Sql, scope: &Scope, departments: &[String]) {
     scope.push_filter(q, "e.handling_unit");
     let (reporters, deps): (Vec<&String>, Vec<&String>) = departments.iter().partition(|d| d.starts_with(REPORTER_PREFIX));
     if !deps.is_empty() {
+        // Dispatched to one of the caller's departments, or one of them was whistled in (吹哨报到).
         q.push(" OR e.department_id IN (");
         for (i, d) in deps.iter().enumerate() {
             if i > 0 {
@@ -218,7 +219,14 @@ pub fn push_visibility(q: &mut Sql, scope: &Scope, departments: &[String]) {
             }
             q.bind(d.as_str());
         }
-        q.push(")");
+        q.push(") OR e.id IN (SELECT w.event_id FROM whistles w JOIN whistle_participants wp ON wp.whistle_id = w.id WHERE wp.department_id IN (");
+        for (i, d) in deps.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.bind(d.as_str());
+        }
+        q.push("))");
     }
     for r in reporters {
         q.push(" OR e.reporter = ").bind(&r[REPORTER_PREFIX.len()..]);

@@ -224,6 +224,7 @@ struct FileConfig {
     secure_cookies: Option<bool>,
     idle_timeout_minutes: Option<i64>,
     field_key_file: Option<PathBuf>,
+    mqtt: Option<String>,
 }
 
 struct Config {
@@ -233,6 +234,8 @@ struct Config {
     /// `JICENG_FIELD_KEY` (hex), else this key file (created on first use).
     field_key_hex: Option<String>,
     field_key_file: PathBuf,
+    /// MQTT broker for device alarms, `host:port` (`JICENG_MQTT` or `mqtt` in the file).
+    mqtt: Option<String>,
 }
 
 fn load_config(cli: &Cli, listen_flag: Option<&str>) -> Result<Config> {
@@ -253,6 +256,7 @@ fn load_config(cli: &Cli, listen_flag: Option<&str>) -> Result<Config> {
         db: cli.db.clone().or(file.db).unwrap_or_else(|| "jiceng-data/jiceng.db".into()),
         listen: listen_flag.map(str::to_owned).or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
         settings,
+        mqtt: std::env::var("JICENG_MQTT").ok().filter(|m| !m.trim().is_empty()).or(file.mqtt),
         field_key_hex: std::env::var("JICENG_FIELD_KEY").ok().filter(|k| !k.trim().is_empty()),
         field_key_file: std::env::var_os("JICENG_FIELD_KEY_FILE")
             .map(PathBuf::from)
@@ -318,13 +322,26 @@ async fn existing_unit(p: &Platform, s: &str) -> Result<UnitCode> {
     }
 }
 
-async fn serve(p: Platform, listen: &str) -> Result<()> {
+fn parse_mqtt(addr: &str) -> Result<(String, u16)> {
+    let (host, port) = addr.rsplit_once(':').ok_or_else(|| anyhow!("MQTT 地址「{addr}」应形如 127.0.0.1:1883"))?;
+    Ok((host.to_owned(), port.parse().map_err(|_| anyhow!("MQTT 端口「{port}」无效"))?))
+}
+
+async fn serve(p: Platform, listen: &str, mqtt: Option<&str>) -> Result<()> {
     let addr: SocketAddr = listen.parse().with_context(|| format!("监听地址「{listen}」无效，应形如 127.0.0.1:8080"))?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("无法监听 {addr}（端口被占用？可用 --listen 更换）"))?;
     println!("jiceng 已启动：http://{addr}  （Ctrl-C 停止）");
     let app = jiceng::app(p.clone());
     // Lights, escalation and notifications run beside the web server.
     let jobs = events::spawn_jobs(p.clone());
+    let alarms = match mqtt {
+        Some(addr) => {
+            let (host, port) = parse_mqtt(addr)?;
+            println!("设备告警：订阅 MQTT {host}:{port} 主题 jiceng/alarms/+");
+            Some(events::alarms::spawn_mqtt(p.clone(), host, port))
+        }
+        None => None,
+    };
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             let ctrl_c = tokio::signal::ctrl_c();
@@ -341,6 +358,9 @@ async fn serve(p: Platform, listen: &str) -> Result<()> {
         })
         .await?;
     jobs.abort();
+    if let Some(a) = alarms {
+        a.abort();
+    }
     p.db.close().await;
     Ok(())
 }
@@ -419,12 +439,14 @@ async fn run() -> Result<std::process::ExitCode> {
     let cli_actor = Actor::cli();
     let cheap = p.settings.cheap_hashing;
     match cli.cmd {
-        Cmd::Serve(_) => serve(p, &cfg.listen).await?,
+        Cmd::Serve(_) => serve(p, &cfg.listen, cfg.mqtt.as_deref()).await?,
         Cmd::Demo { scale, no_serve, .. } => {
             let scale = Scale::parse(&scale).ok_or_else(|| anyhow!("--scale 只能是 small 或 city"))?;
             demo(&p, scale).await?;
             if !no_serve {
-                serve(p, &cfg.listen).await?;
+                // The demo listens for device alarms on the local broker unless told otherwise.
+                let mqtt = cfg.mqtt.clone().unwrap_or_else(|| "127.0.0.1:1883".into());
+                serve(p, &cfg.listen, Some(&mqtt)).await?;
             }
         }
         Cmd::Migrate => println!("数据库已迁移到最新版本：{}", redact(&cfg.db)),

@@ -161,6 +161,9 @@ async fn stale_forms_and_bad_reports_are_refused_clearly() {
     assert_eq!(t.platform.db.scalar(sql!("SELECT COUNT(*) FROM events")).await.unwrap(), 0, "nothing half-written");
     let r = report(&t, &grid, &with(&[("type_code", "06001")]), None).await;
     let id = event_id(&r);
+    // Sent again without a key (the form was reloaded after going back): still one event.
+    let again = report(&t, &grid, &with(&[("type_code", "06001")]), None).await;
+    assert_eq!(event_id(&again), id);
     // Two officers open the same event; the second submission is stale.
     let page_a = t.get(&a, &format!("/events/{id}")).await;
     let page_b = t.get(&b, &format!("/events/{id}")).await;
@@ -262,6 +265,9 @@ async fn a_street_whistles_and_departments_must_report_in() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body.contains("已吹「攻坚哨」"));
     let (whistle,): (String,) = t.platform.db.fetch_one(sql!("SELECT id FROM whistles WHERE event_id = $1", id.as_str())).await.unwrap();
+    // A department that was whistled in can open the event to report in.
+    let hb_view = t.login("hb", None).await;
+    assert_eq!(t.get(&hb_view, &format!("/events/{id}")).await.status, StatusCode::OK);
     // 城管局 reports in after 10 minutes; 生态环境局 does not.
     t.clock.advance(10 * MINUTE);
     let mut cg = cg;
@@ -305,7 +311,7 @@ async fn extensions_need_approval_and_merges_inform_the_reporter() {
     t.user("office", Role::CommunityStaff, COMMUNITY).await;
     let mut grid = t.login("grid", None).await;
     let mut office = t.login("office", None).await;
-    let mk = |k: &'static str| [("type_code", "06004"), ("unit", COMMUNITY), ("description", "路面坑洼"), ("urgency", "一般"), ("idem_key", k)];
+    let mk = |k: &'static str| [("type_code", "06004"), ("unit", COMMUNITY), ("description", k), ("urgency", "一般"), ("idem_key", k)];
     let first = event_id(&report(&t, &grid, &mk("k1"), None).await);
     let second = event_id(&report(&t, &grid, &mk("k2"), None).await);
     let (no,): (String,) = t.platform.db.fetch_one(sql!("SELECT event_no FROM events WHERE id = $1", first.as_str())).await.unwrap();

@@ -4,11 +4,13 @@
 
 mod harness;
 
+mod alarms;
 mod audit_chain;
 mod authz;
 mod cli;
 mod events;
 mod geography;
+mod open311;
 mod registers;
 mod reliability;
 mod security;
