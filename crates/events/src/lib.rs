@@ -22,6 +22,8 @@ pub fn router() -> Router<AppState> {
         .route("/events/new", get(pages::new_form).post(pages::new_submit).layer(DefaultBodyLimit::max(3 * pages::MAX_PHOTO_BYTES + 1024 * 1024)))
         .route("/events/catalogue", get(pages::catalogue))
         .route("/events/catalogue/{code}", post(pages::catalogue_update))
+        .route("/events/routing", post(pages::rule_add))
+        .route("/events/routing/{id}/delete", post(pages::rule_delete))
         .route("/events/metrics", get(pages::metrics))
         .route("/events/metrics.csv", get(pages::metrics_csv))
         .route("/events/attachments/{id}", get(pages::attachment))

@@ -584,6 +584,10 @@ pub async fn attachment(State(p): State<Platform>, Auth(me): Auth, Path(id): Pat
 #[template(path = "catalogue.html")]
 struct CataloguePage {
     shell: Shell,
+    /// (id, type, area, department label)
+    rules: Vec<(String, String, String, String)>,
+    all_departments: Vec<(String, String)>,
+    error: Option<String>,
     types: Vec<(String, String, String, String, String, i64, String)>,
     units: Vec<(&'static str, &'static str)>,
     can_edit: bool,
@@ -591,19 +595,41 @@ struct CataloguePage {
 }
 
 async fn catalogue_view(p: &Platform, site: &Site, me: &Principal, flash: Option<String>) -> AppResult<Response> {
+    catalogue_view_with(p, site, me, flash, None).await
+}
+
+async fn catalogue_view_with(p: &Platform, site: &Site, me: &Principal, flash: Option<String>, error: Option<&AppError>) -> AppResult<Response> {
     let types = store::types(&p.db)
         .await?
         .into_iter()
         .map(|t| (t.code.clone(), t.name.clone(), t.family.clone(), t.limit().label(), t.department.clone(), t.limit_amount, t.limit_unit.clone()))
         .collect();
     let city = UnitCode::parse("5109").map_err(AppError::internal)?;
-    Ok(render(&CataloguePage {
+    let mut rules = Vec::new();
+    for r in store::routing_rules(&p.db).await? {
+        let area = unit_name(p, &r.area_code).await;
+        let dep_unit = unit_name(p, &r.department_unit).await;
+        rules.push((r.id, r.type_code, format!("{area}（{}）", r.area_code), format!("{dep_unit}{}", r.department)));
+    }
+    let mut all_departments = Vec::new();
+    for d in store::departments_in(&p.db, "").await? {
+        let u = unit_name(p, &d.unit_code).await;
+        all_departments.push((d.id, format!("{u}{}", d.name)));
+    }
+    let mut res = render(&CataloguePage {
+        rules,
+        all_departments,
+        error: error.map(AppError::human),
         shell: Shell::new(site, me, "事件目录", "/events"),
         types,
         units: [LimitUnit::Minutes, LimitUnit::Hours, LimitUnit::WorkingHours, LimitUnit::WorkingDays].iter().map(|u| (u.as_str(), u.label())).collect(),
         can_edit: me.scope(Permission::ManageUnits).contains(&city),
         flash,
-    }))
+    });
+    if let Some(e) = error {
+        *res.status_mut() = e.status;
+    }
+    Ok(res)
 }
 
 pub async fn catalogue(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth) -> AppResult<Response> {
@@ -837,4 +863,79 @@ pub async fn metrics_csv(State(p): State<Platform>, Auth(me): Auth, Query(q): Qu
     }
     let disposition = format!("attachment; filename=\"event-metrics-{from}-{to}.csv\"");
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)], out).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RuleForm {
+    type_code: String,
+    area: String,
+    department: String,
+}
+
+fn require_city_admin(me: &Principal) -> AppResult<()> {
+    let city = UnitCode::parse("5109").map_err(AppError::internal)?;
+    if me.scope(Permission::ManageUnits).contains(&city) { Ok(()) } else { Err(AppError::forbidden()) }
+}
+
+/// 派单目录: adds a rule sending a type in an area to a department.
+pub async fn rule_add(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Form(f): Form<RuleForm>) -> AppResult<Response> {
+    require_city_admin(&me)?;
+    let r: AppResult<String> = async {
+        let t = store::event_type(&p.db, f.type_code.trim())
+            .await?
+            .ok_or_else(|| AppError::bad_request("event.unknown_type", "未知的事件类型").at_field("type_code"))?;
+        let area = UnitCode::parse(&f.area).map_err(|e| AppError::bad_request("unit.bad_code", e.to_string()).at_field("area"))?;
+        if geography::store::get(&p.db, area.as_str()).await?.is_none() {
+            return Err(AppError::bad_request("unit.not_found", format!("单位 {area} 不存在")).at_field("area"));
+        }
+        let dep =
+            store::department(&p.db, &f.department).await?.ok_or_else(|| AppError::bad_request("event.bad_department", "部门不存在").at_field("department"))?;
+        let mut tx = p.db.begin().await?;
+        store::add_rule(&mut tx, &t.code, &area, &dep.id).await?;
+        let detail = format!("{} @ {area} -> {}", t.code, dep.name);
+        platform::audit::record(
+            &mut tx,
+            p.now(),
+            &platform::audit::Event {
+                actor: &me.actor(),
+                unit: Some(area.as_str()),
+                action: "event.routing_add",
+                target: &t.code,
+                outcome: platform::audit::Outcome::Ok,
+                detail: &detail,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(format!("已添加派单规则：{} 在 {area} 派往 {}", t.name, dep.name))
+    }
+    .await;
+    match r {
+        Ok(m) => catalogue_view(&p, &site, &me, Some(m)).await,
+        Err(e) if e.status == StatusCode::BAD_REQUEST => catalogue_view_with(&p, &site, &me, None, Some(&e)).await,
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn rule_delete(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>) -> AppResult<Response> {
+    require_city_admin(&me)?;
+    let mut tx = p.db.begin().await?;
+    if store::remove_rule(&mut tx, &id).await? == 0 {
+        return Err(AppError::not_found());
+    }
+    platform::audit::record(
+        &mut tx,
+        p.now(),
+        &platform::audit::Event {
+            actor: &me.actor(),
+            unit: None,
+            action: "event.routing_remove",
+            target: &id,
+            outcome: platform::audit::Outcome::Ok,
+            detail: "",
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    catalogue_view(&p, &site, &me, Some("已删除派单规则".into())).await
 }

@@ -525,3 +525,24 @@ pub async fn pending_outbox(db: &Db, limit: i64) -> DbResult<Vec<OutboxRow>> {
 pub async fn outbox_for(db: &Db, event_id: &str) -> DbResult<Vec<OutboxRow>> {
     db.fetch_all(sql!("SELECT * FROM outbox WHERE event_id = $1 ORDER BY created_ms, id", event_id)).await
 }
+
+#[derive(Clone, Debug, sqlx::FromRow, Serialize)]
+pub struct RoutingRule {
+    pub id: String,
+    pub type_code: String,
+    pub area_code: String,
+    pub department_id: String,
+    pub department: String,
+    pub department_unit: String,
+}
+
+pub async fn routing_rules(db: &Db) -> DbResult<Vec<RoutingRule>> {
+    db.fetch_all(sql!(
+        "SELECT r.id, r.type_code, r.area_code, r.department_id, d.name AS department, d.unit_code AS department_unit FROM routing_rules r JOIN departments d ON d.id = r.department_id ORDER BY r.type_code, r.area_code"
+    ))
+    .await
+}
+
+pub async fn remove_rule(tx: &mut Tx, id: &str) -> DbResult<u64> {
+    tx.execute(sql!("DELETE FROM routing_rules WHERE id = $1", id)).await
+}

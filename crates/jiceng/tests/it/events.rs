@@ -445,3 +445,29 @@ async fn residents_see_their_own_reports_and_nobody_elses() {
     let page = t.get(&office, &format!("/events/{id}")).await;
     assert!(page.body.contains("居民上报") && page.body.contains("对公众匿名"), "staff know who reported");
 }
+
+#[tokio::test]
+async fn the_routing_directory_sends_a_type_in_an_area_to_a_department() {
+    let t = TestApp::new().await;
+    let secret = t.user("root", Role::SystemAdmin, "5109").await;
+    t.user("grid", Role::GridWorker, COMMUNITY).await;
+    let mut root = t.login("root", secret.as_deref()).await;
+    let (water,): (String,) = t.platform.db.fetch_one(sql!("SELECT id FROM departments WHERE unit_code = '510903' AND name = '水务局'")).await.unwrap();
+    let r = t.post(&mut root, "/events/routing", &[("type_code", "06005"), ("area", "510903001"), ("department", &water)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("已添加派单规则"));
+    let bad = t.post(&mut root, "/events/routing", &[("type_code", "06005"), ("area", "510999"), ("department", &water)]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let grid = t.login("grid", None).await;
+    let id = event_id(&report(&t, &grid, &[("type_code", "06005"), ("unit", COMMUNITY), ("description", "积水"), ("urgency", "一般")], None).await);
+    let (dep,): (Option<String>,) = t.platform.db.fetch_one(sql!("SELECT department_id FROM events WHERE id = $1", id.as_str())).await.unwrap();
+    assert_eq!(dep.as_deref(), Some(water.as_str()), "the rule beats the catalogue's 住建局");
+    // Without a rule, the catalogue's department in the county.
+    let id2 = event_id(&report(&t, &grid, &[("type_code", "06001"), ("unit", COMMUNITY), ("description", "垃圾"), ("urgency", "一般")], None).await);
+    let (name,): (String,) =
+        t.platform.db.fetch_one(sql!("SELECT d.name FROM events e JOIN departments d ON d.id = e.department_id WHERE e.id = $1", id2.as_str())).await.unwrap();
+    assert_eq!(name, "城管局");
+    // Only city system administrators edit the directory.
+    let mut g = grid;
+    assert_eq!(t.post(&mut g, "/events/routing", &[("type_code", "06005"), ("area", "510903001"), ("department", &water)]).await.status, StatusCode::FORBIDDEN);
+}
