@@ -88,30 +88,6 @@ struct Batch {
     others: Vec<(&'static str, &'static [&'static str], Vec<Value>)>,
 }
 
-const HOUSE_COLS: [&str; 12] =
-    ["id", "unit_code", "compound_code", "address", "building", "unit_no", "room", "house_use", "floor_area_dm2", "occupancy", "synthetic", "created_ms"];
-const HOUSEHOLD_COLS: [&str; 6] = ["id", "unit_code", "house_id", "household_no", "synthetic", "created_ms"];
-const PEOPLE_COLS: [&str; 19] = [
-    "id",
-    "unit_code",
-    "name",
-    "id_enc",
-    "id_index",
-    "id_masked",
-    "sex",
-    "birth_date",
-    "phone_enc",
-    "phone_index",
-    "phone_masked",
-    "residence_kind",
-    "household_id",
-    "relation",
-    "house_id",
-    "moved_in",
-    "synthetic",
-    "created_ms",
-    "updated_ms",
-];
 const ORG_COLS: &[&str] =
     &["id", "unit_code", "name", "kind", "credit_code", "certified_social_enterprise", "two_new", "party_work_covered", "synthetic", "created_ms"];
 const FACILITY_COLS: &[&str] =
@@ -439,10 +415,10 @@ pub async fn seed(db: &Db, cipher: &FieldCipher, now: Millis, actor: &Actor, sca
         let batch = generate(&plan, today, now, cipher, &mut mint, &mut plate_seq, &mut phone_seq);
         people += batch.people.len();
         households += batch.households.len();
-        store::bulk_insert(&mut tx, "houses", &HOUSE_COLS, batch.houses).await?;
-        store::bulk_insert(&mut tx, "households", &HOUSEHOLD_COLS, batch.households).await?;
-        store::bulk_insert(&mut tx, "people", &PEOPLE_COLS, batch.people).await?;
-        store::bulk_insert(&mut tx, "person_tags", &["person_id", "tag", "unit_code"], batch.tags).await?;
+        store::bulk_insert(&mut tx, "houses", &store::HOUSE_COLUMNS, batch.houses).await?;
+        store::bulk_insert(&mut tx, "households", &store::HOUSEHOLD_COLUMNS, batch.households).await?;
+        store::bulk_insert(&mut tx, "people", &store::PEOPLE_COLUMNS, batch.people).await?;
+        store::bulk_insert(&mut tx, "person_tags", &store::TAG_COLUMNS, batch.tags).await?;
         let mut by_table: HashMap<&'static str, (&'static [&'static str], Vec<Vec<Value>>)> = HashMap::new();
         for (table, cols, row) in batch.others {
             by_table.entry(table).or_insert((cols, Vec::new())).1.push(row);

@@ -445,41 +445,14 @@ pub async fn commit_roster(
             new_tags.push(vec![Value::from(pid.as_str()), (*t).into(), u.into()]);
         }
     }
-    store::bulk_insert(
-        &mut tx,
-        "houses",
-        &["id", "unit_code", "compound_code", "address", "building", "unit_no", "room", "house_use", "floor_area_dm2", "occupancy", "synthetic", "created_ms"],
-        new_houses,
-    )
-    .await?;
-    store::bulk_insert(&mut tx, "households", &["id", "unit_code", "house_id", "household_no", "synthetic", "created_ms"], new_households).await?;
-    const PEOPLE: [&str; 19] = [
-        "id",
-        "unit_code",
-        "name",
-        "id_enc",
-        "id_index",
-        "id_masked",
-        "sex",
-        "birth_date",
-        "phone_enc",
-        "phone_index",
-        "phone_masked",
-        "residence_kind",
-        "household_id",
-        "relation",
-        "house_id",
-        "moved_in",
-        "synthetic",
-        "created_ms",
-        "updated_ms",
-    ];
+    store::bulk_insert(&mut tx, "houses", &store::HOUSE_COLUMNS, new_houses).await?;
+    store::bulk_insert(&mut tx, "households", &store::HOUSEHOLD_COLUMNS, new_households).await?;
     let total = new_people.len();
     let mut rest = new_people;
     while !rest.is_empty() {
         let tail = rest.split_off(rest.len().min(5_000));
         let n = rest.len();
-        let r = store::bulk_insert(&mut tx, "people", &PEOPLE, rest).await;
+        let r = store::bulk_insert(&mut tx, "people", &store::PEOPLE_COLUMNS, rest).await;
         if let Err(e) = r {
             if e.is_unique_violation() {
                 return Err(AppError::conflict("registry.duplicate_in_db", "导入期间有同一身份证号被他人登记，整批未写入，请重新预览"));
@@ -489,7 +462,7 @@ pub async fn commit_roster(
         progress.fetch_add(n, Ordering::Relaxed);
         rest = tail;
     }
-    store::bulk_insert(&mut tx, "person_tags", &["person_id", "tag", "unit_code"], new_tags).await?;
+    store::bulk_insert(&mut tx, "person_tags", &store::TAG_COLUMNS, new_tags).await?;
     let detail = format!("{total} people from {source}");
     audit::record(&mut tx, now, &Event { actor, unit: Some(u), action: "registry.import", target: "people", outcome: Outcome::Ok, detail: &detail }).await?;
     tx.commit().await?;

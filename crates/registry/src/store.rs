@@ -245,6 +245,33 @@ pub async fn existing_id_indexes(db: &Db, indexes: &[String]) -> DbResult<std::c
     Ok(out)
 }
 
+/// Column lists of the bulk-inserted tables, shared by the roster import and the demo generator.
+pub const HOUSE_COLUMNS: [&str; 12] =
+    ["id", "unit_code", "compound_code", "address", "building", "unit_no", "room", "house_use", "floor_area_dm2", "occupancy", "synthetic", "created_ms"];
+pub const HOUSEHOLD_COLUMNS: [&str; 6] = ["id", "unit_code", "house_id", "household_no", "synthetic", "created_ms"];
+pub const PEOPLE_COLUMNS: [&str; 19] = [
+    "id",
+    "unit_code",
+    "name",
+    "id_enc",
+    "id_index",
+    "id_masked",
+    "sex",
+    "birth_date",
+    "phone_enc",
+    "phone_index",
+    "phone_masked",
+    "residence_kind",
+    "household_id",
+    "relation",
+    "house_id",
+    "moved_in",
+    "synthetic",
+    "created_ms",
+    "updated_ms",
+];
+pub const TAG_COLUMNS: [&str; 3] = ["person_id", "tag", "unit_code"];
+
 /// Multi-row INSERT in chunks: the import path writes hundreds of thousands of rows and one
 /// statement per row would spend its time on round trips.
 pub async fn bulk_insert(tx: &mut Tx, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) -> DbResult<()> {
