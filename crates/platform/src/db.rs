@@ -83,19 +83,32 @@ impl From<Option<&str>> for Value {
 }
 
 /// SQL text with its parameters. Placeholders are `$1…$N`, numbered by [`Sql::bind`].
+///
+/// SQL built only by appending (`push`/`bind`) also keeps a copy with anonymous `?` placeholders,
+/// which SQLite binds in constant time each; SQLite resolves a named `$N` by scanning the statement's
+/// parameter list, which makes a 4,000-parameter bulk insert quadratic.
 #[derive(Clone, Debug, Default)]
 pub struct Sql {
     text: String,
     params: Vec<Value>,
+    anonymous: Option<String>,
 }
 
 impl Sql {
     /// Static SQL with parameters already numbered `$1…` in the text.
     pub fn new(text: &str, params: impl IntoIterator<Item = Value>) -> Self {
-        Self { text: text.to_owned(), params: params.into_iter().collect() }
+        let params: Vec<Value> = params.into_iter().collect();
+        let anonymous = (params.is_empty() && !text.contains('$')).then(|| text.to_owned());
+        Self { text: text.to_owned(), params, anonymous }
     }
     pub fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
+        if text.contains('$') {
+            self.anonymous = None;
+        }
+        if let Some(a) = &mut self.anonymous {
+            a.push_str(text);
+        }
         self
     }
     /// Appends the next placeholder and its value.
@@ -103,7 +116,14 @@ impl Sql {
         self.params.push(v.into());
         self.text.push('$');
         self.text.push_str(&self.params.len().to_string());
+        if let Some(a) = &mut self.anonymous {
+            a.push('?');
+        }
         self
+    }
+    /// The text SQLite should prepare: anonymous placeholders when the order allows.
+    fn sqlite_text(self) -> (String, Vec<Value>) {
+        (self.anonymous.unwrap_or(self.text), self.params)
     }
     /// `LIMIT n OFFSET m` with both bound.
     pub fn page(&mut self, limit: i64, offset: i64) -> &mut Self {
@@ -161,25 +181,25 @@ macro_rules! query_methods {
     ($self:ident $(, $m:ident)?; $sqlite:pat => $se:expr, $pg:pat => $pe:expr) => {
         pub async fn execute(& $($m)? $self, sql: Sql) -> DbResult<u64> {
             Ok(match $self.inner() {
-                $sqlite => bind_all!(sqlx::query::<Sqlite>(AssertSqlSafe(sql.text)), sql.params).execute($se).await?.rows_affected(),
+                $sqlite => { let (t, ps) = sql.sqlite_text(); bind_all!(sqlx::query::<Sqlite>(AssertSqlSafe(t)), ps).execute($se).await?.rows_affected() }
                 $pg => bind_all!(sqlx::query::<Postgres>(AssertSqlSafe(sql.text)), sql.params).execute($pe).await?.rows_affected(),
             })
         }
         pub async fn fetch_all<T: Row>(& $($m)? $self, sql: Sql) -> DbResult<Vec<T>> {
             Ok(match $self.inner() {
-                $sqlite => bind_all!(sqlx::query_as::<Sqlite, T>(AssertSqlSafe(sql.text)), sql.params).fetch_all($se).await?,
+                $sqlite => { let (t, ps) = sql.sqlite_text(); bind_all!(sqlx::query_as::<Sqlite, T>(AssertSqlSafe(t)), ps).fetch_all($se).await? }
                 $pg => bind_all!(sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql.text)), sql.params).fetch_all($pe).await?,
             })
         }
         pub async fn fetch_optional<T: Row>(& $($m)? $self, sql: Sql) -> DbResult<Option<T>> {
             Ok(match $self.inner() {
-                $sqlite => bind_all!(sqlx::query_as::<Sqlite, T>(AssertSqlSafe(sql.text)), sql.params).fetch_optional($se).await?,
+                $sqlite => { let (t, ps) = sql.sqlite_text(); bind_all!(sqlx::query_as::<Sqlite, T>(AssertSqlSafe(t)), ps).fetch_optional($se).await? }
                 $pg => bind_all!(sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql.text)), sql.params).fetch_optional($pe).await?,
             })
         }
         pub async fn fetch_one<T: Row>(& $($m)? $self, sql: Sql) -> DbResult<T> {
             Ok(match $self.inner() {
-                $sqlite => bind_all!(sqlx::query_as::<Sqlite, T>(AssertSqlSafe(sql.text)), sql.params).fetch_one($se).await?,
+                $sqlite => { let (t, ps) = sql.sqlite_text(); bind_all!(sqlx::query_as::<Sqlite, T>(AssertSqlSafe(t)), ps).fetch_one($se).await? }
                 $pg => bind_all!(sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql.text)), sql.params).fetch_one($pe).await?,
             })
         }
@@ -238,7 +258,10 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // 64 MiB of page cache per connection: imports touch several indexes at random.
+                .pragma("cache_size", "-65536")
+                .pragma("temp_store", "memory");
             let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
             let db = Db::Sqlite(pool);
             db.verify_sqlite().await?;
