@@ -128,8 +128,18 @@ pub async fn seed(db: &Db, now: Millis, actor: &Actor, scale: Scale) -> AppResul
     for v in villages.iter().filter(|v| v.kind == UnitKind::Community.label() && chosen_streets.iter().any(|s| v.code.starts_with(&s.code))) {
         let mut rng = Rng::seeded(&format!("{}c", v.code));
         let parent = UnitCode::parse(&v.code).map_err(platform::AppError::internal)?;
+        // Compound names are unique within a community (addresses are written by name): a repeat
+        // becomes the next phase of the estate, as real ones do.
+        let mut names: Vec<String> = Vec::new();
         for i in 1..=rng.range(3, 10) {
-            let name = format!("{}{}", rng.pick(&NAME_HEADS), rng.pick(&NAME_TAILS));
+            let base = format!("{}{}", rng.pick(&NAME_HEADS), rng.pick(&NAME_TAILS));
+            let mut name = base.clone();
+            let mut phase = 2;
+            while names.contains(&name) {
+                name = format!("{base}{}期", ["", "", "二", "三", "四", "五", "六", "七", "八", "九", "十"][phase.min(10)]);
+                phase += 1;
+            }
+            names.push(name.clone());
             cells.push((0, cell(&parent, i, &name, UnitKind::Compound)?));
         }
         for i in 1..=rng.range(2, 6) {

@@ -166,6 +166,12 @@ impl Scope {
     pub fn is_ancestor_of_scope(&self, code: &UnitCode) -> bool {
         self.roots.iter().any(|r| code.contains(r))
     }
+    /// The part of this scope inside `root`: `root` itself when the scope covers it, otherwise the
+    /// scope's subtrees below `root`. Filtering by this one scope gives the database a single tight
+    /// range instead of two overlapping ones (SQLite would walk the wider).
+    pub fn within(&self, root: &UnitCode) -> Scope {
+        if self.contains(root) { Scope::new(vec![root.clone()]) } else { Scope::new(self.roots.iter().filter(|r| root.contains(r)).cloned().collect()) }
+    }
     /// Appends `(column >= $a AND column < $b OR …)` to `sql`; an empty scope appends a false condition.
     pub fn push_filter(&self, sql: &mut Sql, column: &str) {
         if self.roots.is_empty() {
@@ -210,6 +216,14 @@ mod tests {
         assert!(!s.contains(&c("5109")));
         assert!(s.is_ancestor_of_scope(&c("5109")));
         assert!(!Scope::nothing().contains(&c("5109")));
+    }
+
+    #[test]
+    fn within_narrows_to_the_tighter_subtree() {
+        let county = Scope::new(vec![c("510903")]);
+        assert_eq!(county.within(&c("510903001001")).roots(), &[c("510903001001")]);
+        assert_eq!(county.within(&c("5109")).roots(), &[c("510903")]);
+        assert!(county.within(&c("510904")).is_empty());
     }
 
     #[test]

@@ -57,9 +57,7 @@ pub struct PeopleFilter {
 fn people_query(select: &str, root: &UnitCode, scope: &Scope, f: &PeopleFilter) -> Sql {
     let mut q = Sql::new(select, []);
     q.push(" WHERE ");
-    scope.push_filter(&mut q, "p.unit_code");
-    q.push(" AND ");
-    Scope::new(vec![root.clone()]).push_filter(&mut q, "p.unit_code");
+    scope.within(root).push_filter(&mut q, "p.unit_code");
     if !f.include_left {
         q.push(" AND p.moved_out IS NULL AND p.deceased IS NULL");
     }
@@ -210,9 +208,7 @@ pub async fn compound_info(db: &Db, code: &str) -> DbResult<Option<CompoundInfo>
 
 pub async fn compounds_in(db: &Db, root: &UnitCode, scope: &Scope) -> DbResult<Vec<CompoundInfo>> {
     let mut q = Sql::new("SELECT * FROM compound_info WHERE ", []);
-    scope.push_filter(&mut q, "code");
-    q.push(" AND ");
-    Scope::new(vec![root.clone()]).push_filter(&mut q, "code");
+    scope.within(root).push_filter(&mut q, "code");
     q.push(" ORDER BY code");
     db.fetch_all(q).await
 }
@@ -297,9 +293,7 @@ pub async fn bulk_insert(tx: &mut Tx, table: &str, columns: &[&str], rows: Vec<V
 /// Counts per register in a subtree (for the register overview).
 pub async fn count_in(db: &Db, table: &str, root: &UnitCode, scope: &Scope, extra: &str) -> DbResult<i64> {
     let mut q = Sql::new(&format!("SELECT COUNT(*) FROM {table} WHERE "), []);
-    scope.push_filter(&mut q, "unit_code");
-    q.push(" AND ");
-    Scope::new(vec![root.clone()]).push_filter(&mut q, "unit_code");
+    scope.within(root).push_filter(&mut q, "unit_code");
     q.push(extra);
     db.scalar(q).await
 }
@@ -319,9 +313,7 @@ pub async fn simple_rows(
     let build = |sel: &str| {
         let mut q = Sql::new(sel, []);
         q.push(" WHERE ");
-        scope.push_filter(&mut q, "unit_code");
-        q.push(" AND ");
-        Scope::new(vec![root.clone()]).push_filter(&mut q, "unit_code");
+        scope.within(root).push_filter(&mut q, "unit_code");
         if !q_text.trim().is_empty() {
             q.push(&format!(" AND {name_col} LIKE ")).bind(format!("%{}%", platform::db::like_escape(q_text.trim()))).push(" ESCAPE '\\'");
         }

@@ -89,3 +89,15 @@ async fn sqlite_runs_with_wal_full_sync_and_foreign_keys() {
     let r = db.execute(sql!("INSERT INTO units (code, name, kind, level, parent_code, synthetic) VALUES ('510999001', 'x', '镇', 4, '510999', 0)")).await;
     assert!(r.is_err());
 }
+
+#[tokio::test]
+async fn demo_compound_names_are_unique_within_each_community() {
+    let t = TestApp::new().await;
+    let dupes = t
+        .platform
+        .db
+        .scalar(sql!("SELECT COUNT(*) FROM (SELECT parent_code, name FROM units WHERE kind = '小区' GROUP BY parent_code, name HAVING COUNT(*) > 1) d"))
+        .await
+        .unwrap();
+    assert_eq!(dupes, 0);
+}
