@@ -69,6 +69,8 @@ enum Cmd {
     /// Departments (职能部门) and their members, for dispatch and 吹哨报到.
     #[command(subcommand)]
     Department(DepartmentCmd),
+    /// Run one pass of the event sweep (lights, escalation, late sign-ins) and deliver notifications now.
+    Sweep,
     /// Write a consistent copy of the database (SQLite: VACUUM INTO; PostgreSQL: pg_dump).
     Backup {
         /// Destination file.
@@ -526,6 +528,22 @@ async fn run() -> Result<std::process::ExitCode> {
             for d in events::store::departments_in(&p.db, &unit).await? {
                 println!("{}  {}  {}", d.id, d.unit_code, d.name);
             }
+        }
+        Cmd::Sweep => {
+            let started = std::time::Instant::now();
+            let rep = events::service::sweep(&p, &events::model::WorkCalendar::official()).await.map_err(app_err)?;
+            let swept = started.elapsed();
+            let sent = events::service::deliver(&p, &events::service::LogNotifier).await.map_err(app_err)?;
+            println!(
+                "已检查 {} 个未办结事件（{:.2} 秒）：黄灯 {}，红灯 {}，自动上报 {}，报到超时部门 {}；发送通知 {} 条",
+                rep.checked,
+                swept.as_secs_f64(),
+                rep.yellow,
+                rep.red,
+                rep.escalated,
+                rep.late_departments,
+                sent
+            );
         }
         Cmd::Audit(AuditCmd::Verify) => {
             let v = audit::verify(&p.db).await?;
