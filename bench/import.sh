@@ -34,6 +34,7 @@ RUN="$DATA/import-run"
 rm -rf "$RUN" && mkdir -p "$RUN"
 OUT="$DATA/import-results-$(date -u +%Y%m%dT%H%M%SZ).txt"
 exec > >(tee "$OUT") 2>&1
+exec 3>&1 # timings print here even when a command's output is redirected
 
 # timed LABEL CMD...: runs CMD under /usr/bin/time, sets T_WALL (s), T_RSS (MiB), T_RC.
 timed() {
@@ -46,7 +47,7 @@ timed() {
   set -e
   read -r T_WALL T_RSS_KB < <(tail -n 1 "$tf")
   T_RSS=$((T_RSS_KB / 1024))
-  printf '  %-44s %8.2f s  peak RSS %5d MiB  exit %d\n' "$label" "$T_WALL" "$T_RSS" "$T_RC"
+  printf '  %-44s %8.2f s  peak RSS %5d MiB  exit %d\n' "$label" "$T_WALL" "$T_RSS" "$T_RC" >&3
 }
 rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", (t > 0 ? n / t : 0) }'; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -87,6 +88,25 @@ for sync in FULL OFF; do
   echo "    -> $n rows, $(rate "$n" "$T_WALL") rows/s"
 done
 
+declare -A SCHEMA
+if [ "${BENCH_SCHEMA_PEER:-1}" != 0 ]; then
+  echo "== peer 2: sqlite3 shell loads the same rows into jiceng's registry schema (bench/peer_schema.sql)"
+  for cache in default 512MiB; do
+    db="$RUN/schema-$cache.db"
+    rm -f "$db" "$db-wal" "$db-shm"
+    sqlite3 "$db" "PRAGMA journal_mode=WAL;" >/dev/null
+    sqlite3 "$db" <"$ROOT/migrations/sqlite/0003_registry.sql"
+    args=(-cmd "ATTACH '$RUN/peer-FULL.db' AS src")
+    [ "$cache" = default ] || args+=(-cmd "PRAGMA cache_size=-524288")
+    echo "  load before: $(load)"
+    timed "sqlite3, registry schema, page cache $cache" sqlite3 "${args[@]}" "$db" <"$ROOT/bench/peer_schema.sql" >"$RUN/schema.out"
+    [ "$T_RC" = 0 ] || { echo "schema peer failed" >&2; exit 1; }
+    SCHEMA[$cache]=$T_WALL
+    echo "    -> $(tail -n 1 "$RUN/schema.out"), $(rate "$ROWS" "$T_WALL") rows/s"
+    rm -f "$db" "$db-wal" "$db-shm"
+  done
+fi
+
 echo "== jiceng import people (validation, AES-256-GCM, blind index, households/houses, one transaction per file)"
 db="$RUN/jiceng.db"
 cd "$RUN"
@@ -122,6 +142,7 @@ else
   for f in "$RUN"/parts/*.csv; do
     timed "import $(basename "$f")" "$BIN" --db "$db" import people "$f" --unit "$UNIT" 2>"$RUN/part.err" >"$RUN/part.out"
     [ "$T_RC" = 0 ] || { echo "import of $f failed:" >&2; head -n 20 "$RUN/part.err" >&2; exit 1; }
+    [ -n "${FIRST_WALL:-}" ] || FIRST_WALL=$T_WALL
     J_WALL=$(awk -v a="$J_WALL" -v b="$T_WALL" 'BEGIN { print a + b }')
     [ "$T_RSS" -gt "$J_RSS" ] && J_RSS=$T_RSS
   done
@@ -138,13 +159,23 @@ echo "  load after: $(load)"
 echo "== results ($ROWS rows)"
 J_RATE=$(rate "$ROWS" "$J_WALL")
 F_RATE=$(rate "$ROWS" "${PEER[FULL]}")
-printf '| %-52s | %9s | %10s | %9s |\n' "what" "wall s" "rows/s" "vs peer"
-printf '| %-52s | %9.2f | %10s | %9s |\n' "sqlite3 .import, plain table, WAL, synchronous=FULL" "${PEER[FULL]}" "$F_RATE" "1"
-if [ -n "${PEER[OFF]:-}" ]; then
-  printf '| %-52s | %9.2f | %10s | %9s |\n' "sqlite3 .import, plain table, WAL, synchronous=OFF" "${PEER[OFF]}" "$(rate "$ROWS" "${PEER[OFF]}")" "$(awk -v a="${PEER[FULL]}" -v b="${PEER[OFF]}" 'BEGIN { printf "%.2f", a / b }')"
+vs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+row() { printf '| %-62s | %8s | %8s | %9s | %11s |\n' "$@"; }
+row "what" "wall s" "rows/s" "vs plain" "vs schema"
+row "---" "---:" "---:" "---:" "---:"
+row "sqlite3 .import, plain table, WAL, synchronous=FULL" "${PEER[FULL]}" "$F_RATE" "1" ""
+[ -n "${PEER[OFF]:-}" ] && row "sqlite3 .import, plain table, WAL, synchronous=OFF" "${PEER[OFF]}" "$(rate "$ROWS" "${PEER[OFF]}")" "$(vs "${PEER[FULL]}" "${PEER[OFF]}")" ""
+if [ -n "${SCHEMA[default]:-}" ]; then
+  row "sqlite3, jiceng's registry schema, default 2 MiB page cache" "${SCHEMA[default]}" "$(rate "$ROWS" "${SCHEMA[default]}")" "$(vs "${PEER[FULL]}" "${SCHEMA[default]}")" "1"
+  row "sqlite3, jiceng's registry schema, 512 MiB page cache" "${SCHEMA[512MiB]}" "$(rate "$ROWS" "${SCHEMA[512MiB]}")" "$(vs "${PEER[FULL]}" "${SCHEMA[512MiB]}")" "$(vs "${SCHEMA[default]}" "${SCHEMA[512MiB]}")"
 fi
-printf '| %-52s | %9.2f | %10s | %9s |\n' "jiceng import people ($J_HOW)" "$J_WALL" "$J_RATE" "$(awk -v a="${PEER[FULL]}" -v b="$J_WALL" 'BEGIN { printf "%.3f", a / b }')"
-[ -n "${DRY_WALL:-}" ] && printf '| %-52s | %9.2f | %10s | %9s |\n' "  of which: dry run of the first file (read + check)" "$DRY_WALL" "$(rate "$CHUNK_ROWS" "$DRY_WALL")" ""
-echo "jiceng peak RSS: $J_RSS MiB.  Goal: jiceng rows/s >= 1/3 of the peer (ratio >= 0.333)."
+row "jiceng import people ($J_HOW)" "$J_WALL" "$J_RATE" "$(vs "${PEER[FULL]}" "$J_WALL")" "$([ -n "${SCHEMA[default]:-}" ] && vs "${SCHEMA[default]}" "$J_WALL")"
+if [ -n "${DRY_WALL:-}" ]; then
+  W=$(awk -v a="$FIRST_WALL" -v b="$DRY_WALL" 'BEGIN { print a - b }')
+  row "- first file ($CHUNK_ROWS rows), whole import" "$FIRST_WALL" "$(rate "$CHUNK_ROWS" "$FIRST_WALL")" "" ""
+  row "- first file, dry run (read + check: IDs, HMAC, duplicates)" "$DRY_WALL" "$(rate "$CHUNK_ROWS" "$DRY_WALL")" "" ""
+  row "- first file, write phase (difference)" "$W" "$(rate "$CHUNK_ROWS" "$W")" "" ""
+fi
+echo "jiceng peak RSS: $J_RSS MiB.  Goal: jiceng rows/s >= 1/3 of the plain peer (\"vs plain\" >= 0.333)."
 [ "$WHOLE_RC" = 0 ] || echo "Note: the single ${ROWS}-row file was refused (exit $WHOLE_RC after $WHOLE_WALL s): $(head -n 1 "$RUN/whole.err")"
 echo "Full log: $OUT"

@@ -606,85 +606,98 @@ pub struct SweepReport {
 pub async fn sweep(p: &Platform, cal: &WorkCalendar) -> AppResult<SweepReport> {
     let now = p.now();
     let mut rep = SweepReport::default();
-    let mut after = String::new();
-    loop {
-        let batch: Vec<EventRow> =
-            p.db.fetch_all(sql!(
-                "SELECT * FROM events WHERE state IN ('reported', 'accepted', 'dispatched', 'handling', 'fed_back') AND id > $1 ORDER BY id LIMIT 1000",
-                after.as_str()
-            ))
-            .await?;
-        let Some(last) = batch.last() else { break };
-        after = last.id.clone();
-        let mut tx = p.db.begin().await?;
-        for e in &batch {
-            rep.checked += 1;
-            let light = Light::from_percent(e.stage_limit().used_percent(cal, e.stage_started_ms, now));
-            match light {
-                Light::Yellow => rep.yellow += 1,
-                Light::Red => rep.red += 1,
-                Light::Green => {}
-            }
-            let escalate = light == Light::Red && e.state() != State::FedBack && UnitCode::parse(&e.handling_unit).is_ok_and(|u| u.level() > Level::City);
-            if escalate {
-                let up = UnitCode::parse(&e.handling_unit).ok().and_then(|u| u.structural_parent()).map(|u| u.to_string()).unwrap_or_default();
-                let urgency = Urgency::parse(&e.urgency).unwrap_or(Urgency::Normal);
-                let t = store::event_type(&p.db, &e.type_code).await?;
-                let l = t.map(|t| stage_limit(e.state(), urgency, t.limit())).unwrap_or(e.stage_limit());
-                let n = tx
+    // One state at a time, in id order, so the (state, id) index serves each page without a sort.
+    for state in ["reported", "accepted", "dispatched", "handling", "fed_back"] {
+        let mut after = String::new();
+        loop {
+            let batch: Vec<EventRow> =
+                p.db.fetch_all(sql!("SELECT * FROM events WHERE state = $1 AND id > $2 ORDER BY id LIMIT 1000", state, after.as_str())).await?;
+            let Some(last) = batch.last() else { break };
+            after = last.id.clone();
+            let mut tx = p.db.begin().await?;
+            for e in &batch {
+                rep.checked += 1;
+                let light = Light::from_percent(e.stage_limit().used_percent(cal, e.stage_started_ms, now));
+                match light {
+                    Light::Yellow => rep.yellow += 1,
+                    Light::Red => rep.red += 1,
+                    Light::Green => {}
+                }
+                let escalate = light == Light::Red && e.state() != State::FedBack && UnitCode::parse(&e.handling_unit).is_ok_and(|u| u.level() > Level::City);
+                if escalate {
+                    let up = UnitCode::parse(&e.handling_unit).ok().and_then(|u| u.structural_parent()).map(|u| u.to_string()).unwrap_or_default();
+                    let urgency = Urgency::parse(&e.urgency).unwrap_or(Urgency::Normal);
+                    let t = store::event_type(&p.db, &e.type_code).await?;
+                    let l = t.map(|t| stage_limit(e.state(), urgency, t.limit())).unwrap_or(e.stage_limit());
+                    let n = tx
                     .execute(sql!(
                         "UPDATE events SET handling_unit = $1, escalations = escalations + 1, overdue = 1, light = 'green', stage_started_ms = $2, stage_limit_amount = $3, stage_limit_unit = $4, version = version + 1, updated_ms = $2 WHERE id = $5 AND version = $6",
                         up.as_str(), now, l.amount, l.unit.as_str(), e.id.as_str(), e.version
                     ))
                     .await?;
-                if n == 1 {
-                    let note = format!("{}超时（红灯），自动上报至 {up}", e.state().label());
-                    store::add_step(
-                        &mut tx,
-                        &e.id,
-                        now,
-                        &Actor::system(),
-                        Some(e.handling_unit.as_str()),
-                        "auto_escalate",
-                        Some(e.state()),
-                        e.state(),
-                        &note,
-                        None,
-                        None,
-                    )
-                    .await?;
-                    store::enqueue(&mut tx, now, "sms", &format!("unit:{up}"), &format!("事件 {} 在下级超时未办，已自动上报至贵单位", e.event_no), Some(&e.id))
+                    if n == 1 {
+                        let note = format!("{}超时（红灯），自动上报至 {up}", e.state().label());
+                        store::add_step(
+                            &mut tx,
+                            &e.id,
+                            now,
+                            &Actor::system(),
+                            Some(e.handling_unit.as_str()),
+                            "auto_escalate",
+                            Some(e.state()),
+                            e.state(),
+                            &note,
+                            None,
+                            None,
+                        )
                         .await?;
-                    store::enqueue(&mut tx, now, "sms", &format!("unit:{}", e.handling_unit), &format!("事件 {} 超时，已自动上报", e.event_no), Some(&e.id))
+                        store::enqueue(
+                            &mut tx,
+                            now,
+                            "sms",
+                            &format!("unit:{up}"),
+                            &format!("事件 {} 在下级超时未办，已自动上报至贵单位", e.event_no),
+                            Some(&e.id),
+                        )
                         .await?;
-                    audit::record(
-                        &mut tx,
-                        now,
-                        &AuditEvent {
-                            actor: &Actor::system(),
-                            unit: Some(up.as_str()),
-                            action: "event.auto_escalate",
-                            target: &e.id,
-                            outcome: Outcome::Ok,
-                            detail: &note,
-                        },
-                    )
+                        store::enqueue(
+                            &mut tx,
+                            now,
+                            "sms",
+                            &format!("unit:{}", e.handling_unit),
+                            &format!("事件 {} 超时，已自动上报", e.event_no),
+                            Some(&e.id),
+                        )
+                        .await?;
+                        audit::record(
+                            &mut tx,
+                            now,
+                            &AuditEvent {
+                                actor: &Actor::system(),
+                                unit: Some(up.as_str()),
+                                action: "event.auto_escalate",
+                                target: &e.id,
+                                outcome: Outcome::Ok,
+                                detail: &note,
+                            },
+                        )
+                        .await?;
+                        rep.escalated += 1;
+                    }
+                } else if light.as_str() != e.light {
+                    let overdue = if light == Light::Red { 1 } else { e.overdue };
+                    tx.execute(sql!(
+                        "UPDATE events SET light = $1, overdue = $2 WHERE id = $3 AND version = $4",
+                        light.as_str(),
+                        overdue,
+                        e.id.as_str(),
+                        e.version
+                    ))
                     .await?;
-                    rep.escalated += 1;
                 }
-            } else if light.as_str() != e.light {
-                let overdue = if light == Light::Red { 1 } else { e.overdue };
-                tx.execute(sql!(
-                    "UPDATE events SET light = $1, overdue = $2 WHERE id = $3 AND version = $4",
-                    light.as_str(),
-                    overdue,
-                    e.id.as_str(),
-                    e.version
-                ))
-                .await?;
             }
+            tx.commit().await?;
         }
-        tx.commit().await?;
     }
     let late: Vec<(String, String, String)> = p
         .db

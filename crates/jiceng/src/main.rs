@@ -716,7 +716,8 @@ async fn import_people(p: &Platform, actor: &Actor, file: &std::path::Path, unit
     }
     let bytes = std::fs::read(file).with_context(|| format!("无法读取 {}", file.display()))?;
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let table = registry::import::read_table(&bytes, &name).map_err(app_err)?;
+    // Local files are not uploads: a whole county's roster is fine here.
+    let table = registry::import::read_table_limited(&bytes, &name, 2 * 1024 * 1024 * 1024).map_err(app_err)?;
     let compounds: std::collections::HashMap<String, String> =
         geography::store::current_of_kind(&p.db, &code, &[UnitKind::Compound]).await?.into_iter().map(|c| (c.name, c.code)).collect();
     let preview = registry::import::check_roster(&p.db, &p.cipher, &code, &compounds, &table, Date::of_instant(p.now())).await.map_err(app_err)?;

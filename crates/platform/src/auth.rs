@@ -605,9 +605,10 @@ pub async fn resolve_session(p: &Platform, token: &str, client: &str) -> AppResu
         return Ok(SessionState::Missing);
     }
     if now - last_seen > 10_000 {
-        let mut tx = p.db.begin().await?;
-        tx.execute(sql!("UPDATE sessions SET last_seen_ms = $1 WHERE token_hash = $2", now, hash.as_str())).await?;
-        tx.commit().await?;
+        // Best effort, like the token's last use: a busy database must not fail the request.
+        if let Err(e) = p.db.execute(sql!("UPDATE sessions SET last_seen_ms = $1 WHERE token_hash = $2", now, hash.as_str())).await {
+            tracing::debug!(error = %e, "session activity not recorded");
+        }
     }
     Ok(SessionState::Valid(Box::new(principal(&p.db, acct, Via::Session, csrf, client).await?)))
 }
@@ -689,21 +690,27 @@ pub async fn list_tokens(db: &Db, username: Option<&str>) -> DbResult<Vec<TokenI
     db.fetch_all(q).await
 }
 
-/// Resolves a bearer token; revoked tokens and disabled accounts resolve to nothing.
+/// Resolves a bearer token; revoked tokens and disabled accounts resolve to nothing. The token's
+/// last use is recorded at most once a minute and never holds up the request: during a long import
+/// the write lock is taken, and reads must still answer.
 pub async fn resolve_token(p: &Platform, token: &str, client: &str) -> AppResult<Option<Principal>> {
     let hash = sha256_hex(token);
-    let row: Option<(String, String)> =
-        p.db.fetch_optional(sql!("SELECT id, user_id FROM api_tokens WHERE token_hash = $1 AND revoked_ms IS NULL", hash)).await?;
-    let Some((id, user_id)) = row else {
-        return Ok(None);
-    };
+    let row: Option<(String, String, Option<i64>)> =
+        p.db.fetch_optional(sql!("SELECT id, user_id, last_used_ms FROM api_tokens WHERE token_hash = $1 AND revoked_ms IS NULL", hash)).await?;
+    let Some((id, user_id, last_used)) = row else { return Ok(None) };
     let acct: Account = p.db.fetch_one(sql!("SELECT * FROM users WHERE id = $1", user_id.as_str())).await?;
     if acct.disabled != 0 {
         return Ok(None);
     }
-    let mut tx = p.db.begin().await?;
-    tx.execute(sql!("UPDATE api_tokens SET last_used_ms = $1 WHERE id = $2", p.now(), id)).await?;
-    tx.commit().await?;
+    let now = p.now();
+    if last_used.is_none_or(|t| now - t > MINUTE) {
+        let db = p.db.clone();
+        tokio::spawn(async move {
+            if let Err(e) = db.execute(sql!("UPDATE api_tokens SET last_used_ms = $1 WHERE id = $2", now, id)).await {
+                tracing::debug!(error = %e, "token last-use not recorded");
+            }
+        });
+    }
     Ok(Some(principal(&p.db, acct, Via::Token, String::new(), client).await?))
 }
 

@@ -50,10 +50,15 @@ fn file_error(code: &'static str, msg: impl Into<String>) -> AppError {
 
 /// Reads CSV or XLSX by content, not by name: a renamed file gets a clear error.
 pub fn read_table(bytes: &[u8], filename: &str) -> AppResult<Table> {
-    if bytes.len() > MAX_FILE_BYTES {
+    read_table_limited(bytes, filename, MAX_FILE_BYTES)
+}
+
+/// [`read_table`] with another size cap (the command line reads local files of any reasonable size).
+pub fn read_table_limited(bytes: &[u8], filename: &str, max: usize) -> AppResult<Table> {
+    if bytes.len() > max {
         return Err(file_error(
             "import.too_large",
-            format!("文件过大（{} MB，上限 {} MB），请按村（社区）拆分后分别导入", bytes.len() / 1024 / 1024, MAX_FILE_BYTES / 1024 / 1024),
+            format!("文件过大（{} MB，上限 {} MB），请按村（社区）拆分后分别导入", bytes.len() / 1024 / 1024, max / 1024 / 1024),
         ));
     }
     if bytes.is_empty() {
