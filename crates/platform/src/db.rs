@@ -167,12 +167,22 @@ pub enum Engine {
 
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(SqliteDb),
     Postgres(PgPool),
 }
 
+/// A SQLite pool and the queue its writers wait in. SQLite has one writer at a time; left to itself,
+/// a waiting writer sleeps in growing steps (up to 100 ms) and retries, which under concurrent
+/// reports turns into long tails. Queuing write transactions in the process hands the lock over at
+/// once instead.
+#[derive(Clone, Debug)]
+pub struct SqliteDb {
+    pub pool: SqlitePool,
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(Transaction<'static, Sqlite>, tokio::sync::OwnedMutexGuard<()>),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -210,7 +220,7 @@ macro_rules! query_methods {
         }
         pub fn engine(&$self) -> Engine {
             match $self {
-                Self::Sqlite(_) => Engine::Sqlite,
+                Self::Sqlite(..) => Engine::Sqlite,
                 Self::Postgres(_) => Engine::Postgres,
             }
         }
@@ -229,7 +239,7 @@ enum TxRef<'a> {
 impl Db {
     fn inner(&self) -> DbRef<'_> {
         match self {
-            Db::Sqlite(p) => DbRef::Sqlite(p),
+            Db::Sqlite(p) => DbRef::Sqlite(&p.pool),
             Db::Postgres(p) => DbRef::Postgres(p),
         }
     }
@@ -263,7 +273,7 @@ impl Db {
                 .pragma("cache_size", "-65536")
                 .pragma("temp_store", "memory");
             let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
-            let db = Db::Sqlite(pool);
+            let db = Db::Sqlite(SqliteDb { pool, writer: Default::default() });
             db.verify_sqlite().await?;
             Ok(db)
         }
@@ -276,7 +286,7 @@ impl Db {
     }
 
     async fn verify_sqlite(&self) -> DbResult<()> {
-        let Db::Sqlite(pool) = self else {
+        let Db::Sqlite(SqliteDb { pool, .. }) = self else {
             return Ok(());
         };
         let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(pool).await?;
@@ -292,14 +302,17 @@ impl Db {
     /// writers never deadlock upgrading read locks.
     pub async fn begin(&self) -> DbResult<Tx> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(p) => {
+                let turn = p.writer.clone().lock_owned().await;
+                Tx::Sqlite(p.pool.begin_with("BEGIN IMMEDIATE").await?, turn)
+            }
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
 
     pub async fn migrate(&self) -> DbResult<()> {
         match self {
-            Db::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
+            Db::Sqlite(p) => SQLITE_MIGRATIONS.run(&p.pool).await?,
             Db::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
         }
         Ok(())
@@ -316,7 +329,7 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p) => p.close().await,
+            Db::Sqlite(p) => p.pool.close().await,
             Db::Postgres(p) => p.close().await,
         }
     }
@@ -332,7 +345,7 @@ impl Db {
 impl Tx {
     fn inner(&mut self) -> TxRef<'_> {
         match self {
-            Tx::Sqlite(t) => TxRef::Sqlite(&mut **t),
+            Tx::Sqlite(t, _) => TxRef::Sqlite(&mut **t),
             Tx::Postgres(t) => TxRef::Postgres(&mut **t),
         }
     }
@@ -340,7 +353,7 @@ impl Tx {
 
     pub async fn commit(self) -> DbResult<()> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(t, _) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
