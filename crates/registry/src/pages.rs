@@ -771,40 +771,10 @@ pub async fn import_upload(
     mut multipart: Multipart,
 ) -> AppResult<Response> {
     let u = import_ctx(&p, &me, &code).await?;
-    let mut file: Option<(String, Vec<u8>)> = None;
-    loop {
-        match multipart.next_field().await {
-            Ok(Some(field)) if field.name() == Some("file") => {
-                let name = field.file_name().unwrap_or("upload").to_owned();
-                match field.bytes().await {
-                    Ok(b) => file = Some((name, b.to_vec())),
-                    Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                        let err = AppError::new(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "import.too_large",
-                            format!("文件过大（上限 {} MB），请按村（社区）拆分后分别导入", import::MAX_FILE_BYTES / 1024 / 1024),
-                        );
-                        return Ok(import_form(&site, &me, u, Some(&err)));
-                    }
-                    Err(e) => return Err(AppError::bad_request("import.upload", format!("上传中断：{e}"))),
-                }
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => break,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                let err = AppError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "import.too_large",
-                    format!("文件过大（上限 {} MB），请按村（社区）拆分后分别导入", import::MAX_FILE_BYTES / 1024 / 1024),
-                );
-                return Ok(import_form(&site, &me, u, Some(&err)));
-            }
-            Err(e) => return Err(AppError::bad_request("import.upload", format!("上传内容无法解析：{e}"))),
-        }
-    }
-    let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
-        let err = AppError::bad_request("import.empty", "请选择要上传的文件").at_field("file");
-        return Ok(import_form(&site, &me, u, Some(&err)));
+    let (name, bytes) = match read_upload(&mut multipart).await {
+        Ok(f) => f,
+        Err(e) if e.status != StatusCode::INTERNAL_SERVER_ERROR => return Ok(import_form(&site, &me, u, Some(&e))),
+        Err(e) => return Err(e),
     };
     let table = match import::read_table(&bytes, &name) {
         Ok(t) => t,
