@@ -40,10 +40,10 @@ pub fn router() -> Router<AppState> {
 
 /// The background loop of a serving process: every minute, turn lights and escalate, then deliver
 /// pending notifications. Runs on the injected clock, so restarts simply resume where the data is.
-pub fn spawn_jobs(p: platform::Platform) -> tokio::task::JoinHandle<()> {
+pub fn spawn_jobs(p: platform::Platform, webhook: Option<service::WebhookNotifier>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let cal = model::WorkCalendar::official();
-        let notifier = service::LogNotifier;
+        let notifier = service::Notifiers { webhook };
         loop {
             if let Err(e) = service::sweep(&p, &cal).await {
                 tracing::error!(error = %e, "event sweep failed");

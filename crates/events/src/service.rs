@@ -730,6 +730,69 @@ impl Notifier for LogNotifier {
     }
 }
 
+/// Outgoing webhook: every notification is also POSTed as JSON to an intranet URL
+/// (`http://host:port/path`; plain HTTP, as systems on a government intranet usually are). A receiver
+/// that does not answer 2xx within 5 seconds fails the delivery, which is retried on the next run.
+pub struct WebhookNotifier {
+    host: String,
+    port: u16,
+    path: String,
+}
+
+impl WebhookNotifier {
+    pub fn parse(url: &str) -> Result<WebhookNotifier, String> {
+        let rest = url.strip_prefix("http://").ok_or_else(|| format!("webhook 地址须以 http:// 开头：{url}"))?;
+        let (hostport, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| format!("webhook 端口无效：{url}"))?),
+            None => (hostport.to_owned(), 80),
+        };
+        if host.is_empty() {
+            return Err(format!("webhook 地址缺少主机：{url}"));
+        }
+        Ok(WebhookNotifier { host, port, path })
+    }
+}
+
+impl Notifier for WebhookNotifier {
+    fn send(&self, recipient: &str, message: &str) -> Result<(), String> {
+        use std::io::{Read, Write};
+        use std::net::ToSocketAddrs;
+        let body = serde_json::json!({"recipient": recipient, "message": message}).to_string();
+        let addr = (self.host.as_str(), self.port).to_socket_addrs().map_err(|e| e.to_string())?.next().ok_or("webhook 主机无法解析")?;
+        let timeout = std::time::Duration::from_secs(5);
+        let mut s = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+        s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+        let req = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.path,
+            self.host,
+            body.len()
+        );
+        s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).map_err(|e| e.to_string())?;
+        let status = std::str::from_utf8(&head[9..12]).unwrap_or("000");
+        if status.starts_with('2') { Ok(()) } else { Err(format!("webhook 返回 {status}")) }
+    }
+}
+
+/// The log (standing in for an SMS gateway) plus an optional webhook.
+pub struct Notifiers {
+    pub webhook: Option<WebhookNotifier>,
+}
+
+impl Notifier for Notifiers {
+    fn send(&self, recipient: &str, message: &str) -> Result<(), String> {
+        LogNotifier.send(recipient, message)?;
+        match &self.webhook {
+            Some(w) => w.send(recipient, message),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Delivers pending outbox rows; failures are retried on the next run (up to 10 attempts).
 pub async fn deliver(p: &Platform, n: &dyn Notifier) -> AppResult<usize> {
     let mut sent = 0;

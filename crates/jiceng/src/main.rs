@@ -227,6 +227,7 @@ struct FileConfig {
     idle_timeout_minutes: Option<i64>,
     field_key_file: Option<PathBuf>,
     mqtt: Option<String>,
+    webhook: Option<String>,
 }
 
 struct Config {
@@ -238,6 +239,8 @@ struct Config {
     field_key_file: PathBuf,
     /// MQTT broker for device alarms, `host:port` (`JICENG_MQTT` or `mqtt` in the file).
     mqtt: Option<String>,
+    /// Outgoing webhook for event notifications (`JICENG_WEBHOOK` or `webhook` in the file).
+    webhook: Option<String>,
 }
 
 fn load_config(cli: &Cli, listen_flag: Option<&str>) -> Result<Config> {
@@ -259,6 +262,7 @@ fn load_config(cli: &Cli, listen_flag: Option<&str>) -> Result<Config> {
         listen: listen_flag.map(str::to_owned).or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
         settings,
         mqtt: std::env::var("JICENG_MQTT").ok().filter(|m| !m.trim().is_empty()).or(file.mqtt),
+        webhook: std::env::var("JICENG_WEBHOOK").ok().filter(|m| !m.trim().is_empty()).or(file.webhook),
         field_key_hex: std::env::var("JICENG_FIELD_KEY").ok().filter(|k| !k.trim().is_empty()),
         field_key_file: std::env::var_os("JICENG_FIELD_KEY_FILE")
             .map(PathBuf::from)
@@ -329,13 +333,14 @@ fn parse_mqtt(addr: &str) -> Result<(String, u16)> {
     Ok((host.to_owned(), port.parse().map_err(|_| anyhow!("MQTT 端口「{port}」无效"))?))
 }
 
-async fn serve(p: Platform, listen: &str, mqtt: Option<&str>) -> Result<()> {
+async fn serve(p: Platform, listen: &str, mqtt: Option<&str>, webhook: Option<&str>) -> Result<()> {
+    let webhook = webhook.map(events::service::WebhookNotifier::parse).transpose().map_err(|e| anyhow!(e))?;
     let addr: SocketAddr = listen.parse().with_context(|| format!("监听地址「{listen}」无效，应形如 127.0.0.1:8080"))?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("无法监听 {addr}（端口被占用？可用 --listen 更换）"))?;
     println!("jiceng 已启动：http://{addr}  （Ctrl-C 停止）");
     let app = jiceng::app(p.clone());
     // Lights, escalation and notifications run beside the web server.
-    let jobs = events::spawn_jobs(p.clone());
+    let jobs = events::spawn_jobs(p.clone(), webhook);
     let alarms = match mqtt {
         Some(addr) => {
             let (host, port) = parse_mqtt(addr)?;
@@ -441,14 +446,14 @@ async fn run() -> Result<std::process::ExitCode> {
     let cli_actor = Actor::cli();
     let cheap = p.settings.cheap_hashing;
     match cli.cmd {
-        Cmd::Serve(_) => serve(p, &cfg.listen, cfg.mqtt.as_deref()).await?,
+        Cmd::Serve(_) => serve(p, &cfg.listen, cfg.mqtt.as_deref(), cfg.webhook.as_deref()).await?,
         Cmd::Demo { scale, no_serve, .. } => {
             let scale = Scale::parse(&scale).ok_or_else(|| anyhow!("--scale 只能是 small 或 city"))?;
             demo(&p, scale).await?;
             if !no_serve {
                 // The demo listens for device alarms on the local broker unless told otherwise.
                 let mqtt = cfg.mqtt.clone().unwrap_or_else(|| "127.0.0.1:1883".into());
-                serve(p, &cfg.listen, Some(&mqtt)).await?;
+                serve(p, &cfg.listen, Some(&mqtt), cfg.webhook.as_deref()).await?;
             }
         }
         Cmd::Migrate => println!("数据库已迁移到最新版本：{}", redact(&cfg.db)),

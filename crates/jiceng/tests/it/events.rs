@@ -471,3 +471,36 @@ async fn the_routing_directory_sends_a_type_in_an_area_to_a_department() {
     let mut g = grid;
     assert_eq!(t.post(&mut g, "/events/routing", &[("type_code", "06005"), ("area", "510903001"), ("department", &water)]).await.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn notifications_also_go_to_an_outgoing_webhook_and_retry_when_it_fails() {
+    use std::io::{Read, Write};
+    let t = TestApp::new().await;
+    t.user("grid", Role::GridWorker, COMMUNITY).await;
+    let grid = t.login("grid", None).await;
+    report(&t, &grid, &[("type_code", "09002"), ("unit", COMMUNITY), ("description", "消防通道堵塞"), ("urgency", "紧急")], None).await;
+    // Nobody listening: the delivery fails and stays queued.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let off = events::service::Notifiers { webhook: Some(events::service::WebhookNotifier::parse(&format!("http://127.0.0.1:{dead_port}/hook")).unwrap()) };
+    assert_eq!(events::service::deliver(&t.platform, &off).await.unwrap(), 0);
+    assert_eq!(t.platform.db.scalar(sql!("SELECT COUNT(*) FROM outbox WHERE sent_ms IS NULL AND last_error IS NOT NULL")).await.unwrap(), 1);
+    // A receiver that answers 200 gets the JSON.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let receiver = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let mut buf = vec![0u8; 8192];
+        let n = s.read(&mut buf).unwrap();
+        s.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    });
+    let on = events::service::Notifiers { webhook: Some(events::service::WebhookNotifier::parse(&format!("http://127.0.0.1:{port}/hook")).unwrap()) };
+    assert_eq!(events::service::deliver(&t.platform, &on).await.unwrap(), 1);
+    let request = receiver.join().unwrap();
+    assert!(request.starts_with("POST /hook HTTP/1.1"), "{request}");
+    assert!(request.contains("\"recipient\":\"unit:510903001001\"") && request.contains("紧急"), "{request}");
+    assert!(events::service::WebhookNotifier::parse("https://x/y").is_err(), "plain HTTP on the intranet only");
+}
