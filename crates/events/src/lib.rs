@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/events/routing/{id}/delete", post(pages::rule_delete))
         .route("/events/metrics", get(pages::metrics))
         .route("/events/metrics.csv", get(pages::metrics_csv))
+        .route("/events/metrics.xlsx", get(pages::metrics_xlsx))
         .route("/events/attachments/{id}", get(pages::attachment))
         .route("/events/whistles/{id}/report-in", post(pages::report_in))
         .route("/events/{id}", get(pages::show))

@@ -134,6 +134,10 @@ async fn a_report_goes_round_the_whole_loop() {
     assert!(by_person.body.contains("<td data-label=\"处置单位\">grid</td>") || by_person.body.contains(">grid<"), "{}", by_person.body);
     let by_dep = t.get(&office, "/events/metrics?from=2020-01-01&to=2030-01-01&by=department").await;
     assert!(by_dep.body.contains("属地处置（未派部门）"));
+    let by_grid = t.get(&office, "/events/metrics?from=2020-01-01&to=2030-01-01&by=grid").await;
+    assert!(by_grid.body.contains("（未定位到网格）"), "reported at the community, not a grid");
+    let xlsx = t.get(&office, "/events/metrics.xlsx?from=2020-01-01&to=2030-01-01").await;
+    assert!(xlsx.body.starts_with("PK"), "an Excel workbook");
     let csv = t.get(&office, "/events/metrics.csv?from=2020-01-01&to=2030-01-01").await;
     assert!(csv.body.starts_with('\u{feff}') && csv.body.contains("电江路社区居委会"));
 }
