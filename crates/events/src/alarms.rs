@@ -520,6 +520,7 @@ async fn ingest_checked(p: &Platform, payload: &[u8], via: &str, topic_device: O
         anonymous: false,
         idem_key: Some(idem_key(&d.id, &m.msg_id)),
         source: SOURCE.to_owned(),
+        subject: None,
     };
     let actor = Actor { name: format!("device:{}", d.id), client_addr: via.to_owned() };
     let scope = match UnitCode::parse(&d.unit_code) {

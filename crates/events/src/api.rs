@@ -65,6 +65,7 @@ pub async fn create(State(p): State<Platform>, Auth(me): Auth, headers: HeaderMa
         anonymous: b.anonymous,
         idem_key: key,
         source: "接口上报".into(),
+        subject: None,
     };
     let (id, created) = service::report(&p, &me, r, Vec::new()).await?;
     let (scope, deps) = service::visibility(&p, &me).await?;

@@ -56,3 +56,26 @@ pub fn spawn_jobs(p: platform::Platform, webhook: Option<service::WebhookNotifie
         }
     })
 }
+
+/// What the event loop holds about a person, for the registers' person page.
+pub struct Related;
+
+impl platform::web::RelatedDirectory for Related {
+    fn about_person<'a>(
+        &'a self,
+        db: &'a platform::Db,
+        person_id: &'a str,
+    ) -> platform::web::BoxFuture<'a, platform::db::DbResult<Vec<platform::web::RelatedItem>>> {
+        Box::pin(async move {
+            Ok(store::about_person(db, person_id)
+                .await?
+                .into_iter()
+                .map(|e| platform::web::RelatedItem {
+                    href: format!("/events/{}", e.id),
+                    label: format!("事件 {} {}", e.event_no, e.title),
+                    detail: format!("{}，{}", e.state().label(), platform::clock::format_beijing(e.created_ms)),
+                })
+                .collect())
+        })
+    }
+}

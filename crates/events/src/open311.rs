@@ -563,6 +563,7 @@ async fn create(p: &Platform, parts: Parts, body: Body) -> AppResult<V> {
         // Keys are the client's: two clients using the same key must not meet.
         idem_key: idem.map(|k| format!("open311:{}:{k}", me.username)),
         source: SOURCE.into(),
+        subject: None,
     };
     let (id, _created) = service::report(p, &me, report, Vec::new()).await?;
     let e: EventRow =

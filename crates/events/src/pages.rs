@@ -207,6 +207,7 @@ struct NewPage {
     description: String,
     address: String,
     urgency: String,
+    subject: String,
     lon: String,
     lat: String,
     crs: String,
@@ -252,6 +253,7 @@ async fn new_page(p: &Platform, site: &Site, me: &Principal, r: Option<&Report>,
         description: r.map(|r| r.description.clone()).unwrap_or_default(),
         address: r.map(|r| r.address.clone()).unwrap_or_default(),
         urgency: r.map(|r| r.urgency.clone()).unwrap_or_else(|| "一般".into()),
+        subject: r.and_then(|r| r.subject.clone()).unwrap_or_default(),
         lon: r.and_then(|r| r.lon).map(|x| x.to_string()).unwrap_or_default(),
         lat: r.and_then(|r| r.lat).map(|x| x.to_string()).unwrap_or_default(),
         crs: r.map(|r| r.crs.clone()).unwrap_or_default(),
@@ -338,6 +340,7 @@ async fn read_report(mut m: Multipart, source: &str) -> AppResult<(Report, Vec<A
         anonymous: g("anonymous") == "1",
         idem_key: Some(g("idem_key")).filter(|k| !k.is_empty()),
         source: source.to_owned(),
+        subject: Some(g("subject")).filter(|s| !s.trim().is_empty()),
     };
     Ok((r, photos, problem))
 }
@@ -371,6 +374,7 @@ pub async fn new_submit(State(p): State<Platform>, State(site): State<Site>, Aut
         anonymous: r.anonymous,
         idem_key: r.idem_key.clone(),
         source: r.source.clone(),
+        subject: r.subject.clone(),
     };
     match service::report(&p, &me, r, photos).await {
         Ok((id, _)) => Ok(Redirect::to(&format!("/events/{id}?reported=1")).into_response()),
@@ -394,6 +398,8 @@ struct EventPage {
     location: Option<String>,
     handling: String,
     department: Option<String>,
+    /// (person id, masked name) of the registered person the event concerns.
+    person: Option<(String, String)>,
     attachments: Vec<(String, String)>,
     actions: Vec<(&'static str, &'static str)>,
     departments: Vec<(String, String, bool)>,
@@ -455,7 +461,13 @@ async fn event_view(p: &Platform, site: &Site, me: &Principal, id: &str, flash: 
         || UnitCode::parse(&e.unit_code).is_ok_and(|u| handling_scope.contains(&u) && e.state().is_open());
     let similar = if e.state().is_open() { service::similar(p, &scope, &deps, &e).await? } else { Vec::new() };
     let similar = similar.into_iter().map(|x| (x.id.clone(), x.event_no.clone(), x.title.clone(), x.state().label())).collect();
+    // Through the registers' own function and the viewer's register scope: no register access, no name.
+    let person = match &e.person_id {
+        Some(pid) => registry::store::person(&p.db, &me.scope(Permission::ViewRegisters), pid).await?.map(|x| (x.id, registry::model::mask_name(&x.name))),
+        None => None,
+    };
     let page = EventPage {
+        person,
         similar,
         shell: Shell::new(site, me, &e.title, "/events"),
         state_label: e.state().label(),

@@ -65,6 +65,8 @@ pub struct Report {
     pub anonymous: bool,
     pub idem_key: Option<String>,
     pub source: String,
+    /// The ID number of a registered person the event concerns (涉及人员), if any.
+    pub subject: Option<String>,
 }
 
 /// The city's rough extent in WGS-84, for rejecting coordinates that cannot be in Suining.
@@ -99,7 +101,29 @@ pub fn to_wgs84(lon: f64, lat: f64, crs: &str) -> AppResult<(f64, f64)> {
 /// 上报. Idempotent by `idem_key`: a retried submission returns the event the first one made.
 pub async fn report(p: &Platform, me: &Principal, r: Report, attachments: Vec<Attachment>) -> AppResult<(String, bool)> {
     let scope = me.require(Permission::ReportEvents)?;
-    report_as(p, &me.actor(), Some(&me.username), &scope, r, attachments).await
+    let person = match r.subject.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(idn) => Some(find_person(p, me, idn).await?),
+        None => None,
+    };
+    let (id, created) = report_as(p, &me.actor(), Some(&me.username), &scope, r, attachments).await?;
+    if let (Some(person), true) = (person, created) {
+        p.db.execute(sql!("UPDATE events SET person_id = $1 WHERE id = $2", person.as_str(), id.as_str())).await?;
+    }
+    Ok((id, created))
+}
+
+/// The registered person with this ID number, if the reporter may see the register there.
+async fn find_person(p: &Platform, me: &Principal, id_number: &str) -> AppResult<String> {
+    let scope = me.scope(Permission::ViewRegisters);
+    let bad = || AppError::bad_request("event.unknown_person", "涉及人员须为您管辖范围内已登记的居民（请填写完整身份证号）").at_field("subject");
+    let idn = registry::model::IdNumber::parse(id_number, platform::clock::Date::of_instant(p.now())).map_err(|_| bad())?;
+    let f = registry::store::PeopleFilter { id_index: Some(p.cipher.blind_index("id", idn.as_str())), include_left: true, ..Default::default() };
+    for root in scope.roots() {
+        if let Some(person) = registry::store::people(&p.db, root, &scope, &f, 1, 0).await?.0.into_iter().next() {
+            return Ok(person.id);
+        }
+    }
+    Err(bad())
 }
 
 /// Reports on behalf of someone or something (a signed-in person, an Open311 client, a device):
@@ -928,6 +952,7 @@ pub async fn seed_demo(p: &Platform) -> AppResult<usize> {
             anonymous: false,
             idem_key: Some(format!("demo-{i}")),
             source: "演示数据".into(),
+            subject: None,
         };
         let (id, _) = report_as(p, &actor, None, &Scope::new(vec![street.clone()]), r, Vec::new()).await?;
         // Move some along the loop so every state shows up.

@@ -48,6 +48,7 @@ pub struct EventRow {
     pub merged_into: Option<String>,
     pub version: i64,
     pub updated_ms: i64,
+    pub person_id: Option<String>,
 }
 
 impl EventRow {
@@ -547,4 +548,9 @@ pub async fn routing_rules(db: &Db) -> DbResult<Vec<RoutingRule>> {
 
 pub async fn remove_rule(tx: &mut Tx, id: &str) -> DbResult<u64> {
     tx.execute(sql!("DELETE FROM routing_rules WHERE id = $1", id)).await
+}
+
+/// Events about a registered person, newest first (for the person's page).
+pub async fn about_person(db: &Db, person_id: &str) -> DbResult<Vec<EventRow>> {
+    db.fetch_all(sql!("SELECT * FROM events WHERE person_id = $1 ORDER BY created_ms DESC LIMIT 50", person_id)).await
 }

@@ -29,6 +29,7 @@ pub fn site() -> Site {
             NavEntry { href: "/admin/audit", label: "审计日志", permissions: &[Permission::ViewAudit] },
         ]),
         units: Arc::new(geography::Directory),
+        related: Arc::new(events::Related),
     }
 }
 

@@ -29,6 +29,29 @@ pub trait UnitDirectory: Send + Sync + 'static {
     fn name_of<'a>(&'a self, db: &'a Db, code: &'a UnitCode) -> BoxFuture<'a, DbResult<Option<String>>>;
 }
 
+/// Something another slice keeps about a record, shown on that record's page (an event about a
+/// person, later a service record) without the page's slice reading the other's tables.
+#[derive(Clone, Debug)]
+pub struct RelatedItem {
+    pub href: String,
+    pub label: String,
+    pub detail: String,
+}
+
+/// How a page asks other slices what they hold about a person.
+pub trait RelatedDirectory: Send + Sync + 'static {
+    fn about_person<'a>(&'a self, db: &'a Db, person_id: &'a str) -> BoxFuture<'a, DbResult<Vec<RelatedItem>>>;
+}
+
+/// No other slice mounted.
+pub struct NothingRelated;
+
+impl RelatedDirectory for NothingRelated {
+    fn about_person<'a>(&'a self, _db: &'a Db, _person_id: &'a str) -> BoxFuture<'a, DbResult<Vec<RelatedItem>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
 /// One entry of the main navigation, shown to those who hold any of `permissions` somewhere
 /// (everyone when empty).
 #[derive(Clone, Debug)]
@@ -43,6 +66,7 @@ pub struct NavEntry {
 pub struct Site {
     pub nav: Arc<Vec<NavEntry>>,
     pub units: Arc<dyn UnitDirectory>,
+    pub related: Arc<dyn RelatedDirectory>,
 }
 
 /// The router state: the platform plus the site furniture. Handlers extract either half.

@@ -255,6 +255,7 @@ struct PersonPage {
     household_no: Option<String>,
     members: Vec<(String, String, String, String, String, String)>,
     can_unmask: bool,
+    related: Vec<platform::web::RelatedItem>,
     can_edit: bool,
     all_tags: Vec<(&'static str, bool)>,
     today: String,
@@ -303,7 +304,9 @@ async fn person_view_with(
     };
     let unit_name = geography::store::get(&p.db, &person.unit_code).await?.map(|u| u.name).unwrap_or_default();
     let today = Date::of_instant(p.now());
+    let related = site.related.about_person(&p.db, &person.id).await?;
     let page = PersonPage {
+        related,
         shell: Shell::new(site, me, &person.name, "/registry"),
         id_masked: person.id_masked.clone().unwrap_or_else(|| "—".into()),
         phone_masked: person.phone_masked.clone().unwrap_or_else(|| "—".into()),

@@ -508,3 +508,35 @@ async fn notifications_also_go_to_an_outgoing_webhook_and_retry_when_it_fails() 
     assert!(request.contains("\"recipient\":\"unit:510903001001\"") && request.contains("紧急"), "{request}");
     assert!(events::service::WebhookNotifier::parse("https://x/y").is_err(), "plain HTTP on the intranet only");
 }
+
+#[tokio::test]
+async fn an_event_about_a_resident_shows_on_the_residents_page() {
+    let t = TestApp::new().await.with_registers().await;
+    t.user("grid", Role::GridWorker, COMMUNITY).await;
+    let grid = t.login("grid", None).await;
+    let (pid, enc): (String, String) = t.platform.db.fetch_one(sql!("SELECT id, id_enc FROM people ORDER BY id LIMIT 1")).await.unwrap();
+    let idn = t.platform.cipher.decrypt(&enc).unwrap();
+    let r = report(
+        &t,
+        &grid,
+        &[("type_code", "90005"), ("unit", COMMUNITY), ("description", "独居老人需要上门探访"), ("urgency", "一般"), ("subject", &idn)],
+        None,
+    )
+    .await;
+    let id = event_id(&r);
+    let page = t.get(&grid, &format!("/events/{id}")).await;
+    assert!(page.body.contains(&format!("/registry/people/{pid}")), "the event links the person");
+    assert!(!page.body.contains(&idn), "without showing the ID number");
+    let person = t.get(&grid, &format!("/registry/people/{pid}")).await;
+    assert!(person.body.contains("data-testid=\"related\"") && person.body.contains(&format!("/events/{id}")), "the person's page lists the event");
+    // An ID number that is not registered here is refused with the form kept.
+    let bad = report(
+        &t,
+        &grid,
+        &[("type_code", "90005"), ("unit", COMMUNITY), ("description", "另一件事"), ("urgency", "一般"), ("subject", "11010519491231002X")],
+        None,
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("event.unknown_person") && bad.body.contains("另一件事"));
+}
