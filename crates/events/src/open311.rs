@@ -640,14 +640,7 @@ fn parse_filter(params: &Params, types: &HashMap<String, TypeRow>) -> AppResult<
 }
 
 fn push_in(q: &mut Sql, values: &[String]) {
-    q.push("(");
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.bind(v.as_str());
-    }
-    q.push(")");
+    q.push_list(values.iter().map(String::as_str));
 }
 
 /// The visible events matching the filter, newest first. The same visibility rule as the event

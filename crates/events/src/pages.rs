@@ -760,14 +760,9 @@ pub async fn metrics_rows(p: &Platform, me: &Principal, q: &MetricsQuery) -> App
     if group == "person" {
         let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
         for chunk in ids.chunks(500) {
-            let mut sq = platform::Sql::new("SELECT event_id, actor FROM event_steps WHERE action = 'sign_in' AND event_id IN (", []);
-            for (i, id) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sq.push(", ");
-                }
-                sq.bind(id.as_str());
-            }
-            sq.push(") ORDER BY at_ms");
+            let mut sq = platform::Sql::new("SELECT event_id, actor FROM event_steps WHERE action = 'sign_in' AND event_id IN ", []);
+            sq.push_list(chunk.iter().map(|id| id.as_str()));
+            sq.push(" ORDER BY at_ms");
             let rows: Vec<(String, String)> = p.db.fetch_all(sq).await?;
             handler.extend(rows);
         }

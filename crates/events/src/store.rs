@@ -139,14 +139,7 @@ pub async fn departments_in(db: &Db, unit_prefix: &str) -> DbResult<Vec<Departme
             roots.push(u.to_string());
             cur = u.structural_parent();
         }
-        q.push("unit_code IN (");
-        for (i, r) in roots.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.bind(r.as_str());
-        }
-        q.push(")");
+        q.push("unit_code IN ").push_list(roots.iter().map(|r| r.as_str()));
     } else {
         q.push("1 = 1");
     }
@@ -213,21 +206,10 @@ pub fn push_visibility(q: &mut Sql, scope: &Scope, departments: &[String]) {
     let (reporters, deps): (Vec<&String>, Vec<&String>) = departments.iter().partition(|d| d.starts_with(REPORTER_PREFIX));
     if !deps.is_empty() {
         // Dispatched to one of the caller's departments, or one of them was whistled in (吹哨报到).
-        q.push(" OR e.department_id IN (");
-        for (i, d) in deps.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.bind(d.as_str());
-        }
-        q.push(") OR e.id IN (SELECT w.event_id FROM whistles w JOIN whistle_participants wp ON wp.whistle_id = w.id WHERE wp.department_id IN (");
-        for (i, d) in deps.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.bind(d.as_str());
-        }
-        q.push("))");
+        q.push(" OR e.department_id IN ").push_list(deps.iter().map(|d| d.as_str()));
+        q.push(" OR e.id IN (SELECT w.event_id FROM whistles w JOIN whistle_participants wp ON wp.whistle_id = w.id WHERE wp.department_id IN ")
+            .push_list(deps.iter().map(|d| d.as_str()))
+            .push(")");
     }
     for r in reporters {
         q.push(" OR e.reporter = ").bind(&r[REPORTER_PREFIX.len()..]);

@@ -145,14 +145,7 @@ pub async fn unit_page(
     let (unit, code, scope) = visible_unit(&p, &me, &code).await?;
     let (as_of, as_of_given) = parse_as_of(&p, uq.as_of.as_deref())?;
     let as_of_q = as_of_given.map(|d| format!("?as_of={d}")).unwrap_or_default();
-    let crumbs = store::ancestors(&p.db, &code)
-        .await?
-        .into_iter()
-        .map(|a| {
-            let link = UnitCode::parse(&a.code).is_ok_and(|c| scope.contains(&c));
-            (a.code, a.name, link)
-        })
-        .collect();
+    let crumbs = store::breadcrumbs(&p.db, &scope, &code).await?;
     let stats = store::counts_by_kind(&p.db, &code, as_of).await?.into_iter().map(|(k, n)| (count_label(&k), n)).collect();
     let own = store::population(&p.db, &unit.code).await?;
     let population = match &own {

@@ -44,6 +44,18 @@ pub async fn ancestors(db: &Db, code: &UnitCode) -> DbResult<Vec<Unit>> {
     Ok(out)
 }
 
+/// Breadcrumbs above a unit: (code, name, whether the viewer may open it).
+pub async fn breadcrumbs(db: &Db, scope: &Scope, code: &UnitCode) -> DbResult<Vec<(String, String, bool)>> {
+    Ok(ancestors(db, code)
+        .await?
+        .into_iter()
+        .map(|a| {
+            let link = UnitCode::parse(&a.code).is_ok_and(|c| scope.contains(&c));
+            (a.code, a.name, link)
+        })
+        .collect())
+}
+
 /// A child row for tables: the unit plus how many units sit directly below it and its residents.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ChildRow {
@@ -428,13 +440,7 @@ pub async fn get_tx(tx: &mut Tx, code: &str) -> DbResult<Option<Unit>> {
 pub async fn current_of_kind(db: &Db, root: &UnitCode, kinds: &[UnitKind]) -> DbResult<Vec<Unit>> {
     let mut q = Sql::new("SELECT * FROM units WHERE valid_to IS NULL AND ", []);
     Scope::new(vec![root.clone()]).push_filter(&mut q, "code");
-    q.push(" AND kind IN (");
-    for (i, k) in kinds.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.bind(k.label());
-    }
-    q.push(") ORDER BY code");
+    q.push(" AND kind IN ").push_list(kinds.iter().map(|k| k.label()));
+    q.push(" ORDER BY code");
     db.fetch_all(q).await
 }

@@ -125,6 +125,17 @@ impl Sql {
     fn sqlite_text(self) -> (String, Vec<Value>) {
         (self.anonymous.unwrap_or(self.text), self.params)
     }
+    /// Appends `(v1, v2, …)` with every value bound, for `IN` lists.
+    pub fn push_list<V: Into<Value>>(&mut self, values: impl IntoIterator<Item = V>) -> &mut Self {
+        self.push("(");
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(v);
+        }
+        self.push(")")
+    }
     /// `LIMIT n OFFSET m` with both bound.
     pub fn page(&mut self, limit: i64, offset: i64) -> &mut Self {
         self.push(" LIMIT ").bind(limit).push(" OFFSET ").bind(offset)

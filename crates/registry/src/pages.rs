@@ -44,14 +44,7 @@ pub async fn unit_ctx(p: &Platform, me: &Principal, code: &str, perm: Permission
         return Err(AppError::not_found());
     }
     let unit = geography::store::get(&p.db, code.as_str()).await?.ok_or_else(AppError::not_found)?;
-    let mut crumbs: Vec<(String, String, bool)> = geography::store::ancestors(&p.db, &code)
-        .await?
-        .into_iter()
-        .map(|a| {
-            let link = UnitCode::parse(&a.code).is_ok_and(|c| scope.contains(&c));
-            (a.code, a.name, link)
-        })
-        .collect();
+    let mut crumbs = geography::store::breadcrumbs(&p.db, &scope, &code).await?;
     crumbs.push((unit.code.clone(), unit.name.clone(), false));
     Ok(UnitCtx { code, name: unit.name, scope, crumbs })
 }

@@ -301,14 +301,8 @@ pub async fn check(
             .collect();
         let mut existing = HashSet::new();
         for chunk in plates.chunks(500) {
-            let mut q = platform::Sql::new("SELECT plate FROM vehicles WHERE plate IN (", []);
-            for (i, p) in chunk.iter().enumerate() {
-                if i > 0 {
-                    q.push(", ");
-                }
-                q.bind(p.as_str());
-            }
-            q.push(")");
+            let mut q = platform::Sql::new("SELECT plate FROM vehicles WHERE plate IN ", []);
+            q.push_list(chunk.iter().map(|p| p.as_str()));
             let rows: Vec<(String,)> = db.fetch_all(q).await?;
             existing.extend(rows.into_iter().map(|(p,)| p));
         }

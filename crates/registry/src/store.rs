@@ -111,14 +111,9 @@ pub async fn tags_for(db: &Db, ids: &[String]) -> DbResult<Vec<(String, String)>
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q = Sql::new("SELECT person_id, tag FROM person_tags WHERE person_id IN (", []);
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.bind(id.as_str());
-    }
-    q.push(") ORDER BY person_id, tag");
+    let mut q = Sql::new("SELECT person_id, tag FROM person_tags WHERE person_id IN ", []);
+    q.push_list(ids.iter().map(|id| id.as_str()));
+    q.push(" ORDER BY person_id, tag");
     db.fetch_all(q).await
 }
 
@@ -227,14 +222,8 @@ pub async fn put_compound_info(tx: &mut Tx, c: &CompoundInfo) -> DbResult<()> {
 pub async fn existing_id_indexes(db: &Db, indexes: &[String]) -> DbResult<std::collections::HashSet<String>> {
     let mut out = std::collections::HashSet::new();
     for chunk in indexes.chunks(500) {
-        let mut q = Sql::new("SELECT id_index FROM people WHERE id_index IN (", []);
-        for (i, x) in chunk.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.bind(x.as_str());
-        }
-        q.push(")");
+        let mut q = Sql::new("SELECT id_index FROM people WHERE id_index IN ", []);
+        q.push_list(chunk.iter().map(|x| x.as_str()));
         let rows: Vec<(String,)> = db.fetch_all(q).await?;
         out.extend(rows.into_iter().map(|(x,)| x));
     }
