@@ -24,6 +24,8 @@ pub fn site() -> Site {
             NavEntry { href: "/units", label: "治理单元", permissions: &[Permission::ViewUnits] },
             NavEntry { href: "/events", label: "事件", permissions: &[Permission::ReportEvents, Permission::WorkEvents] },
             NavEntry { href: "/registry", label: "基础台账", permissions: &[Permission::ViewRegisters] },
+            NavEntry { href: "/volunteers", label: "志愿服务", permissions: &[Permission::Participate, Permission::ManageVolunteers] },
+            NavEntry { href: "/consultation", label: "议事协商", permissions: &[Permission::Participate, Permission::ManageConsultation] },
             NavEntry { href: "/admin/accounts", label: "账户与角色", permissions: &[Permission::ViewAccounts] },
             NavEntry { href: "/admin/sharing", label: "数据共享", permissions: &[Permission::ManageSharing] },
             NavEntry { href: "/admin/audit", label: "审计日志", permissions: &[Permission::ViewAudit] },
@@ -47,6 +49,8 @@ pub fn app(platform: Platform) -> Router {
         .merge(geography::router())
         .merge(registry::router())
         .merge(events::router())
+        .merge(volunteers::router())
+        .merge(consultation::router())
         .route("/api/v1/openapi.json", get(openapi))
         .route_layer(from_fn_with_state(platform.clone(), web::track_metrics))
         .fallback(web::not_found)
@@ -79,6 +83,7 @@ pub fn demo_account_plan() -> Vec<(&'static str, &'static str, Role, &'static st
         ("community", "社区工作人员（演示）", Role::CommunityStaff, "510903001001"),
         ("gridworker", "网格员（演示）", Role::GridWorker, "510903001001501"),
         ("department", "部门工作人员（演示）", Role::DepartmentStaff, "510903"),
+        ("resident", "居民（演示）", Role::Resident, "510903001001"),
     ]
 }
 

@@ -405,6 +405,12 @@ async fn demo(p: &Platform, scale: Scale) -> Result<()> {
     if demo_events > 0 {
         println!("已生成 {demo_events} 个演示事件（来源标注为「演示数据」）。");
     }
+    if volunteers::demo::seed(p).await.map_err(app_err)? {
+        println!("已生成演示志愿服务数据：志愿者、活动、服务记录、时间银行与积分银行（标注为「演示数据」）。");
+    }
+    if consultation::demo::seed(p).await.map_err(app_err)? {
+        println!("已生成演示议事协商数据：议题、会议、业主表决与村务公开（标注为「演示数据」）。");
+    }
     let made = jiceng::create_demo_accounts(p).await.map_err(app_err)?;
     if made.is_empty() {
         println!("演示账户已存在（密码只在首次运行时显示；可用 jiceng user reset-password NAME 重置）。");

@@ -64,6 +64,13 @@ pub enum Permission {
     WorkEvents,
     /// 吹哨: summon departments to an event.
     Whistle,
+    /// Run volunteer activities, confirm service records, keep the time bank's and the points bank's
+    /// catalogues and awards (志愿服务、时间银行、积分银行).
+    ManageVolunteers,
+    /// Run consultations (议事协商), ballots and village-affairs publication (村务公开).
+    ManageConsultation,
+    /// Take part as a resident: register as a volunteer, sign up, spend hours and points, vote.
+    Participate,
 }
 
 impl Role {
@@ -120,13 +127,32 @@ impl Role {
             Role::SystemAdmin => matches!(p, ViewUnits | ManageUnits | ViewAccounts | ManageAccounts),
             Role::SecurityAdmin => matches!(p, ViewUnits | ViewAccounts | GrantRoles | ManageSharing),
             Role::AuditAdmin => matches!(p, ViewAudit),
-            Role::CityStaff | Role::CountyStaff => matches!(p, ViewUnits | ViewRegisters | UnmaskPersonal | ReportEvents | HandleEvents | WorkEvents | Whistle),
-            Role::TownshipStaff => matches!(p, ViewUnits | ViewRegisters | EditRegisters | UnmaskPersonal | ReportEvents | HandleEvents | WorkEvents | Whistle),
-            Role::CommunityStaff => matches!(p, ViewUnits | ViewRegisters | EditRegisters | UnmaskPersonal | ReportEvents | HandleEvents | WorkEvents),
-            Role::GridWorker => matches!(p, ViewUnits | ViewRegisters | EditRegisters | UnmaskPersonal | ReportEvents | WorkEvents),
+            Role::CityStaff | Role::CountyStaff => matches!(
+                p,
+                ViewUnits | ViewRegisters | UnmaskPersonal | ReportEvents | HandleEvents | WorkEvents | Whistle | ManageVolunteers | ManageConsultation | Participate
+            ),
+            Role::TownshipStaff => matches!(
+                p,
+                ViewUnits
+                    | ViewRegisters
+                    | EditRegisters
+                    | UnmaskPersonal
+                    | ReportEvents
+                    | HandleEvents
+                    | WorkEvents
+                    | Whistle
+                    | ManageVolunteers
+                    | ManageConsultation
+                    | Participate
+            ),
+            Role::CommunityStaff => matches!(
+                p,
+                ViewUnits | ViewRegisters | EditRegisters | UnmaskPersonal | ReportEvents | HandleEvents | WorkEvents | ManageVolunteers | ManageConsultation | Participate
+            ),
+            Role::GridWorker => matches!(p, ViewUnits | ViewRegisters | EditRegisters | UnmaskPersonal | ReportEvents | WorkEvents | Participate),
             // Departments read registers only through their sharing list; they work the events sent to them.
             Role::DepartmentStaff => matches!(p, ViewUnits | WorkEvents),
-            Role::Resident => matches!(p, ViewUnits | ReportEvents),
+            Role::Resident => matches!(p, ViewUnits | ReportEvents | Participate),
         }
     }
     /// The levels a role may be held at: staff roles belong to their tier, grid workers and residents

@@ -6,8 +6,12 @@
 pub mod api;
 pub mod demo;
 pub mod import;
+/// Public lookups for the volunteers slice (real-name checks through the blind index).
+pub mod lookup;
 pub mod model;
 pub mod pages;
+/// Public reads for the consultation slice (owner rolls from the house register, electorates).
+pub mod roll;
 pub mod sharing;
 pub mod simple_import;
 pub mod store;

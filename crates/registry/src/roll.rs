@@ -1,0 +1,1 @@
+//! Electorates and owner rolls built from the house and people registers for other slices.

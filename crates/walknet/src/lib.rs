@@ -1,0 +1,1 @@
+//! Routing for 15/10/5-minute life circles (skeleton).
