@@ -1,6 +1,7 @@
 //! Slice skeleton: routes and demo data are filled in by the slice's own work.
 
 pub mod demo;
+pub mod model;
 
 use axum::Router;
 use platform::web::AppState;
