@@ -6,7 +6,7 @@
 #
 #   JICENG_BIN=$PWD/../target/debug/jiceng bash run.sh [test files...]
 #
-# Starts `jiceng demo --scale small` on a free loopback port with a database and field key in a
+# Starts `jiceng demo --scale small` (with the test clock, JICENG_TEST_CLOCK=1) on a free loopback port with a database and field key in a
 # temp folder, adds test accounts with the CLI (an audit admin among them, whose TOTP secret goes
 # to the tests in E2E_AUDITOR_TOTP; a department member, whose department goes in E2E_DEPARTMENT),
 # runs `node --test`, stops the server and exits with the tests' status. Screenshots go to
@@ -76,7 +76,9 @@ DB="$TMP/jiceng.db"
 export JICENG_FIELD_KEY_FILE="$TMP/field.key"
 
 echo "run.sh: starting demo server on $URL (database $DB)"
-"$JICENG_BIN" demo --scale small --listen "127.0.0.1:$PORT" --db "$DB" >"$TMP/server.log" 2>&1 </dev/null &
+# A movable clock (POST /test/clock/advance) lets the tests cross time limits: escalation, 特急
+# alarms climbing every 15 minutes, late whistle sign-ins. Never set outside tests.
+JICENG_TEST_CLOCK=1 "$JICENG_BIN" demo --scale small --listen "127.0.0.1:$PORT" --db "$DB" >"$TMP/server.log" 2>&1 </dev/null &
 SERVER_PID=$!
 
 healthy=""

@@ -644,3 +644,122 @@ describe('events', () => {
     });
   });
 });
+
+// --- Time limits on the injected clock ------------------------------------------------------
+// run.sh starts the server with JICENG_TEST_CLOCK=1: POST /test/clock/advance moves its clock
+// forward and runs one escalation sweep at once, as the minute job would. Sessions do not survive
+// a jump past the idle limit (30 minutes) or of days (12 h after sign-in), so an observer signs in
+// again after such a jump. The
+// clock goes back to the wall clock after these tests.
+
+const COUNTY_USER = 'e2e-county';
+
+async function testClock() {
+  const res = await fetch(`${BASE}/test/clock`).catch(() => null);
+  return res?.ok ? res.json() : null;
+}
+
+/** Moves the server's clock forward; returns the sweep it ran. */
+async function advance(minutes) {
+  const res = await fetch(`${BASE}/test/clock/advance`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ minutes }),
+  });
+  assert.equal(res.status, 200, `advancing the test clock by ${minutes} min`);
+  return (await res.json()).sweep;
+}
+
+async function handlingOf(page, id) {
+  await openEvent(page, id);
+  const text = (await page.locator('[data-testid=handling]').innerText()).trim();
+  const light = await page.locator('[data-testid=light]').getAttribute('data-light');
+  return { text, light };
+}
+
+describe('events on the test clock', async () => {
+  const clock = await testClock();
+  const skip = !clock && 'the server has no test clock (start it with JICENG_TEST_CLOCK=1, as run.sh does)';
+  let browser;
+  before(async () => { if (!skip) browser = await launch(); });
+  after(async () => {
+    await browser?.close();
+    if (!skip) await fetch(`${BASE}/test/clock/reset`, { method: 'POST' });
+  });
+
+  test('an event nobody accepts turns red and rises village → street → county', { skip }, async () => {
+    await withPages(browser, 'events-escalation', ['grid', 'county'], async ({ grid, county }) => {
+      await login(grid, GRID_USER);
+      const t = title('超时');
+      const id = await reportEvent(grid, { title: t, type: '06001' });
+      await login(county, COUNTY_USER);
+      const start = await handlingOf(county, id);
+      assert.equal(start.light, 'green', 'a fresh report is green');
+      assert.ok(start.text.includes('社区'), `the community handles it first: ${JSON.stringify(start.text)}`);
+
+      // Acceptance has 2 working hours. Fifteen calendar days hold working hours even across the
+      // longest holiday on the calendar, so the stage is red and the sweep moves it up one level.
+      let sweep = await advance(15 * 24 * 60);
+      assert.ok(sweep.escalated >= 1, `the sweep should escalate at least this event: ${JSON.stringify(sweep)}`);
+      await login(county, COUNTY_USER);
+      const first = await handlingOf(county, id);
+      assert.ok(first.text.includes('街道') && first.text.includes('已上报 1 级'), `after the first red: ${JSON.stringify(first.text)}`);
+      assert.equal(first.light, 'green', 'the street gets a fresh limit');
+      let steps = await stepRows(county);
+      assert.equal(steps[steps.length - 1].操作, '超时自动上报');
+      assert.ok(steps[steps.length - 1].说明.includes('超时（红灯）'), `the step says why: ${JSON.stringify(steps[steps.length - 1].说明)}`);
+
+      sweep = await advance(15 * 24 * 60);
+      await login(county, COUNTY_USER);
+      const second = await handlingOf(county, id);
+      assert.ok(second.text.includes('船山区') && second.text.includes('已上报 2 级'), `after the second red: ${JSON.stringify(second.text)}`);
+
+      // The list shows it as overdue for the county.
+      const rows = await listRows(county, t);
+      assert.equal(rows.length, 1, `the county's list should show ${t}`);
+    });
+  });
+
+  test('an unanswered 特急 alarm climbs a level every 15 minutes until someone accepts it', { skip }, async () => {
+    await withPages(browser, 'events-critical', ['grid', 'county'], async ({ grid, county }) => {
+      await login(grid, GRID_USER);
+      const id = await reportEvent(grid, { title: title('特急'), type: '06001', urgency: '特急' });
+      await login(county, COUNTY_USER);
+      assert.ok((await handlingOf(county, id)).text.includes('社区'));
+
+      // Ten minutes: still the community's, turning yellow (75 % of 15 minutes is 11¼).
+      await advance(10);
+      assert.ok((await handlingOf(county, id)).text.includes('社区'), 'ten minutes are within the 15-minute limit');
+      await advance(6);
+      assert.ok((await handlingOf(county, id)).text.includes('街道'), 'after 16 minutes the street has it');
+      await advance(16);
+      const atCounty = await handlingOf(county, id);
+      assert.ok(atCounty.text.includes('船山区') && atCounty.text.includes('已上报 2 级'), `after 32 minutes: ${JSON.stringify(atCounty.text)}`);
+
+      // The county answers it: accepting restarts the clock, so ten more minutes change nothing.
+      await actOk(county, 'accept', '受理', 'accepted');
+      await advance(10);
+      const answered = await handlingOf(county, id);
+      assert.ok(answered.text.includes('已上报 2 级'), `an answered alarm stays where it is: ${JSON.stringify(answered.text)}`);
+    });
+  });
+
+  test('a whistled department that does not report in within the limit is marked late', { skip }, async () => {
+    await withPages(browser, 'events-whistle-late', ['grid', 'street'], async ({ grid, street }) => {
+      await login(grid, GRID_USER);
+      const id = await reportEvent(grid, { title: title('迟到'), type: '06001' });
+      await login(street, STREET);
+      await openEvent(street, id);
+      await whistle(street, { kind: '应急哨', departments: WHISTLED, minutes: 30 });
+      assert.ok((await whistleItems(street)).includes(`${WHISTLED[1]}：待报到`));
+      await advance(31);
+      // 31 minutes idle also ends the street officer's session (30 minutes).
+      await login(street, STREET);
+      await openEvent(street, id);
+      const items = await whistleItems(street);
+      for (const name of WHISTLED) {
+        assert.ok(items.includes(`${name}：超时未报到`), `after 31 minutes ${name} should be 超时未报到: ${JSON.stringify(items)}`);
+      }
+    });
+  });
+});

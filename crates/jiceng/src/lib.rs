@@ -117,3 +117,61 @@ pub async fn create_demo_accounts(p: &Platform) -> AppResult<Vec<DemoAccount>> {
     }
     Ok(made)
 }
+
+/// The test clock's routes, mounted only when the server was started with `JICENG_TEST_CLOCK=1`:
+/// `GET /test/clock` shows the offset, `POST /test/clock/advance` (`minutes`, JSON or form) moves
+/// the clock forward and runs one escalation sweep at once, `POST /test/clock/reset` returns to the
+/// wall clock. They need no sign-in: a server with a movable clock is a test server by definition.
+pub fn test_clock_routes(clock: Arc<platform::clock::OffsetClock>, platform: Platform) -> Router {
+    use axum::Json;
+    use axum::routing::post;
+
+    #[derive(serde::Deserialize)]
+    struct Advance {
+        minutes: i64,
+    }
+
+    fn state(clock: &platform::clock::OffsetClock, p: &Platform) -> serde_json::Value {
+        serde_json::json!({
+            "offset_minutes": clock.offset_ms() / platform::clock::MINUTE,
+            "now_ms": p.now(),
+            "now": platform::clock::format_beijing(p.now()),
+        })
+    }
+
+    let (c1, p1) = (clock.clone(), platform.clone());
+    let (c2, p2) = (clock.clone(), platform.clone());
+    let (c3, p3) = (clock, platform);
+    Router::new()
+        .route("/test/clock", get(move || async move { Json(state(&c1, &p1)) }))
+        .route(
+            "/test/clock/advance",
+            post(move |body: axum::body::Bytes| async move {
+                // JSON `{"minutes": N}` or a form `minutes=N`.
+                let parsed: Option<Advance> = serde_json::from_slice(&body).ok().or_else(|| {
+                    let text = std::str::from_utf8(&body).ok()?;
+                    let v = text.split('&').find_map(|kv| kv.strip_prefix("minutes="))?;
+                    Some(Advance { minutes: v.trim().parse().ok()? })
+                });
+                let Some(a) = parsed.filter(|a| (1..=366 * 24 * 60).contains(&a.minutes)) else {
+                    return platform::AppError::bad_request("test_clock.minutes", "minutes 应为 1 到 527040 之间的整数").into_response();
+                };
+                c2.advance(a.minutes * platform::clock::MINUTE);
+                match events::service::sweep(&p2, &events::model::WorkCalendar::official()).await {
+                    Ok(rep) => {
+                        let mut v = state(&c2, &p2);
+                        v["sweep"] = serde_json::to_value(rep).unwrap_or_default();
+                        Json(v).into_response()
+                    }
+                    Err(e) => e.into_response(),
+                }
+            }),
+        )
+        .route(
+            "/test/clock/reset",
+            post(move || async move {
+                c3.reset();
+                Json(state(&c3, &p3))
+            }),
+        )
+}

@@ -16,7 +16,7 @@ use geography::demo::Scale;
 use geography::model::{NewUnit, UnitKind};
 use platform::audit::{self, Actor};
 use platform::auth::{self, Role};
-use platform::clock::{Date, SystemClock};
+use platform::clock::{Date, OffsetClock, SystemClock};
 use platform::crypto::FieldCipher;
 use platform::scope::UnitCode;
 use platform::{AppError, Db, Platform, Settings};
@@ -241,6 +241,8 @@ struct Config {
     mqtt: Option<String>,
     /// Outgoing webhook for event notifications (`JICENG_WEBHOOK` or `webhook` in the file).
     webhook: Option<String>,
+    /// `JICENG_TEST_CLOCK=1`: a clock the browser tests can move forward (never from the file).
+    test_clock: Option<Arc<OffsetClock>>,
 }
 
 fn load_config(cli: &Cli, listen_flag: Option<&str>) -> Result<Config> {
@@ -268,6 +270,7 @@ fn load_config(cli: &Cli, listen_flag: Option<&str>) -> Result<Config> {
             .map(PathBuf::from)
             .or(file.field_key_file)
             .unwrap_or_else(|| PathBuf::from("jiceng-data/field.key")),
+        test_clock: std::env::var("JICENG_TEST_CLOCK").ok().filter(|v| v == "1").map(|_| OffsetClock::new()),
     })
 }
 
@@ -284,7 +287,11 @@ async fn open(cfg: &Config) -> Result<Platform> {
             c
         }
     };
-    Ok(Platform::new(db, Arc::new(SystemClock), cfg.settings.clone(), cipher))
+    let clock: platform::SharedClock = match &cfg.test_clock {
+        Some(c) => c.clone(),
+        None => Arc::new(SystemClock),
+    };
+    Ok(Platform::new(db, clock, cfg.settings.clone(), cipher))
 }
 
 /// Hides a password in a database address before printing it.
@@ -333,12 +340,18 @@ fn parse_mqtt(addr: &str) -> Result<(String, u16)> {
     Ok((host.to_owned(), port.parse().map_err(|_| anyhow!("MQTT 端口「{port}」无效"))?))
 }
 
-async fn serve(p: Platform, listen: &str, mqtt: Option<&str>, webhook: Option<&str>) -> Result<()> {
+async fn serve(p: Platform, listen: &str, mqtt: Option<&str>, webhook: Option<&str>, test_clock: Option<Arc<OffsetClock>>) -> Result<()> {
     let webhook = webhook.map(events::service::WebhookNotifier::parse).transpose().map_err(|e| anyhow!(e))?;
     let addr: SocketAddr = listen.parse().with_context(|| format!("监听地址「{listen}」无效，应形如 127.0.0.1:8080"))?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("无法监听 {addr}（端口被占用？可用 --listen 更换）"))?;
     println!("jiceng 已启动：http://{addr}  （Ctrl-C 停止）");
-    let app = jiceng::app(p.clone());
+    let app = match test_clock {
+        Some(c) => {
+            eprintln!("警告：测试时钟已启用（JICENG_TEST_CLOCK=1），任何人可通过 /test/clock 拨快时间。仅用于测试，切勿用于生产。");
+            jiceng::app(p.clone()).merge(jiceng::test_clock_routes(c, p.clone()))
+        }
+        None => jiceng::app(p.clone()),
+    };
     // Lights, escalation and notifications run beside the web server.
     let jobs = events::spawn_jobs(p.clone(), webhook);
     let alarms = match mqtt {
@@ -452,14 +465,14 @@ async fn run() -> Result<std::process::ExitCode> {
     let cli_actor = Actor::cli();
     let cheap = p.settings.cheap_hashing;
     match cli.cmd {
-        Cmd::Serve(_) => serve(p, &cfg.listen, cfg.mqtt.as_deref(), cfg.webhook.as_deref()).await?,
+        Cmd::Serve(_) => serve(p, &cfg.listen, cfg.mqtt.as_deref(), cfg.webhook.as_deref(), cfg.test_clock.clone()).await?,
         Cmd::Demo { scale, no_serve, .. } => {
             let scale = Scale::parse(&scale).ok_or_else(|| anyhow!("--scale 只能是 small 或 city"))?;
             demo(&p, scale).await?;
             if !no_serve {
                 // The demo listens for device alarms on the local broker unless told otherwise.
                 let mqtt = cfg.mqtt.clone().unwrap_or_else(|| "127.0.0.1:1883".into());
-                serve(p, &cfg.listen, Some(&mqtt), cfg.webhook.as_deref()).await?;
+                serve(p, &cfg.listen, Some(&mqtt), cfg.webhook.as_deref(), cfg.test_clock.clone()).await?;
             }
         }
         Cmd::Migrate => println!("数据库已迁移到最新版本：{}", redact(&cfg.db)),

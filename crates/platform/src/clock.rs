@@ -46,6 +46,33 @@ impl Clock for ManualClock {
     }
 }
 
+/// The wall clock moved forward by an adjustable offset. Only for a server started with
+/// `JICENG_TEST_CLOCK=1`, so that browser tests can cross time limits (escalation, 四级呼叫) in a
+/// running server without waiting for them.
+#[derive(Default)]
+pub struct OffsetClock(AtomicI64);
+
+impl OffsetClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+    pub fn advance(&self, by: Millis) {
+        self.0.fetch_add(by, Ordering::SeqCst);
+    }
+    pub fn reset(&self) {
+        self.0.store(0, Ordering::SeqCst);
+    }
+    pub fn offset_ms(&self) -> Millis {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now_ms(&self) -> Millis {
+        SystemClock.now_ms() + self.offset_ms()
+    }
+}
+
 /// Formats a UTC instant as Beijing time (UTC+8, no daylight saving), e.g. `2026-11-25 14:03:09`.
 pub fn format_beijing(ms: Millis) -> String {
     let secs = ms.div_euclid(1000) + 8 * 3600;
