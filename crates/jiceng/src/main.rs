@@ -354,6 +354,7 @@ async fn serve(p: Platform, listen: &str, mqtt: Option<&str>, webhook: Option<&s
     };
     // Lights, escalation and notifications run beside the web server.
     let jobs = events::spawn_jobs(p.clone(), webhook);
+    let indicator_jobs = indicators::spawn_jobs(p.clone());
     let alarms = match mqtt {
         Some(addr) => {
             let (host, port) = parse_mqtt(addr)?;
@@ -378,6 +379,7 @@ async fn serve(p: Platform, listen: &str, mqtt: Option<&str>, webhook: Option<&s
         })
         .await?;
     jobs.abort();
+    indicator_jobs.abort();
     if let Some(a) = alarms {
         a.abort();
     }
@@ -423,6 +425,9 @@ async fn demo(p: &Platform, scale: Scale) -> Result<()> {
     }
     if consultation::demo::seed(p).await.map_err(app_err)? {
         println!("已生成演示议事协商数据：议题、会议、业主表决与村务公开（标注为「演示数据」）。");
+    }
+    if indicators::seed_demo(p).await.map_err(app_err)? {
+        println!("已生成规划指标月度快照与演示填报数据（标注为「演示数据」）。");
     }
     let made = jiceng::create_demo_accounts(p).await.map_err(app_err)?;
     if made.is_empty() {
