@@ -1,1 +1,69 @@
-//! Routing for 15/10/5-minute life circles (skeleton).
+//! 生活圈路网计算: routing for the 15/10/5-minute life circles.
+//!
+//! A pure library (no database, no HTTP): read an OpenStreetMap PBF extract into a compact
+//! walk or bicycle graph ([`Network::from_pbf`]), snap buildings and facilities onto the nearest
+//! edge with the access distance counted ([`Network::snap`]), compute for every node the distance
+//! to the nearest facility of a category in one bounded multi-source Dijkstra
+//! ([`Network::nearest_facility`]), draw isochrone polygons ([`Network::isochrone`]), and pick new
+//! sites by greedy maximal covering with lazy evaluation ([`greedy_max_cover`]).
+//!
+//! All distances are metres (f32); every search runs *towards* the sites, so on a bicycle
+//! network with one-way streets a distance is the ride from the node to the facility.
+
+mod cover;
+mod isochrone;
+mod network;
+pub mod pbf;
+mod profile;
+mod route;
+mod snap;
+pub mod synthetic;
+
+pub use cover::{greedy_max_cover, naive_greedy_max_cover, Cover, CoverSets, Pick};
+pub use isochrone::{contains, IsochroneOptions, Polygon};
+pub use network::{haversine_m, BuildReport, Edge, Network, Projection, Warning, EARTH_RADIUS_M};
+pub use profile::{Direction, Profile};
+pub use route::{DistanceField, Searcher, Site};
+pub use snap::{Snap, SnapError, SnapOptions};
+
+/// Errors of this library. Each has a stable machine code ([`WalknetError::code`]) and a
+/// Chinese message for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum WalknetError {
+    #[error("读取路网文件失败：{0}")]
+    Io(std::io::Error),
+    #[error("不是有效的 OSM PBF 路网文件（第 {offset} 字节处）：{reason}")]
+    Pbf { offset: u64, reason: String },
+    #[error("PBF 文件要求本系统不支持的特性“{0}”")]
+    UnsupportedFeature(String),
+    #[error("路网文件中没有{}可用的道路（共读到 {ways} 条 way）", profile_name(*.profile))]
+    NoRoutableWays { ways: u64, profile: Profile },
+    #[error("路网数据不一致：{0}")]
+    InvalidGraph(String),
+    #[error("覆盖计算参数有误：{0}")]
+    InvalidCover(String),
+}
+
+fn profile_name(p: Profile) -> &'static str {
+    match p {
+        Profile::Walk => "步行",
+        Profile::Bicycle => "骑行",
+    }
+}
+
+impl WalknetError {
+    /// A stable machine code for logs, APIs and tests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WalknetError::Io(_) => "walknet.io",
+            WalknetError::Pbf { .. } => "walknet.not_pbf",
+            WalknetError::UnsupportedFeature(_) => "walknet.unsupported_feature",
+            WalknetError::NoRoutableWays { .. } => "walknet.no_routable_ways",
+            WalknetError::InvalidGraph(_) => "walknet.invalid_graph",
+            WalknetError::InvalidCover(_) => "walknet.invalid_cover",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,350 @@
+//! Bounded multi-source shortest paths towards sites, and the coverage sets built from them.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::cover::CoverSets;
+use crate::network::{Csr, Network};
+use crate::snap::Snap;
+
+/// Where a search starts: a graph node, or a snapped point on an edge.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Site {
+    Node(u32),
+    Snap(Snap),
+}
+
+impl From<Snap> for Site {
+    fn from(s: Snap) -> Self {
+        Site::Snap(s)
+    }
+}
+
+impl From<u32> for Site {
+    fn from(n: u32) -> Self {
+        Site::Node(n)
+    }
+}
+
+/// For every node, the distance (metres) to the nearest site and which site that is.
+/// Nodes farther than the bound have `f32::INFINITY` and site `u32::MAX`.
+#[derive(Clone, Debug)]
+pub struct DistanceField {
+    pub dist: Vec<f32>,
+    pub nearest: Vec<u32>,
+    pub bound: f32,
+    /// Snapped sites by edge, for points on the same edge as a site.
+    pub(crate) on_edge: Vec<(u32, f32, f32, u32)>,
+}
+
+impl DistanceField {
+    /// Distance and site index for a node, if within the bound.
+    pub fn node(&self, v: u32) -> Option<(f32, u32)> {
+        let d = self.dist[v as usize];
+        d.is_finite().then(|| (d, self.nearest[v as usize]))
+    }
+
+    /// Distance (including the point's own access distance) and site index for a snapped point,
+    /// if within the bound.
+    pub fn at(&self, net: &Network, p: &Snap) -> Option<(f32, u32)> {
+        let lo = self.on_edge.partition_point(|s| s.0 < p.edge);
+        let same = self.on_edge[lo..].iter().take_while(|s| s.0 == p.edge).map(|s| (s.1, s.2, s.3));
+        let (d, site) = point_distance(net, &self.dist, &self.nearest, p, same);
+        (d <= self.bound).then_some((d, site))
+    }
+
+    /// Share of nodes within the bound.
+    pub fn reached(&self) -> usize {
+        self.dist.iter().filter(|d| d.is_finite()).count()
+    }
+}
+
+/// Distance from snapped point `p` to a site, given node distances and the sites on `p`'s edge.
+fn point_distance(
+    net: &Network,
+    dist: &[f32],
+    nearest: &[u32],
+    p: &Snap,
+    same_edge: impl Iterator<Item = (f32, f32, u32)>,
+) -> (f32, u32) {
+    let e = net.edges[p.edge as usize];
+    let len = e.length_m;
+    let mut best = (f32::INFINITY, u32::MAX);
+    let mut offer = |d: f32, s: u32| {
+        if d < best.0 || (d == best.0 && s < best.1) {
+            best = (d, s);
+        }
+    };
+    if e.dir.forward {
+        let db = dist[e.b as usize];
+        if db.is_finite() {
+            offer((1.0 - p.t) * len + db, nearest[e.b as usize]);
+        }
+    }
+    if e.dir.backward {
+        let da = dist[e.a as usize];
+        if da.is_finite() {
+            offer(p.t * len + da, nearest[e.a as usize]);
+        }
+    }
+    for (t, access, s) in same_edge {
+        if t >= p.t && e.dir.forward {
+            offer((t - p.t) * len + access, s);
+        }
+        if t <= p.t && e.dir.backward {
+            offer((p.t - t) * len + access, s);
+        }
+    }
+    (best.0 + p.access_m, best.1)
+}
+
+/// Start nodes and their initial distances for a search towards `site`.
+fn seeds(net: &Network, site: &Site, out: &mut Vec<(u32, f32)>) {
+    out.clear();
+    match site {
+        Site::Node(v) => out.push((*v, 0.0)),
+        Site::Snap(s) => {
+            let e = net.edges[s.edge as usize];
+            if e.dir.forward {
+                out.push((e.a, s.access_m + s.t * e.length_m));
+            }
+            if e.dir.backward {
+                out.push((e.b, s.access_m + (1.0 - s.t) * e.length_m));
+            }
+        }
+    }
+}
+
+/// The key orders by distance, then node: non-negative f32 bit patterns sort like the floats.
+#[inline]
+fn key(d: f32, v: u32) -> u64 {
+    (u64::from(d.to_bits()) << 32) | u64::from(v)
+}
+
+/// Dijkstra with lazy deletion. `dist` and `nearest` must be INFINITY / MAX on entry except
+/// where already touched by this search; `touched` receives each node the first time it is
+/// reached. Ties between sites go to the lower site index, so the output is deterministic.
+fn dijkstra(
+    g: &Csr,
+    bound: f32,
+    dist: &mut [f32],
+    nearest: &mut [u32],
+    touched: &mut Vec<u32>,
+    heap: &mut BinaryHeap<Reverse<u64>>,
+) {
+    while let Some(Reverse(k)) = heap.pop() {
+        let u = k as u32;
+        let d = f32::from_bits((k >> 32) as u32);
+        if d > dist[u as usize] {
+            continue;
+        }
+        let src = nearest[u as usize];
+        let (lo, hi) = (g.offsets[u as usize] as usize, g.offsets[u as usize + 1] as usize);
+        for i in lo..hi {
+            let v = g.targets[i];
+            let nd = d + g.weights[i];
+            if nd > bound {
+                continue;
+            }
+            let dv = &mut dist[v as usize];
+            if nd < *dv || (nd == *dv && src < nearest[v as usize]) {
+                if dv.is_infinite() {
+                    touched.push(v);
+                }
+                *dv = nd;
+                nearest[v as usize] = src;
+                heap.push(Reverse(key(nd, v)));
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // the search state is passed as loose borrows on purpose
+fn push_seed(
+    v: u32,
+    d: f32,
+    src: u32,
+    bound: f32,
+    dist: &mut [f32],
+    nearest: &mut [u32],
+    touched: &mut Vec<u32>,
+    heap: &mut BinaryHeap<Reverse<u64>>,
+) {
+    if d.is_nan() || d > bound || v as usize >= dist.len() {
+        return;
+    }
+    let dv = &mut dist[v as usize];
+    if d < *dv || (d == *dv && src < nearest[v as usize]) {
+        if dv.is_infinite() {
+            touched.push(v);
+        }
+        *dv = d;
+        nearest[v as usize] = src;
+        heap.push(Reverse(key(d, v)));
+    }
+}
+
+impl Network {
+    /// One multi-source Dijkstra: for every node, the distance to the nearest of `sites` and
+    /// its index, up to `bound_m` (use `f32::INFINITY` for no bound). Node sites out of range
+    /// are ignored.
+    pub fn nearest_facility(&self, sites: &[Site], bound_m: f32) -> DistanceField {
+        let n = self.node_count();
+        let mut dist = vec![f32::INFINITY; n];
+        let mut nearest = vec![u32::MAX; n];
+        let mut touched = Vec::new();
+        let mut heap = BinaryHeap::new();
+        let mut sd = Vec::with_capacity(2);
+        let mut on_edge = Vec::new();
+        for (i, site) in sites.iter().enumerate() {
+            seeds(self, site, &mut sd);
+            for &(v, d) in &sd {
+                push_seed(v, d, i as u32, bound_m, &mut dist, &mut nearest, &mut touched, &mut heap);
+            }
+            if let Site::Snap(s) = site {
+                on_edge.push((s.edge, s.t, s.access_m, i as u32));
+            }
+        }
+        on_edge.sort_by(|x, y| x.0.cmp(&y.0).then(x.3.cmp(&y.3)));
+        dijkstra(self.towards(), bound_m, &mut dist, &mut nearest, &mut touched, &mut heap);
+        DistanceField { dist, nearest, bound: bound_m, on_edge }
+    }
+
+    /// A reusable workspace for many single-site bounded searches; each search costs only the
+    /// nodes it reaches.
+    pub fn searcher(&self) -> Searcher<'_> {
+        let n = self.node_count();
+        Searcher {
+            net: self,
+            dist: vec![f32::INFINITY; n],
+            nearest: vec![u32::MAX; n],
+            touched: Vec::new(),
+            heap: BinaryHeap::new(),
+            seeds: Vec::with_capacity(2),
+        }
+    }
+
+    /// Nodes from which `site` is within `bound_m`, with their distances, ascending by node.
+    pub fn within(&self, site: &Site, bound_m: f32) -> Vec<(u32, f32)> {
+        let mut s = self.searcher();
+        s.run(site, bound_m);
+        let mut out: Vec<(u32, f32)> = s.touched.iter().map(|&v| (v, s.dist[v as usize])).collect();
+        out.sort_unstable_by_key(|x| x.0);
+        out
+    }
+
+    /// For each site, the nodes within `bound_m` of it (ascending): the coverage sets of a
+    /// maximal-covering problem whose demand is the graph's nodes.
+    pub fn coverage(&self, sites: &[Site], bound_m: f32) -> CoverSets {
+        let mut s = self.searcher();
+        let mut offsets = Vec::with_capacity(sites.len() + 1);
+        offsets.push(0usize);
+        let mut items = Vec::new();
+        for site in sites {
+            let start = items.len();
+            items.extend_from_slice(s.run(site, bound_m));
+            items[start..].sort_unstable();
+            offsets.push(items.len());
+        }
+        CoverSets::from_raw(self.node_count(), offsets, items)
+    }
+
+    /// For each site, the indices of the `demand` points within `bound_m` of it (ascending),
+    /// counting both access distances: the coverage sets over buildings.
+    pub fn coverage_of_points(&self, sites: &[Site], demand: &[Snap], bound_m: f32) -> CoverSets {
+        let n = self.node_count();
+        // Demand points attached to both end nodes of their edge, as CSR.
+        let mut off = vec![0u32; n + 1];
+        for p in demand {
+            let e = self.edges[p.edge as usize];
+            off[e.a as usize + 1] += 1;
+            off[e.b as usize + 1] += 1;
+        }
+        for i in 0..n {
+            off[i + 1] += off[i];
+        }
+        let mut fill = off.clone();
+        let mut att = vec![0u32; off[n] as usize];
+        for (i, p) in demand.iter().enumerate() {
+            let e = self.edges[p.edge as usize];
+            for v in [e.a, e.b] {
+                att[fill[v as usize] as usize] = i as u32;
+                fill[v as usize] += 1;
+            }
+        }
+        let mut by_edge: Vec<(u32, u32)> = demand.iter().enumerate().map(|(i, p)| (p.edge, i as u32)).collect();
+        by_edge.sort_unstable();
+        let mut stamp = vec![u32::MAX; demand.len()];
+        let mut s = self.searcher();
+        let mut offsets = vec![0usize];
+        let mut items: Vec<u32> = Vec::new();
+        for (si, site) in sites.iter().enumerate() {
+            let start = items.len();
+            s.run(site, bound_m);
+            let own = match site {
+                Site::Snap(sn) => Some(*sn),
+                Site::Node(_) => None,
+            };
+            let mut consider = |d: u32, items: &mut Vec<u32>, s: &Searcher<'_>| {
+                if stamp[d as usize] == si as u32 {
+                    return;
+                }
+                stamp[d as usize] = si as u32;
+                let p = &demand[d as usize];
+                let same = own.filter(|o| o.edge == p.edge).map(|o| (o.t, o.access_m, 0u32));
+                let (dd, _) = point_distance(self, &s.dist, &s.nearest, p, same.into_iter());
+                if dd <= bound_m {
+                    items.push(d);
+                }
+            };
+            for &u in &s.touched {
+                for &d in &att[off[u as usize] as usize..off[u as usize + 1] as usize] {
+                    consider(d, &mut items, &s);
+                }
+            }
+            if let Some(o) = own {
+                let lo = by_edge.partition_point(|x| x.0 < o.edge);
+                for &(_, d) in by_edge[lo..].iter().take_while(|x| x.0 == o.edge) {
+                    consider(d, &mut items, &s);
+                }
+            }
+            items[start..].sort_unstable();
+            offsets.push(items.len());
+        }
+        CoverSets::from_raw(demand.len(), offsets, items)
+    }
+}
+
+/// See [`Network::searcher`].
+pub struct Searcher<'a> {
+    net: &'a Network,
+    dist: Vec<f32>,
+    nearest: Vec<u32>,
+    touched: Vec<u32>,
+    heap: BinaryHeap<Reverse<u64>>,
+    seeds: Vec<(u32, f32)>,
+}
+
+impl Searcher<'_> {
+    /// Runs one bounded search towards `site`; returns the reached nodes in the order they were
+    /// first reached (their distances via [`Searcher::distance`]). Valid until the next run.
+    pub fn run(&mut self, site: &Site, bound_m: f32) -> &[u32] {
+        for &v in &self.touched {
+            self.dist[v as usize] = f32::INFINITY;
+            self.nearest[v as usize] = u32::MAX;
+        }
+        self.touched.clear();
+        seeds(self.net, site, &mut self.seeds);
+        for i in 0..self.seeds.len() {
+            let (v, d) = self.seeds[i];
+            push_seed(v, d, 0, bound_m, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap);
+        }
+        dijkstra(self.net.towards(), bound_m, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap);
+        &self.touched
+    }
+
+    /// Distance from `v` to the last run's site (`INFINITY` if beyond its bound).
+    pub fn distance(&self, v: u32) -> f32 {
+        self.dist[v as usize]
+    }
+}

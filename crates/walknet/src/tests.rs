@@ -1,0 +1,532 @@
+//! Tests against brute-force references on small random graphs, property-tested.
+#![allow(clippy::needless_range_loop)]
+
+use proptest::prelude::*;
+
+use crate::pbf::OwnedWay;
+use crate::*;
+
+/// splitmix64: a tiny deterministic generator so each proptest case is one seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+const SUINING: [f64; 2] = [105.59, 30.53];
+
+/// A random network in a box of about 1 km around Suining; `oneway` allows one-way edges.
+fn random_net(rng: &mut Rng, oneway: bool) -> Network {
+    let n = 2 + rng.below(22) as usize;
+    let lonlat: Vec<[f64; 2]> =
+        (0..n).map(|_| [SUINING[0] + rng.unit() * 0.01, SUINING[1] + rng.unit() * 0.01]).collect();
+    let m = rng.below(3 * n as u64 + 1) as usize;
+    let mut edges = Vec::new();
+    for _ in 0..m {
+        let a = rng.below(n as u64) as u32;
+        let b = rng.below(n as u64) as u32;
+        if a == b {
+            continue;
+        }
+        let straight = haversine_m(lonlat[a as usize], lonlat[b as usize]);
+        let dir = match (oneway, rng.below(4)) {
+            (true, 0) => Direction::FORWARD,
+            (true, 1) => Direction::BACKWARD,
+            _ => Direction::BOTH,
+        };
+        edges.push(Edge { a, b, length_m: (straight * (1.0 + rng.unit() * 0.5)) as f32, dir, way: 1 });
+    }
+    let profile = if oneway { Profile::Bicycle } else { Profile::Walk };
+    Network::new(profile, lonlat, (0..n as i64).collect(), edges).expect("valid random network")
+}
+
+/// All-pairs shortest paths over the directed arcs (Floyd–Warshall, f64).
+fn floyd(net: &Network) -> Vec<Vec<f64>> {
+    let n = net.node_count();
+    let mut d = vec![vec![f64::INFINITY; n]; n];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[i] = 0.0;
+    }
+    for e in net.edges() {
+        let w = f64::from(e.length_m);
+        if e.dir.forward {
+            d[e.a as usize][e.b as usize] = d[e.a as usize][e.b as usize].min(w);
+        }
+        if e.dir.backward {
+            d[e.b as usize][e.a as usize] = d[e.b as usize][e.a as usize].min(w);
+        }
+    }
+    for k in 0..n {
+        for i in 0..n {
+            for j in 0..n {
+                let via = d[i][k] + d[k][j];
+                if via < d[i][j] {
+                    d[i][j] = via;
+                }
+            }
+        }
+    }
+    d
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-3 * (1.0 + a.abs().max(b.abs()))
+}
+
+/// Checks an optional distance against the exact one under a bound, skipping the knife edge.
+fn check_bounded(got: Option<f32>, exact: f64, bound: f64) -> Result<(), TestCaseError> {
+    if exact <= bound - 1e-2 * (1.0 + bound) {
+        let g = got.ok_or_else(|| TestCaseError::fail(format!("missing distance, exact {exact}")))?;
+        prop_assert!(close(f64::from(g), exact), "got {g}, exact {exact}");
+    } else if exact > bound + 1e-2 * (1.0 + bound) {
+        prop_assert!(got.is_none(), "got {got:?} beyond bound {bound} (exact {exact})");
+    }
+    Ok(())
+}
+
+/// A point on an edge for the expanded-graph reference.
+#[derive(Clone, Copy)]
+struct OnEdge {
+    edge: u32,
+    t: f64,
+    access: f64,
+}
+
+/// Brute force for snapped points: every point becomes a node splitting its edge, then plain
+/// O(V²) Dijkstra from each demand point. Returns the exact distance of each demand point to
+/// its nearest site, access distances included.
+fn expanded_reference(net: &Network, sites: &[OnEdge], demand: &[OnEdge]) -> Vec<f64> {
+    let n = net.node_count();
+    let all: Vec<OnEdge> = sites.iter().chain(demand.iter()).copied().collect();
+    let total = n + all.len();
+    let mut arcs: Vec<Vec<(usize, f64)>> = vec![Vec::new(); total];
+    for (ei, e) in net.edges().iter().enumerate() {
+        let mut chain: Vec<(f64, usize)> = vec![(0.0, e.a as usize)];
+        for (k, p) in all.iter().enumerate() {
+            if p.edge as usize == ei {
+                chain.push((p.t, n + k));
+            }
+        }
+        chain.push((1.0, e.b as usize));
+        chain.sort_by(|x, y| x.0.total_cmp(&y.0));
+        let len = f64::from(e.length_m);
+        for w in chain.windows(2) {
+            let d = (w[1].0 - w[0].0) * len;
+            if e.dir.forward {
+                arcs[w[0].1].push((w[1].1, d));
+            }
+            if e.dir.backward {
+                arcs[w[1].1].push((w[0].1, d));
+            }
+        }
+    }
+    demand
+        .iter()
+        .enumerate()
+        .map(|(di, p)| {
+            let src = n + sites.len() + di;
+            let mut dist = vec![f64::INFINITY; total];
+            let mut done = vec![false; total];
+            dist[src] = 0.0;
+            loop {
+                let u = (0..total).filter(|&v| !done[v] && dist[v].is_finite()).min_by(|&x, &y| dist[x].total_cmp(&dist[y]));
+                let Some(u) = u else { break };
+                done[u] = true;
+                for &(v, w) in &arcs[u] {
+                    if dist[u] + w < dist[v] {
+                        dist[v] = dist[u] + w;
+                    }
+                }
+            }
+            let best = sites.iter().enumerate().map(|(si, s)| dist[n + si] + s.access).fold(f64::INFINITY, f64::min);
+            best + p.access
+        })
+        .collect()
+}
+
+fn random_on_edge(rng: &mut Rng, net: &Network) -> OnEdge {
+    OnEdge {
+        edge: rng.below(net.edge_count() as u64) as u32,
+        t: (rng.below(9) as f64) / 8.0 * 0.999 + rng.unit() * 0.001,
+        access: rng.unit() * 30.0,
+    }
+}
+
+fn as_snap(net: &Network, p: &OnEdge) -> Snap {
+    let e = net.edges()[p.edge as usize];
+    let (a, b) = (net.lonlat(e.a), net.lonlat(e.b));
+    let t = p.t as f32;
+    let point = [a[0] + p.t * (b[0] - a[0]), a[1] + p.t * (b[1] - a[1])];
+    Snap { edge: p.edge, t, access_m: p.access as f32, point }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Multi-source bounded Dijkstra from node sites equals the minimum over Floyd–Warshall rows,
+    /// on walk (symmetric) and bicycle (one-way) graphs, bounded and unbounded.
+    #[test]
+    fn nearest_facility_matches_floyd_warshall(seed in any::<u64>(), oneway in any::<bool>()) {
+        let mut rng = Rng(seed);
+        let net = random_net(&mut rng, oneway);
+        let fw = floyd(&net);
+        let n = net.node_count();
+        let k = 1 + rng.below(3) as usize;
+        let sites: Vec<u32> = (0..k).map(|_| rng.below(n as u64) as u32).collect();
+        let site_list: Vec<Site> = sites.iter().map(|&s| Site::Node(s)).collect();
+        for bound in [f32::INFINITY, 150.0, 400.0] {
+            let field = net.nearest_facility(&site_list, bound);
+            for v in 0..n {
+                let exact = sites.iter().map(|&s| fw[v][s as usize]).fold(f64::INFINITY, f64::min);
+                let got = field.node(v as u32);
+                check_bounded(got.map(|g| g.0), exact, f64::from(bound))?;
+                if let Some((d, s)) = got {
+                    // The reported site really is at that distance.
+                    prop_assert!(close(fw[v][sites[s as usize] as usize], f64::from(d)));
+                }
+            }
+        }
+    }
+
+    /// Snapped sites and snapped demand points (mid-edge, with access distances, several on one
+    /// edge, one-way edges) equal the brute force on a graph where every point is a node.
+    #[test]
+    fn snapped_points_match_expanded_graph(seed in any::<u64>(), oneway in any::<bool>()) {
+        let mut rng = Rng(seed);
+        let net = random_net(&mut rng, oneway);
+        prop_assume!(net.edge_count() > 0);
+        let sites: Vec<OnEdge> = (0..1 + rng.below(3)).map(|_| random_on_edge(&mut rng, &net)).collect();
+        let demand: Vec<OnEdge> = (0..1 + rng.below(6)).map(|_| random_on_edge(&mut rng, &net)).collect();
+        let exact = expanded_reference(&net, &sites, &demand);
+        let site_list: Vec<Site> = sites.iter().map(|p| Site::Snap(as_snap(&net, p))).collect();
+        let demand_snaps: Vec<Snap> = demand.iter().map(|p| as_snap(&net, p)).collect();
+        for bound in [f32::INFINITY, 300.0] {
+            let field = net.nearest_facility(&site_list, bound);
+            for (i, d) in demand_snaps.iter().enumerate() {
+                check_bounded(field.at(&net, d).map(|x| x.0), exact[i], f64::from(bound))?;
+            }
+        }
+        // Coverage sets over the demand points agree with the per-site brute force.
+        let bound = 350.0f32;
+        let sets = net.coverage_of_points(&site_list, &demand_snaps, bound);
+        for (si, s) in sites.iter().enumerate() {
+            let one = expanded_reference(&net, std::slice::from_ref(s), &demand);
+            for (di, &ex) in one.iter().enumerate() {
+                let inside = sets.set(si).contains(&(di as u32));
+                if ex <= f64::from(bound) - 0.5 {
+                    prop_assert!(inside, "site {si} should cover demand {di} at {ex}");
+                } else if ex > f64::from(bound) + 0.5 {
+                    prop_assert!(!inside, "site {si} should not cover demand {di} at {ex}");
+                }
+            }
+        }
+    }
+
+    /// Node coverage sets are exactly the nodes within the bound (Floyd–Warshall).
+    #[test]
+    fn coverage_sets_match_floyd_warshall(seed in any::<u64>(), oneway in any::<bool>()) {
+        let mut rng = Rng(seed);
+        let net = random_net(&mut rng, oneway);
+        let fw = floyd(&net);
+        let n = net.node_count();
+        let sites: Vec<Site> = (0..n as u32).map(Site::Node).collect();
+        let bound = 300.0f32;
+        let sets = net.coverage(&sites, bound);
+        for s in 0..n {
+            let expect: Vec<u32> = (0..n as u32).filter(|&v| fw[v as usize][s] <= f64::from(bound)).collect();
+            let got = sets.set(s);
+            for v in 0..n as u32 {
+                let ex = fw[v as usize][s];
+                if (ex - f64::from(bound)).abs() > 1e-2 {
+                    prop_assert_eq!(got.contains(&v), expect.contains(&v), "site {} node {} exact {}", s, v, ex);
+                }
+            }
+            let w = net.within(&Site::Node(s as u32), bound);
+            prop_assert_eq!(w.iter().map(|x| x.0).collect::<Vec<_>>(), got.to_vec());
+        }
+    }
+
+    /// Lazy greedy picks exactly what the textbook greedy picks, and both reach at least
+    /// (1 − 1/e) of the optimum found by exhaustive search.
+    #[test]
+    fn lazy_greedy_equals_naive_and_meets_the_bound(seed in any::<u64>()) {
+        let mut rng = Rng(seed);
+        let universe = 1 + rng.below(30) as usize;
+        let nsets = 1 + rng.below(9) as usize;
+        let lists: Vec<Vec<u32>> = (0..nsets)
+            .map(|_| (0..rng.below(10)).map(|_| rng.below(universe as u64) as u32).collect())
+            .collect();
+        let sets = CoverSets::new(universe, &lists).expect("valid sets");
+        let weights: Vec<f64> = (0..universe).map(|_| (rng.below(5)) as f64).collect();
+        let already: Vec<bool> = (0..universe).map(|_| rng.below(4) == 0).collect();
+        let k = 1 + rng.below(4) as usize;
+        let lazy = greedy_max_cover(&sets, &weights, k, Some(&already)).expect("lazy");
+        let naive = naive_greedy_max_cover(&sets, &weights, k, Some(&already)).expect("naive");
+        prop_assert_eq!(&lazy, &naive);
+        let base: f64 = (0..universe).filter(|&x| already[x]).map(|x| weights[x]).sum();
+        let mut opt: f64 = 0.0;
+        for mask in 0u32..(1 << nsets) {
+            if mask.count_ones() as usize > k {
+                continue;
+            }
+            let mut cov = already.clone();
+            for s in 0..nsets {
+                if mask & (1 << s) != 0 {
+                    for &x in sets.set(s) {
+                        cov[x as usize] = true;
+                    }
+                }
+            }
+            let v: f64 = (0..universe).filter(|&x| cov[x] && !already[x]).map(|x| weights[x]).sum();
+            opt = opt.max(v);
+        }
+        let got = lazy.covered_weight - base;
+        prop_assert!(got + 1e-9 >= (1.0 - 1.0 / std::f64::consts::E) * opt, "greedy {} opt {}", got, opt);
+        let sum: f64 = lazy.picks.iter().map(|p| p.gain).sum();
+        prop_assert!((sum - got).abs() < 1e-9);
+        prop_assert!(lazy.picks.windows(2).all(|w| w[0].gain >= w[1].gain));
+    }
+
+    /// Every node within the bound lies inside the isochrone; every node far from all reached
+    /// road lies outside it.
+    #[test]
+    fn isochrone_contains_reached_and_excludes_far_nodes(seed in any::<u64>(), oneway in any::<bool>()) {
+        let mut rng = Rng(seed);
+        let net = random_net(&mut rng, oneway);
+        let site = Site::Node(rng.below(net.node_count() as u64) as u32);
+        let bound = 250.0f32;
+        let field = net.nearest_facility(&[site], bound);
+        let opts = IsochroneOptions { cell_m: 10.0, buffer_m: 25.0 };
+        let polys = net.isochrone(&field, bound, &opts);
+        let segs = net.reached_segments(&field, bound);
+        // Points every few metres along every edge, with their exact distance (Floyd–Warshall):
+        // those within the bound must be inside.
+        let fw = floyd(&net);
+        let Site::Node(s) = site else { unreachable!() };
+        for e in net.edges() {
+            let len = f64::from(e.length_m);
+            for step in 0..=20 {
+                let f = f64::from(step) / 20.0;
+                let via_a = if e.dir.backward { f * len + fw[e.a as usize][s as usize] } else { f64::INFINITY };
+                let via_b = if e.dir.forward { (1.0 - f) * len + fw[e.b as usize][s as usize] } else { f64::INFINITY };
+                if via_a.min(via_b) <= f64::from(bound) - 1.0 {
+                    let (a, b) = (net.lonlat(e.a), net.lonlat(e.b));
+                    let p = [a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1])];
+                    prop_assert!(contains(&polys, p), "reached point {} along edge {}-{} outside", f, e.a, e.b);
+                }
+            }
+        }
+        for v in 0..net.node_count() as u32 {
+            let p = net.lonlat(v);
+            if field.node(v).is_some() {
+                prop_assert!(contains(&polys, p), "reached node {} outside the isochrone", v);
+            } else {
+                let q = net.xy(v);
+                let near = segs.iter().map(|s| seg_dist(q, s[0], s[1])).fold(f64::INFINITY, f64::min);
+                if near > opts.buffer_m + 2.0 * opts.cell_m {
+                    prop_assert!(!contains(&polys, p), "far node {} ({} m from reach) inside", v, near);
+                }
+            }
+        }
+    }
+
+    /// Snapping finds the nearest edge (brute force over all segments) and refuses far points.
+    #[test]
+    fn snap_finds_the_nearest_edge(seed in any::<u64>()) {
+        let mut rng = Rng(seed);
+        let net = random_net(&mut rng, false);
+        prop_assume!(net.edge_count() > 0);
+        let p = [SUINING[0] - 0.002 + rng.unit() * 0.014, SUINING[1] - 0.002 + rng.unit() * 0.014];
+        let q = net.projection().to_xy(p);
+        let exact = net.edges().iter().map(|e| seg_dist(q, net.xy(e.a), net.xy(e.b))).fold(f64::INFINITY, f64::min);
+        let opts = SnapOptions { max_m: 150.0, min_component: 1 };
+        match net.snap_one(p, &opts) {
+            Ok(s) => {
+                prop_assert!((f64::from(s.access_m) - exact).abs() < 1e-3);
+                let e = net.edges()[s.edge as usize];
+                prop_assert!((seg_dist(q, net.xy(e.a), net.xy(e.b)) - exact).abs() < 1e-3);
+            }
+            Err(SnapError::TooFar { nearest_m, .. }) => {
+                prop_assert!(exact > 150.0);
+                prop_assert!((nearest_m - exact).abs() < 1e-3);
+            }
+            Err(e) => prop_assert!(false, "unexpected {e:?}"),
+        }
+    }
+
+    /// Arbitrary damage to a PBF file gives an error or a network, never a panic.
+    #[test]
+    fn damaged_pbf_never_panics(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6), cut in any::<prop::sample::Index>()) {
+        let mut bytes = sample_pbf(true);
+        for (i, b) in flips {
+            let at = i.index(bytes.len());
+            bytes[at] ^= b;
+        }
+        let _ = Network::from_pbf(std::io::Cursor::new(&bytes), Profile::Walk);
+        let end = cut.index(bytes.len());
+        let _ = Network::from_pbf(std::io::Cursor::new(&bytes[..end]), Profile::Bicycle);
+    }
+}
+
+fn seg_dist(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let l2 = dx * dx + dy * dy;
+    let t = if l2 > 0.0 { (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / l2).clamp(0.0, 1.0) } else { 0.0 };
+    ((a[0] + t * dx - p[0]).powi(2) + (a[1] + t * dy - p[1]).powi(2)).sqrt()
+}
+
+fn way(id: i64, refs: &[i64], tags: &[(&str, &str)]) -> OwnedWay {
+    OwnedWay { id, refs: refs.to_vec(), tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+}
+
+/// Five nodes 100 m apart on a line (1–2–3–4) plus node 5 north of 2:
+/// 1–2 footway, 2–3 residential one-way, 3–4 steps, 2–5 motorway, and a building outline.
+fn sample_pbf(compress: bool) -> Vec<u8> {
+    let d = 100.0 / 111_195.0;
+    let lon_step = d / SUINING[1].to_radians().cos();
+    let nodes: Vec<(i64, f64, f64)> = (0..4)
+        .map(|i| (i + 1, SUINING[1], SUINING[0] + i as f64 * lon_step))
+        .chain([(5, SUINING[1] + d, SUINING[0] + lon_step), (6, SUINING[1] - d, SUINING[0])])
+        .collect();
+    let ways = vec![
+        way(10, &[1, 2], &[("highway", "footway")]),
+        way(11, &[2, 3], &[("highway", "residential"), ("oneway", "yes")]),
+        way(12, &[3, 4], &[("highway", "steps")]),
+        way(13, &[2, 5], &[("highway", "motorway")]),
+        way(14, &[1, 6, 1], &[("building", "yes")]),
+    ];
+    let mut out = Vec::new();
+    pbf::write(&mut out, &nodes, &ways, compress).expect("write to memory");
+    out
+}
+
+#[test]
+fn pbf_walk_network_keeps_footways_steps_and_streets_both_ways() {
+    for compress in [true, false] {
+        let net = Network::from_pbf(std::io::Cursor::new(sample_pbf(compress)), Profile::Walk).expect("walk network");
+        assert_eq!(net.node_count(), 4, "nodes 1-4; motorway and building left out");
+        assert_eq!(net.edge_count(), 3);
+        let r = net.report();
+        assert_eq!((r.osm_nodes, r.osm_ways, r.routable_ways), (6, 5, 3));
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        for e in net.edges() {
+            assert!((e.length_m - 100.0).abs() < 0.5, "edge length {}", e.length_m);
+            assert_eq!(e.dir, Direction::BOTH);
+        }
+        assert_eq!(net.edges().iter().map(|e| e.way).collect::<Vec<_>>(), vec![10, 11, 12]);
+        // From node 4 (OSM 4) to a facility at node 1 is 300 m over the steps and the one-way street.
+        let field = net.nearest_facility(&[Site::Node(0)], f32::INFINITY);
+        assert!((field.dist[3] - 300.0).abs() < 1.0);
+        assert_eq!(net.osm_id(3), 4);
+    }
+}
+
+#[test]
+fn pbf_bicycle_network_drops_steps_and_footways_and_obeys_oneway() {
+    let net = Network::from_pbf(std::io::Cursor::new(sample_pbf(true)), Profile::Bicycle).expect("bicycle network");
+    assert_eq!(net.node_count(), 2, "only the one-way residential street");
+    assert_eq!(net.edges()[0].dir, Direction::FORWARD);
+    // A facility at OSM node 3: reachable from node 2 (with the one-way), not the other way round.
+    let field = net.nearest_facility(&[Site::Node(1)], f32::INFINITY);
+    assert!((field.dist[0] - 100.0).abs() < 1.0);
+    let back = net.nearest_facility(&[Site::Node(0)], f32::INFINITY);
+    assert!(back.node(1).is_none());
+}
+
+#[test]
+fn pbf_missing_nodes_are_reported_with_counts() {
+    let nodes = vec![(1, SUINING[1], SUINING[0]), (2, SUINING[1], SUINING[0] + 0.001)];
+    let ways = vec![way(1, &[1, 2, 99, 98], &[("highway", "path")]), way(2, &[97, 96], &[("highway", "path")])];
+    let mut bytes = Vec::new();
+    pbf::write(&mut bytes, &nodes, &ways, true).expect("write");
+    let net = Network::from_pbf(std::io::Cursor::new(bytes), Profile::Walk).expect("network");
+    assert_eq!(net.edge_count(), 1);
+    assert_eq!(net.report().warnings, vec![Warning::MissingNodes { refs: 4, ways: 2 }]);
+    assert_eq!(net.report().warnings[0].code(), "walknet.missing_nodes");
+    assert!(net.report().warnings[0].to_string().contains("4 个节点"));
+}
+
+#[test]
+fn pbf_without_routable_ways_is_a_clear_error() {
+    let nodes = vec![(1, SUINING[1], SUINING[0]), (2, SUINING[1], SUINING[0] + 0.001)];
+    let ways = vec![way(1, &[1, 2], &[("building", "yes")]), way(2, &[1, 2], &[("highway", "motorway")])];
+    let mut bytes = Vec::new();
+    pbf::write(&mut bytes, &nodes, &ways, true).expect("write");
+    let err = Network::from_pbf(std::io::Cursor::new(bytes), Profile::Walk).expect_err("no walkable ways");
+    assert_eq!(err.code(), "walknet.no_routable_ways");
+    assert_eq!(err.to_string(), "路网文件中没有步行可用的道路（共读到 2 条 way）");
+}
+
+#[test]
+fn truncated_or_foreign_files_are_refused_at_every_length() {
+    let bytes = sample_pbf(true);
+    for end in 0..bytes.len() {
+        let err = Network::from_pbf(std::io::Cursor::new(&bytes[..end]), Profile::Walk).expect_err("truncated");
+        assert!(matches!(err.code(), "walknet.not_pbf" | "walknet.no_routable_ways"), "at {end}: {err}");
+    }
+    for junk in [&b"PK\x03\x04 this is a zip file"[..], b"<?xml version='1.0'?><osm/>", b"", &[0xff; 64]] {
+        let err = Network::from_pbf(std::io::Cursor::new(junk), Profile::Walk).expect_err("junk");
+        assert_eq!(err.code(), "walknet.not_pbf", "{err}");
+        assert!(err.to_string().starts_with("不是有效的 OSM PBF 路网文件"));
+    }
+}
+
+#[test]
+fn snapping_reports_far_and_invalid_points_and_skips_small_pieces() {
+    let net = Network::from_pbf(std::io::Cursor::new(sample_pbf(true)), Profile::Walk).expect("walk network");
+    let on_line = [SUINING[0] + 0.0005, SUINING[1] + 20.0 / 111_195.0];
+    let far = [SUINING[0], SUINING[1] + 0.01];
+    let got = net.snap(&[on_line, far, [f64::NAN, 0.0]], &SnapOptions { max_m: 100.0, min_component: 1 });
+    let s = got[0].expect("snaps");
+    assert!((s.access_m - 20.0).abs() < 0.1, "access {}", s.access_m);
+    assert!(matches!(got[1], Err(SnapError::TooFar { nearest_m, .. }) if (nearest_m - 1112.0).abs() < 5.0));
+    assert_eq!(got[1].expect_err("far").code(), "walknet.snap_too_far");
+    assert_eq!(got[2], Err(SnapError::InvalidPoint));
+    // The only piece has 4 nodes; demanding 5 leaves nothing to snap to.
+    let strict = net.snap_one(on_line, &SnapOptions { max_m: 100.0, min_component: 5 });
+    assert!(matches!(strict, Err(SnapError::TooFar { .. })));
+    // The facility distance of a snapped building includes its access distance.
+    let field = net.nearest_facility(&[Site::Node(0)], f32::INFINITY);
+    let (d, site) = field.at(&net, &s).expect("reachable");
+    assert_eq!(site, 0);
+    let e = net.edges()[s.edge as usize];
+    let along = if e.a == 0 { s.t * e.length_m } else { (1.0 - s.t) * e.length_m + field.dist[e.a as usize] };
+    assert!((d - (along + s.access_m)).abs() < 0.5, "{d} vs {}", along + s.access_m);
+}
+
+#[test]
+fn greedy_rejects_inconsistent_weights() {
+    let sets = CoverSets::new(3, &[vec![0, 1], vec![2]]).expect("sets");
+    let err = greedy_max_cover(&sets, &[1.0, 2.0], 1, None).expect_err("short weights");
+    assert_eq!(err.code(), "walknet.invalid_cover");
+    let err = greedy_max_cover(&sets, &[1.0, f64::NAN, 1.0], 1, None).expect_err("nan");
+    assert_eq!(err.code(), "walknet.invalid_cover");
+    assert!(CoverSets::new(2, &[vec![5]]).is_err());
+    let ok = greedy_max_cover(&sets, &[1.0, 1.0, 5.0], 5, None).expect("ok");
+    assert_eq!(ok.picks.iter().map(|p| p.set).collect::<Vec<_>>(), vec![1, 0], "stops when nothing is left");
+}
+
+#[test]
+fn tiling_copies_the_network_and_links_the_copies() {
+    let mut rng = Rng(7);
+    let base = random_net(&mut rng, false);
+    let n = base.node_count();
+    let t = synthetic::tile(&base, 3, 30.0, 2000.0).expect("tiled");
+    assert_eq!(t.node_count(), 9 * n);
+    assert!(t.edge_count() > 9 * base.edge_count(), "links added");
+    assert!(t.edges().iter().any(|e| e.way == 0));
+    for e in &t.edges()[..base.edge_count()] {
+        assert!(e.a < n as u32 && e.b < n as u32);
+    }
+}
