@@ -307,7 +307,11 @@ async fn principal(p: &Platform, params: &Params, ext: &Extensions) -> AppResult
         }
         return Err(AppError::new(StatusCode::UNAUTHORIZED, "open311.bad_api_key", "api_key 无效或已吊销"));
     }
-    if let Some(me) = ext.get::<AuthState>().and_then(|st| st.principal.clone()).filter(|me| me.via == Via::Token) {
+    let st = ext.get::<AuthState>();
+    if st.is_some_and(|st| st.bad_token) {
+        return Err(AppError::new(StatusCode::UNAUTHORIZED, "open311.bad_api_key", "Authorization 中的 API 令牌无效或已吊销"));
+    }
+    if let Some(me) = st.and_then(|st| st.principal.clone()).filter(|me| me.via == Via::Token) {
         return Ok(me);
     }
     Err(AppError::new(StatusCode::UNAUTHORIZED, "open311.api_key_required", "缺少 api_key：请使用系统管理员发放的 API 令牌（以 jct_ 开头）"))

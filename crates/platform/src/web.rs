@@ -96,6 +96,9 @@ impl axum::extract::FromRef<AppState> for Site {
 pub struct AuthState {
     pub principal: Option<Principal>,
     pub session_expired: bool,
+    /// A bearer token was sent but is unknown or revoked. Only Open311 routes get this far with
+    /// one: they must answer in the Open311 error shape, which only their handlers can write.
+    pub bad_token: bool,
 }
 
 /// The client address as seen by this server.
@@ -123,14 +126,14 @@ pub fn is_api(path: &str) -> bool {
 /// Resolves the session cookie or bearer token once per request.
 pub async fn authenticate(State(p): State<Platform>, mut req: Request, next: Next) -> Response {
     let client = client_addr(req.extensions());
-    let mut state = AuthState { principal: None, session_expired: false };
+    let mut state = AuthState { principal: None, session_expired: false, bad_token: false };
     let headers = req.headers().clone();
+    let open311 = req.uri().path().starts_with("/open311/");
     if let Some(t) = bearer(&headers) {
-        if !t.starts_with(TOKEN_PREFIX) {
-            return AppError::new(StatusCode::UNAUTHORIZED, "auth.bad_token", "API 令牌无效或已吊销").into_response();
-        }
-        match auth::resolve_token(&p, &t, &client).await {
+        let resolved = if t.starts_with(TOKEN_PREFIX) { auth::resolve_token(&p, &t, &client).await } else { Ok(None) };
+        match resolved {
             Ok(Some(pr)) => state.principal = Some(pr),
+            Ok(None) if open311 => state.bad_token = true,
             Ok(None) => {
                 return AppError::new(StatusCode::UNAUTHORIZED, "auth.bad_token", "API 令牌无效或已吊销").into_response();
             }
@@ -155,7 +158,7 @@ pub struct Auth(pub Principal);
 impl<S: Send + Sync> FromRequestParts<S> for Auth {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let st = parts.extensions.get::<AuthState>().cloned().unwrap_or(AuthState { principal: None, session_expired: false });
+        let st = parts.extensions.get::<AuthState>().cloned().unwrap_or(AuthState { principal: None, session_expired: false, bad_token: false });
         if let Some(p) = st.principal {
             return Ok(Auth(p));
         }

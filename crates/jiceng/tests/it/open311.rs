@@ -333,6 +333,13 @@ async fn keys_scope_and_bad_input_give_open311_errors() {
     let x = get(&t, "/open311/v2/requests.xml?api_key=nope").await;
     assert_eq!(x.status, StatusCode::UNAUTHORIZED);
     assert_well_formed(&x.body, "errors");
+    // A bad bearer token gets the Open311 error shape too, in JSON and XML, on Open311 routes.
+    for bad in ["nope", &format!("jct_{}", "0".repeat(64))] {
+        assert_error(&t.get_bearer(bad, "/open311/v2/requests.json").await, StatusCode::UNAUTHORIZED);
+        let x = t.get_bearer(bad, "/open311/v2/requests.xml").await;
+        assert_eq!(x.status, StatusCode::UNAUTHORIZED);
+        assert_well_formed(&x.body, "errors");
+    }
     t.user("dept", Role::DepartmentStaff, "510903").await;
     let dept = t.token("dept").await;
     assert_error(&post(&t, "/open311/v2/requests.json", &[("api_key", &dept), ("service_code", "06001")], None).await, StatusCode::FORBIDDEN);
