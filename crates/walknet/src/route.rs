@@ -236,6 +236,34 @@ impl Network {
     /// For each site, the nodes within `bound_m` of it (ascending): the coverage sets of a
     /// maximal-covering problem whose demand is the graph's nodes.
     pub fn coverage(&self, sites: &[Site], bound_m: f32) -> CoverSets {
+        let (offsets, items) = self.coverage_chunk(sites, bound_m);
+        CoverSets::from_raw(self.node_count(), offsets, items)
+    }
+
+    /// [`Network::coverage`] split over `threads` threads (each with its own workspace, so
+    /// memory grows by one node-sized array per thread); the result is identical.
+    pub fn coverage_threads(&self, sites: &[Site], bound_m: f32, threads: usize) -> CoverSets {
+        let threads = threads.clamp(1, sites.len().max(1));
+        if threads == 1 {
+            return self.coverage(sites, bound_m);
+        }
+        let chunk = sites.len().div_ceil(threads);
+        let parts: Vec<(Vec<usize>, Vec<u32>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> =
+                sites.chunks(chunk).map(|c| scope.spawn(move || self.coverage_chunk(c, bound_m))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        });
+        let mut offsets = vec![0usize];
+        let mut items = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
+        for (off, it) in parts {
+            let base = items.len();
+            offsets.extend(off[1..].iter().map(|o| o + base));
+            items.extend_from_slice(&it);
+        }
+        CoverSets::from_raw(self.node_count(), offsets, items)
+    }
+
+    fn coverage_chunk(&self, sites: &[Site], bound_m: f32) -> (Vec<usize>, Vec<u32>) {
         let mut s = self.searcher();
         let mut offsets = Vec::with_capacity(sites.len() + 1);
         offsets.push(0usize);
@@ -246,7 +274,7 @@ impl Network {
             items[start..].sort_unstable();
             offsets.push(items.len());
         }
-        CoverSets::from_raw(self.node_count(), offsets, items)
+        (offsets, items)
     }
 
     /// For each site, the indices of the `demand` points within `bound_m` of it (ascending),

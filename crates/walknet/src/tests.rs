@@ -253,6 +253,8 @@ proptest! {
                 }
             }
             let w = net.within(&Site::Node(s as u32), bound);
+            let par = net.coverage_threads(&sites, bound, 3);
+            prop_assert_eq!(par.set(s), got);
             prop_assert_eq!(w.iter().map(|x| x.0).collect::<Vec<_>>(), got.to_vec());
         }
     }
