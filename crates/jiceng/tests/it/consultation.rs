@@ -1,1 +1,466 @@
-//! Integration tests for the consultation slice.
+//! Integration tests for the consultation slice: an owners' ballot from the house register to the
+//! archived result through the pages (phone vote, paper entry, refused second vote, exact Art. 278
+//! arithmetic), secrecy, concurrency, 四议两公开 with meeting quorum, and 村务公开 deadlines.
+
+use axum::http::StatusCode;
+use platform::auth::Role;
+use platform::clock::{DAY, Date};
+use platform::db::Value;
+use platform::scope::UnitCode;
+use platform::sql;
+
+use crate::harness::{TestApp, make_id};
+
+const COMMUNITY: &str = "510903001001";
+
+/// A compound of the demo community with a small, known register: owner A holds two units
+/// (90 + 60 m²), B and C one each (100, 50 m²), the developer two unsold units (100 + 100 m²).
+/// Roll: 4 owners, 500 m². Returns (compound, [A, B, C] ID numbers).
+async fn small_compound(t: &TestApp) -> (String, Vec<String>) {
+    let community = UnitCode::parse(COMMUNITY).unwrap();
+    let compound = geography::store::current_of_kind(&t.platform.db, &community, &[geography::model::UnitKind::Compound])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.code)
+        .min()
+        .expect("a compound in the demo community");
+    let now = t.platform.now();
+    let cipher = &t.platform.cipher;
+    let mut tx = t.platform.db.begin().await.unwrap();
+    let units = [("101", 9000), ("102", 6000), ("201", 10000), ("202", 5000), ("301", 10000), ("302", 10000)];
+    let mut house_ids = Vec::new();
+    let mut rows = Vec::new();
+    for (room, area) in units {
+        let id = platform::db::new_id();
+        rows.push(vec![
+            Value::from(id.as_str()),
+            COMMUNITY.into(),
+            Value::from(compound.as_str()),
+            "和平路 8 号".into(),
+            "1".into(),
+            "1".into(),
+            room.into(),
+            "住宅".into(),
+            Value::from(area as i64),
+            "自住".into(),
+            false.into(),
+            now.into(),
+        ]);
+        house_ids.push(id);
+    }
+    registry::store::bulk_insert(&mut tx, "houses", &registry::store::HOUSE_COLUMNS, rows).await.unwrap();
+    let mut ids = Vec::new();
+    let mut people = Vec::new();
+    for (i, name) in ["业主甲", "业主乙", "业主丙"].iter().enumerate() {
+        let idn = make_id("510903", &format!("19{}0101", 70 + i), 11 + i as u32);
+        let pid = platform::db::new_id();
+        let row: Vec<Value> = vec![
+            Value::from(pid.as_str()),
+            COMMUNITY.into(),
+            (*name).into(),
+            cipher.encrypt(&idn).into(),
+            cipher.blind_index("id", &idn).into(),
+            registry::model::mask_id(&idn).into(),
+            "男".into(),
+            format!("19{}-01-01", 70 + i).into(),
+            Value::Text(None),
+            Value::Text(None),
+            Value::Text(None),
+            "户籍".into(),
+            Value::Text(None),
+            Value::Text(None),
+            Value::Text(None),
+            Value::Text(None),
+            false.into(),
+            now.into(),
+            now.into(),
+        ];
+        people.push(row);
+        ids.push((pid, idn));
+    }
+    registry::store::bulk_insert(&mut tx, "people", &registry::store::PEOPLE_COLUMNS, people).await.unwrap();
+    use registry::roll::{Owner, set_owner};
+    let owners = [
+        Owner::Person(ids[0].0.clone()),
+        Owner::Person(ids[0].0.clone()),
+        Owner::Person(ids[1].0.clone()),
+        Owner::Person(ids[2].0.clone()),
+        Owner::Developer("遂宁某置业公司".into()),
+        Owner::Developer("遂宁某置业公司".into()),
+    ];
+    for (h, o) in house_ids.iter().zip(owners.iter()) {
+        set_owner(&mut tx, now, h, o, false).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    (compound, ids.into_iter().map(|(_, n)| n).collect())
+}
+
+fn question_ids(html: &str) -> Vec<String> {
+    let mut out: Vec<String> = html.split("name=\"q_").skip(1).map(|s| s.split('"').next().unwrap().to_owned()).collect();
+    out.dedup();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Question ids in their page order (first form).
+fn ordered_questions(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in html.split("name=\"q_").skip(1).map(|s| s.split('"').next().unwrap().to_owned()) {
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+fn alert_code(html: &str) -> String {
+    html.split("data-code=\"").nth(1).map(|s| s.split('"').next().unwrap().to_owned()).unwrap_or_default()
+}
+
+async fn create_owner_ballot(t: &TestApp, b: &mut crate::harness::Browser, compound: &str) -> String {
+    let r = t
+        .post(
+            b,
+            "/consultation/ballots",
+            &[
+                ("unit", compound),
+                ("title", "续聘物业及筹集维修资金"),
+                ("organiser", "业主委员会"),
+                ("electorate", "owners"),
+                ("preset", "civil_code_278"),
+                ("secret", "1"),
+                ("q1", "续聘现物业服务企业"),
+                ("matter1", "4"),
+                ("q2", "筹集专项维修资金"),
+                ("matter2", "6"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    r.location().trim_start_matches("/consultation/ballots/").to_owned()
+}
+
+#[tokio::test]
+async fn owners_ballot_from_roll_to_archived_result() {
+    let t = TestApp::new().await;
+    let (compound, ids) = small_compound(&t).await;
+    t.user("staff", Role::CommunityStaff, COMMUNITY).await;
+    t.user("owner-a", Role::Resident, COMMUNITY).await;
+    let mut staff = t.login("staff", None).await;
+    let id = create_owner_ballot(&t, &mut staff, &compound).await;
+
+    // The draft previews the roll from the registers: 4 owners, one vote each, area summed.
+    let page = t.get(&staff, &format!("/consultation/ballots/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("应参与 4 人，专有部分面积 500.00 平方米"), "{}", page.body);
+    assert!(page.body.contains("遂宁某置业公司（建设单位未售出房屋）"));
+    assert!(page.body.contains("<td data-label=\"面积\">150.00</td><td data-label=\"套数\">2</td>"), "owner A's two units count once");
+
+    // Voting before the roll is frozen is refused.
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &[("channel", "booth"), ("id_number", &ids[0])]).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/open"), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("名册已冻结（4 人）"));
+    // A house added after opening does not change the frozen roll.
+    let qs = ordered_questions(&r.body);
+    assert_eq!(qs.len(), 2);
+
+    // Owner A votes on the phone with their own ID number: yes, yes.
+    let mut a = t.login("owner-a", None).await;
+    let r = t.post(&mut a, &format!("/consultation/ballots/{id}/vote"), &[("channel", "app"), ("id_number", &ids[0]), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("业主甲的选票已记录（手机投票）"), "{}", r.body);
+    let receipt = r.body.split("data-testid=\"receipt-code\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    // Residents cannot enter paper ballots.
+    let r = t.post(&mut a, &format!("/consultation/ballots/{id}/vote"), &[("channel", "paper"), ("roll_no", "2"), ("evidence", "x")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // B's paper ballot (roll no. 2) needs evidence; then yes, no.
+    let roll_page = t.get(&staff, &format!("/consultation/ballots/{id}")).await;
+    assert!(roll_page.body.contains("已投（手机投票）"));
+    let b_seq = roll_page.body.split("<tr data-seq=\"").skip(1).find(|r| r.contains("业主乙")).unwrap().split('"').next().unwrap().to_owned();
+    let dev_seq = roll_page.body.split("<tr data-seq=\"").skip(1).find(|r| r.contains("置业公司")).unwrap().split('"').next().unwrap().to_owned();
+    let vote_b = |evidence: &'static str| {
+        vec![("channel".to_owned(), "paper".to_owned()), ("roll_no".into(), b_seq.clone()), ("evidence".into(), evidence.to_owned()), (format!("q_{}", qs[0]), "yes".into()), (format!("q_{}", qs[1]), "no".into())]
+    };
+    let f = vote_b("");
+    let fr: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &fr).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(alert_code(&r.body), "ballot.evidence_required");
+    let f = vote_b("纸质票 0002，签字照片存档 A-02");
+    let fr: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &fr).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // B then tries again on the phone: refused, naming the first channel.
+    let r = t.post(&mut a, &format!("/consultation/ballots/{id}/vote"), &[("channel", "app"), ("id_number", &ids[1]), (&format!("q_{}", qs[0]), "no"), (&format!("q_{}", qs[1]), "no")]).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(alert_code(&r.body), "ballot.already_voted");
+    assert!(r.body.contains("纸质票录入"));
+    // A's second phone vote is refused too; someone not on the roll cannot vote.
+    let r = t.post(&mut a, &format!("/consultation/ballots/{id}/vote"), &[("channel", "app"), ("id_number", &ids[0]), (&format!("q_{}", qs[0]), "no"), (&format!("q_{}", qs[1]), "no")]).await;
+    assert_eq!(alert_code(&r.body), "ballot.already_voted");
+    let stranger = make_id("510903", "19800101", 99);
+    let r = t.post(&mut a, &format!("/consultation/ballots/{id}/vote"), &[("channel", "app"), ("id_number", &stranger), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")]).await;
+    assert_eq!(alert_code(&r.body), "ballot.not_on_roll");
+
+    // The developer's unsold units vote as one owner, on paper: yes, yes.
+    let dev = [("channel", "paper"), ("roll_no", dev_seq.as_str()), ("evidence", "建设单位盖章表决票"), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")];
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &dev).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let page = t.get(&staff, &format!("/consultation/ballots/{id}")).await;
+    assert!(page.body.contains("已参与 3 人，面积 450.00 平方米"), "{}", page.body);
+    assert!(page.body.contains("data-ok=\"true\""), "3 of 4 owners and 450 of 500 m² meet 2/3");
+
+    // Close: Q1 (ordinary) passes with 3/3; Q2 (raising the fund, special) needs 3/4 of heads
+    // and gets 2/3: rejected.
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/close"), &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let res = t.get(&a, &format!("/consultation/ballots/{id}/result")).await;
+    assert_eq!(res.status, StatusCode::OK);
+    let outcomes: Vec<&str> = res.body.split("data-outcome=\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
+    assert_eq!(outcomes, ["passed", "rejected"]);
+    assert!(res.body.contains("同意人数 2 / 参与表决人数 3，要求四分之三以上（含本数）：未达到"), "{}", res.body);
+    assert!(res.body.contains("同意面积 350.00 / 参与表决面积 450.00 平方米"));
+    assert!(res.body.contains("纸质票录入 2 人，手机投票 1 人") || res.body.contains("手机投票 1 人，纸质票录入 2 人"), "{}", res.body);
+
+    // The receipt shows its holder their choices; a wrong code finds nothing.
+    let r = t.get(&a, &format!("/consultation/ballots/{id}/receipt?code={receipt}")).await;
+    assert!(r.body.contains("该回执已计入：第1项：同意；第2项：同意"), "{}", r.body);
+    let r = t.get(&a, &format!("/consultation/ballots/{id}/receipt?code=00000000000000000000")).await;
+    assert!(r.body.contains("receipt-missing"));
+
+    // The archived result cannot be changed, and voting after closing is refused.
+    let edit = t.platform.db.execute(sql!("UPDATE ballot_results SET document = 'x' WHERE ballot_id = $1", id.as_str())).await;
+    assert!(edit.is_err(), "ballot_results is immutable");
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &[("channel", "booth"), ("id_number", &ids[2]), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")]).await;
+    assert_eq!(alert_code(&r.body), "ballot.not_open");
+
+    // Every step is in the audit chain, and the chain verifies.
+    let actions: Vec<(String,)> = t.platform.db.fetch_all(sql!("SELECT action FROM audit_log WHERE target = $1 ORDER BY seq", id.as_str())).await.unwrap();
+    let actions: Vec<&str> = actions.iter().map(|(a,)| a.as_str()).collect();
+    assert_eq!(actions, ["ballot.create", "ballot.open", "ballot.vote", "ballot.vote", "ballot.vote", "ballot.close"]);
+    assert!(platform::audit::verify(&t.platform.db).await.unwrap().first_break.is_none());
+}
+
+#[tokio::test]
+async fn quorum_missed_is_invalid_and_secret_ballots_keep_no_link() {
+    let t = TestApp::new().await;
+    let (compound, ids) = small_compound(&t).await;
+    t.user("staff", Role::CommunityStaff, COMMUNITY).await;
+    let mut staff = t.login("staff", None).await;
+    let id = create_owner_ballot(&t, &mut staff, &compound).await;
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/open"), &[]).await;
+    let qs = ordered_questions(&r.body);
+    // A (150 m²) and C (50 m²) at the booth: 2 of 4 owners and 200 of 500 m² — below 2/3.
+    for idn in [&ids[0], &ids[2]] {
+        let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &[("channel", "booth"), ("id_number", idn), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    // Nothing links a voter to a choice: the voters table has no choices, the receipts no voter,
+    // and the audit no choice.
+    let named: i64 = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM ballot_named_choices WHERE ballot_id = $1", id.as_str())).await.unwrap();
+    assert_eq!(named, 0);
+    let details: Vec<(String,)> = t.platform.db.fetch_all(sql!("SELECT detail FROM audit_log WHERE action = 'ballot.vote'")).await.unwrap();
+    assert!(details.iter().all(|(d,)| !d.contains("yes") && !d.contains("同意")), "{details:?}");
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/close"), &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let res = t.get(&staff, &format!("/consultation/ballots/{id}/result")).await;
+    let outcomes: Vec<&str> = res.body.split("data-outcome=\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
+    assert_eq!(outcomes, ["invalid_quorum", "invalid_quorum"], "unanimous but too few: invalid, not passed");
+    assert!(res.body.contains("参与表决人数 2 / 应参与 4，要求三分之二以上（含本数）：未达到"));
+
+    // Another ballot in scope of nobody else: a neighbour community's staff gets 404.
+    t.user("neighbour", Role::CommunityStaff, "510903001002").await;
+    let n = t.login("neighbour", None).await;
+    assert_eq!(t.get(&n, &format!("/consultation/ballots/{id}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(t.get(&n, &format!("/consultation/ballots/{id}/result")).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn concurrent_votes_of_one_voter_count_once() {
+    let t = TestApp::new().await;
+    let (compound, ids) = small_compound(&t).await;
+    t.user("staff", Role::CommunityStaff, COMMUNITY).await;
+    let mut staff = t.login("staff", None).await;
+    let id = create_owner_ballot(&t, &mut staff, &compound).await;
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/open"), &[]).await;
+    let qs = question_ids(&r.body);
+    let (k0, k1) = (format!("q_{}", qs[0]), format!("q_{}", qs[1]));
+    let pa = [("channel", "booth"), ("id_number", ids[1].as_str()), (k0.as_str(), "yes"), (k1.as_str(), "yes")];
+    let pb = [("channel", "app"), ("id_number", ids[1].as_str()), (k0.as_str(), "yes"), (k1.as_str(), "yes")];
+    let mut s2 = staff.clone();
+    let path = format!("/consultation/ballots/{id}/vote");
+    let (ra, rb) = tokio::join!(t.post(&mut staff, &path, &pa), t.post(&mut s2, &path, &pb));
+    let oks = [ra.status, rb.status].iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(oks, 1, "exactly one of two simultaneous votes counts: {} {}", ra.status, rb.status);
+    let voters: i64 = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM ballot_voters WHERE ballot_id = $1", id.as_str())).await.unwrap();
+    assert_eq!(voters, 1);
+    let yes: i64 = t.platform.db.scalar(sql!("SELECT heads FROM ballot_tallies WHERE question_id = $1 AND choice = 'yes'", qs[0].as_str())).await.unwrap();
+    assert_eq!(yes, 1);
+}
+
+#[tokio::test]
+async fn roll_refuses_units_without_area_or_owner_and_custom_rules_need_a_local_rule_for_herding() {
+    let t = TestApp::new().await;
+    let (compound, _) = small_compound(&t).await;
+    // One more house without a recorded owner: the roll cannot be built.
+    let mut tx = t.platform.db.begin().await.unwrap();
+    let hid = platform::db::new_id();
+    registry::store::bulk_insert(
+        &mut tx,
+        "houses",
+        &registry::store::HOUSE_COLUMNS,
+        vec![vec![Value::from(hid.as_str()), COMMUNITY.into(), Value::from(compound.as_str()), "和平路 8 号".into(), "2".into(), "1".into(), "101".into(), "住宅".into(), Value::Int(None), "空置".into(), false.into(), t.platform.now().into()]],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    t.user("staff", Role::CommunityStaff, COMMUNITY).await;
+    let mut staff = t.login("staff", None).await;
+    let id = create_owner_ballot(&t, &mut staff, &compound).await;
+    let page = t.get(&staff, &format!("/consultation/ballots/{id}")).await;
+    assert!(page.body.contains("1 套房屋未登记产权人"), "{}", page.body);
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/open"), &[]).await;
+    assert_eq!(alert_code(&r.body), "roll.missing_owner");
+    // With an owner but no area, the area rule stops it.
+    let mut tx = t.platform.db.begin().await.unwrap();
+    registry::roll::set_owner(&mut tx, t.platform.now(), &hid, &registry::roll::Owner::Developer("遂宁某置业公司".into()), false).await.unwrap();
+    tx.commit().await.unwrap();
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/open"), &[]).await;
+    assert_eq!(alert_code(&r.body), "roll.missing_area");
+
+    // 从众 under a legal preset is refused; a custom rule needs the local rule named.
+    let base = [("unit", COMMUNITY), ("title", "村规民约修订"), ("organiser", "居民委员会"), ("electorate", "persons"), ("q1", "修订第五条")];
+    let mut f = base.to_vec();
+    f.extend([("preset", "villagers_meeting"), ("herd", "1"), ("local_rule", "某规则")]);
+    let r = t.post(&mut staff, "/consultation/ballots", &f).await;
+    assert_eq!(alert_code(&r.body), "ballot.herd_not_in_preset");
+    let mut f = base.to_vec();
+    f.extend([("preset", "custom"), ("quorum_cmp", "more_than"), ("quorum_frac", "1/2"), ("ordinary_cmp", "more_than"), ("ordinary_frac", "1/2"), ("special_cmp", "at_least"), ("special_frac", "2/3"), ("herd", "1")]);
+    let r = t.post(&mut staff, "/consultation/ballots", &f).await;
+    assert_eq!(alert_code(&r.body), "ballot.herd_needs_rule");
+    assert!(r.body.contains("村规民约修订"), "the form keeps its input");
+    // Owners' ballots must be held per compound.
+    let mut f = base.to_vec();
+    f[3] = ("electorate", "owners");
+    f.extend([("preset", "civil_code_278"), ("matter1", "2")]);
+    let r = t.post(&mut staff, "/consultation/ballots", &f).await;
+    assert_eq!(alert_code(&r.body), "ballot.bad_unit");
+}
+
+#[tokio::test]
+async fn villagers_roll_counts_adults_from_the_register() {
+    let t = TestApp::new().await.with_registers().await;
+    let today = Date::of_instant(t.platform.now());
+    let adults = registry::roll::adults(&t.platform.db, COMMUNITY, today).await.unwrap();
+    let all: i64 = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM people WHERE unit_code = $1", COMMUNITY)).await.unwrap();
+    assert!(!adults.is_empty() && (adults.len() as i64) < all, "minors are not on the roll: {} of {all}", adults.len());
+    let households = registry::roll::household_representatives(&t.platform.db, COMMUNITY, today).await.unwrap();
+    let hh: i64 = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM households WHERE unit_code = $1", COMMUNITY)).await.unwrap();
+    assert!(!households.is_empty() && households.len() as i64 <= hh);
+    t.user("staff", Role::CommunityStaff, COMMUNITY).await;
+    let mut staff = t.login("staff", None).await;
+    let r = t
+        .post(&mut staff, "/consultation/ballots", &[("unit", COMMUNITY), ("title", "居民会议：停车管理办法"), ("organiser", "居民委员会"), ("electorate", "households"), ("preset", "villagers_meeting"), ("q1", "通过停车管理办法")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let id = r.location().trim_start_matches("/consultation/ballots/").to_owned();
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/open"), &[]).await;
+    assert!(r.body.contains(&format!("名册已冻结（{} 人）", households.len())), "{}", r.body);
+    assert!(r.body.contains("要求三分之二以上（含本数）"), "村民会议 counted by households needs 2/3 of them");
+}
+
+#[tokio::test]
+async fn four_two_consultation_runs_in_order_with_meeting_quorum_and_publication() {
+    let t = TestApp::new().await;
+    t.user("staff", Role::CommunityStaff, COMMUNITY).await;
+    t.user("resident", Role::Resident, COMMUNITY).await;
+    let mut staff = t.login("staff", None).await;
+    let mut res = t.login("resident", None).await;
+    // A resident raises a topic (general template, whatever they ask for).
+    let r = t.post(&mut res, "/consultation/topics", &[("unit", COMMUNITY), ("title", "小区增设充电桩"), ("body", "电动车乱停乱充，存在火灾隐患"), ("template", "four_two")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let rid = r.location().trim_start_matches("/consultation/topics/").to_owned();
+    let page = t.get(&res, &format!("/consultation/topics/{rid}")).await;
+    assert!(page.body.contains("居民提出") && page.body.contains("议题征集"));
+    let r = t.post(&mut res, &format!("/consultation/topics/{rid}/post"), &[("body", "建议装在 3 栋旁")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = t.post(&mut res, &format!("/consultation/topics/{rid}/step"), &[("seq", "2")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "residents do not run the procedure");
+
+    let r = t.post(&mut staff, "/consultation/topics", &[("unit", COMMUNITY), ("title", "老旧小区改造方案"), ("body", "党组织提议"), ("template", "four_two")]).await;
+    let id = r.location().trim_start_matches("/consultation/topics/").to_owned();
+    // Skipping a step is refused.
+    let r = t.post(&mut staff, &format!("/consultation/topics/{id}/step"), &[("seq", "3")]).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.body.contains("下一步是“两委会议商议”"));
+    assert_eq!(t.post(&mut staff, &format!("/consultation/topics/{id}/step"), &[("seq", "2")]).await.status, StatusCode::SEE_OTHER);
+    // The party members' meeting: 9 due, 5 present is short of 2/3; 6 is exactly 2/3 and enough.
+    let r = t.post(&mut staff, &format!("/consultation/topics/{id}/meetings"), &[("title", "党员大会"), ("held_on", "2026-05-28"), ("due", "9"), ("present", "5")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = t.get(&staff, &format!("/consultation/topics/{id}")).await;
+    assert!(page.body.contains("应到 9 人，实到 5 人，要求三分之二以上（含本数）：未达到法定人数"), "{}", page.body);
+    let mid = page.body.split(&format!("/consultation/topics/{id}/meetings/")).nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let r = t.post(&mut staff, &format!("/consultation/topics/{id}/meetings/{mid}"), &[("present", "6"), ("minutes", "审议通过"), ("decision", "同意提交居民代表会议")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = t.get(&staff, &format!("/consultation/topics/{id}")).await;
+    assert!(page.body.contains("实到 6 人，要求三分之二以上（含本数）：已达到法定人数"));
+    let r = t.post(&mut staff, &format!("/consultation/topics/{id}/meetings/{mid}"), &[("present", "10")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "more present than due is refused");
+    for seq in 3..=6 {
+        let r = t.post(&mut staff, &format!("/consultation/topics/{id}/step"), &[("seq", &seq.to_string()), ("note", "按程序办理")]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "step {seq}: {}", r.body);
+    }
+    let r = t.post(&mut staff, &format!("/consultation/topics/{id}/post"), &[("kind", "followup"), ("body", "已完成施工招标")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = t.get(&res, &format!("/consultation/topics/{id}")).await;
+    assert!(page.body.contains("已办结") && page.body.contains("已公开") && page.body.contains("落实反馈"));
+    // The decision shows on the community's public page, no sign-in needed.
+    let public = t.get(&crate::harness::Browser::default(), &format!("/public/affairs/{COMMUNITY}")).await;
+    assert_eq!(public.status, StatusCode::OK);
+    assert!(public.body.contains("老旧小区改造方案"));
+}
+
+#[tokio::test]
+async fn missed_publications_escalate_to_the_township_once() {
+    let t = TestApp::new().await;
+    t.user("staff", Role::CommunityStaff, COMMUNITY).await;
+    t.user("street", Role::TownshipStaff, "510903001").await;
+    let mut staff = t.login("staff", None).await;
+    let today = Date::of_instant(t.platform.now());
+    let r = t.post(&mut staff, "/consultation/affairs", &[("unit", COMMUNITY), ("kind", "finance"), ("title", "本月财务收支"), ("period", &today.to_string())]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = t.post(&mut staff, "/consultation/affairs", &[("unit", COMMUNITY), ("kind", "major"), ("title", "征地补偿分配方案")]).await;
+    assert!(r.body.contains("待公开"));
+    // The major matter is published at once; the finance report is not.
+    let pid: (String,) = t.platform.db.fetch_one(sql!("SELECT id FROM affairs WHERE kind = 'major'")).await.unwrap();
+    let r = t.post(&mut staff, &format!("/consultation/affairs/{}/publish", pid.0), &[("body", "按人口平均分配"), ("unit", COMMUNITY)]).await;
+    assert!(r.body.contains("已公开"), "{}", r.body);
+    // Nothing is overdue yet; the check schedules this quarter's ordinary item.
+    let rep = consultation::check_deadlines(&t.platform).await.unwrap();
+    assert_eq!(rep.escalated, 0);
+    assert_eq!(rep.scheduled, 2, "the calendar adds this month's finance report and this quarter's ordinary item");
+    // Past the month's end: escalated to the street, once.
+    t.clock.advance(40 * DAY);
+    let rep = consultation::check_deadlines(&t.platform).await.unwrap();
+    assert!(rep.escalated >= 1);
+    let again = consultation::check_deadlines(&t.platform).await.unwrap();
+    assert_eq!(again.escalated, 0, "an item is escalated once");
+    let to: (Option<String>,) = t.platform.db.fetch_one(sql!("SELECT escalated_to FROM affairs WHERE title = '本月财务收支'")).await.unwrap();
+    assert_eq!(to.0.as_deref(), Some("510903001"));
+    let street = t.login("street", None).await;
+    let page = t.get(&street, "/consultation/affairs?unit=510903001").await;
+    assert!(page.body.contains("逾期未公开（已报乡镇、街道）") && page.body.contains("本月财务收支"), "{}", page.body);
+    let n: i64 = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM audit_log WHERE action = 'affair.overdue' AND unit_code = '510903001'")).await.unwrap();
+    assert!(n >= 1);
+    // The public page shows what was published, and nothing unpublished.
+    let public = t.get(&crate::harness::Browser::default(), &format!("/public/affairs/{COMMUNITY}")).await;
+    assert!(public.body.contains("征地补偿分配方案") && !public.body.contains("本月财务收支"));
+    assert!(public.body.contains("小微权力清单"));
+}
