@@ -1,0 +1,166 @@
+// Volunteers (志愿服务) end to end: a resident (e2e-resident, 510903001001) registers with her real
+// name and ID number on a phone (taken from the register by the community worker, who unmasks it
+// for the purpose), signs up for an activity the community worker posts, checks in and out with the
+// site's signed QR links, the worker confirms the record, it is published for 3 working days
+// (crossed with the test clock), the hours are deposited into the time bank and spent on a service.
+// Also: the same person cannot register twice, a forged code is refused.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { BASE, COMMUNITY, RESULTS, launch, login, withPages } from './helpers.mjs';
+
+const VILLAGE = 'e2e-village';
+const RESIDENT = 'e2e-resident';
+const OTHER = 'e2e-resident2';
+const PHONE = { width: 390, height: 844 };
+const RUN = `${Date.now().toString(36).slice(-5)}${Math.floor(Math.random() * 100)}`;
+
+async function advance(minutes) {
+  const res = await fetch(`${BASE}/test/clock/advance`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ minutes }) });
+  assert.equal(res.status, 200, `advancing the test clock by ${minutes} min`);
+}
+
+async function submit(page, locator) {
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), locator.click()]);
+}
+
+/** datetime-local text for a JS Date, in Beijing time. */
+function local(d) {
+  const b = new Date(d.getTime() + 8 * 3600_000);
+  return b.toISOString().slice(0, 16);
+}
+
+/** Name and full ID number of the n-th person aged 60–79 in the community, unmasked for a purpose. */
+async function personFromRegister(page, n) {
+  await page.goto(`${BASE}/registry/${COMMUNITY}/people?age=2`);
+  const links = await page.locator('table[data-testid=people] tbody a[href^="/registry/people/"]').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+  assert.ok(links.length > n, `the register lists only ${links.length} people aged 60–79`);
+  await page.goto(`${BASE}${links[n]}`);
+  const name = await page.locator('h1').evaluate((h) => h.firstChild.textContent.trim());
+  const form = page.locator('form[data-testid=unmask]');
+  await form.locator('select[name=purpose]').selectOption({ index: 1 });
+  await submit(page, form.locator('button[type=submit]'));
+  const codes = (await page.locator('[data-testid=revealed] code').allInnerTexts()).map((c) => c.trim());
+  const id = codes.find((c) => /^\d{17}[\dX]$/.test(c));
+  assert.ok(id, 'no ID number revealed');
+  return { name, id };
+}
+
+async function register(page, who) {
+  await page.goto(`${BASE}/volunteers/register`);
+  const form = page.locator('form[data-testid=register]');
+  await form.locator('input[name=name]').fill(who.name);
+  await form.locator('input[name=id_number]').fill(who.id);
+  await form.locator('input[name=skills]').fill('读报、陪伴');
+  await form.locator('input[name=availability]').fill('周末上午');
+  await submit(page, form.locator('button[type=submit]'));
+  const alert = page.locator('.alert');
+  return (await alert.count()) ? await alert.getAttribute('data-code') : null;
+}
+
+describe('volunteers', () => {
+  let browser;
+  before(async () => { browser = await launch(); });
+  after(async () => { await browser?.close(); });
+
+  test('register → sign up → check in/out → confirm → publication → deposit → redeem', async () => {
+    await withPages(browser, 'volunteers-loop', ['office', 'resident', 'other'], async ({ office, resident, other }) => {
+      await login(office, VILLAGE);
+      await login(resident, RESIDENT);
+      await resident.setViewportSize(PHONE);
+
+      // Real-name registration against the register; someone already registered (a demo volunteer)
+      // is refused as a duplicate, so try the next person.
+      let who;
+      for (let n = 0; n < 8 && !who; n++) {
+        const candidate = await personFromRegister(office, n);
+        const code = await register(resident, candidate);
+        if (code === null) who = candidate;
+        else assert.equal(code, 'volunteer.duplicate', `registration refused with ${code}`);
+      }
+      assert.ok(who, 'could not register any of the first people of the register');
+      await resident.locator('[data-testid=volunteer-no]').waitFor();
+      assert.match(await resident.locator('[data-testid=volunteer-no]').innerText(), /^ZY510903\d{7}$/);
+      await resident.screenshot({ path: join(RESULTS, 'volunteer-home-phone.png'), fullPage: true });
+
+      // The same person from another account: refused, nothing written.
+      await login(other, OTHER);
+      assert.equal(await register(other, who), 'volunteer.duplicate');
+
+      // The community worker sets up a team and posts an activity.
+      await office.goto(`${BASE}/volunteers/manage`);
+      const orgForm = office.locator('form[action="/volunteers/orgs"]');
+      await orgForm.locator('select[name=unit]').selectOption(COMMUNITY);
+      await orgForm.locator('input[name=name]').fill(`E2E助老队${RUN}`);
+      await submit(office, orgForm.locator('button[type=submit]'));
+      const title = `E2E周末助老${RUN}`;
+      const act = office.locator('form[data-testid=new-activity]');
+      const orgValue = await act.locator('select[name=org_id] option', { hasText: `E2E助老队${RUN}` }).getAttribute('value');
+      await act.locator('select[name=org_id]').selectOption(orgValue);
+      await act.locator('input[name=title]').fill(title);
+      await act.locator('input[name=place]').fill('社区活动室');
+      const start = new Date(Date.now() + 30 * 86400_000);
+      await act.locator('input[name=starts]').fill(local(start));
+      await act.locator('input[name=ends]').fill(local(new Date(start.getTime() + 3 * 3600_000)));
+      await act.locator('input[name=quota]').fill('5');
+      await submit(office, act.locator('button[type=submit]'));
+      const activityUrl = office.url().split('?')[0];
+      assert.match(activityUrl, /\/volunteers\/activities\/[0-9a-f]{32}$/);
+
+      // The resident finds it and signs up.
+      await resident.goto(`${BASE}/volunteers`);
+      await submit(resident, resident.locator('[data-testid=activities] a', { hasText: title }));
+      await submit(resident, resident.locator('[data-testid=signup]'));
+      await resident.locator('[data-testid=signed]').waitFor();
+
+      // Check in with the site code; a tampered code is refused.
+      await office.goto(activityUrl);
+      const checkin = await office.locator('[data-testid=checkin-link]').getAttribute('href');
+      assert.ok(await office.locator('.qr svg').count() >= 2, 'the organiser page shows two QR codes');
+      await resident.goto(checkin.replace('.in.', '.out.'));
+      assert.equal(await resident.locator('.alert').getAttribute('data-code'), 'scan.forged');
+      await resident.goto(checkin);
+      await submit(resident, resident.locator('[data-testid=scan-confirm]'));
+      assert.match(await resident.locator('[data-testid=scan-done]').innerText(), /签到成功/);
+
+      // 25 minutes of service, then check out with a fresh code.
+      await advance(25);
+      await office.goto(activityUrl);
+      const checkout = await office.locator('[data-testid=checkout-link]').getAttribute('href');
+      await resident.goto(checkout);
+      await submit(resident, resident.locator('[data-testid=scan-confirm]'));
+      assert.match(await resident.locator('[data-testid=scan-done]').innerText(), /本次服务 25分钟/);
+
+      // The organiser confirms; the record is published.
+      await office.goto(`${BASE}/volunteers/manage`);
+      const pending = office.locator('form[data-testid=pending-record]', { hasText: title });
+      await submit(office, pending.locator('[data-testid=confirm]'));
+      await resident.goto(`${BASE}/volunteers/me`);
+      assert.match(await resident.locator('[data-testid=records] tr', { hasText: title }).innerText(), /公示中/);
+
+      // After the publication window the record is final and can be deposited, then spent.
+      // Two weeks cover 3 working days even across the Spring Festival holiday.
+      await advance(14 * 24 * 60);
+      await login(resident, RESIDENT);
+      await resident.goto(`${BASE}/volunteers/me`);
+      assert.match(await resident.locator('[data-testid=records] tr', { hasText: title }).innerText(), /已生效/);
+      await resident.goto(`${BASE}/volunteers/timebank`);
+      const before = Number(await resident.locator('[data-testid=tb-balance]').getAttribute('data-minutes'));
+      await submit(resident, resident.locator('li', { hasText: title }).locator('[data-testid=deposit]'));
+      const afterDeposit = Number(await resident.locator('[data-testid=tb-balance]').getAttribute('data-minutes'));
+      assert.equal(afterDeposit, before + 25, 'the deposit adds the confirmed minutes');
+      await submit(resident, resident.locator('[data-testid=services] li', { hasText: '上门理发' }).locator('[data-testid=redeem]'));
+      assert.match(await resident.locator('.notice').innerText(), /兑换成功/);
+      const afterRedeem = Number(await resident.locator('[data-testid=tb-balance]').getAttribute('data-minutes'));
+      assert.equal(afterRedeem, afterDeposit - 30, 'the redemption spends the service price');
+      assert.ok(await resident.locator('[data-testid=tb-history] tr', { hasText: '兑换服务' }).count() >= 1);
+      await resident.screenshot({ path: join(RESULTS, 'volunteer-timebank-phone.png'), fullPage: true });
+
+      // A free proof with a certificate number.
+      await resident.goto(`${BASE}/volunteers/me`);
+      await submit(resident, resident.locator('[data-testid=proof]'));
+      assert.match(await resident.locator('[data-testid=certificate-no]').innerText(), /^ZYZM510903\d{8}[0-9A-F]{8}$/);
+      assert.ok((await resident.locator('[data-testid=proof-page]').innerText()).includes(title));
+    });
+  });
+});
