@@ -5,6 +5,8 @@
 
 pub mod alarms;
 pub mod api;
+/// Aggregates per unit for the indicators slice.
+pub mod measures;
 pub mod model;
 pub mod open311;
 pub mod pages;

@@ -9,6 +9,8 @@ pub mod api;
 pub mod demo;
 pub mod geo;
 pub mod import;
+/// Aggregates per unit for the indicators slice.
+pub mod measures;
 pub mod model;
 pub mod pages;
 pub mod store;

@@ -8,6 +8,8 @@ pub mod demo;
 pub mod import;
 /// Public lookups for the volunteers slice (real-name checks through the blind index).
 pub mod lookup;
+/// Aggregates per unit for the indicators slice.
+pub mod measures;
 pub mod model;
 pub mod pages;
 /// Public reads for the consultation slice (owner rolls from the house register, electorates).
