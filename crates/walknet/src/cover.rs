@@ -7,7 +7,7 @@ use std::collections::BinaryHeap;
 use crate::WalknetError;
 
 /// For each candidate site, the demand elements (nodes or buildings, `0..universe`) it covers,
-/// ascending. Stored flat: memory is one `u32` per (site, element) pair.
+/// each once. Stored flat: memory is one `u32` per (site, element) pair.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CoverSets {
     universe: usize,

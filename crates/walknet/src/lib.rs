@@ -10,6 +10,7 @@
 //! All distances are metres (f32); every search runs *towards* the sites, so on a bicycle
 //! network with one-way streets a distance is the ride from the node to the facility.
 
+mod chains;
 mod cover;
 mod isochrone;
 mod network;

