@@ -234,6 +234,8 @@ pub async fn ballot_create(State(p): State<Platform>, State(site): State<Site>, 
 struct RollLine {
     seq: i64,
     name: String,
+    /// The owner's page in the people register, for staff who may read it.
+    person: Option<String>,
     area: String,
     units: i64,
     detail: String,
@@ -283,6 +285,7 @@ async fn ballot_view(p: &Platform, site: &Site, me: &Principal, id: &str, flash:
         })
         .collect();
     let (mut roll, mut roll_error, mut roll_heads, mut roll_area) = (Vec::new(), None, b.roll_heads, b.roll_area);
+    let registers = me.can(Permission::ViewRegisters);
     if b.state == "draft" {
         if manage {
             match service::build_roll(p, &b).await {
@@ -293,7 +296,7 @@ async fn ballot_view(p: &Platform, site: &Site, me: &Principal, id: &str, flash:
                         .into_iter()
                         .take(300)
                         .enumerate()
-                        .map(|(i, (e, _))| RollLine { seq: i as i64 + 1, name: e.name, area: model::area_m2(e.area_dm2), units: e.units, detail: e.detail, voted: None })
+                        .map(|(i, (e, _))| RollLine { seq: i as i64 + 1, person: e.person_id.filter(|_| registers), name: e.name, area: model::area_m2(e.area_dm2), units: e.units, detail: e.detail, voted: None })
                         .collect();
                 }
                 Err(e) if user_error(&e) => roll_error = Some(e.human()),
@@ -305,6 +308,7 @@ async fn ballot_view(p: &Platform, site: &Site, me: &Principal, id: &str, flash:
             .await?
             .into_iter()
             .map(|r| RollLine {
+                person: r.person_id.filter(|_| registers),
                 seq: r.seq,
                 name: r.name,
                 area: model::area_m2(r.area_dm2),

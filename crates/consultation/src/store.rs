@@ -210,6 +210,8 @@ pub struct RollRow {
     pub seq: i64,
     pub name: String,
     #[serde(skip)]
+    pub person_id: Option<String>,
+    #[serde(skip)]
     pub id_index: Option<String>,
     pub area_dm2: i64,
     pub units: i64,
@@ -220,7 +222,7 @@ pub struct RollRow {
 
 pub async fn roll(db: &Db, ballot_id: &str, limit: i64, offset: i64) -> DbResult<Vec<RollRow>> {
     let mut q = Sql::new(
-        "SELECT r.voter_key, r.seq, r.name, r.id_index, r.area_dm2, r.units, r.detail, v.channel FROM ballot_roll r LEFT JOIN ballot_voters v ON v.ballot_id = r.ballot_id AND v.voter_key = r.voter_key WHERE r.ballot_id = ",
+        "SELECT r.voter_key, r.seq, r.name, r.person_id, r.id_index, r.area_dm2, r.units, r.detail, v.channel FROM ballot_roll r LEFT JOIN ballot_voters v ON v.ballot_id = r.ballot_id AND v.voter_key = r.voter_key WHERE r.ballot_id = ",
         [],
     );
     q.bind(ballot_id).push(" ORDER BY r.seq");
@@ -230,7 +232,7 @@ pub async fn roll(db: &Db, ballot_id: &str, limit: i64, offset: i64) -> DbResult
 
 pub async fn roll_entry_by_index(tx: &mut Tx, ballot_id: &str, id_index: &str) -> DbResult<Option<RollRow>> {
     tx.fetch_optional(sql!(
-        "SELECT r.voter_key, r.seq, r.name, r.id_index, r.area_dm2, r.units, r.detail, v.channel FROM ballot_roll r LEFT JOIN ballot_voters v ON v.ballot_id = r.ballot_id AND v.voter_key = r.voter_key WHERE r.ballot_id = $1 AND r.id_index = $2",
+        "SELECT r.voter_key, r.seq, r.name, r.person_id, r.id_index, r.area_dm2, r.units, r.detail, v.channel FROM ballot_roll r LEFT JOIN ballot_voters v ON v.ballot_id = r.ballot_id AND v.voter_key = r.voter_key WHERE r.ballot_id = $1 AND r.id_index = $2",
         ballot_id,
         id_index
     ))
@@ -239,7 +241,7 @@ pub async fn roll_entry_by_index(tx: &mut Tx, ballot_id: &str, id_index: &str) -
 
 pub async fn roll_entry_by_seq(tx: &mut Tx, ballot_id: &str, seq: i64) -> DbResult<Option<RollRow>> {
     tx.fetch_optional(sql!(
-        "SELECT r.voter_key, r.seq, r.name, r.id_index, r.area_dm2, r.units, r.detail, v.channel FROM ballot_roll r LEFT JOIN ballot_voters v ON v.ballot_id = r.ballot_id AND v.voter_key = r.voter_key WHERE r.ballot_id = $1 AND r.seq = $2",
+        "SELECT r.voter_key, r.seq, r.name, r.person_id, r.id_index, r.area_dm2, r.units, r.detail, v.channel FROM ballot_roll r LEFT JOIN ballot_voters v ON v.ballot_id = r.ballot_id AND v.voter_key = r.voter_key WHERE r.ballot_id = $1 AND r.seq = $2",
         ballot_id,
         seq
     ))

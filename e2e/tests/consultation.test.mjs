@@ -1,0 +1,159 @@
+// Owners' ballot (业主共同决定, 民法典第二百七十八条) end to end: the community worker (e2e-village)
+// drafts a ballot for the demo compound, checks the roll built from the house register, freezes it
+// and opens voting; an owner (e2e-owner) votes on a phone with the ID number of an owner on the roll
+// (taken from the register by the worker, who unmasks it for the purpose) and gets a receipt; the
+// worker enters another owner's paper ballot with its evidence; a second vote by the first owner,
+// on paper, is refused; closing computes the result with exact arithmetic and archives it.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { BASE, RESULTS, launch, login, withPages } from './helpers.mjs';
+
+const STAFF = 'e2e-village';
+const OWNER = 'e2e-owner';
+const PHONE = { width: 390, height: 844 };
+const RUN = `${Date.now().toString(36).slice(-5)}${Math.floor(Math.random() * 100)}`;
+
+async function submit(page, locator) {
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), locator.click()]);
+}
+
+/** The full ID number of the person behind a register link, unmasked for a purpose. */
+async function idFromRegister(page, href) {
+  await page.goto(`${BASE}${href}`);
+  const form = page.locator('form[data-testid=unmask]');
+  await form.locator('select[name=purpose]').selectOption({ index: 1 });
+  await submit(page, form.locator('button[type=submit]'));
+  const codes = (await page.locator('[data-testid=revealed] code').allInnerTexts()).map((c) => c.trim());
+  const id = codes.find((c) => /^\d{17}[\dX]$/.test(c));
+  assert.ok(id, 'no ID number revealed');
+  return id;
+}
+
+async function choose(form, answers) {
+  const sets = form.locator('fieldset');
+  assert.equal(await sets.count(), answers.length, 'one fieldset per question');
+  for (let i = 0; i < answers.length; i++) await sets.nth(i).locator(`input[type=radio][value=${answers[i]}]`).check();
+}
+
+describe('owners’ ballot from roll to result', () => {
+  let browser;
+  before(async () => {
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  test('roll → phone vote → paper ballot → refused second vote → close → archived result', async () => {
+    await withPages(browser, 'consultation-ballot', ['staff', 'owner'], async ({ staff, owner }) => {
+      await login(staff, STAFF);
+      // The demo compound: the one the demo ballot runs in.
+      await staff.goto(`${BASE}/consultation`);
+      await submit(staff, staff.locator('table[data-testid=ballots] a', { hasText: '演示数据' }).first());
+      const unitText = await staff.locator('dl.facts dd').first().innerText();
+      const compound = unitText.match(/（(\d{15})）/)?.[1];
+      assert.ok(compound, `no compound code in ${JSON.stringify(unitText)}`);
+
+      // Draft: two questions with their Art. 278 items (④ ordinary, ⑥ raising the fund, special).
+      await staff.goto(`${BASE}/consultation/ballots/new`);
+      const form = staff.locator('form[data-testid=ballot-form]');
+      await form.locator('input[name=unit]').fill(compound);
+      await form.locator('input[name=title]').fill(`续聘物业与筹集维修资金 ${RUN}`);
+      await form.locator('input[name=organiser]').fill('小区业主委员会');
+      await form.locator('select[name=electorate]').selectOption('owners');
+      await form.locator('select[name=preset]').selectOption('civil_code_278');
+      await form.locator('input[name=q1]').fill('续聘现物业服务企业');
+      await form.locator('select[name=matter1]').selectOption('4');
+      await form.locator('input[name=q2]').fill('筹集专项维修资金');
+      await form.locator('select[name=matter2]').selectOption('6');
+      await submit(staff, form.locator('button[type=submit]'));
+      assert.match(new URL(staff.url()).pathname, /^\/consultation\/ballots\/[0-9a-f]+$/);
+      const ballotUrl = staff.url();
+      assert.equal(await staff.locator('[data-testid=state]').getAttribute('data-state'), 'draft');
+      assert.equal(await staff.locator('[data-testid=roll-error]').count(), 0, 'the demo compound has owners and areas for every unit');
+      const total = await staff.locator('[data-testid=roll-total]').innerText();
+      const m = total.match(/应参与 (\d+) 人，专有部分面积 ([\d.]+) 平方米/);
+      assert.ok(m, `roll totals: ${total}`);
+      const heads = Number(m[1]);
+      assert.ok(heads >= 4, `a roll of ${heads} owners`);
+      assert.ok(await staff.locator('table[data-testid=roll] td', { hasText: '建设单位未售出房屋' }).count() === 1, 'the developer’s unsold units are one owner');
+
+      // Two owners on the roll, with their roll numbers and register pages.
+      const rows = await staff.locator('table[data-testid=roll] tbody tr').evaluateAll((trs) =>
+        trs.map((tr) => ({ seq: tr.getAttribute('data-seq'), href: tr.querySelector('a')?.getAttribute('href') || null, name: tr.querySelector('td[data-label=选民]').textContent.trim() })).filter((r) => r.href),
+      );
+      assert.ok(rows.length >= 2, 'at least two owners with register entries');
+      const [first, second] = rows;
+      const firstId = await idFromRegister(staff, first.href);
+
+      // Freeze the roll and open voting.
+      await staff.goto(ballotUrl);
+      await submit(staff, staff.locator('form[data-testid=open] button'));
+      assert.equal(await staff.locator('[data-testid=state]').getAttribute('data-state'), 'open');
+      assert.match(await staff.locator('[data-testid=flash]').innerText(), new RegExp(`名册已冻结（${heads} 人）`));
+
+      // The owner votes on a phone with their own ID number, and gets a receipt.
+      await owner.setViewportSize(PHONE);
+      await login(owner, OWNER);
+      await owner.goto(ballotUrl);
+      const app = owner.locator('form[data-testid=vote-app]');
+      await app.locator('input[name=id_number]').fill(firstId);
+      await choose(app, ['yes', 'yes']);
+      await submit(owner, app.locator('button[type=submit]'));
+      assert.match(await owner.locator('[data-testid=flash]').innerText(), new RegExp(`${first.name}的选票已记录（手机投票）`));
+      const receipt = (await owner.locator('[data-testid=receipt-code]').innerText()).trim();
+      assert.match(receipt, /^[0-9a-f]{20}$/);
+      await owner.screenshot({ path: join(RESULTS, 'consultation-phone-vote.png'), fullPage: true });
+
+      // The worker enters the second owner's paper ballot with its evidence.
+      await staff.goto(ballotUrl);
+      let paper = staff.locator('form[data-testid=vote-staff]');
+      await paper.locator('select[name=channel]').selectOption('paper');
+      await paper.locator('input[name=roll_no]').fill(second.seq);
+      await paper.locator('input[name=evidence]').fill(`纸质票 ${RUN}-002，签字照片存档`);
+      await choose(paper, ['yes', 'no']);
+      await submit(staff, paper.locator('button[type=submit]'));
+      assert.match(await staff.locator('[data-testid=flash]').innerText(), /纸质票录入/);
+      assert.match(await staff.locator('[data-testid=took-part]').innerText(), /已参与 2 人/);
+
+      // A paper ballot for the owner who already voted on the phone is refused.
+      paper = staff.locator('form[data-testid=vote-staff]');
+      await paper.locator('select[name=channel]').selectOption('paper');
+      await paper.locator('input[name=roll_no]').fill(first.seq);
+      await paper.locator('input[name=evidence]').fill(`纸质票 ${RUN}-001`);
+      await choose(paper, ['no', 'no']);
+      await submit(staff, paper.locator('button[type=submit]'));
+      const refused = staff.locator('[data-testid=error]');
+      assert.equal(await refused.getAttribute('data-code'), 'ballot.already_voted');
+      assert.match(await refused.innerText(), /手机投票/);
+      assert.match(await staff.locator('[data-testid=took-part]').innerText(), /已参与 2 人/, 'the refused ballot is not counted');
+
+      // Close: two of the owners took part, short of two thirds — the result is invalid, not rejected.
+      await submit(staff, staff.locator('form[data-testid=close] button'));
+      assert.match(new URL(staff.url()).pathname, /\/result$/);
+      const outcomes = await staff.locator('[data-testid=outcomes] li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-outcome')));
+      assert.deepEqual(outcomes, ['invalid_quorum', 'invalid_quorum']);
+      const doc = await staff.locator('[data-testid=document]').innerText();
+      assert.match(doc, new RegExp(`参与表决人数 2 / 应参与 ${heads}，要求三分之二以上（含本数）：未达到`));
+      assert.match(doc, /手机投票 1 人/);
+      assert.match(doc, /纸质票录入 1 人/);
+      assert.match(doc, /无效：参与表决未达法定人数/);
+      assert.match(await staff.locator('[data-testid=hash]').innerText(), /^[0-9a-f]{64}$/);
+      await staff.screenshot({ path: join(RESULTS, 'consultation-result.png'), fullPage: true });
+
+      // The owner checks the receipt: the choices were counted as cast.
+      await owner.goto(`${ballotUrl}/receipt?code=${receipt}`);
+      assert.match(await owner.locator('[data-testid=receipt-found]').innerText(), /第1项：同意；第2项：同意/);
+    });
+  });
+
+  test('the village’s public page shows its published affairs without signing in', async () => {
+    await withPages(browser, 'consultation-public', ['anon'], async ({ anon }) => {
+      const res = await anon.goto(`${BASE}/public/affairs/510903001001`);
+      assert.equal(res.status(), 200);
+      assert.match(await anon.locator('h1').innerText(), /村务公开栏/);
+      assert.ok((await anon.locator('text=小微权力清单').count()) >= 1);
+    });
+  });
+});
