@@ -377,3 +377,62 @@ async fn points_rules_take_effect_only_when_approved() {
     let after = service::station_coverage(&t.platform.db, &root).await.unwrap();
     assert!(after.denominator > 1 && after.numerator >= 1 && after.numerator >= before.numerator, "{before:?} {after:?}");
 }
+
+#[tokio::test]
+async fn pages_keep_to_scope_and_show_clear_errors() {
+    let t = setup().await;
+    t.user("office", Role::CommunityStaff, COMMUNITY).await;
+    t.user("res", Role::Resident, COMMUNITY).await;
+    t.user("far", Role::CountyStaff, "510904").await;
+    let mut res = t.login("res", None).await;
+    let mut office = t.login("office", None).await;
+    let far = t.login("far", None).await;
+    let who = people(&t, "1950-01-01", "1960-12-31", 1).await;
+    // A wrong name re-renders the form with the typed values and the reason.
+    let r = t.post(&mut res, "/volunteers/register", &[("name", "某某某"), ("id_number", &who[0].1)]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("data-code=\"volunteer.name_mismatch\"") && r.body.contains(&who[0].1), "{}", r.body);
+    let r = t.post(&mut res, "/volunteers/register", &[("name", &who[0].0), ("id_number", &who[0].1), ("skills", "读报")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let home = t.get(&res, "/volunteers").await;
+    assert!(home.body.contains("data-testid=\"volunteer-no\""));
+    // Residents do not reach the organiser's desk; forms without the CSRF token are refused.
+    assert_eq!(t.get(&res, "/volunteers/manage").await.status, StatusCode::FORBIDDEN);
+    let r = t.post(&mut office, "/volunteers/orgs", &[("unit", COMMUNITY), ("name", "测试队"), ("kind", "team"), ("_csrf", "wrong")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t.post(&mut office, "/volunteers/orgs", &[("unit", COMMUNITY), ("name", "测试队"), ("kind", "team")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let org: (String,) = t.platform.db.fetch_one(sql!("SELECT id FROM vol_orgs WHERE name = '测试队'")).await.unwrap();
+    let r = t
+        .post(&mut office, "/volunteers/activities", &[("org_id", &org.0), ("title", "助老"), ("starts", "2026-06-01T09:00"), ("ends", "2026-06-01T08:00"), ("quota", "3")])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "end before start");
+    let r = t
+        .post(&mut office, "/volunteers/activities", &[("org_id", &org.0), ("title", "助老"), ("starts", "2026-06-01T09:00"), ("ends", "2026-06-01T11:00"), ("quota", "3")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = r.location().split('?').next().unwrap().to_owned();
+    // The organiser sees signed QR codes; another county's staff get 404, as for a missing page.
+    let p = t.get(&office, &page).await;
+    assert!(p.body.contains("<svg") && p.body.contains("data-testid=\"checkin-link\""));
+    assert_eq!(t.get(&far, &page).await.status, StatusCode::NOT_FOUND);
+    // The volunteer signs up through the page; a forged code shows the reason on the scan page.
+    let r = t.post(&mut res, &format!("{page}/signup"), &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let link = p.body.split("data-testid=\"checkin-link\"").next().unwrap().rsplit("href=\"").next().unwrap().split('"').next().unwrap().to_owned();
+    let path = link.split_once("/volunteers/scan/").map(|(_, t)| format!("/volunteers/scan/{t}")).unwrap();
+    let forged = t.get(&res, &path.replace(".in.", ".out.")).await;
+    assert!(forged.body.contains("data-code=\"scan.forged\""));
+    let ok = t.post(&mut res, &path, &[]).await;
+    assert!(ok.body.contains("签到成功"), "{}", ok.body);
+    // Nobody else can open the volunteer's proof.
+    let r = t.post(&mut res, "/volunteers/proofs", &[]).await;
+    let proof = r.location().to_owned();
+    assert!(t.get(&res, &proof).await.body.contains("志愿服务证明"));
+    assert_eq!(t.get(&far, &proof).await.status, StatusCode::NOT_FOUND);
+    // The smart-bin API needs a token; the indicators API keeps to scope.
+    let ind = t.get(&office, "/api/v1/volunteers/indicators?unit=510903001001").await;
+    assert_eq!(ind.status, StatusCode::OK, "{}", ind.body);
+    assert!(ind.json()["T06"]["numerator"].as_i64().unwrap() >= 1);
+    assert_eq!(t.get(&office, "/api/v1/volunteers/indicators?unit=510904").await.status, StatusCode::NOT_FOUND);
+}
