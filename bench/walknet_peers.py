@@ -188,7 +188,7 @@ def worker(peer, d, reps):
         res["coverage_2000_ms"], df = median_ms(lambda: net.nodes_in_range(cands.tolist(), 1000.0), 1)
         res["coverage_pairs"] = int(len(df))
     res["peak_rss_mb"] = peak_rss_mb()
-    print(json.dumps(res))
+    print("RESULT " + json.dumps(res), flush=True)
 
 
 def loadavg():
@@ -210,7 +210,8 @@ def run_graph(tile, out, reps):
         if r.returncode != 0:
             rows[p] = {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "failed"}
         else:
-            rows[p] = json.loads(r.stdout.strip().splitlines()[-1])
+            line = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
+            rows[p] = json.loads(line[-1][7:]) if line else {"error": "no result line"}
         print(f"  {os.path.basename(d)} {p}: done", file=sys.stderr)
     return os.path.basename(d), rows
 

@@ -67,6 +67,9 @@ impl Network {
     /// `bound_m`, plus every reached node as a zero-length segment.
     pub fn reached_segments(&self, field: &DistanceField, bound_m: f32) -> Vec<[[f64; 2]; 2]> {
         let mut out = Vec::new();
+        if field.dist.len() != self.node_count() {
+            return out; // a field of another network
+        }
         let within = |d: f32| d <= bound_m;
         for (v, &d) in field.dist.iter().enumerate() {
             if within(d) {
@@ -91,7 +94,7 @@ impl Network {
             }
         }
         for &(edge, t, access, _) in &field.on_edge {
-            let e = self.edges[edge as usize];
+            let Some(&e) = self.edges.get(edge as usize) else { continue };
             let rest = f64::from(bound_m - access);
             if rest < 0.0 {
                 continue;

@@ -15,6 +15,15 @@ pub enum Site {
     Snap(Snap),
 }
 
+impl Site {
+    fn filter_valid(&self, net: &Network) -> Option<Snap> {
+        match self {
+            Site::Snap(s) if (s.edge as usize) < net.edges.len() && valid(s) => Some(*s),
+            _ => None,
+        }
+    }
+}
+
 impl From<Snap> for Site {
     fn from(s: Snap) -> Self {
         Site::Snap(s)
@@ -51,7 +60,7 @@ impl DistanceField {
         let lo = self.on_edge.partition_point(|s| s.0 < p.edge);
         let same = self.on_edge[lo..].iter().take_while(|s| s.0 == p.edge).map(|s| (s.1, s.2, s.3));
         let (d, site) = point_distance(net, &self.dist, &self.nearest, p, same);
-        (d <= self.bound).then_some((d, site))
+        (d.is_finite() && d <= self.bound).then_some((d, site))
     }
 
     /// Share of nodes within the bound.
@@ -68,9 +77,12 @@ fn point_distance(
     p: &Snap,
     same_edge: impl Iterator<Item = (f32, f32, u32)>,
 ) -> (f32, u32) {
-    let e = net.edges[p.edge as usize];
-    let len = e.length_m;
     let mut best = (f32::INFINITY, u32::MAX);
+    // A snap from another network (or a stale one) finds nothing rather than panicking.
+    let Some(&e) = net.edges.get(p.edge as usize).filter(|_| dist.len() == net.node_count() && valid(p)) else {
+        return best;
+    };
+    let len = e.length_m;
     let mut offer = |d: f32, s: u32| {
         if d < best.0 || (d == best.0 && s < best.1) {
             best = (d, s);
@@ -99,13 +111,17 @@ fn point_distance(
     (best.0 + p.access_m, best.1)
 }
 
+fn valid(s: &Snap) -> bool {
+    (0.0..=1.0).contains(&s.t) && s.access_m.is_finite() && s.access_m >= 0.0
+}
+
 /// Start nodes and their initial distances for a search towards `site`.
 fn seeds(net: &Network, site: &Site, out: &mut Vec<(u32, f32)>) {
     out.clear();
     match site {
         Site::Node(v) => out.push((*v, 0.0)),
         Site::Snap(s) => {
-            let e = net.edges[s.edge as usize];
+            let Some(&e) = net.edges.get(s.edge as usize).filter(|_| valid(s)) else { return };
             if e.dir.forward {
                 out.push((e.a, s.access_m + s.t * e.length_m));
             }
@@ -200,16 +216,30 @@ fn expand(
             }
             let c = (tag / 2) as usize;
             let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
+            let len = ch.len[c];
+            let (first, last) = ch.ends[c];
             if tag & 1 == 0 {
-                for p in s..e {
-                    let d = du + ch.off[p];
-                    if d > bound {
-                        break;
+                let (dw, sw) = (dist[last as usize], nearest[last as usize]);
+                if dw.is_finite() {
+                    // Both ends reached: one pass, each inner node from its nearer end.
+                    for p in s..e {
+                        let (a, b) = (du + ch.off[p], dw + (len - ch.off[p]));
+                        let (d, src) = if a < b || (a == b && su <= sw) { (a, su) } else { (b, sw) };
+                        if d <= bound {
+                            relax(ch.nodes[p], d, src, dist, nearest, touched);
+                        }
                     }
-                    relax(ch.nodes[p], d, su, dist, nearest, touched);
+                } else {
+                    for p in s..e {
+                        let d = du + ch.off[p];
+                        if d > bound {
+                            break;
+                        }
+                        relax(ch.nodes[p], d, su, dist, nearest, touched);
+                    }
                 }
-            } else {
-                let len = ch.len[c];
+            } else if dist[first as usize].is_infinite() {
+                // Only the last end reached (otherwise the first end's pass covered the chain).
                 for p in (s..e).rev() {
                     let d = du + (len - ch.off[p]);
                     if d > bound {
@@ -251,7 +281,7 @@ impl Network {
         let mut on_edge = Vec::new();
         for (i, site) in sites.iter().enumerate() {
             s.add_site(site, i as u32, bound_m);
-            if let Site::Snap(sn) = site {
+            if let Some(sn) = site.filter_valid(self) {
                 on_edge.push((sn.edge, sn.t, sn.access_m, i as u32));
             }
         }
@@ -332,8 +362,9 @@ impl Network {
     pub fn coverage_of_points(&self, sites: &[Site], demand: &[Snap], bound_m: f32) -> CoverSets {
         let n = self.node_count();
         // Demand points attached to both end nodes of their edge, as CSR.
+        let ok = |p: &Snap| (p.edge as usize) < self.edges.len() && valid(p);
         let mut off = vec![0u32; n + 1];
-        for p in demand {
+        for p in demand.iter().filter(|p| ok(p)) {
             let e = self.edges[p.edge as usize];
             off[e.a as usize + 1] += 1;
             off[e.b as usize + 1] += 1;
@@ -343,14 +374,15 @@ impl Network {
         }
         let mut fill = off.clone();
         let mut att = vec![0u32; off[n] as usize];
-        for (i, p) in demand.iter().enumerate() {
+        for (i, p) in demand.iter().enumerate().filter(|(_, p)| ok(p)) {
             let e = self.edges[p.edge as usize];
             for v in [e.a, e.b] {
                 att[fill[v as usize] as usize] = i as u32;
                 fill[v as usize] += 1;
             }
         }
-        let mut by_edge: Vec<(u32, u32)> = demand.iter().enumerate().map(|(i, p)| (p.edge, i as u32)).collect();
+        let mut by_edge: Vec<(u32, u32)> =
+            demand.iter().enumerate().filter(|(_, p)| ok(p)).map(|(i, p)| (p.edge, i as u32)).collect();
         by_edge.sort_unstable();
         let mut stamp = vec![u32::MAX; demand.len()];
         let mut s = self.searcher();

@@ -100,7 +100,9 @@ fn close(a: f64, b: f64) -> bool {
 
 /// Checks an optional distance against the exact one under a bound, skipping the knife edge.
 fn check_bounded(got: Option<f32>, exact: f64, bound: f64) -> Result<(), TestCaseError> {
-    if exact <= bound - 1e-2 * (1.0 + bound) {
+    if exact.is_infinite() {
+        prop_assert!(got.is_none(), "got {got:?} for an unreachable point");
+    } else if exact <= bound - 1e-2 * (1.0 + bound) {
         let g = got.ok_or_else(|| TestCaseError::fail(format!("missing distance, exact {exact}")))?;
         prop_assert!(close(f64::from(g), exact), "got {g}, exact {exact}");
     } else if exact > bound + 1e-2 * (1.0 + bound) {
@@ -546,4 +548,24 @@ fn tiling_copies_the_network_and_links_the_copies() {
     for e in &t.edges()[..base.edge_count()] {
         assert!(e.a < n as u32 && e.b < n as u32);
     }
+}
+
+#[test]
+fn foreign_or_corrupt_sites_and_snaps_are_ignored_not_panics() {
+    let net = Network::from_pbf(std::io::Cursor::new(sample_pbf(true)), Profile::Walk).expect("walk network");
+    let bad = [
+        Snap { edge: 999, t: 0.5, access_m: 1.0, point: SUINING },
+        Snap { edge: 0, t: f32::NAN, access_m: 1.0, point: SUINING },
+        Snap { edge: 0, t: 0.5, access_m: -3.0, point: SUINING },
+    ];
+    let sites: Vec<Site> = bad.iter().copied().map(Site::Snap).chain([Site::Node(77)]).collect();
+    let field = net.nearest_facility(&sites, f32::INFINITY);
+    assert_eq!(field.reached(), 0);
+    let good = net.nearest_facility(&[Site::Node(0)], f32::INFINITY);
+    for s in &bad {
+        assert!(good.at(&net, s).is_none());
+    }
+    let sets = net.coverage_of_points(&[Site::Node(0)], &bad, 1000.0);
+    assert!(sets.set(0).is_empty());
+    assert!(net.isochrone(&field, 100.0, &IsochroneOptions::default()).is_empty());
 }
