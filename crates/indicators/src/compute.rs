@@ -159,7 +159,8 @@ impl<'a> Prepared<'a> {
                     }
                 }
             }
-            Formula::NoSource(_) => {}
+            // Filled in by `service::compute_all` from the owning slice.
+            Formula::External { .. } | Formula::NoSource(_) => {}
         }
         out.retain(|code, _| self.units.contains_key(code.as_str()));
         out

@@ -59,7 +59,7 @@ impl Source {
             Source::Geography => "治理单元人口数据",
             Source::Registry => "基础台账",
             Source::Reported => "填报",
-            Source::Volunteers => "志愿服务（建设中）",
+            Source::Volunteers => "志愿服务",
             Source::Walknet => "步行网络覆盖分析（建设中）",
             Source::Missing(s) => s,
         }
@@ -230,8 +230,27 @@ pub enum Formula {
     UnitShare { level: Level, filter: Filter, test: Test },
     /// 填报 at `level`, summed upwards.
     Reported { level: Level, kind: ReportedKind },
+    /// A value another slice computes per unit through its own public function (numerator and
+    /// denominator for one subtree), × scale.
+    External { measure: External, scale: f64 },
     /// No slice measures it yet.
     NoSource(Source),
+}
+
+/// Per-unit rates other slices publish; each names its function in `service::external`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum External {
+    /// `volunteers::service::registration_rate`: active registered volunteers ÷ residents
+    VolunteerRegistration,
+    /// `volunteers::service::station_coverage`: villages and communities with a volunteer
+    /// service station ÷ all of them
+    VolunteerStations,
+}
+
+impl External {
+    pub fn source(self) -> Source {
+        Source::Volunteers
+    }
 }
 
 impl Formula {
@@ -247,6 +266,7 @@ impl Formula {
             Formula::Count { m, .. } => m.source(),
             Formula::UnitShare { .. } => Source::Registry,
             Formula::Reported { .. } => Source::Reported,
+            Formula::External { measure, .. } => measure.source(),
             Formula::NoSource(s) => *s,
         }
     }
@@ -280,6 +300,14 @@ impl Formula {
                     ReportedKind::Count => "Σ数值".to_owned(),
                     ReportedKind::Growth => "（本期 − 基期）÷ 基期 × 100".to_owned(),
                 }
+            ),
+            Formula::External { measure, scale } => format!(
+                "{}（{}计算，× {scale}）",
+                match measure {
+                    External::VolunteerRegistration => "在册志愿者 ÷ 常住人口",
+                    External::VolunteerStations => "有志愿服务站的村（社区）÷ 全部村（社区）",
+                },
+                measure.source().label()
             ),
             Formula::NoSource(s) => format!("暂无数据来源：{}", s.label()),
         }
@@ -340,7 +368,7 @@ pub fn formula_of(id: &str) -> (Formula, Direction) {
         "T03" => pct(M::PartyCentresRenovated, M::PartyCentres, F::Communities),
         "T04" => ratio(M::SocialWorkers, M::Residents, 1000.0, F::All),
         "T05" => pct(M::QualifiedWorkforce, M::CommunityWorkforce, F::Communities),
-        "T06" => NoSource(Source::Volunteers),
+        "T06" => Formula::External { measure: self::External::VolunteerRegistration, scale: 100.0 },
         "T07" => Count { m: M::CertifiedSocialEnterprises, filter: F::All },
         "T08" => Count { m: M::CharityFunds, filter: F::All },
         "T09" => reported(Level::City, ReportedKind::Growth),
@@ -355,7 +383,7 @@ pub fn formula_of(id: &str) -> (Formula, Direction) {
         "T17" | "T18" | "T27" | "T28" | "T45" | "T52" => walk,
         "T20" => ratio(M::SocialWorkers, M::Units, 1.0, F::Communities),
         "T21" | "T25" | "T34" | "T44" => reported(Level::City, ReportedKind::Count),
-        "T22" => NoSource(Source::Volunteers),
+        "T22" => Formula::External { measure: self::External::VolunteerStations, scale: 100.0 },
         "T23" => share(Level::Township, F::Streets, Test::AtLeast(M::CharityFunds, 1)),
         "T24" => ratio(M::SocialOrgs, M::Units, 1.0, F::Communities),
         "T26" | "T30" | "T35" | "T36" => reported(Level::County, ReportedKind::Ratio(100.0)),
@@ -477,6 +505,7 @@ pub fn value_of(f: &Formula, x: Fraction) -> Option<f64> {
         Formula::Count { .. } => Some(x.num as f64),
         Formula::Reported { kind: ReportedKind::Ratio(s), .. } => ratio(x, *s),
         Formula::Reported { kind: ReportedKind::Count, .. } => Some(x.num as f64),
+        Formula::External { scale, .. } => ratio(x, *scale),
         Formula::Reported { kind: ReportedKind::Growth, .. } => match x.den {
             Some(d) if d > 0 => Some((x.num - d) as f64 * 100.0 / d as f64),
             _ => None,

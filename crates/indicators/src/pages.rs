@@ -73,7 +73,7 @@ pub async fn view(p: &Platform, root: &UnitCode, period: Option<Period>) -> AppR
     match period {
         None => {
             let year = service::this_year(p);
-            let c = service::compute_all(p, root, year).await?;
+            let c = service::compute(p, root, year, service::Reach::RootAndChildren).await?;
             let root_info = c.dataset.units.iter().find(|u| u.code == root.as_str()).cloned().ok_or_else(AppError::not_found)?;
             let children = c.dataset.units.iter().filter(|u| u.parent.as_deref() == Some(root.as_str())).cloned().collect();
             Ok(View { root: root_info, children, year, period: None, values: c.values, indicators: c.indicators })
@@ -771,6 +771,18 @@ struct PortraitPage {
     synthetic: bool,
 }
 
+async fn volunteers_text(p: &Platform, root: &UnitCode) -> AppResult<String> {
+    let f = service::external(p, model::External::VolunteerRegistration, root).await?;
+    let s = service::external(p, model::External::VolunteerStations, root).await?;
+    Ok(format!(
+        "在册志愿者 {} 人（占常住人口 {}%）；有志愿服务站的村（社区）{} / {}",
+        f.num,
+        format_value(model::value_of(&Formula::External { measure: model::External::VolunteerRegistration, scale: 100.0 }, f)),
+        s.num,
+        s.den.unwrap_or(0)
+    ))
+}
+
 pub const AGE_BANDS: [&str; 4] = ["<1d", "1-7d", "7-30d", ">30d"];
 
 pub async fn portrait(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(unit): Path<String>) -> AppResult<Response> {
@@ -849,7 +861,7 @@ pub async fn portrait(State(p): State<Platform>, State(site): State<Site>, Auth(
         orgs: by_key(&orgs, &|k| k.split('|').next().unwrap_or("").to_owned()),
         workforce: by_key(&workforce, &|k| k.split('|').next().unwrap_or("").to_owned()),
         rows,
-        volunteers: "暂无数据来源（志愿服务模块建设中）".into(),
+        volunteers: volunteers_text(&p, &root).await?,
         synthetic: pops.iter().any(|x| x.synthetic == 1),
     }))
 }

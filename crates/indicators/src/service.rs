@@ -197,14 +197,45 @@ impl Computed {
     }
 }
 
+/// Which units get the values other slices compute one subtree at a time (one call per unit):
+/// every unit for snapshots and assessments, the root and its children for a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    RootAndChildren,
+    All,
+}
+
 pub async fn compute_all(p: &Platform, root: &UnitCode, year: i64) -> AppResult<Computed> {
+    compute(p, root, year, Reach::All).await
+}
+
+pub async fn compute(p: &Platform, root: &UnitCode, year: i64, reach: Reach) -> AppResult<Computed> {
     let dataset = gather(p, root, year).await?;
     let indicators = model::indicators();
-    let values = {
+    let mut values: HashMap<String, HashMap<String, Fraction>> = {
         let prep = Prepared::new(&dataset);
         indicators.iter().map(|i| (i.id.clone(), prep.compute(i))).collect()
     };
+    let units: Vec<&UnitInfo> = dataset.units.iter().filter(|u| reach == Reach::All || u.code == root.as_str() || u.parent.as_deref() == Some(root.as_str())).collect();
+    for ind in &indicators {
+        if let Formula::External { measure, .. } = ind.formula {
+            let m = values.entry(ind.id.clone()).or_default();
+            for u in &units {
+                let code = UnitCode::parse(&u.code).map_err(AppError::internal)?;
+                m.insert(u.code.clone(), external(p, measure, &code).await?);
+            }
+        }
+    }
     Ok(Computed { indicators, values, dataset })
+}
+
+/// One external measure for one subtree, from the slice that owns it.
+pub async fn external(p: &Platform, m: model::External, root: &UnitCode) -> AppResult<Fraction> {
+    let r = match m {
+        model::External::VolunteerRegistration => volunteers::service::registration_rate(&p.db, root).await?,
+        model::External::VolunteerStations => volunteers::service::station_coverage(&p.db, root).await?,
+    };
+    Ok(Fraction { num: r.numerator, den: Some(r.denominator) })
 }
 
 pub fn this_year(p: &Platform) -> i64 {

@@ -183,8 +183,8 @@ async fn dashboard_shows_all_52_targets_with_status_and_drills_down_to_communiti
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(rows(&r.body), 52);
     assert!(r.body.contains("遂宁市规划指标"));
-    // Volunteers and walking coverage have not landed: no number, a clear notice.
-    for id in ["T06", "T10", "T52"] {
+    // Walking coverage has not landed: no number, a clear notice.
+    for id in ["T10", "T17", "T52"] {
         let row = r.body.split(&format!("<tr data-id=\"{id}\"")).nth(1).unwrap().split("</tr>").next().unwrap();
         assert!(row.contains("暂无数据来源"), "{id}: {row}");
         assert!(row.contains("data-status=\"nosource\"") || r.body.contains(&format!("<tr data-id=\"{id}\" data-status=\"nosource\"")));
@@ -242,7 +242,8 @@ async fn api_gives_definitions_and_values_equal_to_the_engine() {
     assert_eq!(list[3]["id"], "T04");
     assert_eq!(list[3]["target_2025"], 1.4);
     assert_eq!(list[3]["attribute"], "Binding");
-    assert_eq!(list[5]["has_source"], false, "T06 waits for volunteers");
+    assert_eq!(list[9]["has_source"], false, "T10 waits for the walk network");
+    assert_eq!(list[5]["data_source"], "志愿服务", "T06 comes from the volunteers slice");
     let v = t.get_bearer(&token, "/api/v1/indicators/T04/values?unit=5109").await;
     assert_eq!(v.status, StatusCode::OK, "{}", v.body);
     let v = v.json();
@@ -433,7 +434,7 @@ async fn community_portrait_counts_the_six_elements_and_open_events() {
     let elderly = scalar(&t, sql!("SELECT COUNT(*) FROM person_tags WHERE tag = '高龄老人' AND unit_code LIKE $1", like(COMMUNITY))).await;
     assert!(r.body.contains(&format!("<tr><th>高龄老人</th><td>{elderly}</td></tr>")));
     assert!(r.body.contains("data-testid=\"open-events\""));
-    assert!(r.body.contains("志愿者") && r.body.contains("暂无数据来源"));
+    assert!(r.body.contains("在册志愿者"));
     assert!(r.body.contains("data-testid=\"portrait-indicators\""));
     assert_eq!(t.get(&b, "/indicators/portrait/510903001002").await.status, StatusCode::NOT_FOUND);
 }
@@ -473,4 +474,20 @@ async fn demo_seed_marks_its_reports_and_takes_a_snapshot() {
     assert_eq!(scalar(&t, sql!("SELECT COUNT(*) FROM indicator_reports WHERE synthetic = 0")).await, 0);
     assert!(scalar(&t, sql!("SELECT COUNT(*) FROM indicator_reports WHERE synthetic = 1 AND state = 'approved'")).await > 10);
     assert!(scalar(&t, sql!("SELECT COUNT(*) FROM indicator_snapshots")).await > 1000);
+}
+
+#[tokio::test]
+async fn volunteer_indicators_come_from_the_volunteers_slice_at_every_level() {
+    let t = TestApp::new().await.with_registers().await;
+    volunteers::demo::seed(&t.platform).await.unwrap();
+    let city = UnitCode::parse(CITY).unwrap();
+    let c = indicators::service::compute_all(&t.platform, &city, 2026).await.unwrap();
+    for code in [CITY, COUNTY, STREET, COMMUNITY] {
+        let u = UnitCode::parse(code).unwrap();
+        let r = volunteers::service::registration_rate(&t.platform.db, &u).await.unwrap();
+        assert_eq!(c.get("T06", code), Some(Fraction { num: r.numerator, den: Some(r.denominator) }), "{code}");
+        let s = volunteers::service::station_coverage(&t.platform.db, &u).await.unwrap();
+        assert_eq!(c.get("T22", code), Some(Fraction { num: s.numerator, den: Some(s.denominator) }), "{code}");
+    }
+    assert!(c.get("T06", COMMUNITY).unwrap().num > 0, "the demo registers volunteers in the demo community");
 }
