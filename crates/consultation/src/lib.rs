@@ -25,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/consultation/ballots/{id}/open", post(pages::ballot_open))
         .route("/consultation/ballots/{id}/vote", post(pages::ballot_vote))
         .route("/consultation/ballots/{id}/close", post(pages::ballot_close))
+        .route("/consultation/ballots/{id}/owners", post(pages::ballot_owner))
+        .route("/consultation/ballots/{id}/representatives", post(pages::ballot_representative))
         .route("/consultation/ballots/{id}/result", get(pages::ballot_result))
         .route("/consultation/ballots/{id}/receipt", get(pages::ballot_receipt))
         .route("/consultation/topics", post(pages::topic_create))

@@ -268,6 +268,8 @@ struct BallotPage {
     receipt: Option<String>,
     error: Option<(String, String)>,
     channel_options: Vec<(&'static str, &'static str)>,
+    unowned: Vec<(String, String)>,
+    representatives: bool,
 }
 
 async fn ballot_view(p: &Platform, site: &Site, me: &Principal, id: &str, flash: Option<String>, receipt: Option<String>, error: Option<&AppError>) -> AppResult<Response> {
@@ -349,6 +351,8 @@ async fn ballot_view(p: &Platform, site: &Site, me: &Principal, id: &str, flash:
         receipt,
         error: error.map(|e| (e.code.to_owned(), e.human())),
         channel_options: vec![("paper", Channel::Paper.label()), ("booth", Channel::Booth.label())],
+        unowned: if manage && b.state == "draft" { service::unowned_units(p, &b).await? } else { Vec::new() },
+        representatives: manage && b.state == "draft" && b.electorate() == Electorate::Representatives,
         b,
     });
     Ok(match error {
@@ -389,6 +393,34 @@ pub async fn ballot_vote(State(p): State<Platform>, State(site): State<Site>, Au
     }
 }
 
+#[derive(Deserialize)]
+pub struct OwnerForm {
+    house_id: String,
+    id_number: Option<String>,
+    developer: Option<String>,
+}
+
+pub async fn ballot_owner(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>, Form(f): Form<OwnerForm>) -> AppResult<Response> {
+    match service::register_owner(&p, &me, &id, &f.house_id, f.id_number.as_deref().unwrap_or(""), f.developer.as_deref().unwrap_or("")).await {
+        Ok(name) => ballot_view(&p, &site, &me, &id, Some(format!("已登记产权人：{name}")), None, None).await,
+        Err(e) if user_error(&e) => ballot_view(&p, &site, &me, &id, None, None, Some(&e)).await,
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RepresentativeForm {
+    id_number: String,
+}
+
+pub async fn ballot_representative(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>, Form(f): Form<RepresentativeForm>) -> AppResult<Response> {
+    match service::add_representative(&p, &me, &id, &f.id_number).await {
+        Ok(name) => ballot_view(&p, &site, &me, &id, Some(format!("已登记村民代表：{name}")), None, None).await,
+        Err(e) if user_error(&e) => ballot_view(&p, &site, &me, &id, None, None, Some(&e)).await,
+        Err(e) => Err(e),
+    }
+}
+
 pub async fn ballot_close(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>) -> AppResult<Response> {
     match service::close_ballot(&p, &me, &id).await {
         Ok(_) => Ok(Redirect::to(&format!("/consultation/ballots/{id}/result")).into_response()),
@@ -407,6 +439,7 @@ struct ResultPage {
     archived: String,
     outcomes: Vec<(i64, String, &'static str, &'static str)>,
     receipts: Vec<String>,
+    named: Vec<(i64, String, String)>,
 }
 
 pub async fn ballot_result(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>) -> AppResult<Response> {
@@ -423,6 +456,7 @@ pub async fn ballot_result(State(p): State<Platform>, State(site): State<Site>, 
         shell: Shell::new(&site, &me, &format!("表决结果：{}", b.title), "/consultation"),
         outcomes: computed.questions.into_iter().map(|q| (q.question.seq, q.question.text, q.decision.outcome.as_str(), q.decision.outcome.label())).collect(),
         receipts: store::receipt_hashes(&p.db, &id).await?,
+        named: service::named_choices(&p, &b).await?,
         document: r.document,
         hash: r.hash,
         archived: format_beijing(r.archived_ms),

@@ -240,6 +240,81 @@ pub async fn open_ballot(p: &Platform, me: &Principal, id: &str) -> AppResult<(i
     Ok((roll.len() as i64, area))
 }
 
+/// 产权登记 from a draft owners' ballot: the owner of one unit of the compound, by ID number, or
+/// the developer for an unsold unit. Recorded in the register (registry::roll), audited.
+pub async fn register_owner(p: &Platform, me: &Principal, id: &str, house_id: &str, id_number: &str, developer: &str) -> AppResult<String> {
+    let b = ballot(p, me, id).await?;
+    if !can_manage(me, &b) {
+        return Err(AppError::forbidden());
+    }
+    if b.state != "draft" || b.electorate() != Electorate::Owners {
+        return Err(AppError::conflict("ballot.not_draft", "只有业主表决的草稿可以补录产权人；名册冻结后不再改变"));
+    }
+    let units = registry::roll::compound_units(&p.db, &b.unit_code).await?;
+    let unit = units.iter().find(|u| u.house_id == house_id).ok_or_else(AppError::not_found)?;
+    let today = Date::of_instant(p.now());
+    let (owner, label) = if !id_number.trim().is_empty() {
+        let idx = registry::roll::id_index(&p.cipher, id_number, today).ok_or_else(|| AppError::bad_request("ballot.bad_id", "身份证号格式或校验码不正确").at_field("身份证号"))?;
+        let (pid, name) = registry::roll::person_by_index(&p.db, &idx, None)
+            .await?
+            .ok_or_else(|| AppError::bad_request("roll.unknown_person", "人口台账中没有此身份证号，请先登记该业主").at_field("身份证号"))?;
+        (registry::roll::Owner::Person(pid), name)
+    } else {
+        let d = text(developer, "建设单位", 100)?;
+        (registry::roll::Owner::Developer(d.clone()), d)
+    };
+    let now = p.now();
+    let mut tx = p.db.begin().await?;
+    registry::roll::set_owner(&mut tx, now, house_id, &owner, false).await?;
+    audit(&mut tx, now, &me.actor(), &b.unit_code, "roll.owner_set", house_id, &format!("{} → {}", unit.label, if matches!(owner, registry::roll::Owner::Developer(_)) { "developer" } else { "person" })).await?;
+    tx.commit().await?;
+    Ok(label)
+}
+
+/// Adds a 村民代表 to the village's list from a draft representatives' ballot, by ID number.
+pub async fn add_representative(p: &Platform, me: &Principal, id: &str, id_number: &str) -> AppResult<String> {
+    let b = ballot(p, me, id).await?;
+    if !can_manage(me, &b) {
+        return Err(AppError::forbidden());
+    }
+    if b.state != "draft" || b.electorate() != Electorate::Representatives {
+        return Err(AppError::conflict("ballot.not_draft", "只有村民代表会议表决的草稿可以补录代表；名册冻结后不再改变"));
+    }
+    let idx = registry::roll::id_index(&p.cipher, id_number, Date::of_instant(p.now())).ok_or_else(|| AppError::bad_request("ballot.bad_id", "身份证号格式或校验码不正确").at_field("身份证号"))?;
+    let (pid, name) = registry::roll::person_by_index(&p.db, &idx, Some(&b.unit_code))
+        .await?
+        .ok_or_else(|| AppError::bad_request("roll.unknown_person", "该村民不在本村人口台账中").at_field("身份证号"))?;
+    let now = p.now();
+    let mut tx = p.db.begin().await?;
+    registry::roll::add_representative(&mut tx, now, &b.unit_code, &pid, false).await?;
+    audit(&mut tx, now, &me.actor(), &b.unit_code, "roll.representative_add", &pid, "").await?;
+    tx.commit().await?;
+    Ok(name)
+}
+
+/// Units of the ballot's compound without a registered owner (for the draft page's 产权登记 forms).
+pub async fn unowned_units(p: &Platform, b: &BallotRow) -> AppResult<Vec<(String, String)>> {
+    if b.electorate() != Electorate::Owners {
+        return Ok(Vec::new());
+    }
+    Ok(registry::roll::compound_units(&p.db, &b.unit_code)
+        .await?
+        .into_iter()
+        .filter(|u| u.person_id.is_none() && u.developer.is_none())
+        .take(50)
+        .map(|u| (u.house_id, u.label))
+        .collect())
+}
+
+/// For named ballots only: who chose what, as the signature list of the result. Secret ballots
+/// have nothing to list.
+pub async fn named_choices(p: &Platform, b: &BallotRow) -> AppResult<Vec<(i64, String, String)>> {
+    if b.secret != 0 {
+        return Ok(Vec::new());
+    }
+    Ok(store::named_choices(&p.db, &b.id).await?)
+}
+
 /// Who is voting: the voter's own ID number (phone or booth), or the roll number on a paper ballot.
 pub enum VoterRef {
     IdNumber(String),

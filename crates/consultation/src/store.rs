@@ -289,6 +289,28 @@ pub async fn insert_named_choice(tx: &mut Tx, ballot_id: &str, voter_key: &str, 
     .await
 }
 
+/// Named ballots: roll number, name and the choices in question order.
+pub async fn named_choices(db: &Db, ballot_id: &str) -> DbResult<Vec<(i64, String, String)>> {
+    let rows: Vec<(i64, String, i64, String)> = db
+        .fetch_all(sql!(
+            "SELECT r.seq, r.name, q.seq, c.choice FROM ballot_named_choices c JOIN ballot_roll r ON r.ballot_id = c.ballot_id AND r.voter_key = c.voter_key JOIN ballot_questions q ON q.id = c.question_id WHERE c.ballot_id = $1 ORDER BY r.seq, q.seq",
+            ballot_id
+        ))
+        .await?;
+    let mut out: Vec<(i64, String, String)> = Vec::new();
+    for (seq, name, qseq, choice) in rows {
+        let label = format!("第{qseq}项{}", crate::model::Choice::parse(&choice).map(|c| c.label()).unwrap_or(""));
+        match out.last_mut() {
+            Some(last) if last.0 == seq => {
+                last.2.push('；');
+                last.2.push_str(&label);
+            }
+            _ => out.push((seq, name, label)),
+        }
+    }
+    Ok(out)
+}
+
 pub async fn receipt(db: &Db, ballot_id: &str, hash: &str) -> DbResult<Option<String>> {
     let r: Option<(String,)> = db.fetch_optional(sql!("SELECT choices FROM ballot_receipts WHERE ballot_id = $1 AND receipt_hash = $2", ballot_id, hash)).await?;
     Ok(r.map(|(c,)| c))

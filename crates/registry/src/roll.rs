@@ -210,3 +210,14 @@ pub async fn seed_demo_owners(tx: &mut Tx, now: Millis, compound: &str, develope
     }
     Ok(houses.len())
 }
+
+/// A registered person found by ID-number blind index, anywhere in the registers (an owner need not
+/// live in the compound), or only under `unit` when given.
+pub async fn person_by_index(db: &Db, id_index: &str, unit: Option<&str>) -> DbResult<Option<(String, String)>> {
+    let mut q = Sql::new("SELECT id, name FROM people WHERE id_index = ", []);
+    q.bind(id_index);
+    if let Some(u) = unit {
+        q.push(" AND unit_code >= ").bind(u).push(" AND unit_code < ").bind(format!("{u}~").as_str());
+    }
+    db.fetch_optional(q).await
+}

@@ -328,10 +328,15 @@ async fn roll_refuses_units_without_area_or_owner_and_custom_rules_need_a_local_
     assert!(page.body.contains("1 套房屋未登记产权人"), "{}", page.body);
     let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/open"), &[]).await;
     assert_eq!(alert_code(&r.body), "roll.missing_owner");
+    // 产权登记 from the draft page: an unknown ID number is refused; the developer is accepted.
+    assert!(page.body.contains("data-testid=\"unowned\""));
+    let stranger = make_id("510903", "19800101", 99);
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/owners"), &[("house_id", &hid), ("id_number", &stranger)]).await;
+    assert_eq!(alert_code(&r.body), "roll.unknown_person");
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/owners"), &[("house_id", &hid), ("developer", "遂宁某置业公司")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("已登记产权人：遂宁某置业公司"));
     // With an owner but no area, the area rule stops it.
-    let mut tx = t.platform.db.begin().await.unwrap();
-    registry::roll::set_owner(&mut tx, t.platform.now(), &hid, &registry::roll::Owner::Developer("遂宁某置业公司".into()), false).await.unwrap();
-    tx.commit().await.unwrap();
     let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/open"), &[]).await;
     assert_eq!(alert_code(&r.body), "roll.missing_area");
 
@@ -463,4 +468,38 @@ async fn missed_publications_escalate_to_the_township_once() {
     let public = t.get(&crate::harness::Browser::default(), &format!("/public/affairs/{COMMUNITY}")).await;
     assert!(public.body.contains("征地补偿分配方案") && !public.body.contains("本月财务收支"));
     assert!(public.body.contains("小微权力清单"));
+}
+
+#[tokio::test]
+async fn representatives_meeting_at_exactly_two_thirds_with_a_named_signature_list() {
+    let t = TestApp::new().await;
+    let (_, ids) = small_compound(&t).await;
+    t.user("staff", Role::CommunityStaff, COMMUNITY).await;
+    let mut staff = t.login("staff", None).await;
+    let r = t
+        .post(&mut staff, "/consultation/ballots", &[("unit", COMMUNITY), ("title", "集体资产租赁方案"), ("organiser", "居民委员会"), ("electorate", "representatives"), ("preset", "representatives_meeting"), ("q1", "同意租赁方案"), ("cat1", "ordinary")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let id = r.location().trim_start_matches("/consultation/ballots/").to_owned();
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/open"), &[]).await;
+    assert_eq!(alert_code(&r.body), "roll.empty");
+    for idn in &ids {
+        let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/representatives"), &[("id_number", idn)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/open"), &[]).await;
+    assert!(r.body.contains("名册已冻结（3 人）"), "{}", r.body);
+    let qs = ordered_questions(&r.body);
+    // Two of three representatives: exactly 2/3 meets the quorum; both approve.
+    for idn in &ids[..2] {
+        let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &[("channel", "booth"), ("id_number", idn), (&format!("q_{}", qs[0]), "yes")]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/close"), &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let res = t.get(&staff, &format!("/consultation/ballots/{id}/result")).await;
+    assert!(res.body.contains("data-outcome=\"passed\""), "{}", res.body);
+    assert!(res.body.contains("参与表决人数 2 / 应参与 3，要求三分之二以上（含本数）：达到"));
+    // A named ballot prints who chose what, as the signature list.
+    assert!(res.body.contains("记名投票签名表") && res.body.contains("业主甲") && res.body.contains("第1项同意"));
 }
