@@ -138,6 +138,8 @@ add_user e2e-resident resident 510903001001
 add_user e2e-resident2 resident 510903001001
 # Consultation: an owner of the demo compound votes on a phone.
 add_user e2e-owner resident 510903001001
+# Indicators: the city reviews a county's 填报 and sees the county choropleth.
+add_user e2e-city city_staff 5109
 # Admin roles sign in with a TOTP code; `user add` prints the secret once as "TOTP 密钥：<base32>".
 add_user e2e-auditor audit_admin 5109
 E2E_AUDITOR_TOTP="$(sed -n 's/^TOTP 密钥：\([A-Z2-7=]*\).*$/\1/p' "$TMP/user-e2e-auditor.log")"
