@@ -84,6 +84,9 @@ pub async fn register(p: &Platform, me: &Principal, r: &Registration) -> AppResu
         (Some(ph.masked()), Some(p.cipher.encrypt(ph.as_str())))
     };
     let id_index = person.id_index.clone().ok_or_else(|| AppError::internal("register person without id index"))?;
+    // Everything read from the pool is read before the transaction: a transaction waiting for a
+    // second pooled connection could starve the pool under load.
+    let (cfg, _, _) = store::config_for(&p.db, &person.unit_code).await?;
     let mut tx = p.db.begin().await?;
     let county = county_of(&person.unit_code);
     let seq = store::next_seq(&mut tx, &format!("volunteer:{county}")).await?;
@@ -116,20 +119,19 @@ pub async fn register(p: &Platform, me: &Principal, r: &Registration) -> AppResu
         Err(e) if e.is_unique_violation() => return Err(AppError::conflict("volunteer.duplicate", "该身份证号已注册为志愿者，不能重复注册").at_field("id_number")),
         r => r?,
     }
-    open_time_account(&mut tx, p, &me.username, &person.id, &person.unit_code).await?;
+    open_time_account(&mut tx, p, &cfg, &me.username, &person.id, &person.unit_code).await?;
     audit(&mut tx, p, me, &person.unit_code, "volunteer.register", &id, &format!("志愿者 {no}")).await?;
     tx.commit().await?;
     store::volunteer(&p.db, &id).await?.ok_or_else(|| AppError::internal("volunteer vanished"))
 }
 
 /// Opens a person's time account, crediting the configured welcome hours once.
-async fn open_time_account(tx: &mut Tx, p: &Platform, actor: &str, person_id: &str, unit: &str) -> AppResult<AccountRow> {
+async fn open_time_account(tx: &mut Tx, p: &Platform, cfg: &model::TimeBankConfig, actor: &str, person_id: &str, unit: &str) -> AppResult<AccountRow> {
     let acct = store::account(tx, Currency::Minutes, AccountKind::Person, person_id, unit, p.now()).await?;
-    let (cfg, _, _) = store::config_for(&p.db, unit).await?;
     if cfg.welcome > 0 {
         let issuer = store::account(tx, Currency::Minutes, AccountKind::Issuer, &county_of(unit), &county_of(unit), p.now()).await?;
         let key = format!("welcome:{person_id}");
-        if store::transfer_by_key(&p.db, &key).await?.is_none() {
+        if store::transfer_by_key_tx(tx, &key).await?.is_none() {
             store::post(
                 tx,
                 &NewTransfer {
@@ -473,6 +475,7 @@ pub async fn correct(p: &Platform, me: &Principal, id: &str, delta: i64, reason:
         return Err(AppError::bad_request("record.bad_correction", "更正后的时长须在 0 与实际服务时长之间，且不能为 0 改动").at_field("minutes"));
     }
     let v = store::volunteer(&p.db, &r.volunteer_id).await?.ok_or_else(AppError::not_found)?;
+    let deposited = store::transfer_by_key(&p.db, &format!("deposit:{id}")).await?;
     let now = p.now();
     let cid = new_id();
     let mut tx = p.db.begin().await?;
@@ -501,7 +504,7 @@ pub async fn correct(p: &Platform, me: &Principal, id: &str, delta: i64, reason:
         },
     )
     .await?;
-    if let Some(dep) = store::transfer_by_key(&p.db, &format!("deposit:{id}")).await? {
+    if let Some(dep) = deposited {
         let person = store::account(&mut tx, Currency::Minutes, AccountKind::Person, &v.person_id, &v.unit_code, now).await?;
         let issuer = store::account(&mut tx, Currency::Minutes, AccountKind::Issuer, &county_of(&v.unit_code), &county_of(&v.unit_code), now).await?;
         let (from, to) = if delta < 0 { (&person, &issuer) } else { (&issuer, &person) };
@@ -724,9 +727,13 @@ pub async fn redeem(p: &Platform, me: &Principal, service_id: &str, idem_key: Op
     let person_brief = registry::lookup::person(&p.db, &v.person_id).await?;
     let age = person_brief.and_then(|b| b.age_on(today(p)));
     let now = p.now();
+    let earned = match store::find_account(&p.db, Currency::Minutes, AccountKind::Person, &v.person_id).await? {
+        Some(a) => store::earned(&p.db, &a.id).await?,
+        None => 0,
+    };
+    cfg.check_unlocked(age, earned)?;
     let mut tx = p.db.begin().await?;
     let person = store::account(&mut tx, Currency::Minutes, AccountKind::Person, &v.person_id, &v.unit_code, now).await?;
-    cfg.check_unlocked(age, store::earned(&p.db, &person.id).await?)?;
     let sink = store::account(&mut tx, Currency::Minutes, AccountKind::Sink, &county_of(&s.unit_code), &county_of(&s.unit_code), now).await?;
     let key = idem_key.filter(|k| !k.is_empty()).map(|k| format!("redeem:{k}"));
     let id = store::post(
@@ -794,11 +801,15 @@ pub async fn give(p: &Platform, me: &Principal, relative_id: Option<&str>, minut
         }
         None => None,
     };
+    let target_unit = match &target {
+        Some(r) => registry::lookup::person(&p.db, &r.person_id).await?.map(|b| b.unit_code).unwrap_or_else(|| v.unit_code.clone()),
+        None => v.unit_code.clone(),
+    };
     let mut tx = p.db.begin().await?;
     let person = store::account(&mut tx, Currency::Minutes, AccountKind::Person, &v.person_id, &v.unit_code, now).await?;
     let (to, kind, reason) = match &target {
         Some(r) => {
-            let unit = registry::lookup::person(&p.db, &r.person_id).await?.map(|b| b.unit_code).unwrap_or_else(|| v.unit_code.clone());
+            let unit = target_unit.clone();
             (store::account(&mut tx, Currency::Minutes, AccountKind::Person, &r.person_id, &unit, now).await?, TransferKind::Gift, format!("转赠{}{}", r.relation, r.name))
         }
         None => (store::account(&mut tx, Currency::Minutes, AccountKind::Pool, &county_of(&v.unit_code), &county_of(&v.unit_code), now).await?, TransferKind::Donate, "捐入爱心池".to_owned()),

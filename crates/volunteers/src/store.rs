@@ -753,6 +753,10 @@ pub async fn transfer_by_key(db: &Db, key: &str) -> DbResult<Option<TransferRow>
     db.fetch_optional(sql!("SELECT * FROM ledger_transfers WHERE idem_key = $1", key)).await
 }
 
+pub async fn transfer_by_key_tx(tx: &mut Tx, key: &str) -> DbResult<Option<TransferRow>> {
+    tx.fetch_optional(sql!("SELECT * FROM ledger_transfers WHERE idem_key = $1", key)).await
+}
+
 /// Minutes deposited into an account for one service day (the daily cap).
 pub async fn deposited_on(tx: &mut Tx, account_id: &str, day: &str) -> DbResult<i64> {
     tx.scalar(sql!(
