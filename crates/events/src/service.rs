@@ -219,12 +219,28 @@ pub async fn report_as(
         idem_key: r.idem_key.filter(|k| !k.is_empty()),
         limit: stage_limit(State::Reported, urgency, t.limit()),
     };
-    let mut tx = p.db.begin().await?;
-    let id = match store::insert(&mut tx, p.now(), actor, &e, &attachments).await {
+    // Reports arriving together share one durable commit (group commit); each is answered only
+    // once its transaction is on disk.
+    let now = p.now();
+    let alert = (urgency != Urgency::Normal).then(|| format!("【{}】{} {}：{}", urgency.label(), place.name, t.name, e.title));
+    let idem_key = e.idem_key.clone();
+    let job_actor = actor.clone();
+    let written = p
+        .db
+        .write_grouped(move |tx: &mut platform::Tx| -> platform::web::BoxFuture<'_, AppResult<String>> {
+            Box::pin(async move {
+                let id = store::insert(tx, now, &job_actor, &e, &attachments).await?;
+                if let Some(msg) = alert {
+                    store::enqueue(tx, now, "sms", &format!("unit:{}", e.handling_unit), &msg, Some(&id)).await?;
+                }
+                Ok(id)
+            })
+        })
+        .await;
+    let id = match written {
         Err(err) if err.code == "internal" => {
             // A concurrent retry with the same key won the race: answer with its event.
-            drop(tx);
-            if let Some(k) = &e.idem_key {
+            if let Some(k) = &idem_key {
                 if let Some(ev) = store::by_idem_key(&p.db, k).await? {
                     return Ok((ev.id, false));
                 }
@@ -233,11 +249,6 @@ pub async fn report_as(
         }
         r => r?,
     };
-    if urgency != Urgency::Normal {
-        let msg = format!("【{}】{} {}：{}", urgency.label(), place.name, t.name, e.title);
-        store::enqueue(&mut tx, p.now(), "sms", &format!("unit:{}", e.handling_unit), &msg, Some(&id)).await?;
-    }
-    tx.commit().await?;
     Ok((id, true))
 }
 

@@ -314,8 +314,12 @@ pub async fn insert(tx: &mut Tx, now: Millis, actor: &Actor, e: &NewEvent, attac
     let id = new_id();
     let day = platform::clock::Date::of_instant(now).to_string().replace('-', "");
     // A per-day counter row: one indexed update, not a count over every event of the day.
-    tx.execute(sql!("INSERT INTO event_counters (day, seq) VALUES ($1, 0) ON CONFLICT (day) DO NOTHING", day.as_str())).await?;
-    let seq = tx.scalar(sql!("UPDATE event_counters SET seq = seq + 1 WHERE day = $1 RETURNING seq", day.as_str())).await?;
+    let seq = tx
+        .scalar(sql!(
+            "INSERT INTO event_counters (day, seq) VALUES ($1, 1) ON CONFLICT (day) DO UPDATE SET seq = event_counters.seq + 1 RETURNING seq",
+            day.as_str()
+        ))
+        .await?;
     let event_no = format!("{day}-{seq:04}");
     tx.execute(Sql::new(
         "INSERT INTO events (id, event_no, type_code, title, description, urgency, state, unit_code, handling_unit, department_id, lon_e6, lat_e6, address, source, reporter, anonymous, idem_key, created_ms, stage_started_ms, stage_limit_amount, stage_limit_unit, light, version, updated_ms) \

@@ -101,3 +101,45 @@ async fn demo_compound_names_are_unique_within_each_community() {
         .unwrap();
     assert_eq!(dupes, 0);
 }
+
+/// Group commit: many writers at once each get their own answer; a job that fails leaves none of
+/// its writes behind and does not take the others in its transaction down with it.
+#[tokio::test]
+async fn grouped_writes_commit_together_but_fail_alone() {
+    let db = platform::testing::fresh_db().await.expect("db");
+    db.execute(sql!("CREATE TABLE grouped_probe (id TEXT PRIMARY KEY, note TEXT NOT NULL)")).await.expect("table");
+    db.execute(sql!("INSERT INTO grouped_probe (id, note) VALUES ('taken', 'first')")).await.expect("seed");
+    let mut jobs = Vec::new();
+    for i in 0..40 {
+        let db = db.clone();
+        jobs.push(tokio::spawn(async move {
+            db.write_grouped(move |tx: &mut platform::Tx| -> platform::web::BoxFuture<'_, platform::AppResult<i64>> {
+                Box::pin(async move {
+                    // Every job writes its own row first; every fifth then hits the taken key.
+                    tx.execute(sql!("INSERT INTO grouped_probe (id, note) VALUES ($1, 'mine')", format!("job-{i}"))).await?;
+                    if i % 5 == 0 {
+                        tx.execute(sql!("INSERT INTO grouped_probe (id, note) VALUES ('taken', 'again')")).await?;
+                    }
+                    Ok(i)
+                })
+            })
+            .await
+        }));
+    }
+    let mut ok = Vec::new();
+    for (i, j) in jobs.into_iter().enumerate() {
+        match j.await.expect("join") {
+            Ok(v) => {
+                assert_eq!(v as usize, i, "each caller gets its own job's answer");
+                ok.push(i);
+            }
+            Err(e) => assert!(i % 5 == 0, "job {i} failed: {e:?}"),
+        }
+    }
+    assert_eq!(ok.len(), 32, "the jobs without a conflict all succeed");
+    let rows: Vec<(String,)> = db.fetch_all(sql!("SELECT id FROM grouped_probe WHERE note = 'mine' ORDER BY id")).await.expect("rows");
+    let mut expect: Vec<String> = ok.iter().map(|i| format!("job-{i}")).collect();
+    expect.sort();
+    assert_eq!(rows.into_iter().map(|r| r.0).collect::<Vec<_>>(), expect, "a failed job's first row is rolled back with it");
+    assert_eq!(db.scalar(sql!("SELECT COUNT(*) FROM grouped_probe WHERE id = 'taken' AND note = 'first'")).await.expect("n"), 1);
+}
