@@ -3,7 +3,9 @@
 // for the purpose), signs up for an activity the community worker posts, checks in and out with the
 // site's signed QR links, the worker confirms the record, it is published for 3 working days
 // (crossed with the test clock), the hours are deposited into the time bank and spent on a service.
-// Also: the same person cannot register twice, a forged code is refused.
+// Then the household declares points, the review group and a different checker pass them, and the
+// household spends them in the points shop. Also: the same person cannot register twice, a forged
+// code is refused, the reviewer cannot also be the checker.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -161,6 +163,44 @@ describe('volunteers', () => {
       await submit(resident, resident.locator('[data-testid=proof]'));
       assert.match(await resident.locator('[data-testid=certificate-no]').innerText(), /^ZYZM510903\d{8}[0-9A-F]{8}$/);
       assert.ok((await resident.locator('[data-testid=proof-page]').innerText()).includes(title));
+
+      // Points bank: the household declares a deed under the approved rules, the community's review
+      // group passes it, a different person (the street) checks it, and the household spends it.
+      await resident.goto(`${BASE}/volunteers/points`);
+      const pointsBefore = Number(await resident.locator('[data-testid=points-balance]').innerText());
+      await resident.locator('summary', { hasText: '申报积分' }).click();
+      const claim = resident.locator('form[action="/volunteers/points/awards"]');
+      await claim.locator('select[name=rule]').selectOption('L03');
+      await claim.locator('input[name=evidence]').fill(`庭院已整理 E2E${RUN}`);
+      await submit(resident, claim.locator('button[type=submit]'));
+      assert.match(await resident.locator('.notice').innerText(), /申报已提交/);
+
+      await login(office, VILLAGE);
+      await office.goto(`${BASE}/volunteers/points?unit=${COMMUNITY}`);
+      const review = office.locator('form', { hasText: `E2E${RUN}` });
+      await submit(office, review.locator('button[value=approve]'));
+      // The reviewer cannot also be the supervisory check.
+      await submit(office, office.locator('form', { hasText: `E2E${RUN}` }).locator('button[value=approve]'));
+      assert.match(await office.locator('main').innerText(), /评议人以外/);
+
+      await login(other, 'e2e-street');
+      await other.goto(`${BASE}/volunteers/points?unit=${COMMUNITY}`);
+      await submit(other, other.locator('form', { hasText: `E2E${RUN}` }).locator('button[value=approve]'));
+
+      await resident.goto(`${BASE}/volunteers/points`);
+      assert.equal(Number(await resident.locator('[data-testid=points-balance]').innerText()), pointsBefore + 10);
+      const item = resident.locator('[data-testid=shop] li', { hasText: '牙膏' });
+      const stockBefore = Number((await item.innerText()).match(/库存 (\d+)/)[1]);
+      await submit(resident, item.locator('[data-testid=buy]'));
+      assert.match(await resident.locator('.notice').innerText(), /兑换成功/);
+      assert.equal(Number(await resident.locator('[data-testid=points-balance]').innerText()), pointsBefore + 10 - 10);
+      const stockAfter = Number((await resident.locator('[data-testid=shop] li', { hasText: '牙膏' }).innerText()).match(/库存 (\d+)/)[1]);
+      assert.equal(stockAfter, stockBefore - 1, 'one item left the stock');
+      await resident.screenshot({ path: join(RESULTS, 'volunteer-points-phone.png'), fullPage: true });
+
+      // The monthly publication lists the household's points with the reason.
+      await resident.goto(`${BASE}/volunteers/points/publication?unit=${COMMUNITY}`);
+      assert.match(await resident.locator('[data-testid=points-publication]').innerText(), /庭院整洁/);
     });
   });
 });
