@@ -711,6 +711,7 @@ pub const POWER_LIST: [(&str, &str, &str); 12] = [
 ];
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

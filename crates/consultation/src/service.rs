@@ -670,6 +670,7 @@ pub async fn update_meeting(p: &Platform, me: &Principal, id: &str, mid: &str, p
 // ---------------------------------------------------------------------------------------------
 // 村务公开
 
+#[allow(clippy::too_many_arguments)]
 pub async fn add_affair(p: &Platform, me: &Principal, unit: &str, kind: AffairKind, title: &str, body: &str, period: Option<Date>, synthetic: bool) -> AppResult<String> {
     let code = village_unit(me, unit, Permission::ManageConsultation)?;
     if code.level() != Level::Village {
