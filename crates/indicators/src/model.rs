@@ -724,7 +724,7 @@ mod tests {
         assert!(Period::parse("26-01").is_none());
         assert_eq!(Period::parse("2026-01").expect("p").previous_month().as_str(), "2025-12");
         assert_eq!(parse_scheme("T02:30，t05：20").expect("ok"), vec![("T02".to_owned(), 30.0), ("T05".to_owned(), 20.0)]);
-        assert!(parse_scheme("T99:1").unwrap_err().contains("T99"));
+        assert!(parse_scheme("T99:1").expect_err("unknown id").contains("T99"));
         assert!(parse_scheme("T02:x").is_err());
         assert!(parse_scheme("T02:1,T02:2").is_err());
         assert_eq!(item_score(Direction::AtLeast, 30.0, Some(100.0), Some(50.0)), 15.0);

@@ -41,11 +41,12 @@ pub async fn resolve(p: &Platform, me: &Principal, unit: Option<&str>) -> AppRes
             UnitCode::parse(if s.len() > 12 { &s[..12] } else { s }).map_err(AppError::internal)?
         }
     };
-    if code.as_str().len() > 12 || !scope.contains(&code) && !(code.as_str().len() == 12 && scope.roots().iter().any(|r| r.as_str().starts_with(code.as_str()))) {
+    // A grid worker's scope is a grid; indicators stop at the community holding it.
+    let holds_grid_below = code.as_str().len() == 12 && scope.roots().iter().any(|r| r.as_str().starts_with(code.as_str()));
+    if code.as_str().len() > 12 || !(scope.contains(&code) || holds_grid_below) {
         return Err(AppError::not_found());
     }
-    let u = geography::store::get(&p.db, code.as_str()).await?.filter(|u| u.is_current()).ok_or_else(AppError::not_found)?;
-    let _ = u;
+    geography::store::get(&p.db, code.as_str()).await?.filter(|u| u.is_current()).ok_or_else(AppError::not_found)?;
     Ok((code, scope))
 }
 
@@ -137,7 +138,7 @@ pub fn sparkline(points: &[Option<f64>]) -> String {
 }
 
 /// The last twelve months of snapshots of a unit: indicator id → series oldest first.
-async fn trends(p: &Platform, unit: &str, year: i64) -> AppResult<HashMap<String, Vec<Option<f64>>>> {
+async fn trends(p: &Platform, unit: &str) -> AppResult<HashMap<String, Vec<Option<f64>>>> {
     let now = Period::month_of(Date::of_instant(p.now()));
     let mut months = vec![now.clone()];
     for _ in 0..11 {
@@ -154,7 +155,6 @@ async fn trends(p: &Platform, unit: &str, year: i64) -> AppResult<HashMap<String
         let v = (r.status == "ok").then(|| model::value_of(&ind.formula, Fraction { num: r.numerator.unwrap_or(0), den: r.denominator })).flatten();
         by.entry(r.indicator_id).or_default().insert(r.period, v);
     }
-    let _ = year;
     Ok(by.into_iter().map(|(id, m)| (id, months.iter().map(|p| m.get(p.as_str()).copied().flatten()).collect())).collect())
 }
 
@@ -278,7 +278,7 @@ pub async fn dashboard(State(p): State<Platform>, State(site): State<Site>, Auth
     let (root, scope) = resolve(&p, &me, q.unit.as_deref()).await?;
     let period = parse_period(q.as_of.as_deref())?;
     let v = view(&p, &root, period.clone()).await?;
-    let sparks = trends(&p, root.as_str(), v.year).await?;
+    let sparks = trends(&p, root.as_str()).await?;
     let rows = rows_for(&v, root.as_str(), &sparks);
     let count = |s: &str| rows.iter().filter(|r| r.status == s).count();
     let counts = (count("green"), count("amber"), count("red"), count("nosource"));
@@ -477,7 +477,7 @@ pub async fn indicator_page(State(p): State<Platform>, State(site): State<Site>,
     } else {
         Vec::new()
     };
-    let sparks = trends(&p, root.as_str(), v.year).await?;
+    let sparks = trends(&p, root.as_str()).await?;
     Ok(render(&IndicatorPage {
         shell: Shell::new(&site, &me, &ind.name, "/indicators"),
         crumbs: crumbs(&p, &scope, &root).await?,
@@ -844,7 +844,7 @@ pub async fn portrait(State(p): State<Platform>, State(site): State<Site>, Auth(
         })
         .collect();
     let v = view(&p, &root, None).await?;
-    let sparks = trends(&p, root.as_str(), v.year).await?;
+    let sparks = trends(&p, root.as_str()).await?;
     let rows: Vec<IndRow> = rows_for(&v, root.as_str(), &sparks).into_iter().filter(|r| r.value != "不适用" && r.status != "nosource").collect();
     Ok(render(&PortraitPage {
         shell: Shell::new(&site, &me, &format!("{}画像", v.root.name), "/indicators"),
@@ -1029,7 +1029,6 @@ pub async fn assessment_xlsx(State(p): State<Platform>, Auth(me): Auth, Query(q)
             ws.write_number(rr, c as u16 + 3, v.parse::<f64>().unwrap_or(0.0)).map_err(e)?;
         }
     }
-    let _ = level_of;
     let bytes = wb.save_to_buffer().map_err(e)?;
     Ok(xlsx_response(bytes, &format!("assessment-{}.xlsx", root.as_str())))
 }

@@ -114,11 +114,10 @@ pub async fn approved_values(db: &Db, root: &UnitCode, year: i64) -> DbResult<Ve
     struct ApprovedRow {
         indicator_id: String,
         unit_code: String,
-        period: String,
         numerator: i64,
         denominator: Option<i64>,
     }
-    let mut q = Sql::new("SELECT indicator_id, unit_code, period, numerator, denominator FROM indicator_reports WHERE state = 'approved' AND period <= ", []);
+    let mut q = Sql::new("SELECT indicator_id, unit_code, numerator, denominator FROM indicator_reports WHERE state = 'approved' AND period <= ", []);
     q.bind(format!("{year:04}")).push(" AND ");
     Scope::new(vec![root.clone()]).push_filter(&mut q, "unit_code");
     q.push(" ORDER BY indicator_id, unit_code, period DESC, reviewed_ms DESC");
@@ -130,7 +129,6 @@ pub async fn approved_values(db: &Db, root: &UnitCode, year: i64) -> DbResult<Ve
         if last.as_ref() == Some(&key) {
             continue;
         }
-        let _ = r.period;
         last = Some(key);
         out.push((r.indicator_id, r.unit_code, Fraction { num: r.numerator, den: r.denominator }));
     }

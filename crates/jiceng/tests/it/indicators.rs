@@ -421,6 +421,7 @@ async fn monthly_snapshots_feed_as_of_views_and_sparklines() {
 #[tokio::test]
 async fn community_portrait_counts_the_six_elements_and_open_events() {
     let t = TestApp::new().await.with_registers().await;
+    events::service::seed_demo(&t.platform).await.unwrap();
     t.user("comm", Role::CommunityStaff, COMMUNITY).await;
     let b = t.login("comm", None).await;
     let r = t.get(&b, &format!("/indicators/portrait/{COMMUNITY}")).await;
@@ -433,7 +434,13 @@ async fn community_portrait_counts_the_six_elements_and_open_events() {
     assert!(elements.contains(&format!("<span>房（房屋）</span><strong>{houses}</strong>")));
     let elderly = scalar(&t, sql!("SELECT COUNT(*) FROM person_tags WHERE tag = '高龄老人' AND unit_code LIKE $1", like(COMMUNITY))).await;
     assert!(r.body.contains(&format!("<tr><th>高龄老人</th><td>{elderly}</td></tr>")));
-    assert!(r.body.contains("data-testid=\"open-events\""));
+    let closed = "('rejected', 'evaluated', 'archived', 'merged', 'closed')";
+    let open = scalar(&t, sql!(&format!("SELECT COUNT(*) FROM events WHERE unit_code LIKE $1 AND state NOT IN {closed}"), like(COMMUNITY))).await;
+    assert!(open > 0, "the demo events include open ones in the demo community");
+    assert!(elements.contains(&format!("<span>事（未办结事件）</span><strong>{open}</strong>")), "{elements}");
+    let table = r.body.split("data-testid=\"open-events\"").nth(1).unwrap().split("</table>").next().unwrap();
+    let total: i64 = table.split("</td></tr>").filter_map(|row| row.rsplit("<td>").next()?.parse::<i64>().ok()).sum();
+    assert_eq!(total, open, "the family × age table adds up: {table}");
     assert!(r.body.contains("在册志愿者"));
     assert!(r.body.contains("data-testid=\"portrait-indicators\""));
     assert_eq!(t.get(&b, "/indicators/portrait/510903001002").await.status, StatusCode::NOT_FOUND);
