@@ -436,3 +436,55 @@ async fn pages_keep_to_scope_and_show_clear_errors() {
     assert!(ind.json()["T06"]["numerator"].as_i64().unwrap() >= 1);
     assert_eq!(t.get(&office, "/api/v1/volunteers/indicators?unit=510904").await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn stars_are_applied_for_and_approved_and_points_objections_close() {
+    let t = setup().await;
+    let city = principal(&t, "city", Role::CityStaff, "5109").await;
+    let staff = principal(&t, "office", Role::CommunityStaff, COMMUNITY).await;
+    let me = principal(&t, "teacher", Role::Resident, COMMUNITY).await;
+    let who = people(&t, "1950-01-01", "1960-12-31", 1).await;
+    let v = service::register(&t.platform, &me, &reg(&who[0].0, &who[0].1)).await.unwrap();
+    // A short ladder (张家港-like first step of 1 hour, for the test) configured for the county.
+    let mut cfg = volunteers::model::TimeBankConfig::default_preset();
+    cfg.storage_cap = Some(150);
+    service::set_config(&t.platform, &city, "510903", &cfg, &volunteers::model::StarLadder::parse("1,3").unwrap()).await.unwrap();
+    assert_eq!(service::apply_star(&t.platform, &me).await.unwrap_err().code, "star.not_enough_hours");
+    let a = activity(&t, &staff, 5).await;
+    service::sign_up(&t.platform, &me, &a).await.unwrap();
+    service::scan(&t.platform, &me, &service::scan_code(&t.platform, &a, ScanAction::CheckIn)).await.unwrap();
+    t.clock.advance(75 * MINUTE);
+    let rid = service::scan(&t.platform, &me, &service::scan_code(&t.platform, &a, ScanAction::CheckOut)).await.unwrap().record_id.unwrap();
+    service::confirm(&t.platform, &staff, &rid, true, None, "").await.unwrap();
+    assert_eq!(service::apply_star(&t.platform, &me).await.unwrap_err().code, "star.not_enough_hours", "published hours do not count yet");
+    t.clock.advance(8 * DAY);
+    // The storage cap (150 min) refuses a deposit that would pass it: 120 welcome + 75.
+    assert_eq!(service::deposit(&t.platform, &me, &rid).await.unwrap_err().code, "timebank.storage_cap");
+    assert_eq!(service::apply_star(&t.platform, &me).await.unwrap(), 1);
+    assert_eq!(service::apply_star(&t.platform, &me).await.unwrap_err().code, "star.pending");
+    let apps = store::star_apps_of(&t.platform.db, &v.id).await.unwrap();
+    service::decide_star(&t.platform, &staff, &apps[0].id, true, "同意").await.unwrap();
+    assert_eq!(store::volunteer(&t.platform.db, &v.id).await.unwrap().unwrap().stars, 1);
+    assert_eq!(service::apply_star(&t.platform, &me).await.unwrap_err().code, "star.not_enough_hours", "2 stars need 3 hours");
+
+    // Points objections are taken until 7 days after the month of publication.
+    let set = service::draft_rules(&t.platform, &staff, COMMUNITY, "L01,门前三包,+10").await.unwrap();
+    service::approve_rules(&t.platform, &staff, &set, "村民代表会议第1号决议").await.unwrap();
+    let checker = principal(&t, "checker", Role::TownshipStaff, "510903001").await;
+    let hh = who[0].3.clone();
+    let id = service::submit_award(&t.platform, &me, &Claim { household_id: &hh, rule_code: "L01", source: "self", evidence: "已清扫", idem_key: None, occurred_ms: t.platform.now() }).await.unwrap();
+    let neighbour = principal(&t, "neighbour", Role::Resident, COMMUNITY).await;
+    assert_eq!(service::object_award(&t.platform, &neighbour, &id, "没看到").await.unwrap_err().code, "points.not_published");
+    service::decide_award(&t.platform, &staff, &id, true).await.unwrap();
+    service::decide_award(&t.platform, &checker, &id, true).await.unwrap();
+    service::object_award(&t.platform, &neighbour, &id, "门前仍有杂物").await.unwrap();
+    t.clock.advance(40 * DAY);
+    assert_eq!(service::object_award(&t.platform, &neighbour, &id, "再次异议").await.unwrap_err().code, "points.window_closed");
+    // Someone else cannot declare for a household that is not theirs.
+    let stranger = people(&t, "1970-01-01", "1985-12-31", 1).await;
+    assert_ne!(stranger[0].3, hh);
+    assert_eq!(
+        service::submit_award(&t.platform, &me, &Claim { household_id: &stranger[0].3, rule_code: "L01", source: "self", evidence: "", idem_key: None, occurred_ms: 0 }).await.unwrap_err().code,
+        "not_found"
+    );
+}
