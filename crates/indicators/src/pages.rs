@@ -891,6 +891,8 @@ struct AssessmentPage {
     full: String,
     error: Option<String>,
     can_manage: bool,
+    as_of: String,
+    periods: Vec<String>,
 }
 
 fn can_manage_schemes(me: &Principal) -> bool {
@@ -898,19 +900,42 @@ fn can_manage_schemes(me: &Principal) -> bool {
 }
 
 /// Scores of the units at the scheme's level under `root`, highest first.
-async fn scores(p: &Platform, root: &UnitCode, scheme: &store::Scheme) -> AppResult<(Vec<(String, f64)>, Vec<ScoreRow>, f64, String)> {
+async fn scores(p: &Platform, root: &UnitCode, scheme: &store::Scheme, period: Option<&Period>) -> AppResult<(Vec<(String, f64)>, Vec<ScoreRow>, f64, String)> {
     let items = model::parse_scheme(&scheme.items).map_err(|m| AppError::bad_request("indicators.bad_scheme", m))?;
     let level = Level::from_i64(scheme.level).unwrap_or(Level::Township);
-    let year = service::this_year(p);
-    let c = service::compute_all(p, root, year).await?;
-    let defs: HashMap<String, Indicator> = c.indicators.iter().map(|i| (i.id.clone(), i.clone())).collect();
+    // Live, or as of a month's snapshot (the assessment period).
+    let (year, units, values): (i64, Vec<UnitInfo>, HashMap<String, HashMap<String, Fraction>>) = match period {
+        None => {
+            let year = service::this_year(p);
+            let c = service::compute_all(p, root, year).await?;
+            (year, c.dataset.units.clone(), c.values)
+        }
+        Some(period) => {
+            let units: Vec<UnitInfo> = geography::store::current_of_kind(&p.db, root, &TREE)
+                .await?
+                .into_iter()
+                .filter(|u| level_of(&u.code) == level)
+                .map(|u| UnitInfo { code: u.code, name: u.name, kind: None, community_kind: None, parent: u.parent_code })
+                .collect();
+            let codes: Vec<String> = units.iter().map(|u| u.code.clone()).collect();
+            let mut values: HashMap<String, HashMap<String, Fraction>> = HashMap::new();
+            for s in store::snapshots_for_units(&p.db, period.as_str(), &codes).await? {
+                if s.status == "ok" {
+                    values.entry(s.indicator_id).or_default().insert(s.unit_code, Fraction { num: s.numerator.unwrap_or(0), den: s.denominator });
+                }
+            }
+            (period.year(), units, values)
+        }
+    };
+    let defs: HashMap<String, Indicator> = model::indicators().into_iter().map(|i| (i.id.clone(), i)).collect();
+    let get = |id: &str, code: &str| values.get(id).and_then(|m| m.get(code)).copied();
     let mut rows: Vec<(f64, ScoreRow)> = Vec::new();
-    for u in c.dataset.units.iter().filter(|u| u.level() == level) {
+    for u in units.iter().filter(|u| u.level() == level) {
         let mut total = 0.0;
         let mut parts = Vec::new();
         for (id, w) in &items {
             let Some(ind) = defs.get(id) else { continue };
-            let cell = service::cell(ind, level, year, c.get(id, &u.code));
+            let cell = service::cell(ind, level, year, get(id, &u.code));
             let s = model::item_score(ind.direction, *w, ind.target_for(year), cell.value);
             total += s;
             parts.push(format_value(Some(s)));
@@ -936,6 +961,8 @@ pub async fn assessment(State(p): State<Platform>, State(site): State<Site>, Aut
 
 async fn assessment_view(p: &Platform, site: &Site, me: &Principal, q: &UnitQuery, error: Option<String>) -> AppResult<Response> {
     let (root, _) = resolve(p, me, q.unit.as_deref()).await?;
+    let period = parse_period(q.as_of.as_deref())?;
+    let periods = store::snapshot_periods(&p.db).await?;
     let all = store::schemes(&p.db).await?;
     let selected = match q.scheme.as_deref() {
         Some(id) => all.iter().find(|s| s.id == id).cloned(),
@@ -943,7 +970,7 @@ async fn assessment_view(p: &Platform, site: &Site, me: &Principal, q: &UnitQuer
     };
     let (mut items, mut rows, mut full, mut level_label) = (Vec::new(), Vec::new(), 0.0, String::new());
     if let Some(s) = &selected {
-        let (its, r, f, l) = scores(p, &root, s).await?;
+        let (its, r, f, l) = scores(p, &root, s, period.as_ref()).await?;
         let names: HashMap<String, String> = model::indicators().into_iter().map(|i| (i.id.clone(), i.name)).collect();
         items = its.into_iter().map(|(id, w)| (id.clone(), names.get(&id).cloned().unwrap_or_default(), w)).collect();
         rows = r;
@@ -963,6 +990,8 @@ async fn assessment_view(p: &Platform, site: &Site, me: &Principal, q: &UnitQuer
         full: format_value(Some(full)),
         error,
         can_manage: can_manage_schemes(me),
+        as_of: period.as_ref().map(|x| x.as_str().to_owned()).unwrap_or_default(),
+        periods,
     }))
 }
 
@@ -1008,7 +1037,8 @@ pub async fn scheme_add(State(p): State<Platform>, State(site): State<Site>, Aut
 pub async fn assessment_xlsx(State(p): State<Platform>, Auth(me): Auth, Query(q): Query<UnitQuery>) -> AppResult<Response> {
     let (root, _) = resolve(&p, &me, q.unit.as_deref()).await?;
     let s = store::scheme(&p.db, q.scheme.as_deref().unwrap_or("")).await?.ok_or_else(AppError::not_found)?;
-    let (items, rows, full, _) = scores(&p, &root, &s).await?;
+    let period = parse_period(q.as_of.as_deref())?;
+    let (items, rows, full, _) = scores(&p, &root, &s, period.as_ref()).await?;
     let e = AppError::internal;
     let mut wb = rust_xlsxwriter::Workbook::new();
     let ws = wb.add_worksheet();

@@ -465,6 +465,13 @@ async fn assessment_scores_and_ranks_townships_by_a_weighted_scheme() {
     let townships = scalar(&t, sql!("SELECT COUNT(*) FROM units WHERE level = 4 AND valid_to IS NULL AND code LIKE $1", like(COUNTY))).await;
     assert_eq!(page.body.matches("<tr data-unit=\"").count() as i64, townships);
     let (sid,): (String,) = t.platform.db.fetch_one(sql!("SELECT id FROM assessment_schemes")).await.unwrap();
+    // The same scheme over a month's snapshot gives the same scores.
+    let period = indicators::model::Period::month_of(platform::clock::Date::of_instant(t.platform.now()));
+    indicators::service::snapshot(&t.platform, &period).await.unwrap();
+    let snap = t.get(&b, &format!("/indicators/assessment?unit={COUNTY}&scheme={sid}&as_of={}", period.as_str())).await;
+    let table = |body: &str| body.split("data-testid=\"scores\"").nth(1).unwrap().split("</table>").next().unwrap().to_owned();
+    assert_eq!(table(&snap.body), table(&page.body));
+    assert!(snap.body.contains(&format!("{} 月快照）", period.as_str())));
     let x = t.get(&b, &format!("/indicators/assessment.xlsx?unit={COUNTY}&scheme={sid}")).await;
     assert!(x.body.starts_with("PK"));
     // Townships may look but not define schemes.
