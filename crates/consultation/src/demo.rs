@@ -74,28 +74,29 @@ pub async fn seed(p: &Platform) -> AppResult<bool> {
             added = true;
         }
     }
-    // 村务公开 in the first village of 船山区, with last month's finance report missed.
+    // 村务公开 in the first village of 船山区, and 居务公开 in the demo community (so the demo township
+    // account sees an escalation), each with last month's finance report missed.
     let county = UnitCode::parse("510903").map_err(AppError::internal)?;
     let village = geography::store::current_of_kind(&p.db, &county, &[UnitKind::Village]).await?.into_iter().map(|u| u.code).min();
-    if let Some(village) = village {
-        let today = Date::of_instant(now);
-        let last_month = Date::from_days(crate::model::period_start(AffairKind::Finance, today).days() - 1);
+    let today = Date::of_instant(now);
+    let last_month = Date::from_days(crate::model::period_start(AffairKind::Finance, today).days() - 1);
+    for unit in village.iter().map(String::as_str).chain([COMMUNITY]) {
         for (kind, title, when, publish) in [
             (AffairKind::Finance, "财务收支明细（演示数据）", last_month, false),
             (AffairKind::Ordinary, "低保、临时救助名单（演示数据）", today, true),
-            (AffairKind::Major, "村道硬化工程招标结果（演示数据）", today, true),
+            (AffairKind::Major, "道路硬化工程招标结果（演示数据）", today, true),
         ] {
-            match service::add_affair(p, &me, &village, kind, title, "", Some(when), true).await {
-                Ok(id) if publish => service::publish_affair(p, &me, &id, "详见村务公开栏纸质公示，本页同步公开（演示数据）。").await?,
+            match service::add_affair(p, &me, unit, kind, title, "", Some(when), true).await {
+                Ok(id) if publish => service::publish_affair(p, &me, &id, "详见公开栏纸质公示，本页同步公开（演示数据）。").await?,
                 Ok(_) => {}
                 Err(e) if e.code == "affair.duplicate" => {}
                 Err(e) => return Err(e),
             }
         }
-        let topic = service::raise_topic(p, &me, &village, "村道硬化工程立项（演示数据）", "村党支部提议：硬化三组至五组村道 1.2 公里，资金来源为上级补助和集体收入。", "four_two", true).await?;
+        let topic = service::raise_topic(p, &me, unit, "道路硬化工程立项（演示数据）", "党组织提议：硬化三组至五组道路 1.2 公里，资金来源为上级补助和集体收入。", "four_two", true).await?;
         service::complete_step(p, &me, &topic, 2, "两委会议一致同意提交党员大会").await?;
-        service::check_deadlines(p).await?;
         added = true;
     }
+    service::check_deadlines(p).await?;
     Ok(added)
 }
