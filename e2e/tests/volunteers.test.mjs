@@ -101,7 +101,9 @@ describe('volunteers', () => {
       await act.locator('select[name=org_id]').selectOption(orgValue);
       await act.locator('input[name=title]').fill(title);
       await act.locator('input[name=place]').fill('社区活动室');
-      const start = new Date(Date.now() + 30 * 86400_000);
+      // Starting now on the server's (test) clock: check-in opens an hour before the start.
+      const clock = await (await fetch(`${BASE}/test/clock`)).json();
+      const start = new Date(clock.now_ms - 10 * 60_000);
       await act.locator('input[name=starts]').fill(local(start));
       await act.locator('input[name=ends]').fill(local(new Date(start.getTime() + 3 * 3600_000)));
       await act.locator('input[name=quota]').fill('5');

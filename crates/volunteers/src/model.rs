@@ -525,6 +525,28 @@ pub fn service_minutes(check_in: Millis, check_out: Millis) -> AppResult<i64> {
     Ok(m)
 }
 
+/// Check-in opens an hour before the activity starts and closes when it ends, so codes shown early
+/// or late cannot collect hours.
+pub const CHECKIN_EARLY: Millis = 60 * 60 * 1000;
+/// A check-out later than this after the scheduled end counts only up to it (a forgotten check-out
+/// does not become hours of service); the organiser may still lower the minutes.
+pub const CHECKOUT_GRACE: Millis = 60 * 60 * 1000;
+
+pub fn check_checkin_window(starts: Millis, ends: Millis, now: Millis) -> AppResult<()> {
+    if now < starts - CHECKIN_EARLY {
+        return Err(AppError::conflict("scan.too_early", "活动开始前 1 小时起才能签到"));
+    }
+    if now >= ends {
+        return Err(AppError::conflict("scan.too_late", "活动已结束，不能签到"));
+    }
+    Ok(())
+}
+
+/// The end of service a check-out at `now` records.
+pub fn checkout_end(ends: Millis, now: Millis) -> Millis {
+    now.min(ends + CHECKOUT_GRACE)
+}
+
 /// Whether two service intervals overlap (touching ends do not).
 pub fn overlaps(a: (Millis, Millis), b: (Millis, Millis)) -> bool {
     a.0 < b.1 && b.0 < a.1
@@ -773,6 +795,16 @@ mod tests {
         let later = s.replacen("1000000", "9000000", 1);
         assert_eq!(QrToken::verify(key, &later, 2_000_000).unwrap_err().code, "scan.forged");
         assert_eq!(QrToken::verify(key, "garbage", 0).unwrap_err().code, "scan.forged");
+    }
+
+    #[test]
+    fn scans_keep_to_the_activity_time() {
+        let (start, end) = (10 * HOUR, 13 * HOUR);
+        assert_eq!(check_checkin_window(start, end, start - 61 * 60_000).unwrap_err().code, "scan.too_early");
+        assert!(check_checkin_window(start, end, start - 59 * 60_000).is_ok());
+        assert_eq!(check_checkin_window(start, end, end).unwrap_err().code, "scan.too_late");
+        assert_eq!(checkout_end(end, end + 5 * HOUR), end + CHECKOUT_GRACE);
+        assert_eq!(checkout_end(end, end - 1), end - 1);
     }
 
     #[test]

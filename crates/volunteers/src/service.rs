@@ -314,6 +314,7 @@ pub async fn scan(p: &Platform, me: &Principal, token: &str) -> AppResult<ScanRe
     let now = p.now();
     match t.action {
         ScanAction::CheckIn => {
+            model::check_checkin_window(a.starts_ms, a.ends_ms, now)?;
             if !store::set_checkin(&mut tx, &s.id, now).await? {
                 return Err(AppError::conflict("scan.already_in", "您已签到，无需重复签到"));
             }
@@ -328,10 +329,11 @@ pub async fn scan(p: &Platform, me: &Principal, token: &str) -> AppResult<ScanRe
             if s.checkout_ms.is_some() {
                 return Err(AppError::conflict("scan.already_out", "您已签退"));
             }
-            if store::overlapping(&mut tx, &v.id, cin, now).await? > 0 {
+            let end = model::checkout_end(a.ends_ms, now);
+            if store::overlapping(&mut tx, &v.id, cin, end).await? > 0 {
                 return Err(AppError::conflict("record.overlap", "该时段已有其他服务记录，同一时间不能重复记时"));
             }
-            let minutes = model::service_minutes(cin, now)?;
+            let minutes = model::service_minutes(cin, end)?;
             if !store::set_checkout(&mut tx, &s.id, now).await? {
                 return Err(AppError::conflict("scan.already_out", "您已签退"));
             }
@@ -347,7 +349,7 @@ pub async fn scan(p: &Platform, me: &Principal, token: &str) -> AppResult<ScanRe
                     unit_code: a.unit_code.clone(),
                     content: a.title.clone(),
                     started_ms: cin,
-                    ended_ms: now,
+                    ended_ms: end,
                     minutes,
                     kind: "service".into(),
                     corrects_id: None,

@@ -407,11 +407,27 @@ async fn pages_keep_to_scope_and_show_clear_errors() {
         .post(&mut office, "/volunteers/activities", &[("org_id", &org.0), ("title", "助老"), ("starts", "2026-06-01T09:00"), ("ends", "2026-06-01T08:00"), ("quota", "3")])
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "end before start");
+    // One activity next week (too early to check in) and one starting now.
     let r = t
-        .post(&mut office, "/volunteers/activities", &[("org_id", &org.0), ("title", "助老"), ("starts", "2026-06-01T09:00"), ("ends", "2026-06-01T11:00"), ("quota", "3")])
+        .post(&mut office, "/volunteers/activities", &[("org_id", &org.0), ("title", "下周助老"), ("starts", "2026-06-08T09:00"), ("ends", "2026-06-08T11:00"), ("quota", "3")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let later = r.location().split('?').next().unwrap().to_owned();
+    let local = |ms: i64| platform::clock::format_beijing(ms)[..16].replace(' ', "T");
+    let now = t.platform.now();
+    let r = t
+        .post(&mut office, "/volunteers/activities", &[("org_id", &org.0), ("title", "助老"), ("starts", &local(now)), ("ends", &local(now + 2 * HOUR)), ("quota", "3")])
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let page = r.location().split('?').next().unwrap().to_owned();
+    let r = t.post(&mut res, &format!("{later}/signup"), &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let lp = t.get(&office, &later).await;
+    let early = lp.body.split("data-testid=\"checkin-link\"").next().unwrap().rsplit("href=\"").next().unwrap().split('"').next().unwrap().to_owned();
+    let early = early.split_once("/volunteers/scan/").map(|(_, t)| format!("/volunteers/scan/{t}")).unwrap();
+    let refused = t.post(&mut res, &early, &[]).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.body.contains("data-code=\"scan.too_early\""), "{}", refused.body);
     // The organiser sees signed QR codes; another county's staff get 404, as for a missing page.
     let p = t.get(&office, &page).await;
     assert!(p.body.contains("<svg") && p.body.contains("data-testid=\"checkin-link\""));
