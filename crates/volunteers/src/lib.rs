@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/volunteers/records/{id}/correct", post(pages::record_correct))
         .route("/volunteers/publication", get(pages::publication))
         .route("/volunteers/me", get(pages::my_record))
+        .route("/volunteers/people", get(pages::people))
         .route("/volunteers/people/{id}", get(pages::person_record))
         .route("/volunteers/people/{id}/notes", post(pages::note_add))
         .route("/volunteers/stars/apply", post(pages::star_apply))

@@ -1009,3 +1009,47 @@ pub async fn points_publication(State(p): State<Platform>, State(site): State<Si
         rows: by_hh,
     }))
 }
+
+// ---------------------------------------------------------------------------------------------
+// The register of volunteers (staff)
+
+#[derive(Template)]
+#[template(path = "vol_people.html")]
+struct PeoplePage {
+    shell: Shell,
+    q: String,
+    /// (id, masked name, number, unit, stars, registered, hours)
+    rows: Vec<(String, String, String, String, i64, String, String)>,
+    pager: platform::web::Pager,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct PeopleQuery {
+    q: Option<String>,
+    page: Option<i64>,
+}
+
+pub async fn people(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Query(q): Query<PeopleQuery>) -> AppResult<Response> {
+    let scope = me.require(Permission::ManageVolunteers)?;
+    let text = q.q.clone().unwrap_or_default();
+    let (_, total) = store::volunteers(&p.db, &scope, &text, 0, 0).await?;
+    let pager = platform::web::Pager::new(q.page, 50, total, format!("q={}&", platform::web::urlencode(&text)));
+    let (list, _) = store::volunteers(&p.db, &scope, &text, 50, pager.offset()).await?;
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut rows = Vec::new();
+    for v in list {
+        if !names.contains_key(&v.unit_code) {
+            names.insert(v.unit_code.clone(), unit_name(&p, &v.unit_code).await);
+        }
+        rows.push((
+            v.id.clone(),
+            registry::model::mask_name(&v.name),
+            v.volunteer_no.clone(),
+            names.get(&v.unit_code).cloned().unwrap_or_default(),
+            v.stars,
+            Date::of_instant(v.registered_ms).to_string(),
+            hm(store::final_minutes(&p.db, &v.id, p.now()).await?),
+        ));
+    }
+    Ok(render(&PeoplePage { shell: Shell::new(&site, &me, "志愿者名册", "/volunteers"), q: text, rows, pager }))
+}

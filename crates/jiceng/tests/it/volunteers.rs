@@ -396,6 +396,12 @@ async fn pages_keep_to_scope_and_show_clear_errors() {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let home = t.get(&res, "/volunteers").await;
     assert!(home.body.contains("data-testid=\"volunteer-no\""));
+    // The staff's register of volunteers finds her by number and links to her record.
+    let no = home.body.split("data-testid=\"volunteer-no\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let list = t.get(&office, &format!("/volunteers/people?q={no}")).await;
+    assert!(list.body.contains(&no) && list.body.contains("/volunteers/people/"), "{}", list.body);
+    assert!(!list.body.contains(&who[0].0) || who[0].0.chars().count() < 2, "names are masked in the list");
+    assert_eq!(t.get(&res, "/volunteers/people").await.status, StatusCode::FORBIDDEN);
     // Residents do not reach the organiser's desk; forms without the CSRF token are refused.
     assert_eq!(t.get(&res, "/volunteers/manage").await.status, StatusCode::FORBIDDEN);
     let r = t.post(&mut office, "/volunteers/orgs", &[("unit", COMMUNITY), ("name", "测试队"), ("kind", "team"), ("_csrf", "wrong")]).await;
