@@ -151,6 +151,15 @@ impl<'a> Prepared<'a> {
                     }
                 }
             }
+            Formula::MinOver { level, filter, m, .. } => {
+                let zero = [0; MEASURES];
+                for u in self.ds.units.iter().filter(|u| u.level() == level && self.leaf_passes(filter, &u.code)) {
+                    let v = self.sums.get(&u.code).unwrap_or(&zero)[m.index()];
+                    for p in prefixes(&u.code) {
+                        out.entry(p.to_owned()).and_modify(|f| f.num = f.num.min(v)).or_insert(Fraction { num: v, den: None });
+                    }
+                }
+            }
             Formula::Reported { level, kind } => {
                 let ratio_like = !matches!(kind, crate::model::ReportedKind::Count);
                 if let Some(rs) = self.ds.reports.get(&ind.id) {
@@ -236,5 +245,19 @@ mod tests {
         // The street's own social worker is not in a community; the village is filtered out.
         assert_eq!(v["510903"], Fraction { num: 2, den: Some(2) });
         assert!(!v.contains_key("510903100"));
+    }
+
+    #[test]
+    fn minimum_rolls_up_as_the_smallest_unit() {
+        let mut ds = fixture();
+        ds.add("510903001001", Measure::CentreAreaDm2, 40_000);
+        ds.add("510903001002", Measure::CentreAreaDm2, 25_000);
+        let p = Prepared::new(&ds);
+        let ind = find("T47").expect("T47");
+        let v = p.compute(&ind);
+        assert_eq!(v["510903001001"].num, 40_000);
+        assert_eq!(v["5109"].num, 25_000);
+        assert_eq!(crate::model::value_of(&ind.formula, v["5109"]), Some(250.0));
+        assert!(!v.contains_key("510903100201"), "villages are not in the filter");
     }
 }

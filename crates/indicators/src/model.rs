@@ -228,6 +228,9 @@ pub enum Formula {
     Count { m: Measure, filter: Filter },
     /// Share (%) of the units at `level` passing the filter that pass the test.
     UnitShare { level: Level, filter: Filter, test: Test },
+    /// The smallest `measure × scale` among the units at `level` passing the filter (a floor every
+    /// unit must reach, e.g. the minimum service-centre area); rolls up as the minimum.
+    MinOver { level: Level, filter: Filter, m: Measure, scale: f64 },
     /// 填报 at `level`, summed upwards.
     Reported { level: Level, kind: ReportedKind },
     /// A value another slice computes per unit through its own public function (numerator and
@@ -264,7 +267,7 @@ impl Formula {
                 }
             }
             Formula::Count { m, .. } => m.source(),
-            Formula::UnitShare { .. } => Source::Registry,
+            Formula::UnitShare { .. } | Formula::MinOver { .. } => Source::Registry,
             Formula::Reported { .. } => Source::Reported,
             Formula::External { measure, .. } => measure.source(),
             Formula::NoSource(s) => *s,
@@ -273,7 +276,7 @@ impl Formula {
     /// The finest level at which a value exists.
     pub fn finest_level(&self) -> Level {
         match self {
-            Formula::UnitShare { level, .. } | Formula::Reported { level, .. } => *level,
+            Formula::UnitShare { level, .. } | Formula::MinOver { level, .. } | Formula::Reported { level, .. } => *level,
             _ => Level::Village,
         }
     }
@@ -292,6 +295,7 @@ impl Formula {
                 };
                 format!("满足「{t}」的{}占比（{}）", level.label(), filter.label())
             }
+            Formula::MinOver { level, filter, m, .. } => format!("各{}中{}的最小值（{}）", level.label(), measure_label(*m), filter.label()),
             Formula::Reported { level, kind } => format!(
                 "{}填报，{}",
                 level.label(),
@@ -397,7 +401,8 @@ pub fn formula_of(id: &str) -> (Formula, Direction) {
         "T41" => share(Level::Village, F::Communities, Test::AtLeast(M::ElderlyCareFacilities, 1)),
         "T42" => ratio(M::ChildcarePlaces, M::Residents, 1000.0, F::All),
         "T46" => share(Level::Village, F::OldCommunities, Test::AtLeast(M::CentreAreaDm2, 30_000)),
-        "T47" => share(Level::Village, F::Communities, Test::AtLeast(M::CentreAreaDm2, 30_000)),
+        // dm² → m²
+        "T47" => MinOver { level: Level::Village, filter: F::Communities, m: M::CentreAreaDm2, scale: 0.01 },
         "T43" | "T48" | "T49" | "T50" => NoSource(Source::Missing("新建小区配建台账（设施尚未关联到小区）")),
         "T51" => NoSource(Source::Missing("安置社区属性（治理单元尚无此标记）")),
         _ => NoSource(Source::Missing("未定义公式")),
@@ -438,8 +443,21 @@ impl Indicator {
             _ => true,
         }
     }
-    pub fn is_per_county(&self) -> bool {
-        self.unit.contains("per county")
+    /// The unit as shown (the CSV keeps the plan transcription's English shorthand).
+    pub fn unit_label(&self) -> &str {
+        match self.unit.as_str() {
+            "persons" => "人",
+            "count" => "个",
+            "m2" => "平方米",
+            "km" => "公里",
+            "persons per community" => "人/社区",
+            "count per community" => "个/社区",
+            "count per county" => "个/县",
+            "places per 1000" => "托位/千人",
+            "m2 per person" => "平方米/人",
+            "person-times" => "人次",
+            other => other,
+        }
     }
 }
 
@@ -503,6 +521,7 @@ pub fn value_of(f: &Formula, x: Fraction) -> Option<f64> {
         Formula::Ratio { scale, .. } => ratio(x, *scale),
         Formula::UnitShare { .. } => ratio(x, 100.0),
         Formula::Count { .. } => Some(x.num as f64),
+        Formula::MinOver { scale, .. } => Some(x.num as f64 * scale),
         Formula::Reported { kind: ReportedKind::Ratio(s), .. } => ratio(x, *s),
         Formula::Reported { kind: ReportedKind::Count, .. } => Some(x.num as f64),
         Formula::External { scale, .. } => ratio(x, *scale),
@@ -573,7 +592,9 @@ pub fn format_value(v: Option<f64>) -> String {
     match v {
         None => "—".to_owned(),
         Some(v) => {
-            let s = format!("{v:.2}");
+            // Small rates (0.0021 social workers per 1000) keep three significant digits.
+            let decimals = if v == 0.0 || v.abs() >= 1.0 { 2 } else { ((2.0 - v.abs().log10().floor()) as usize).clamp(2, 6) };
+            let s = format!("{v:.decimals$}");
             let s = s.trim_end_matches('0').trim_end_matches('.');
             if s == "-0" { "0".to_owned() } else { s.to_owned() }
         }
@@ -731,5 +752,7 @@ mod tests {
         assert_eq!(item_score(Direction::AtLeast, 30.0, Some(100.0), Some(150.0)), 30.0);
         assert_eq!(format_value(Some(12.345)), "12.35");
         assert_eq!(format_value(Some(100.0)), "100");
+        assert_eq!(format_value(Some(0.002142)), "0.00214");
+        assert_eq!(format_value(Some(0.5)), "0.5");
     }
 }

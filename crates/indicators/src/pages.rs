@@ -218,7 +218,7 @@ pub fn rows_for(v: &View, unit: &str, sparks: &HashMap<String, Vec<Option<f64>>>
                 name: i.name.clone(),
                 attribute: i.attribute.label(),
                 binding: i.attribute == model::Attribute::Binding,
-                unit: i.unit.clone(),
+                unit: i.unit_label().to_owned(),
                 t2022: target_text(i.target_2022),
                 t2025: target_text(i.target_2025),
                 value: if c.status == Status::NoSource {
@@ -538,7 +538,7 @@ pub async fn report_xlsx(State(p): State<Platform>, Auth(me): Auth, Query(q): Qu
             ws.write_string(row, 1, &i.area).map_err(e)?;
             ws.write_string(row, 2, &i.name).map_err(e)?;
             ws.write_string(row, 3, i.attribute.label()).map_err(e)?;
-            ws.write_string(row, 4, &i.unit).map_err(e)?;
+            ws.write_string(row, 4, i.unit_label()).map_err(e)?;
             for (col, t) in [(5u16, i.target_2022), (6, i.target_2025)] {
                 match t {
                     Some(t) => ws.write_number(row, col, t).map(|_| ()),
