@@ -4,6 +4,7 @@
 //! one vote per voter across channels, secret ballots with receipts and archived results; and
 //! 村务公开 with its calendar and escalation of missed publications to the township.
 
+pub mod api;
 pub mod demo;
 pub mod model;
 pub mod pages;
@@ -39,4 +40,5 @@ pub fn router() -> Router<AppState> {
         .route("/consultation/affairs/check", post(pages::affairs_check))
         .route("/consultation/affairs/{id}/publish", post(pages::affair_publish))
         .route("/public/affairs/{unit}", get(pages::public_affairs))
+        .route("/api/v1/ballots/{id}/result", get(api::result))
 }

@@ -229,6 +229,17 @@ async fn owners_ballot_from_roll_to_archived_result() {
     assert!(res.body.contains("同意面积 350.00 / 参与表决面积 450.00 平方米"));
     assert!(res.body.contains("纸质票录入 2 人，手机投票 1 人") || res.body.contains("手机投票 1 人，纸质票录入 2 人"), "{}", res.body);
 
+    // The same result as JSON for other systems, with the counts and the rule, never the voters.
+    let token = t.token("staff").await;
+    let api = t.get_bearer(&token, &format!("/api/v1/ballots/{id}/result")).await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+    let j = api.json();
+    assert_eq!(j["questions"][1]["outcome"], "rejected");
+    assert_eq!(j["questions"][1]["yes"]["area_dm2"], 35000);
+    assert_eq!(j["took_part"]["heads"], 3);
+    assert_eq!(j["rule"]["special"]["num"], 3);
+    assert!(!api.body.contains("业主乙"), "no voter names in the result");
+
     // The receipt shows its holder their choices; a wrong code finds nothing.
     let r = t.get(&a, &format!("/consultation/ballots/{id}/receipt?code={receipt}")).await;
     assert!(r.body.contains("该回执已计入：第1项：同意；第2项：同意"), "{}", r.body);
