@@ -1288,15 +1288,21 @@ pub async fn registration_rate(db: &platform::Db, root: &UnitCode) -> AppResult<
     Ok(Rate::new(root.as_str(), n, d, 0.20))
 }
 
-/// T22 志愿服务站覆盖率: villages and communities in the subtree with a volunteer service station
-/// (a 志愿服务站 facility in the register, or a station organisation here) ÷ all of them. Target 100 %.
+/// T22 乡镇（街道）志愿服务站覆盖: townships and streets in the subtree with a volunteer service
+/// station anywhere in them (a 志愿服务站 facility in the register, or a station organisation here)
+/// ÷ all of them (the plan's target: 100 %). Below the township level the unit itself is measured
+/// (1 of 1 when it has a station).
 pub async fn station_coverage(db: &platform::Db, root: &UnitCode) -> AppResult<Rate> {
     use geography::model::UnitKind;
-    let villages = geography::store::current_of_kind(db, root, &[UnitKind::Community, UnitKind::Village]).await?;
+    let township_of = |c: &str| c.chars().take(9).collect::<String>();
     let mut covered: std::collections::HashSet<String> = std::collections::HashSet::new();
     for c in registry::lookup::units_with_facility(db, root, "志愿服务站").await?.into_iter().chain(store::station_units(db, root).await?) {
-        covered.insert(village_of(&c));
+        covered.insert(if root.as_str().len() > 9 { root.as_str().to_owned() } else { township_of(&c) });
     }
-    let n = villages.iter().filter(|u| covered.contains(&u.code)).count() as i64;
-    Ok(Rate::new(root.as_str(), n, villages.len() as i64, 1.0))
+    if root.as_str().len() > 9 {
+        return Ok(Rate::new(root.as_str(), covered.len().min(1) as i64, 1, 1.0));
+    }
+    let townships = geography::store::current_of_kind(db, root, &[UnitKind::Street, UnitKind::Town, UnitKind::Township]).await?;
+    let n = townships.iter().filter(|u| covered.contains(&u.code)).count() as i64;
+    Ok(Rate::new(root.as_str(), n, townships.len() as i64, 1.0))
 }

@@ -371,11 +371,16 @@ async fn points_rules_take_effect_only_when_approved() {
     assert_eq!(service::redeem_item(&t.platform, &resident, &item).await.unwrap_err().code, "ledger.insufficient");
     assert!(store::check_ledger(&t.platform.db).await.unwrap().is_empty());
     // T22: a station registered for the community counts it as covered.
-    let root = UnitCode::parse("510903001").unwrap();
-    let before = service::station_coverage(&t.platform.db, &root).await.unwrap();
+    // T22: the street counts as covered once a station is registered in one of its communities.
+    let county = UnitCode::parse("510903").unwrap();
+    let before = service::station_coverage(&t.platform.db, &county).await.unwrap();
+    let has_facility = !registry::lookup::units_with_facility(&t.platform.db, &UnitCode::parse("510903001").unwrap(), "志愿服务站").await.unwrap().is_empty();
     service::create_org(&t.platform, &staff, COMMUNITY, "电江路志愿服务站", "station", None, "").await.unwrap();
-    let after = service::station_coverage(&t.platform.db, &root).await.unwrap();
-    assert!(after.denominator > 1 && after.numerator >= 1 && after.numerator >= before.numerator, "{before:?} {after:?}");
+    let after = service::station_coverage(&t.platform.db, &county).await.unwrap();
+    assert!(after.denominator > 1 && after.denominator == before.denominator, "{before:?} {after:?}");
+    assert_eq!(after.numerator, before.numerator + if has_facility { 0 } else { 1 }, "{before:?} {after:?}");
+    let street = service::station_coverage(&t.platform.db, &UnitCode::parse("510903001").unwrap()).await.unwrap();
+    assert_eq!((street.numerator, street.denominator), (1, 1));
 }
 
 #[tokio::test]
