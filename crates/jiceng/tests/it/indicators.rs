@@ -116,6 +116,21 @@ async fn by_sql(t: &TestApp, id: &str, code: &str) -> Option<Fraction> {
             }
             Fraction { num: scalar(t, sql!("SELECT COUNT(*) FROM organisations WHERE certified_social_enterprise = 1")).await, den: None }
         }
+        "T14" => {
+            let in_filter = scalar(t, sql!("SELECT COUNT(*) FROM units WHERE kind = '社区' AND valid_to IS NULL AND code LIKE $1", l.clone())).await;
+            if in_filter == 0 {
+                return None;
+            }
+            let hh = "SELECT CAST(COALESCE(SUM(p.households), 0) AS BIGINT) FROM unit_population p JOIN units u ON u.code = p.code WHERE u.kind = '社区' AND u.valid_to IS NULL AND p.code LIKE $1";
+            Fraction {
+                num: scalar(t, sql!(&format!("{hh} AND EXISTS (SELECT 1 FROM units g WHERE g.parent_code = u.code AND g.kind = '网格' AND g.valid_to IS NULL)"), l.clone())).await,
+                den: Some(scalar(t, sql!(hh, l.clone())).await),
+            }
+        }
+        "T31" => Fraction {
+            num: scalar(t, sql!("SELECT COUNT(*) FROM compound_info WHERE smart_security = 1 AND code LIKE $1", l.clone())).await,
+            den: Some(scalar(t, sql!("SELECT COUNT(*) FROM compound_info WHERE code LIKE $1", l.clone())).await),
+        },
         _ => return None,
     })
 }
@@ -127,7 +142,7 @@ async fn engine_values_equal_straight_sql_at_every_level_of_the_roll_up() {
     let c = indicators::service::compute_all(&t.platform, &city, 2026).await.unwrap();
     let units = units_to_check(&t).await;
     assert!(units.len() > 20, "city, counties, townships and villages: {}", units.len());
-    for id in ["T04", "T05", "T07", "T11", "T12", "T13"] {
+    for id in ["T04", "T05", "T07", "T11", "T12", "T13", "T14", "T31"] {
         for code in &units {
             let want = by_sql(&t, id, code).await;
             let got = c.get(id, code);
