@@ -14,16 +14,32 @@ fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
 }
 
-fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
-    let mut t: Vec<f64> = (0..reps)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    t.sort_by(|a, b| a.total_cmp(b));
-    t[t.len() / 2]
+/// CPU time of the calling thread, ns (`/proc/thread-self/schedstat`): unlike wall time it
+/// does not count time spent waiting for a core on a shared machine.
+fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Median wall milliseconds over `reps` calls, and thread-CPU milliseconds per call over a loop
+/// of at least 300 ms (schedstat advances in scheduler ticks, so short calls are batched).
+fn median_ms(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
+    let mut wall = Vec::new();
+    for _ in 0..reps {
+        let s = Instant::now();
+        f();
+        wall.push(s.elapsed().as_secs_f64() * 1000.0);
+    }
+    wall.sort_by(|a, b| a.total_cmp(b));
+    let (s, c) = (Instant::now(), cpu_ns());
+    let mut calls = 0u32;
+    while calls == 0 || s.elapsed().as_millis() < 300 {
+        f();
+        calls += 1;
+    }
+    (wall[wall.len() / 2], (cpu_ns() - c) as f64 / 1e6 / f64::from(calls))
 }
 
 fn peak_rss_mb() -> f64 {
@@ -77,8 +93,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let src: Vec<Site> = sources.iter().map(|&s| Site::Node(s)).collect();
     let cand: Vec<Site> = cands.iter().map(|&s| Site::Node(s)).collect();
-    let uncut = median_ms(reps, || drop(std::hint::black_box(net.nearest_facility(&src, f32::INFINITY))));
-    let cut = median_ms(reps, || drop(std::hint::black_box(net.nearest_facility(&src, 1000.0))));
+    let (uncut, uncut_cpu) = median_ms(reps, || drop(std::hint::black_box(net.nearest_facility(&src, f32::INFINITY))));
+    let (cut, cut_cpu) = median_ms(reps, || drop(std::hint::black_box(net.nearest_facility(&src, 1000.0))));
     let f_uncut = net.nearest_facility(&src, f32::INFINITY);
     let f_cut = net.nearest_facility(&src, 1000.0);
     write_raw(out.join("dist_uncut.f32"), f_uncut.dist.iter().flat_map(|d| d.to_le_bytes()))?;
@@ -87,11 +103,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rss_nearest = peak_rss_mb();
 
     let cov_reps = reps.clamp(1, 3);
-    let cover_ms = median_ms(cov_reps, || drop(std::hint::black_box(net.coverage(&cand, 1000.0))));
-    let cover2_ms = median_ms(cov_reps, || drop(std::hint::black_box(net.coverage_threads(&cand, 1000.0, 2))));
+    let (cover_ms, cover_cpu) = median_ms(cov_reps, || drop(std::hint::black_box(net.coverage(&cand, 1000.0))));
+    let (cover2_ms, _) = median_ms(cov_reps, || drop(std::hint::black_box(net.coverage_threads(&cand, 1000.0, 2))));
     let sets = net.coverage(&cand, 1000.0);
     let weights = vec![1.0; n];
-    let greedy_ms = median_ms(reps, || drop(std::hint::black_box(greedy_max_cover(&sets, &weights, 20, None))));
+    let (greedy_ms, greedy_cpu) = median_ms(reps, || drop(std::hint::black_box(greedy_max_cover(&sets, &weights, 20, None))));
     let cover = greedy_max_cover(&sets, &weights, 20, None)?;
 
     // Snapping 20,000 points spread over the network's extent; the R-tree is built on first use.
@@ -117,7 +133,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let first = net.snap(&pts[..1], &opts);
     let tree_ms = t1.elapsed().as_secs_f64() * 1000.0;
     drop(first);
-    let snap_ms = median_ms(reps, || drop(std::hint::black_box(net.snap(&pts, &opts))));
+    let (snap_ms, snap_cpu) = median_ms(reps, || drop(std::hint::black_box(net.snap(&pts, &opts))));
 
     // A library-level pipeline: PBF → graph → snap 20k "buildings" → 10 categories, each one
     // bounded search at its largest tier → per-building tier (300/500/1000 m) → per-cell rates.
@@ -149,9 +165,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pipeline_ms = t2.elapsed().as_secs_f64() * 1000.0;
 
     println!(
-        "{{\"nodes\":{n},\"core_nodes\":{},\"edges\":{},\"tile\":{k},\"pbf_to_graph_ms\":{pbf_ms:.2},\"nearest_uncut_ms\":{uncut:.3},\"nearest_1000_ms\":{cut:.3},\
-\"share_within_1000\":{within_share:.4},\"coverage_2000_ms\":{cover_ms:.1},\"coverage_2000_2threads_ms\":{cover2_ms:.1},\"coverage_pairs\":{},\"greedy20_ms\":{greedy_ms:.2},\
-\"greedy20_covered\":{},\"rtree_build_ms\":{tree_ms:.2},\"snap20k_ms\":{snap_ms:.2},\"pipeline_ms\":{pipeline_ms:.1},\
+        "{{\"nodes\":{n},\"core_nodes\":{},\"edges\":{},\"tile\":{k},\"pbf_to_graph_ms\":{pbf_ms:.2},\"nearest_uncut_ms\":{uncut:.3},\"nearest_uncut_cpu_ms\":{uncut_cpu:.3},\"nearest_1000_ms\":{cut:.3},\"nearest_1000_cpu_ms\":{cut_cpu:.3},\
+\"share_within_1000\":{within_share:.4},\"coverage_2000_ms\":{cover_ms:.1},\"coverage_2000_cpu_ms\":{cover_cpu:.1},\"coverage_2000_2threads_ms\":{cover2_ms:.1},\"coverage_pairs\":{},\"greedy20_ms\":{greedy_ms:.2},\"greedy20_cpu_ms\":{greedy_cpu:.2},\
+\"greedy20_covered\":{},\"rtree_build_ms\":{tree_ms:.2},\"snap20k_ms\":{snap_ms:.2},\"snap20k_cpu_ms\":{snap_cpu:.2},\"pipeline_ms\":{pipeline_ms:.1},\
 \"pipeline_snapped\":{},\"pipeline_cells\":{},\"pipeline_tiers\":{:?},\"peak_rss_nearest_mb\":{rss_nearest:.1},\"peak_rss_mb\":{:.1}}}",
         net.core_node_count(),
         net.edge_count(),

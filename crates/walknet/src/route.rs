@@ -351,7 +351,7 @@ impl Network {
         offsets.push(0usize);
         let mut items = Vec::new();
         for site in sites {
-            items.extend_from_slice(s.run(site, bound_m));
+            s.members(site, bound_m, &mut items);
             offsets.push(items.len());
         }
         (offsets, items)
@@ -445,6 +445,90 @@ impl Searcher<'_> {
         self.add_site(site, 0, bound_m);
         self.search(bound_m);
         &self.touched
+    }
+
+    /// Appends the nodes within `bound_m` of `site` to `out`, each once, without computing the
+    /// distances of chain nodes: a chain whose farthest point from the site is within the bound
+    /// is copied whole. Used for coverage sets, where only membership matters.
+    pub fn members(&mut self, site: &Site, bound_m: f32, out: &mut Vec<u32>) {
+        let Some(ch) = &self.net.chains else {
+            out.extend_from_slice(self.run(site, bound_m));
+            return;
+        };
+        self.reset();
+        self.add_site(site, 0, bound_m);
+        dijkstra(&ch.csr, bound_m, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap);
+        let bound = bound_m;
+        let dist = &self.dist;
+        // Chains holding a seed are done separately (paths inside the chain count too).
+        let special = |c: u32| self.inner.iter().any(|&(x, _, _)| ch.chain_of[x as usize] == c);
+        for &u in &self.touched {
+            if ch.chain_of[u as usize] != u32::MAX {
+                continue;
+            }
+            out.push(u);
+            let du = dist[u as usize];
+            for arc in ch.csr.offsets[u as usize] as usize..ch.csr.offsets[u as usize + 1] as usize {
+                let tag = ch.arc_chain[arc];
+                if tag == DIRECT || special(tag / 2) {
+                    continue;
+                }
+                let c = (tag / 2) as usize;
+                let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
+                let len = ch.len[c];
+                let (first, last) = ch.ends[c];
+                if tag & 1 == 0 {
+                    let dw = dist[last as usize];
+                    if dw.is_finite() {
+                        if (du + dw + len) / 2.0 <= bound {
+                            out.extend_from_slice(&ch.nodes[s..e]);
+                        } else {
+                            for p in s..e {
+                                if (du + ch.off[p]).min(dw + (len - ch.off[p])) <= bound {
+                                    out.push(ch.nodes[p]);
+                                }
+                            }
+                        }
+                    } else {
+                        for p in s..e {
+                            if du + ch.off[p] > bound {
+                                break;
+                            }
+                            out.push(ch.nodes[p]);
+                        }
+                    }
+                } else if dist[first as usize].is_infinite() {
+                    for p in (s..e).rev() {
+                        if du + (len - ch.off[p]) > bound {
+                            break;
+                        }
+                        out.push(ch.nodes[p]);
+                    }
+                }
+            }
+        }
+        let mut seeded: Vec<u32> = self.inner.iter().map(|&(x, _, _)| ch.chain_of[x as usize]).collect();
+        seeded.sort_unstable();
+        seeded.dedup();
+        for c in seeded {
+            let c = c as usize;
+            let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
+            let len = ch.len[c];
+            let (first, last) = ch.ends[c];
+            let (du, dw) = (dist[first as usize], dist[last as usize]);
+            for p in s..e {
+                let off = ch.off[p];
+                let mut d = (du + off).min(dw + (len - off));
+                for &(y, d0, _) in &self.inner {
+                    if ch.chain_of[y as usize] as usize == c {
+                        d = d.min(d0 + (off - ch.off[ch.pos_of[y as usize] as usize]).abs());
+                    }
+                }
+                if d <= bound {
+                    out.push(ch.nodes[p]);
+                }
+            }
+        }
     }
 
     fn reset(&mut self) {

@@ -233,6 +233,17 @@ proptest! {
                 check_bounded(field.at(&net, d).map(|x| x.0), exact[i], f64::from(bound))?;
             }
         }
+        // Node coverage sets from snapped sites (membership without distances) agree with
+        // the distances of a single-site search.
+        let node_sets = net.coverage(&site_list, 300.0);
+        for (si, site) in site_list.iter().enumerate() {
+            let f = net.nearest_facility(std::slice::from_ref(site), 300.0);
+            let mut want: Vec<u32> = (0..net.node_count() as u32).filter(|&v| f.node(v).is_some()).collect();
+            let mut got = node_sets.set(si).to_vec();
+            got.sort_unstable();
+            want.sort_unstable();
+            prop_assert_eq!(got, want);
+        }
         // Coverage sets over the demand points agree with the per-site brute force.
         let bound = 350.0f32;
         let sets = net.coverage_of_points(&site_list, &demand_snaps, bound);
