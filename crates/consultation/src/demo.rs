@@ -44,7 +44,19 @@ pub async fn seed(p: &Platform) -> AppResult<bool> {
     if let Some(compound) = compound {
         let mut tx = p.db.begin().await?;
         let n = registry::roll::seed_demo_owners(&mut tx, now, &compound, "遂宁演示置业有限公司").await?;
-        audit::record(&mut tx, now, &Event { actor: &Actor::system(), unit: Some(&compound), action: "roll.demo_owners", target: &compound, outcome: Outcome::Ok, detail: &format!("{n} houses") }).await?;
+        audit::record(
+            &mut tx,
+            now,
+            &Event {
+                actor: &Actor::system(),
+                unit: Some(&compound),
+                action: "roll.demo_owners",
+                target: &compound,
+                outcome: Outcome::Ok,
+                detail: &format!("{n} houses"),
+            },
+        )
+        .await?;
         tx.commit().await?;
         if n > 0 {
             let id = service::create_ballot(
@@ -93,7 +105,16 @@ pub async fn seed(p: &Platform) -> AppResult<bool> {
                 Err(e) => return Err(e),
             }
         }
-        let topic = service::raise_topic(p, &me, unit, "道路硬化工程立项（演示数据）", "党组织提议：硬化三组至五组道路 1.2 公里，资金来源为上级补助和集体收入。", "four_two", true).await?;
+        let topic = service::raise_topic(
+            p,
+            &me,
+            unit,
+            "道路硬化工程立项（演示数据）",
+            "党组织提议：硬化三组至五组道路 1.2 公里，资金来源为上级补助和集体收入。",
+            "four_two",
+            true,
+        )
+        .await?;
         service::complete_step(p, &me, &topic, 2, "两委会议一致同意提交党员大会").await?;
         added = true;
     }

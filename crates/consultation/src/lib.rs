@@ -20,6 +20,7 @@ pub use service::{check_deadlines, spawn_jobs};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/consultation", get(pages::home))
+        .route("/consultation/print.css", get(pages::print_css))
         .route("/consultation/ballots", post(pages::ballot_create))
         .route("/consultation/ballots/new", get(pages::ballot_new))
         .route("/consultation/ballots/{id}", get(pages::ballot_show))

@@ -2,7 +2,8 @@
 //!
 //! Legal thresholds are compared by integer cross-multiplication in `i128` — `part / whole ≥ n / d`
 //! becomes `part · d ≥ n · whole` — so a boundary such as exactly two thirds can never be lost to
-//! floating-point rounding. 以上 means "at least" (≥); 过半数 means "strictly more than half" (>).
+//! floating-point rounding. 以上 means "at least" (≥: 民法典 Art. 1259, 以上 includes the number);
+//! 过半数 means "strictly more than half" (>).
 //!
 //! Sources (see ../shared/research/participation.md): 民法典 Art. 278 (owners' decisions),
 //! 村民委员会组织法 Arts. 22 and 26 (村民会议, 村民代表会议 quorum and majority), Art. 30 (村务公开).
@@ -250,18 +251,12 @@ impl Rule {
     /// the adults, or at least two thirds of the household representatives (Art. 22).
     pub fn preset(preset: Preset, electorate: Electorate) -> Result<Rule, AppError> {
         if !preset.allows(electorate) {
-            return Err(AppError::bad_request("ballot.preset_electorate", format!("“{}”不适用于选民类型“{}”", preset.label(), electorate.label())).at_field("选民类型"));
+            return Err(
+                AppError::bad_request("ballot.preset_electorate", format!("“{}”不适用于选民类型“{}”", preset.label(), electorate.label())).at_field("选民类型")
+            );
         }
         let half = Threshold::more_than(1, 2);
-        let base = Rule {
-            preset,
-            quorum: half,
-            by_area: false,
-            ordinary: half,
-            special: half,
-            abstain_follows_majority: false,
-            local_rule: String::new(),
-        };
+        let base = Rule { preset, quorum: half, by_area: false, ordinary: half, special: half, abstain_follows_majority: false, local_rule: String::new() };
         Ok(match preset {
             Preset::CivilCode278 => Rule { quorum: Threshold::at_least(2, 3), by_area: true, special: Threshold::at_least(3, 4), ..base },
             Preset::VillagersMeeting if electorate == Electorate::Households => Rule { quorum: Threshold::at_least(2, 3), ..base },
@@ -281,10 +276,14 @@ impl Rule {
     /// 从众 only with a named local rule: the law counts expressed votes.
     pub fn check(&self) -> Result<(), AppError> {
         if self.abstain_follows_majority && self.local_rule.trim().is_empty() {
-            return Err(AppError::bad_request("ballot.herd_needs_rule", "“弃权随多数”计票须注明依据的本地议事规则（条款名称），否则不得启用").at_field("本地规则"));
+            return Err(
+                AppError::bad_request("ballot.herd_needs_rule", "“弃权随多数”计票须注明依据的本地议事规则（条款名称），否则不得启用").at_field("本地规则")
+            );
         }
         if self.abstain_follows_majority && self.preset != Preset::Custom {
-            return Err(AppError::bad_request("ballot.herd_not_in_preset", "法定规则不允许“弃权随多数”计票；如本地规则确有规定，请选择自定义规则").at_field("本地规则"));
+            return Err(
+                AppError::bad_request("ballot.herd_not_in_preset", "法定规则不允许“弃权随多数”计票；如本地规则确有规定，请选择自定义规则").at_field("本地规则")
+            );
         }
         Ok(())
     }
@@ -325,7 +324,7 @@ pub struct RollEntry {
 }
 
 /// 业主名册: one entry per owner (area summed over their units, one head however many units), and
-/// the developer's unsold units together as one entry. Units without a recorded area are refused,
+/// the developer's unsold units together as one entry (最高人民法院建筑物区分所有权纠纷司法解释). Units without a recorded area are refused,
 /// because Art. 278 counts area and a guessed area would decide a vote.
 pub fn owner_roll(units: &[OwnedUnit]) -> Result<Vec<RollEntry>, AppError> {
     let missing: Vec<&str> = units.iter().filter(|u| u.area_dm2.is_none_or(|a| a <= 0)).map(|u| u.label.as_str()).collect();
@@ -460,13 +459,7 @@ impl Outcome {
 pub fn quorum(rule: &Rule, roll: Weight, took_part: Weight) -> (bool, Vec<String>) {
     let q = rule.quorum;
     let heads = q.met(took_part.heads, roll.heads);
-    let mut lines = vec![format!(
-        "参与表决人数 {} / 应参与 {}，要求{}：{}",
-        took_part.heads,
-        roll.heads,
-        q.label(),
-        if heads { "达到" } else { "未达到" }
-    )];
+    let mut lines = vec![format!("参与表决人数 {} / 应参与 {}，要求{}：{}", took_part.heads, roll.heads, q.label(), if heads { "达到" } else { "未达到" })];
     let mut ok = heads;
     if rule.by_area {
         let area = q.met(took_part.area_dm2, roll.area_dm2);
@@ -509,10 +502,7 @@ pub fn decide(rule: &Rule, category: Category, roll: Weight, took_part: Weight, 
         } else if counted.no.area_dm2 > counted.yes.area_dm2 {
             counted.no.area_dm2 += counted.abstain.area_dm2;
         }
-        warnings.push(format!(
-            "注意：本次按本地规则“{}”将弃权计入多数一方（从众计票）。该做法存在争议，法律未作规定，结果可能被诉请撤销。",
-            rule.local_rule
-        ));
+        warnings.push(format!("注意：本次按本地规则“{}”将弃权计入多数一方（从众计票）。该做法存在争议，法律未作规定，结果可能被诉请撤销。", rule.local_rule));
     }
     if !q_ok {
         return Decision { outcome: Outcome::InvalidQuorum, lines, warnings, counted };
@@ -849,7 +839,11 @@ mod tests {
                         label: format!("{i}"),
                         area_dm2: Some(area),
                         // Owner 0 is the developer; the others may hold several units.
-                        holder: if owner == 0 { Holder::Developer { name: "开发商".into() } } else { Holder::Person { id: format!("p{owner}"), name: format!("p{owner}") } },
+                        holder: if owner == 0 {
+                            Holder::Developer { name: "开发商".into() }
+                        } else {
+                            Holder::Person { id: format!("p{owner}"), name: format!("p{owner}") }
+                        },
                     })
                     .collect()
             })

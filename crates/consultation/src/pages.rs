@@ -181,7 +181,8 @@ pub async fn ballot_new(State(site): State<Site>, Auth(me): Auth) -> AppResult<R
 }
 
 fn parse_create(f: &[(String, String)]) -> AppResult<CreateBallot> {
-    let electorate = Electorate::parse(get(f, "electorate")).ok_or_else(|| AppError::bad_request("ballot.bad_electorate", "请选择选民类型").at_field("选民类型"))?;
+    let electorate =
+        Electorate::parse(get(f, "electorate")).ok_or_else(|| AppError::bad_request("ballot.bad_electorate", "请选择选民类型").at_field("选民类型"))?;
     let preset = Preset::parse(get(f, "preset")).ok_or_else(|| AppError::bad_request("ballot.bad_preset", "请选择表决规则").at_field("表决规则"))?;
     let custom = if preset == Preset::Custom {
         Some(CustomRule {
@@ -272,7 +273,15 @@ struct BallotPage {
     representatives: bool,
 }
 
-async fn ballot_view(p: &Platform, site: &Site, me: &Principal, id: &str, flash: Option<String>, receipt: Option<String>, error: Option<&AppError>) -> AppResult<Response> {
+async fn ballot_view(
+    p: &Platform,
+    site: &Site,
+    me: &Principal,
+    id: &str,
+    flash: Option<String>,
+    receipt: Option<String>,
+    error: Option<&AppError>,
+) -> AppResult<Response> {
     let b = service::ballot(p, me, id).await?;
     let manage = service::can_manage(me, &b);
     let rule = b.rule();
@@ -298,7 +307,15 @@ async fn ballot_view(p: &Platform, site: &Site, me: &Principal, id: &str, flash:
                         .into_iter()
                         .take(300)
                         .enumerate()
-                        .map(|(i, (e, _))| RollLine { seq: i as i64 + 1, person: e.person_id.filter(|_| registers), name: e.name, area: model::area_m2(e.area_dm2), units: e.units, detail: e.detail, voted: None })
+                        .map(|(i, (e, _))| RollLine {
+                            seq: i as i64 + 1,
+                            person: e.person_id.filter(|_| registers),
+                            name: e.name,
+                            area: model::area_m2(e.area_dm2),
+                            units: e.units,
+                            detail: e.detail,
+                            voted: None,
+                        })
                         .collect();
                 }
                 Err(e) if user_error(&e) => roll_error = Some(e.human()),
@@ -333,7 +350,11 @@ async fn ballot_view(p: &Platform, site: &Site, me: &Principal, id: &str, flash:
             format!("参与表决：{}{}", if by_area { "专有部分面积和人数均达" } else { "人数达应参与人数的" }, rule.quorum.label()),
             format!("一般事项：经参与表决者{}同意{}", rule.ordinary.label(), if by_area { "（面积和人数）" } else { "" }),
             format!("特别事项：经参与表决者{}同意{}", rule.special.label(), if by_area { "（面积和人数）" } else { "" }),
-            if rule.abstain_follows_majority { format!("弃权随多数（依据：{}）——存在争议，请慎用", rule.local_rule) } else { "弃权单独计算，不计入任何一方".to_owned() },
+            if rule.abstain_follows_majority {
+                format!("弃权随多数（依据：{}）——存在争议，请慎用", rule.local_rule)
+            } else {
+                "弃权单独计算，不计入任何一方".to_owned()
+            },
         ],
         questions,
         manage,
@@ -400,7 +421,13 @@ pub struct OwnerForm {
     developer: Option<String>,
 }
 
-pub async fn ballot_owner(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>, Form(f): Form<OwnerForm>) -> AppResult<Response> {
+pub async fn ballot_owner(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+    Form(f): Form<OwnerForm>,
+) -> AppResult<Response> {
     match service::register_owner(&p, &me, &id, &f.house_id, f.id_number.as_deref().unwrap_or(""), f.developer.as_deref().unwrap_or("")).await {
         Ok(name) => ballot_view(&p, &site, &me, &id, Some(format!("已登记产权人：{name}")), None, None).await,
         Err(e) if user_error(&e) => ballot_view(&p, &site, &me, &id, None, None, Some(&e)).await,
@@ -413,7 +440,13 @@ pub struct RepresentativeForm {
     id_number: String,
 }
 
-pub async fn ballot_representative(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>, Form(f): Form<RepresentativeForm>) -> AppResult<Response> {
+pub async fn ballot_representative(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+    Form(f): Form<RepresentativeForm>,
+) -> AppResult<Response> {
     match service::add_representative(&p, &me, &id, &f.id_number).await {
         Ok(name) => ballot_view(&p, &site, &me, &id, Some(format!("已登记村民代表：{name}")), None, None).await,
         Err(e) if user_error(&e) => ballot_view(&p, &site, &me, &id, None, None, Some(&e)).await,
@@ -464,6 +497,15 @@ pub async fn ballot_result(State(p): State<Platform>, State(site): State<Site>, 
     }))
 }
 
+/// The result document's print stylesheet (served from the binary, so CSP `style-src 'self'` holds).
+pub async fn print_css() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"), (axum::http::header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../static/print.css"),
+    )
+        .into_response()
+}
+
 #[derive(Deserialize)]
 pub struct ReceiptQuery {
     code: Option<String>,
@@ -478,7 +520,13 @@ struct ReceiptPage {
     found: Option<String>,
 }
 
-pub async fn ballot_receipt(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>, Query(q): Query<ReceiptQuery>) -> AppResult<Response> {
+pub async fn ballot_receipt(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+    Query(q): Query<ReceiptQuery>,
+) -> AppResult<Response> {
     let b = service::ballot(&p, &me, &id).await?;
     let code = q.code.unwrap_or_default();
     let found = service::check_receipt(&p, &me, &id, &code).await?;
@@ -563,7 +611,13 @@ pub struct PostForm {
     body: String,
 }
 
-pub async fn topic_post(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>, Form(f): Form<PostForm>) -> AppResult<Response> {
+pub async fn topic_post(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+    Form(f): Form<PostForm>,
+) -> AppResult<Response> {
     let r = service::post(&p, &me, &id, f.kind.as_deref().unwrap_or("comment"), &f.body).await;
     topic_after(&p, &site, &me, &id, r).await
 }
@@ -574,7 +628,13 @@ pub struct StepForm {
     note: Option<String>,
 }
 
-pub async fn topic_step(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>, Form(f): Form<StepForm>) -> AppResult<Response> {
+pub async fn topic_step(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+    Form(f): Form<StepForm>,
+) -> AppResult<Response> {
     let r = service::complete_step(&p, &me, &id, f.seq, f.note.as_deref().unwrap_or("")).await;
     topic_after(&p, &site, &me, &id, r).await
 }
@@ -593,7 +653,13 @@ fn num(s: &Option<String>) -> i64 {
     s.as_deref().and_then(|v| v.trim().parse().ok()).unwrap_or(-1)
 }
 
-pub async fn meeting_create(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>, Form(f): Form<MeetingForm>) -> AppResult<Response> {
+pub async fn meeting_create(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+    Form(f): Form<MeetingForm>,
+) -> AppResult<Response> {
     let m = MeetingInput {
         title: f.title.clone().unwrap_or_default(),
         held_on: f.held_on.clone().unwrap_or_default(),
@@ -710,7 +776,12 @@ pub struct AffairForm {
 pub async fn affair_create(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Form(f): Form<AffairForm>) -> AppResult<Response> {
     let r = match AffairKind::parse(&f.kind) {
         Some(kind) => {
-            let period = f.period.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(|s| Date::parse(s).ok_or_else(|| AppError::bad_request("affair.bad_date", "日期应为 YYYY-MM-DD").at_field("期间")));
+            let period = f
+                .period
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Date::parse(s).ok_or_else(|| AppError::bad_request("affair.bad_date", "日期应为 YYYY-MM-DD").at_field("期间")));
             match period.transpose() {
                 Ok(period) => service::add_affair(&p, &me, &f.unit, kind, &f.title, f.body.as_deref().unwrap_or(""), period, false).await,
                 Err(e) => Err(e),
@@ -731,7 +802,13 @@ pub struct PublishForm {
     unit: Option<String>,
 }
 
-pub async fn affair_publish(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>, Form(f): Form<PublishForm>) -> AppResult<Response> {
+pub async fn affair_publish(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+    Form(f): Form<PublishForm>,
+) -> AppResult<Response> {
     match service::publish_affair(&p, &me, &id, &f.body).await {
         Ok(()) => affairs_view(&p, &site, &me, f.unit, Some("已公开".into()), None).await,
         Err(e) if user_error(&e) => affairs_view(&p, &site, &me, f.unit, None, Some(&e)).await,

@@ -80,7 +80,11 @@ async fn check_unit(p: &Platform, me: &Principal, unit: &str, electorate: Electo
     if !ok {
         return Err(AppError::bad_request(
             "ballot.bad_unit",
-            if electorate == Electorate::Owners { "业主表决应选择小区（15 位代码）" } else { "村（居）民表决应选择村或社区（12 位代码）" },
+            if electorate == Electorate::Owners {
+                "业主表决应选择小区（15 位代码）"
+            } else {
+                "村（居）民表决应选择村或社区（12 位代码）"
+            },
         )
         .at_field("单位"));
     }
@@ -114,8 +118,11 @@ pub async fn create_ballot(p: &Platform, me: &Principal, c: CreateBallot) -> App
         }
         let t = text(&q.text, "表决事项", 200).map_err(|e| e.at_row(i + 1))?;
         let (cat, matter) = if c.electorate == Electorate::Owners && c.preset == Preset::CivilCode278 {
-            let m = q.matter.ok_or_else(|| AppError::bad_request("ballot.matter_required", "业主表决事项须选择民法典第二百七十八条所列事项").at_row(i + 1).at_field("法定事项"))?;
-            let cat = model::art_278_category(m).ok_or_else(|| AppError::bad_request("ballot.matter_required", "法定事项应为第（一）至（九）项").at_row(i + 1).at_field("法定事项"))?;
+            let m = q.matter.ok_or_else(|| {
+                AppError::bad_request("ballot.matter_required", "业主表决事项须选择民法典第二百七十八条所列事项").at_row(i + 1).at_field("法定事项")
+            })?;
+            let cat = model::art_278_category(m)
+                .ok_or_else(|| AppError::bad_request("ballot.matter_required", "法定事项应为第（一）至（九）项").at_row(i + 1).at_field("法定事项"))?;
             (cat, Some(m))
         } else {
             (q.category.unwrap_or(Category::Ordinary), None)
@@ -175,7 +182,12 @@ pub async fn build_roll(p: &Platform, b: &BallotRow) -> AppResult<Vec<(RollEntry
             if !unowned.is_empty() {
                 return Err(AppError::bad_request(
                     "roll.missing_owner",
-                    format!("{} 套房屋未登记产权人（{}{}），请先补录产权登记", unowned.len(), unowned.iter().take(5).copied().collect::<Vec<_>>().join("、"), if unowned.len() > 5 { "等" } else { "" }),
+                    format!(
+                        "{} 套房屋未登记产权人（{}{}），请先补录产权登记",
+                        unowned.len(),
+                        unowned.iter().take(5).copied().collect::<Vec<_>>().join("、"),
+                        if unowned.len() > 5 { "等" } else { "" }
+                    ),
                 ));
             }
             let mut index = std::collections::HashMap::new();
@@ -193,10 +205,13 @@ pub async fn build_roll(p: &Platform, b: &BallotRow) -> AppResult<Vec<(RollEntry
                 })
                 .collect();
             let roll = model::owner_roll(&owned)?;
-            return Ok(roll.into_iter().map(|e| {
-                let idx = index.get(&e.voter_key).cloned().flatten();
-                (e, idx)
-            }).collect());
+            return Ok(roll
+                .into_iter()
+                .map(|e| {
+                    let idx = index.get(&e.voter_key).cloned().flatten();
+                    (e, idx)
+                })
+                .collect());
         }
         Electorate::Persons => registry::roll::adults(&p.db, &b.unit_code, today).await?,
         Electorate::Households => registry::roll::household_representatives(&p.db, &b.unit_code, today).await?,
@@ -205,7 +220,8 @@ pub async fn build_roll(p: &Platform, b: &BallotRow) -> AppResult<Vec<(RollEntry
     Ok(voters
         .into_iter()
         .map(|v| {
-            let e = RollEntry { voter_key: format!("person:{}", v.person_id), name: v.name, person_id: Some(v.person_id), area_dm2: 0, units: 0, detail: v.detail };
+            let e =
+                RollEntry { voter_key: format!("person:{}", v.person_id), name: v.name, person_id: Some(v.person_id), area_dm2: 0, units: 0, detail: v.detail };
             (e, v.id_index)
         })
         .collect())
@@ -254,7 +270,8 @@ pub async fn register_owner(p: &Platform, me: &Principal, id: &str, house_id: &s
     let unit = units.iter().find(|u| u.house_id == house_id).ok_or_else(AppError::not_found)?;
     let today = Date::of_instant(p.now());
     let (owner, label) = if !id_number.trim().is_empty() {
-        let idx = registry::roll::id_index(&p.cipher, id_number, today).ok_or_else(|| AppError::bad_request("ballot.bad_id", "身份证号格式或校验码不正确").at_field("身份证号"))?;
+        let idx = registry::roll::id_index(&p.cipher, id_number, today)
+            .ok_or_else(|| AppError::bad_request("ballot.bad_id", "身份证号格式或校验码不正确").at_field("身份证号"))?;
         let (pid, name) = registry::roll::person_by_index(&p.db, &idx, None)
             .await?
             .ok_or_else(|| AppError::bad_request("roll.unknown_person", "人口台账中没有此身份证号，请先登记该业主").at_field("身份证号"))?;
@@ -266,7 +283,16 @@ pub async fn register_owner(p: &Platform, me: &Principal, id: &str, house_id: &s
     let now = p.now();
     let mut tx = p.db.begin().await?;
     registry::roll::set_owner(&mut tx, now, house_id, &owner, false).await?;
-    audit(&mut tx, now, &me.actor(), &b.unit_code, "roll.owner_set", house_id, &format!("{} → {}", unit.label, if matches!(owner, registry::roll::Owner::Developer(_)) { "developer" } else { "person" })).await?;
+    audit(
+        &mut tx,
+        now,
+        &me.actor(),
+        &b.unit_code,
+        "roll.owner_set",
+        house_id,
+        &format!("{} → {}", unit.label, if matches!(owner, registry::roll::Owner::Developer(_)) { "developer" } else { "person" }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(label)
 }
@@ -280,7 +306,8 @@ pub async fn add_representative(p: &Platform, me: &Principal, id: &str, id_numbe
     if b.state != "draft" || b.electorate() != Electorate::Representatives {
         return Err(AppError::conflict("ballot.not_draft", "只有村民代表会议表决的草稿可以补录代表；名册冻结后不再改变"));
     }
-    let idx = registry::roll::id_index(&p.cipher, id_number, Date::of_instant(p.now())).ok_or_else(|| AppError::bad_request("ballot.bad_id", "身份证号格式或校验码不正确").at_field("身份证号"))?;
+    let idx = registry::roll::id_index(&p.cipher, id_number, Date::of_instant(p.now()))
+        .ok_or_else(|| AppError::bad_request("ballot.bad_id", "身份证号格式或校验码不正确").at_field("身份证号"))?;
     let (pid, name) = registry::roll::person_by_index(&p.db, &idx, Some(&b.unit_code))
         .await?
         .ok_or_else(|| AppError::bad_request("roll.unknown_person", "该村民不在本村人口台账中").at_field("身份证号"))?;
@@ -402,7 +429,8 @@ pub async fn vote(p: &Platform, me: &Principal, id: &str, v: VoteInput) -> AppRe
     };
     store::insert_receipt(&mut tx, &sha(&format!("{id}:{code}")), id, &summary.join("；")).await?;
     // The audit says who took part and how, never what they chose.
-    let detail = format!("channel={} voter=#{}{}", v.channel.as_str(), entry.seq, if evidence.is_empty() { String::new() } else { format!(" evidence={evidence}") });
+    let detail =
+        format!("channel={} voter=#{}{}", v.channel.as_str(), entry.seq, if evidence.is_empty() { String::new() } else { format!(" evidence={evidence}") });
     audit(&mut tx, now, &me.actor(), &b.unit_code, "ballot.vote", id, &detail).await?;
     tx.commit().await?;
     Ok(Receipt { code, voter_name: entry.name })
@@ -476,14 +504,23 @@ pub fn document(b: &BallotRow, r: &BallotResult, unit_name: &str, closed_ms: Mil
         platform::clock::format_beijing(closed_ms),
         b.roll_hash.clone().unwrap_or_default()
     ));
-    d.push_str(&format!("应参与表决：{} 人{}\n", r.roll.heads, if by_area { format!("，专有部分面积 {} 平方米", model::area_m2(r.roll.area_dm2)) } else { String::new() }));
-    d.push_str(&format!("实际参与：{} 人{}\n", r.took_part.heads, if by_area { format!("，专有部分面积 {} 平方米", model::area_m2(r.took_part.area_dm2)) } else { String::new() }));
+    d.push_str(&format!(
+        "应参与表决：{} 人{}\n",
+        r.roll.heads,
+        if by_area { format!("，专有部分面积 {} 平方米", model::area_m2(r.roll.area_dm2)) } else { String::new() }
+    ));
+    d.push_str(&format!(
+        "实际参与：{} 人{}\n",
+        r.took_part.heads,
+        if by_area { format!("，专有部分面积 {} 平方米", model::area_m2(r.took_part.area_dm2)) } else { String::new() }
+    ));
     let chans: Vec<String> = r.by_channel.iter().map(|(c, n)| format!("{} {n} 人", Channel::parse(c).map(|c| c.label()).unwrap_or("其他"))).collect();
     d.push_str(&format!("其中：{}\n\n", if chans.is_empty() { "无".to_owned() } else { chans.join("，") }));
     for q in &r.questions {
         let t = &q.tally;
         let w = |x: &Weight| if by_area { format!("{} 人 / {} 平方米", x.heads, model::area_m2(x.area_dm2)) } else { format!("{} 人", x.heads) };
-        let matter = q.question.matter.and_then(|m| model::ART_278_MATTERS.get((m - 1) as usize)).map(|m| format!("（民法典第二百七十八条{m}）")).unwrap_or_default();
+        let matter =
+            q.question.matter.and_then(|m| model::ART_278_MATTERS.get((m - 1) as usize)).map(|m| format!("（民法典第二百七十八条{m}）")).unwrap_or_default();
         d.push_str(&format!("第{}项 {}{}，{}\n", q.question.seq, q.question.text, matter, q.question.category().label()));
         d.push_str(&format!("  同意 {}；反对 {}；弃权 {}\n", w(&t.yes), w(&t.no), w(&t.abstain)));
         for l in &q.decision.lines {
@@ -520,7 +557,8 @@ pub async fn close_ballot(p: &Platform, me: &Principal, id: &str) -> AppResult<S
         return Err(AppError::conflict("ballot.not_open", "只有投票中的表决可以结束"));
     }
     let outcomes: Vec<&str> = r.questions.iter().map(|q| q.decision.outcome.as_str()).collect();
-    audit(&mut tx, now, &me.actor(), &b.unit_code, "ballot.close", id, &format!("{} took part; {}; sha256 {hash}", r.took_part.heads, outcomes.join(","))).await?;
+    audit(&mut tx, now, &me.actor(), &b.unit_code, "ballot.close", id, &format!("{} took part; {}; sha256 {hash}", r.took_part.heads, outcomes.join(",")))
+        .await?;
     tx.commit().await?;
     Ok(hash)
 }
@@ -557,7 +595,19 @@ pub async fn raise_topic(p: &Platform, me: &Principal, unit: &str, title: &str, 
     let template = if template == "four_two" && staff { "four_two" } else { "general" };
     let now = p.now();
     let mut tx = p.db.begin().await?;
-    let id = store::insert_consultation(&mut tx, now, code.as_str(), &title, &body, if staff { "staff" } else { "resident" }, &me.username, template, model::template_steps(template), synthetic).await?;
+    let id = store::insert_consultation(
+        &mut tx,
+        now,
+        code.as_str(),
+        &title,
+        &body,
+        if staff { "staff" } else { "resident" },
+        &me.username,
+        template,
+        model::template_steps(template),
+        synthetic,
+    )
+    .await?;
     // Raising the topic is the first step of either template.
     store::complete_step(&mut tx, &id, 1, &me.username, "", now).await?;
     audit(&mut tx, now, &me.actor(), code.as_str(), "consultation.raise", &id, template).await?;
@@ -645,7 +695,20 @@ pub async fn add_meeting(p: &Platform, me: &Principal, id: &str, m: MeetingInput
     check_attendance(m.due, m.present)?;
     let now = p.now();
     let mut tx = p.db.begin().await?;
-    let mid = store::insert_meeting(&mut tx, now, id, &title, &held.to_string(), m.due, m.present, Threshold::at_least(2, 3), m.minutes.trim(), m.decision.trim(), &me.username).await?;
+    let mid = store::insert_meeting(
+        &mut tx,
+        now,
+        id,
+        &title,
+        &held.to_string(),
+        m.due,
+        m.present,
+        Threshold::at_least(2, 3),
+        m.minutes.trim(),
+        m.decision.trim(),
+        &me.username,
+    )
+    .await?;
     audit(&mut tx, now, &me.actor(), &c.unit_code, "consultation.meeting", &mid, &format!("due {} present {}", m.due, m.present)).await?;
     tx.commit().await?;
     Ok(mid)
@@ -671,7 +734,16 @@ pub async fn update_meeting(p: &Platform, me: &Principal, id: &str, mid: &str, p
 // 村务公开
 
 #[allow(clippy::too_many_arguments)]
-pub async fn add_affair(p: &Platform, me: &Principal, unit: &str, kind: AffairKind, title: &str, body: &str, period: Option<Date>, synthetic: bool) -> AppResult<String> {
+pub async fn add_affair(
+    p: &Platform,
+    me: &Principal,
+    unit: &str,
+    kind: AffairKind,
+    title: &str,
+    body: &str,
+    period: Option<Date>,
+    synthetic: bool,
+) -> AppResult<String> {
     let code = village_unit(me, unit, Permission::ManageConsultation)?;
     if code.level() != Level::Village {
         return Err(AppError::bad_request("input.bad_unit", "村务公开以村（社区）为单位").at_field("单位"));
@@ -682,9 +754,10 @@ pub async fn add_affair(p: &Platform, me: &Principal, unit: &str, kind: AffairKi
     let due = model::publication_due(kind, start);
     let now = p.now();
     let mut tx = p.db.begin().await?;
-    let id = store::insert_affair(&mut tx, now, code.as_str(), kind.as_str(), &title, body.trim(), &start.to_string(), &due.to_string(), &me.username, synthetic)
-        .await?
-        .ok_or_else(|| AppError::conflict("affair.duplicate", "同一期间已有同名公开事项"))?;
+    let id =
+        store::insert_affair(&mut tx, now, code.as_str(), kind.as_str(), &title, body.trim(), &start.to_string(), &due.to_string(), &me.username, synthetic)
+            .await?
+            .ok_or_else(|| AppError::conflict("affair.duplicate", "同一期间已有同名公开事项"))?;
     audit(&mut tx, now, &me.actor(), code.as_str(), "affair.add", &id, &format!("{} due {due}", kind.as_str())).await?;
     tx.commit().await?;
     Ok(id)

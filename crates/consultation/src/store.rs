@@ -312,7 +312,8 @@ pub async fn named_choices(db: &Db, ballot_id: &str) -> DbResult<Vec<(i64, Strin
 }
 
 pub async fn receipt(db: &Db, ballot_id: &str, hash: &str) -> DbResult<Option<String>> {
-    let r: Option<(String,)> = db.fetch_optional(sql!("SELECT choices FROM ballot_receipts WHERE ballot_id = $1 AND receipt_hash = $2", ballot_id, hash)).await?;
+    let r: Option<(String,)> =
+        db.fetch_optional(sql!("SELECT choices FROM ballot_receipts WHERE ballot_id = $1 AND receipt_hash = $2", ballot_id, hash)).await?;
     Ok(r.map(|(c,)| c))
 }
 
@@ -392,7 +393,18 @@ pub struct ConsultationRow {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub async fn insert_consultation(tx: &mut Tx, now: Millis, unit: &str, title: &str, body: &str, source: &str, raised_by: &str, template: &str, steps: &[&str], synthetic: bool) -> DbResult<String> {
+pub async fn insert_consultation(
+    tx: &mut Tx,
+    now: Millis,
+    unit: &str,
+    title: &str,
+    body: &str,
+    source: &str,
+    raised_by: &str,
+    template: &str,
+    steps: &[&str],
+    synthetic: bool,
+) -> DbResult<String> {
     let id = new_id();
     tx.execute(sql!(
         "INSERT INTO consultations (id, unit_code, title, body, source, raised_by, template, state, synthetic, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $9)",
@@ -469,14 +481,8 @@ pub async fn complete_step(tx: &mut Tx, id: &str, seq: i64, by: &str, note: &str
 }
 
 pub async fn set_consultation_state(tx: &mut Tx, id: &str, state: &str, published: Option<Millis>, now: Millis) -> DbResult<u64> {
-    tx.execute(sql!(
-        "UPDATE consultations SET state = $1, published_ms = COALESCE(published_ms, $2), updated_ms = $3 WHERE id = $4",
-        state,
-        published,
-        now,
-        id
-    ))
-    .await
+    tx.execute(sql!("UPDATE consultations SET state = $1, published_ms = COALESCE(published_ms, $2), updated_ms = $3 WHERE id = $4", state, published, now, id))
+        .await
 }
 
 #[derive(Clone, Debug, sqlx::FromRow, Serialize)]
@@ -533,7 +539,19 @@ impl MeetingRow {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub async fn insert_meeting(tx: &mut Tx, now: Millis, id: &str, title: &str, held_on: &str, due: i64, present: i64, q: Threshold, minutes: &str, decision: &str, by: &str) -> DbResult<String> {
+pub async fn insert_meeting(
+    tx: &mut Tx,
+    now: Millis,
+    id: &str,
+    title: &str,
+    held_on: &str,
+    due: i64,
+    present: i64,
+    q: Threshold,
+    minutes: &str,
+    decision: &str,
+    by: &str,
+) -> DbResult<String> {
     let mid = new_id();
     tx.execute(sql!(
         "INSERT INTO meetings (id, consultation_id, title, held_on, due, present, quorum_cmp, quorum_num, quorum_den, minutes, decision, created_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -589,7 +607,18 @@ pub struct AffairRow {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub async fn insert_affair(tx: &mut Tx, now: Millis, unit: &str, kind: &str, title: &str, body: &str, period_start: &str, due: &str, by: &str, synthetic: bool) -> DbResult<Option<String>> {
+pub async fn insert_affair(
+    tx: &mut Tx,
+    now: Millis,
+    unit: &str,
+    kind: &str,
+    title: &str,
+    body: &str,
+    period_start: &str,
+    due: &str,
+    by: &str,
+    synthetic: bool,
+) -> DbResult<Option<String>> {
     let id = new_id();
     let n = tx
         .execute(sql!(

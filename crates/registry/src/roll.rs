@@ -137,7 +137,9 @@ pub async fn household_representatives(db: &Db, unit: &str, today: Date) -> DbRe
         let adult = |m: &&&Member| m.birth_date.as_deref().is_some_and(|b| b <= cutoff.as_str());
         let pick = group.iter().filter(adult).find(|m| m.relation.as_deref() == Some("户主")).or_else(|| group.iter().find(adult));
         if let Some(m) = pick {
-            out.push(Voter { person_id: m.person_id.clone(), name: m.name.clone(), id_index: m.id_index.clone(), detail: format!("户号 {}", m.household_no) });
+            out.push(Voter {
+                person_id: m.person_id.clone(), name: m.name.clone(), id_index: m.id_index.clone(), detail: format!("户号 {}", m.household_no)
+            });
         }
     }
     Ok(out)

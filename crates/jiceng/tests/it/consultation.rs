@@ -171,7 +171,13 @@ async fn owners_ballot_from_roll_to_archived_result() {
 
     // Owner A votes on the phone with their own ID number: yes, yes.
     let mut a = t.login("owner-a", None).await;
-    let r = t.post(&mut a, &format!("/consultation/ballots/{id}/vote"), &[("channel", "app"), ("id_number", &ids[0]), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")]).await;
+    let r = t
+        .post(
+            &mut a,
+            &format!("/consultation/ballots/{id}/vote"),
+            &[("channel", "app"), ("id_number", &ids[0]), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body.contains("业主甲的选票已记录（手机投票）"), "{}", r.body);
     let receipt = r.body.split("data-testid=\"receipt-code\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
@@ -185,7 +191,13 @@ async fn owners_ballot_from_roll_to_archived_result() {
     let b_seq = roll_page.body.split("<tr data-seq=\"").skip(1).find(|r| r.contains("业主乙")).unwrap().split('"').next().unwrap().to_owned();
     let dev_seq = roll_page.body.split("<tr data-seq=\"").skip(1).find(|r| r.contains("置业公司")).unwrap().split('"').next().unwrap().to_owned();
     let vote_b = |evidence: &'static str| {
-        vec![("channel".to_owned(), "paper".to_owned()), ("roll_no".into(), b_seq.clone()), ("evidence".into(), evidence.to_owned()), (format!("q_{}", qs[0]), "yes".into()), (format!("q_{}", qs[1]), "no".into())]
+        vec![
+            ("channel".to_owned(), "paper".to_owned()),
+            ("roll_no".into(), b_seq.clone()),
+            ("evidence".into(), evidence.to_owned()),
+            (format!("q_{}", qs[0]), "yes".into()),
+            (format!("q_{}", qs[1]), "no".into()),
+        ]
     };
     let f = vote_b("");
     let fr: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -198,19 +210,43 @@ async fn owners_ballot_from_roll_to_archived_result() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 
     // B then tries again on the phone: refused, naming the first channel.
-    let r = t.post(&mut a, &format!("/consultation/ballots/{id}/vote"), &[("channel", "app"), ("id_number", &ids[1]), (&format!("q_{}", qs[0]), "no"), (&format!("q_{}", qs[1]), "no")]).await;
+    let r = t
+        .post(
+            &mut a,
+            &format!("/consultation/ballots/{id}/vote"),
+            &[("channel", "app"), ("id_number", &ids[1]), (&format!("q_{}", qs[0]), "no"), (&format!("q_{}", qs[1]), "no")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(alert_code(&r.body), "ballot.already_voted");
     assert!(r.body.contains("纸质票录入"));
     // A's second phone vote is refused too; someone not on the roll cannot vote.
-    let r = t.post(&mut a, &format!("/consultation/ballots/{id}/vote"), &[("channel", "app"), ("id_number", &ids[0]), (&format!("q_{}", qs[0]), "no"), (&format!("q_{}", qs[1]), "no")]).await;
+    let r = t
+        .post(
+            &mut a,
+            &format!("/consultation/ballots/{id}/vote"),
+            &[("channel", "app"), ("id_number", &ids[0]), (&format!("q_{}", qs[0]), "no"), (&format!("q_{}", qs[1]), "no")],
+        )
+        .await;
     assert_eq!(alert_code(&r.body), "ballot.already_voted");
     let stranger = make_id("510903", "19800101", 99);
-    let r = t.post(&mut a, &format!("/consultation/ballots/{id}/vote"), &[("channel", "app"), ("id_number", &stranger), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")]).await;
+    let r = t
+        .post(
+            &mut a,
+            &format!("/consultation/ballots/{id}/vote"),
+            &[("channel", "app"), ("id_number", &stranger), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")],
+        )
+        .await;
     assert_eq!(alert_code(&r.body), "ballot.not_on_roll");
 
     // The developer's unsold units vote as one owner, on paper: yes, yes.
-    let dev = [("channel", "paper"), ("roll_no", dev_seq.as_str()), ("evidence", "建设单位盖章表决票"), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")];
+    let dev = [
+        ("channel", "paper"),
+        ("roll_no", dev_seq.as_str()),
+        ("evidence", "建设单位盖章表决票"),
+        (&format!("q_{}", qs[0]), "yes"),
+        (&format!("q_{}", qs[1]), "yes"),
+    ];
     let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &dev).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let page = t.get(&staff, &format!("/consultation/ballots/{id}")).await;
@@ -249,7 +285,13 @@ async fn owners_ballot_from_roll_to_archived_result() {
     // The archived result cannot be changed, and voting after closing is refused.
     let edit = t.platform.db.execute(sql!("UPDATE ballot_results SET document = 'x' WHERE ballot_id = $1", id.as_str())).await;
     assert!(edit.is_err(), "ballot_results is immutable");
-    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &[("channel", "booth"), ("id_number", &ids[2]), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")]).await;
+    let r = t
+        .post(
+            &mut staff,
+            &format!("/consultation/ballots/{id}/vote"),
+            &[("channel", "booth"), ("id_number", &ids[2]), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")],
+        )
+        .await;
     assert_eq!(alert_code(&r.body), "ballot.not_open");
 
     // Every step is in the audit chain, and the chain verifies.
@@ -270,7 +312,13 @@ async fn quorum_missed_is_invalid_and_secret_ballots_keep_no_link() {
     let qs = ordered_questions(&r.body);
     // A (150 m²) and C (50 m²) at the booth: 2 of 4 owners and 200 of 500 m² — below 2/3.
     for idn in [&ids[0], &ids[2]] {
-        let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &[("channel", "booth"), ("id_number", idn), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")]).await;
+        let r = t
+            .post(
+                &mut staff,
+                &format!("/consultation/ballots/{id}/vote"),
+                &[("channel", "booth"), ("id_number", idn), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")],
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
     // Nothing links a voter to a choice: the voters table has no choices, the receipts no voter,
@@ -327,7 +375,20 @@ async fn roll_refuses_units_without_area_or_owner_and_custom_rules_need_a_local_
         &mut tx,
         "houses",
         &registry::store::HOUSE_COLUMNS,
-        vec![vec![Value::from(hid.as_str()), COMMUNITY.into(), Value::from(compound.as_str()), "和平路 8 号".into(), "2".into(), "1".into(), "101".into(), "住宅".into(), Value::Int(None), "空置".into(), false.into(), t.platform.now().into()]],
+        vec![vec![
+            Value::from(hid.as_str()),
+            COMMUNITY.into(),
+            Value::from(compound.as_str()),
+            "和平路 8 号".into(),
+            "2".into(),
+            "1".into(),
+            "101".into(),
+            "住宅".into(),
+            Value::Int(None),
+            "空置".into(),
+            false.into(),
+            t.platform.now().into(),
+        ]],
     )
     .await
     .unwrap();
@@ -358,7 +419,16 @@ async fn roll_refuses_units_without_area_or_owner_and_custom_rules_need_a_local_
     let r = t.post(&mut staff, "/consultation/ballots", &f).await;
     assert_eq!(alert_code(&r.body), "ballot.herd_not_in_preset");
     let mut f = base.to_vec();
-    f.extend([("preset", "custom"), ("quorum_cmp", "more_than"), ("quorum_frac", "1/2"), ("ordinary_cmp", "more_than"), ("ordinary_frac", "1/2"), ("special_cmp", "at_least"), ("special_frac", "2/3"), ("herd", "1")]);
+    f.extend([
+        ("preset", "custom"),
+        ("quorum_cmp", "more_than"),
+        ("quorum_frac", "1/2"),
+        ("ordinary_cmp", "more_than"),
+        ("ordinary_frac", "1/2"),
+        ("special_cmp", "at_least"),
+        ("special_frac", "2/3"),
+        ("herd", "1"),
+    ]);
     let r = t.post(&mut staff, "/consultation/ballots", &f).await;
     assert_eq!(alert_code(&r.body), "ballot.herd_needs_rule");
     assert!(r.body.contains("村规民约修订"), "the form keeps its input");
@@ -383,7 +453,18 @@ async fn villagers_roll_counts_adults_from_the_register() {
     t.user("staff", Role::CommunityStaff, COMMUNITY).await;
     let mut staff = t.login("staff", None).await;
     let r = t
-        .post(&mut staff, "/consultation/ballots", &[("unit", COMMUNITY), ("title", "居民会议：停车管理办法"), ("organiser", "居民委员会"), ("electorate", "households"), ("preset", "villagers_meeting"), ("q1", "通过停车管理办法")])
+        .post(
+            &mut staff,
+            "/consultation/ballots",
+            &[
+                ("unit", COMMUNITY),
+                ("title", "居民会议：停车管理办法"),
+                ("organiser", "居民委员会"),
+                ("electorate", "households"),
+                ("preset", "villagers_meeting"),
+                ("q1", "通过停车管理办法"),
+            ],
+        )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let id = r.location().trim_start_matches("/consultation/ballots/").to_owned();
@@ -400,7 +481,13 @@ async fn four_two_consultation_runs_in_order_with_meeting_quorum_and_publication
     let mut staff = t.login("staff", None).await;
     let mut res = t.login("resident", None).await;
     // A resident raises a topic (general template, whatever they ask for).
-    let r = t.post(&mut res, "/consultation/topics", &[("unit", COMMUNITY), ("title", "小区增设充电桩"), ("body", "电动车乱停乱充，存在火灾隐患"), ("template", "four_two")]).await;
+    let r = t
+        .post(
+            &mut res,
+            "/consultation/topics",
+            &[("unit", COMMUNITY), ("title", "小区增设充电桩"), ("body", "电动车乱停乱充，存在火灾隐患"), ("template", "four_two")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let rid = r.location().trim_start_matches("/consultation/topics/").to_owned();
     let page = t.get(&res, &format!("/consultation/topics/{rid}")).await;
@@ -410,7 +497,9 @@ async fn four_two_consultation_runs_in_order_with_meeting_quorum_and_publication
     let r = t.post(&mut res, &format!("/consultation/topics/{rid}/step"), &[("seq", "2")]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "residents do not run the procedure");
 
-    let r = t.post(&mut staff, "/consultation/topics", &[("unit", COMMUNITY), ("title", "老旧小区改造方案"), ("body", "党组织提议"), ("template", "four_two")]).await;
+    let r = t
+        .post(&mut staff, "/consultation/topics", &[("unit", COMMUNITY), ("title", "老旧小区改造方案"), ("body", "党组织提议"), ("template", "four_two")])
+        .await;
     let id = r.location().trim_start_matches("/consultation/topics/").to_owned();
     // Skipping a step is refused.
     let r = t.post(&mut staff, &format!("/consultation/topics/{id}/step"), &[("seq", "3")]).await;
@@ -418,12 +507,20 @@ async fn four_two_consultation_runs_in_order_with_meeting_quorum_and_publication
     assert!(r.body.contains("下一步是“两委会议商议”"));
     assert_eq!(t.post(&mut staff, &format!("/consultation/topics/{id}/step"), &[("seq", "2")]).await.status, StatusCode::SEE_OTHER);
     // The party members' meeting: 9 due, 5 present is short of 2/3; 6 is exactly 2/3 and enough.
-    let r = t.post(&mut staff, &format!("/consultation/topics/{id}/meetings"), &[("title", "党员大会"), ("held_on", "2026-05-28"), ("due", "9"), ("present", "5")]).await;
+    let r = t
+        .post(&mut staff, &format!("/consultation/topics/{id}/meetings"), &[("title", "党员大会"), ("held_on", "2026-05-28"), ("due", "9"), ("present", "5")])
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let page = t.get(&staff, &format!("/consultation/topics/{id}")).await;
     assert!(page.body.contains("应到 9 人，实到 5 人，要求三分之二以上（含本数）：未达到法定人数"), "{}", page.body);
     let mid = page.body.split(&format!("/consultation/topics/{id}/meetings/")).nth(1).unwrap().split('"').next().unwrap().to_owned();
-    let r = t.post(&mut staff, &format!("/consultation/topics/{id}/meetings/{mid}"), &[("present", "6"), ("minutes", "审议通过"), ("decision", "同意提交居民代表会议")]).await;
+    let r = t
+        .post(
+            &mut staff,
+            &format!("/consultation/topics/{id}/meetings/{mid}"),
+            &[("present", "6"), ("minutes", "审议通过"), ("decision", "同意提交居民代表会议")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let page = t.get(&staff, &format!("/consultation/topics/{id}")).await;
     assert!(page.body.contains("实到 6 人，要求三分之二以上（含本数）：已达到法定人数"));
@@ -450,7 +547,9 @@ async fn missed_publications_escalate_to_the_township_once() {
     t.user("street", Role::TownshipStaff, "510903001").await;
     let mut staff = t.login("staff", None).await;
     let today = Date::of_instant(t.platform.now());
-    let r = t.post(&mut staff, "/consultation/affairs", &[("unit", COMMUNITY), ("kind", "finance"), ("title", "本月财务收支"), ("period", &today.to_string())]).await;
+    let r = t
+        .post(&mut staff, "/consultation/affairs", &[("unit", COMMUNITY), ("kind", "finance"), ("title", "本月财务收支"), ("period", &today.to_string())])
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = t.post(&mut staff, "/consultation/affairs", &[("unit", COMMUNITY), ("kind", "major"), ("title", "征地补偿分配方案")]).await;
     assert!(r.body.contains("待公开"));
@@ -488,7 +587,19 @@ async fn representatives_meeting_at_exactly_two_thirds_with_a_named_signature_li
     t.user("staff", Role::CommunityStaff, COMMUNITY).await;
     let mut staff = t.login("staff", None).await;
     let r = t
-        .post(&mut staff, "/consultation/ballots", &[("unit", COMMUNITY), ("title", "集体资产租赁方案"), ("organiser", "居民委员会"), ("electorate", "representatives"), ("preset", "representatives_meeting"), ("q1", "同意租赁方案"), ("cat1", "ordinary")])
+        .post(
+            &mut staff,
+            "/consultation/ballots",
+            &[
+                ("unit", COMMUNITY),
+                ("title", "集体资产租赁方案"),
+                ("organiser", "居民委员会"),
+                ("electorate", "representatives"),
+                ("preset", "representatives_meeting"),
+                ("q1", "同意租赁方案"),
+                ("cat1", "ordinary"),
+            ],
+        )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let id = r.location().trim_start_matches("/consultation/ballots/").to_owned();
@@ -503,7 +614,9 @@ async fn representatives_meeting_at_exactly_two_thirds_with_a_named_signature_li
     let qs = ordered_questions(&r.body);
     // Two of three representatives: exactly 2/3 meets the quorum; both approve.
     for idn in &ids[..2] {
-        let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &[("channel", "booth"), ("id_number", idn), (&format!("q_{}", qs[0]), "yes")]).await;
+        let r = t
+            .post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &[("channel", "booth"), ("id_number", idn), (&format!("q_{}", qs[0]), "yes")])
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
     let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/close"), &[]).await;
