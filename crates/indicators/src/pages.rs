@@ -293,7 +293,7 @@ pub async fn dashboard(State(p): State<Platform>, State(site): State<Site>, Auth
                 kind: c.kind.map(|k| k.label()).unwrap_or("").to_owned(),
                 greens: cells.iter().filter(|x| x.status == Status::Green).count(),
                 reds: cells.iter().filter(|x| x.status == Status::Red).count(),
-                village: c.code.len() == 12,
+                village: c.code.len() == 12 && me.can(Permission::ViewRegisters),
             }
         })
         .collect();
@@ -310,7 +310,7 @@ pub async fn dashboard(State(p): State<Platform>, State(site): State<Site>, Auth
         rows,
         counts,
         children,
-        is_village: root.as_str().len() == 12,
+        is_village: root.as_str().len() == 12 && me.can(Permission::ViewRegisters),
         can_snapshot: me.grants.iter().any(|g| g.unit.as_str() == "5109" && g.role.allows(Permission::ViewRegisters)),
         printed: format_beijing(p.now()),
     }))
@@ -787,6 +787,12 @@ pub const AGE_BANDS: [&str; 4] = ["<1d", "1-7d", "7-30d", ">30d"];
 
 pub async fn portrait(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(unit): Path<String>) -> AppResult<Response> {
     let (root, scope) = resolve(&p, &me, Some(&unit)).await?;
+    // Counts of special populations are register data: only those who may browse the registers
+    // of the unit see its portrait (residents and departments see the dashboard only).
+    let registers = me.require(Permission::ViewRegisters)?;
+    if !(registers.contains(&root) || registers.roots().iter().any(|r| r.as_str().starts_with(root.as_str()))) {
+        return Err(AppError::not_found());
+    }
     let db = &p.db;
     let group_sum = |gs: &[registry::measures::Group]| -> i64 { gs.iter().map(|g| g.n).sum() };
     let by_key = |gs: &[registry::measures::Group], f: &dyn Fn(&str) -> String| -> Vec<Stat> {

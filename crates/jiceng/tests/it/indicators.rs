@@ -459,6 +459,11 @@ async fn community_portrait_counts_the_six_elements_and_open_events() {
     assert!(r.body.contains("在册志愿者"));
     assert!(r.body.contains("data-testid=\"portrait-indicators\""));
     assert_eq!(t.get(&b, "/indicators/portrait/510903001002").await.status, StatusCode::NOT_FOUND);
+    // A resident sees the community's indicators but not the register counts of its portrait.
+    t.user("res", Role::Resident, COMMUNITY).await;
+    let rb = t.login("res", None).await;
+    assert_eq!(t.get(&rb, "/indicators").await.status, StatusCode::OK);
+    assert_eq!(t.get(&rb, &format!("/indicators/portrait/{COMMUNITY}")).await.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
