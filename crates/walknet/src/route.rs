@@ -141,7 +141,7 @@ fn key(d: f32, v: u32) -> u64 {
 /// Dijkstra with lazy deletion. `dist` and `nearest` must be INFINITY / MAX on entry except
 /// where already touched by this search; `touched` receives each node the first time it is
 /// reached. Ties between sites go to the lower site index, so the output is deterministic.
-fn dijkstra(
+fn dijkstra<const TRACK: bool>(
     g: &Csr,
     bound: f32,
     dist: &mut [f32],
@@ -155,7 +155,8 @@ fn dijkstra(
         if d > dist[u as usize] {
             continue;
         }
-        let src = nearest[u as usize];
+        // Without TRACK (one site) the nearest-site labels are not kept: one array less to touch.
+        let src = if TRACK { nearest[u as usize] } else { 0 };
         let (lo, hi) = (g.offsets[u as usize] as usize, g.offsets[u as usize + 1] as usize);
         for i in lo..hi {
             let v = g.targets[i];
@@ -164,12 +165,14 @@ fn dijkstra(
                 continue;
             }
             let dv = &mut dist[v as usize];
-            if nd < *dv || (nd == *dv && src < nearest[v as usize]) {
+            if nd < *dv || (TRACK && nd == *dv && src < nearest[v as usize]) {
                 if dv.is_infinite() {
                     touched.push(v);
                 }
                 *dv = nd;
-                nearest[v as usize] = src;
+                if TRACK {
+                    nearest[v as usize] = src;
+                }
                 heap.push(Reverse(key(nd, v)));
             }
         }
@@ -457,7 +460,7 @@ impl Searcher<'_> {
         };
         self.reset();
         self.add_site(site, 0, bound_m);
-        dijkstra(&ch.csr, bound_m, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap);
+        dijkstra::<false>(&ch.csr, bound_m, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap);
         let bound = bound_m;
         let dist = &self.dist;
         // Chains holding a seed are done separately (paths inside the chain count too).
@@ -579,10 +582,10 @@ impl Searcher<'_> {
     fn search(&mut self, bound: f32) {
         match &self.net.chains {
             Some(ch) => {
-                dijkstra(&ch.csr, bound, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap);
+                dijkstra::<true>(&ch.csr, bound, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap);
                 expand(ch, bound, &mut self.dist, &mut self.nearest, &mut self.touched, &self.inner);
             }
-            None => dijkstra(self.net.towards(), bound, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap),
+            None => dijkstra::<true>(self.net.towards(), bound, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap),
         }
     }
 
