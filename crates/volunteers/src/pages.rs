@@ -57,6 +57,7 @@ fn flash(ok: Option<&str>) -> Option<String> {
             "service" => "服务项目已添加",
             "config" => "时间银行规则已保存",
             "note" => "已记入志愿服务记录",
+            "manual" => "已补录，待确认后公示",
             "rules" => "细则草案已保存，须经村民（代表）会议表决通过后生效",
             "approved" => "细则已生效",
             "award" => "申报已提交，等待评议",
@@ -338,6 +339,8 @@ pub async fn scan_submit(State(p): State<Platform>, State(site): State<Site>, Au
 
 struct RecordView {
     id: String,
+    /// Final, a service record, not yet in the time bank.
+    depositable: bool,
     volunteer: String,
     content: String,
     when: String,
@@ -352,7 +355,9 @@ async fn record_views(p: &Platform, rows: Vec<RecordRow>) -> AppResult<Vec<Recor
     let mut out = Vec::new();
     for r in rows {
         let v = store::volunteer(&p.db, &r.volunteer_id).await?;
+        let depositable = r.kind == "service" && r.state_at(p.now()) == RecordState::Final && store::transfer_by_key(&p.db, &format!("deposit:{}", r.id)).await?.is_none();
         out.push(RecordView {
+            depositable,
             volunteer: v.map(|v| format!("{} {}", registry::model::mask_name(&v.name), v.volunteer_no)).unwrap_or_default(),
             when: format!("{} – {}", format_beijing(r.started_ms), &format_beijing(r.ended_ms)[11..16]),
             hours: hm(r.minutes),
@@ -549,6 +554,7 @@ struct RecordPage {
     blocks: Vec<(&'static str, Vec<(String, String, String)>)>,
     note_blocks: Vec<(&'static str, &'static str)>,
     today: String,
+    orgs: Vec<(String, String)>,
 }
 
 async fn record_page(p: &Platform, site: &Site, me: &Principal, v: VolunteerRow, own: bool, ok: Option<&str>) -> AppResult<Response> {
@@ -573,6 +579,10 @@ async fn record_page(p: &Platform, site: &Site, me: &Principal, v: VolunteerRow,
         blocks,
         note_blocks: service::NOTE_BLOCKS.to_vec(),
         today: Date::of_instant(now).to_string(),
+        orgs: match me.require(Permission::ManageVolunteers) {
+            Ok(scope) => store::orgs(&p.db, &scope).await?.into_iter().filter(|o| o.kind != "station").map(|o| (o.id, o.name)).collect(),
+            Err(_) => Vec::new(),
+        },
         v,
     }))
 }
@@ -738,7 +748,9 @@ pub async fn timebank(State(p): State<Platform>, State(site): State<Site>, Auth(
 
 pub async fn deposit(State(p): State<Platform>, Auth(me): Auth, Path(id): Path<String>) -> AppResult<Response> {
     service::deposit(&p, &me, &id).await?;
-    Ok(Redirect::to("/volunteers/timebank?ok=deposited").into_response())
+    let r = store::record(&p.db, &id).await?.ok_or_else(AppError::not_found)?;
+    let own = store::volunteer_of_user(&p.db, &me.user_id).await?.is_some_and(|v| v.id == r.volunteer_id);
+    Ok(Redirect::to(&if own { "/volunteers/timebank?ok=deposited".to_owned() } else { format!("/volunteers/people/{}?ok=deposited", r.volunteer_id) }).into_response())
 }
 
 pub async fn redeem(State(p): State<Platform>, Auth(me): Auth, Form(m): Fields) -> AppResult<Response> {
@@ -1052,4 +1064,25 @@ pub async fn people(State(p): State<Platform>, State(site): State<Site>, Auth(me
         ));
     }
     Ok(render(&PeoplePage { shell: Shell::new(&site, &me, "志愿者名册", "/volunteers"), q: text, rows, pager }))
+}
+
+pub async fn assisted_register(State(p): State<Platform>, Auth(me): Auth, Form(m): Fields) -> AppResult<Response> {
+    let r = Registration {
+        name: f(&m, "name").trim().to_owned(),
+        id_number: f(&m, "id_number").trim().to_owned(),
+        phone: f(&m, "phone").trim().to_owned(),
+        skills: f(&m, "skills").to_owned(),
+        availability: f(&m, "availability").to_owned(),
+        guardian_name: f(&m, "guardian_name").to_owned(),
+        guardian_consent: f(&m, "guardian_consent") == "1",
+    };
+    let v = service::register_assisted(&p, &me, &r).await?;
+    Ok(Redirect::to(&format!("/volunteers/people/{}?ok=registered", v.id)).into_response())
+}
+
+pub async fn manual_record(State(p): State<Platform>, Auth(me): Auth, Path(id): Path<String>, Form(m): Fields) -> AppResult<Response> {
+    let starts = parse_local(f(&m, "starts"), "starts")?;
+    let ends = parse_local(f(&m, "ends"), "ends")?;
+    service::record_manual(&p, &me, &id, f(&m, "org_id"), f(&m, "content"), starts, ends).await?;
+    Ok(Redirect::to(&format!("/volunteers/people/{id}?ok=manual")).into_response())
 }

@@ -59,11 +59,22 @@ pub async fn register(p: &Platform, me: &Principal, r: &Registration) -> AppResu
     if store::volunteer_of_user(&p.db, &me.user_id).await?.is_some() {
         return Err(AppError::conflict("volunteer.already_registered", "您的账户已注册志愿者，不能重复注册"));
     }
+    register_in(p, me, &scope, Some(&me.user_id), r).await
+}
+
+/// 代为注册: staff register a resident who has no account or phone (older residents, paper
+/// sign-up sheets), within their own scope; the same register check and duplicate rule apply.
+pub async fn register_assisted(p: &Platform, me: &Principal, r: &Registration) -> AppResult<VolunteerRow> {
+    let scope = me.require(Permission::ManageVolunteers)?;
+    register_in(p, me, &scope, None, r).await
+}
+
+async fn register_in(p: &Platform, me: &Principal, scope: &platform::Scope, user_id: Option<&str>, r: &Registration) -> AppResult<VolunteerRow> {
     let name = r.name.trim();
     if name.is_empty() {
         return Err(AppError::bad_request("volunteer.name_required", "请填写真实姓名").at_field("name"));
     }
-    let person = registry::lookup::find_by_id_number(&p.db, &p.cipher, &scope, &r.id_number, today(p))
+    let person = registry::lookup::find_by_id_number(&p.db, &p.cipher, scope, &r.id_number, today(p))
         .await?
         .ok_or_else(|| AppError::bad_request("volunteer.not_in_register", "本辖区居民台账中没有这个身份证号，请核对或联系社区登记").at_field("id_number"))?;
     if person.name != name {
@@ -99,7 +110,7 @@ pub async fn register(p: &Platform, me: &Principal, r: &Registration) -> AppResu
             volunteer_no: &no,
             person_id: &person.id,
             id_index: &id_index,
-            user_id: Some(&me.user_id),
+            user_id,
             unit_code: &person.unit_code,
             name,
             sex: person.sex.as_deref(),
@@ -368,6 +379,58 @@ pub async fn scan(p: &Platform, me: &Principal, token: &str) -> AppResult<ScanRe
             Ok(ScanResult { action: t.action, activity: a, record_id: Some(rid), minutes: Some(minutes) })
         }
     }
+}
+
+/// 补录: the organiser enters a service from a paper sign-in sheet; it is pending like a scanned one
+/// and goes through the same confirmation and publication.
+pub async fn record_manual(p: &Platform, me: &Principal, volunteer_id: &str, org_id: &str, content: &str, started_ms: Millis, ended_ms: Millis) -> AppResult<String> {
+    let scope = me.require(Permission::ManageVolunteers)?;
+    let v = store::volunteer_in(&p.db, &scope, volunteer_id).await?.ok_or_else(AppError::not_found)?;
+    let org = store::org(&p.db, org_id).await?.ok_or_else(|| AppError::bad_request("record.org_required", "请选择组织方").at_field("org_id"))?;
+    if !scope.contains(&UnitCode::parse(&org.unit_code).map_err(AppError::internal)?) {
+        return Err(AppError::not_found());
+    }
+    let content = model::clean_text(content, 200, "content", "服务内容")?;
+    if content.is_empty() {
+        return Err(AppError::bad_request("record.content_required", "请填写服务内容").at_field("content"));
+    }
+    if ended_ms > p.now() {
+        return Err(AppError::bad_request("record.in_future", "只能补录已经结束的服务").at_field("ends"));
+    }
+    let minutes = model::service_minutes(started_ms, ended_ms)?;
+    let id = new_id();
+    let mut tx = p.db.begin().await?;
+    if store::overlapping(&mut tx, &v.id, started_ms, ended_ms).await? > 0 {
+        return Err(AppError::conflict("record.overlap", "该时段已有其他服务记录，同一时间不能重复记时"));
+    }
+    store::insert_record(
+        &mut tx,
+        &RecordRow {
+            id: id.clone(),
+            volunteer_id: v.id.clone(),
+            activity_id: None,
+            signup_id: None,
+            org_id: org.id.clone(),
+            unit_code: org.unit_code.clone(),
+            content: content.clone(),
+            started_ms,
+            ended_ms,
+            minutes,
+            kind: "service".into(),
+            corrects_id: None,
+            state: RecordState::Pending.as_str().into(),
+            confirmed_by: None,
+            confirmed_ms: None,
+            publish_until_ms: None,
+            objection: None,
+            created_ms: p.now(),
+            synthetic: 0,
+        },
+    )
+    .await?;
+    audit(&mut tx, p, me, &org.unit_code, "volunteer.record_manual", &id, &format!("{content}，{minutes} 分钟")).await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -662,9 +725,15 @@ pub struct TimeAccounts {
 }
 
 /// 存入: a final service record becomes hours in the time bank, once, within the caps.
+/// The volunteer deposits their own records; staff may deposit for a volunteer in their scope (one
+/// registered for them without an account).
 pub async fn deposit(p: &Platform, me: &Principal, record_id: &str) -> AppResult<String> {
-    let v = me_volunteer(p, me).await?;
-    let r = store::record(&p.db, record_id).await?.filter(|r| r.volunteer_id == v.id).ok_or_else(AppError::not_found)?;
+    let r = store::record(&p.db, record_id).await?.ok_or_else(AppError::not_found)?;
+    let v = store::volunteer(&p.db, &r.volunteer_id).await?.ok_or_else(AppError::not_found)?;
+    let own = v.user_id.as_deref() == Some(me.user_id.as_str());
+    if !own && !me.scope(Permission::ManageVolunteers).contains(&UnitCode::parse(&v.unit_code).map_err(AppError::internal)?) {
+        return Err(AppError::not_found());
+    }
     let now = p.now();
     if r.kind != "service" {
         return Err(AppError::conflict("timebank.not_service", "更正记录随原记录自动调整，不能单独存入"));

@@ -515,3 +515,48 @@ async fn stars_are_applied_for_and_approved_and_points_objections_close() {
         "not_found"
     );
 }
+
+#[tokio::test]
+async fn staff_register_residents_without_phones_and_enter_paper_records() {
+    let t = setup().await;
+    t.user("office", Role::CommunityStaff, COMMUNITY).await;
+    let mut office = t.login("office", None).await;
+    let who = people(&t, "1940-01-01", "1955-12-31", 1).await;
+    let r = t.post(&mut office, "/volunteers/people", &[("name", &who[0].0), ("id_number", &who[0].1), ("skills", "剪纸")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let vid = r.location().trim_start_matches("/volunteers/people/").split('?').next().unwrap().to_owned();
+    let again = t.post(&mut office, "/volunteers/people", &[("name", &who[0].0), ("id_number", &who[0].1)]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "never twice, also when staff register");
+    let r = t.post(&mut office, "/volunteers/orgs", &[("unit", COMMUNITY), ("name", "银龄队"), ("kind", "team")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let org: (String,) = t.platform.db.fetch_one(sql!("SELECT id FROM vol_orgs WHERE name = '银龄队'")).await.unwrap();
+    // A paper sign-in sheet from yesterday: 2 hours. A future one is refused; an overlapping one too.
+    let local = |ms: i64| platform::clock::format_beijing(ms)[..16].replace(' ', "T");
+    let now = t.platform.now();
+    let (s, e) = (local(now - DAY), local(now - DAY + 2 * HOUR));
+    let path = format!("/volunteers/people/{vid}/records");
+    let r = t.post(&mut office, &path, &[("org_id", &org.0), ("content", "社区剪纸课"), ("starts", &s), ("ends", &e)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let r = t.post(&mut office, &path, &[("org_id", &org.0), ("content", "重复"), ("starts", &s), ("ends", &e)]).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = t.post(&mut office, &path, &[("org_id", &org.0), ("content", "明天"), ("starts", &local(now + DAY)), ("ends", &local(now + DAY + HOUR))]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let (rid,): (String,) = t.platform.db.fetch_one(sql!("SELECT id FROM vol_records WHERE volunteer_id = $1", vid.as_str())).await.unwrap();
+    let r = t.post(&mut office, &format!("/volunteers/records/{rid}/confirm"), &[("decision", "accept"), ("minutes", "120")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    t.clock.advance(8 * DAY);
+    let office = t.login("office", None).await;
+    let mut office = office;
+    let page = t.get(&office, &format!("/volunteers/people/{vid}")).await;
+    assert!(page.body.contains("data-testid=\"deposit-for\""), "{}", page.body);
+    let r = t.post(&mut office, &format!("/volunteers/timebank/deposit/{rid}"), &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let v = store::volunteer(&t.platform.db, &vid).await.unwrap().unwrap();
+    let acct = store::find_account(&t.platform.db, Currency::Minutes, AccountKind::Person, &v.person_id).await.unwrap().unwrap();
+    assert_eq!(acct.balance, 120 + 120, "welcome hours and the paper record");
+    // Another community's staff cannot deposit or see it.
+    t.user("neighbour", Role::CommunityStaff, "510903001002").await;
+    let mut n = t.login("neighbour", None).await;
+    assert_eq!(t.get(&n, &format!("/volunteers/people/{vid}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(t.post(&mut n, &format!("/volunteers/timebank/deposit/{rid}"), &[]).await.status, StatusCode::NOT_FOUND);
+}
