@@ -261,6 +261,16 @@ impl Network {
         let mut needed = ways.refs.clone();
         needed.sort_unstable();
         needed.dedup();
+        // Node references as indices into `needed`: 4 bytes a reference instead of 8.
+        let refs: Vec<u32> = ways
+            .refs
+            .iter()
+            .map(|r| needed.binary_search(r).map_or(u32::MAX, |i| i as u32))
+            .collect();
+        ways.refs = Vec::new();
+        if u32::try_from(needed.len()).is_err() {
+            return Err(WalknetError::InvalidGraph("more than 2^32 nodes".into()));
+        }
         input.seek(SeekFrom::Start(start)).map_err(WalknetError::Io)?;
         let mut nodes = NodeCollector { needed: &needed, coords: vec![[f64::NAN; 2]; needed.len()] };
         pbf::read(&mut input, &mut nodes)?;
@@ -280,11 +290,10 @@ impl Network {
         let mut edges = Vec::new();
         let (mut missing_refs, mut missing_ways) = (0u64, 0u64);
         for (w, &(way_id, dir)) in ways.ways.iter().enumerate() {
-            let refs = &ways.refs[ways.ref_offsets[w]..ways.ref_offsets[w + 1]];
             let mut prev: Option<u32> = None;
             let mut missed = false;
-            for r in refs {
-                let k = needed.binary_search(r).map(|i| index[i]).unwrap_or(u32::MAX);
+            for &r in &refs[ways.ref_offsets[w]..ways.ref_offsets[w + 1]] {
+                let k = index.get(r as usize).copied().unwrap_or(u32::MAX);
                 if k == u32::MAX {
                     missing_refs += 1;
                     missed = true;

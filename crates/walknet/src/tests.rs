@@ -580,3 +580,23 @@ fn foreign_or_corrupt_sites_and_snaps_are_ignored_not_panics() {
     assert!(sets.set(0).is_empty());
     assert!(net.isochrone(&field, 100.0, &IsochroneOptions::default()).is_empty());
 }
+
+#[test]
+fn oversized_blocks_are_refused_before_allocating() {
+    // A well-formed header announcing a 100 MB blob: refused by the 32 MiB rule of the format.
+    let mut header = Vec::new();
+    header.extend_from_slice(&[0x0a, 9]);
+    header.extend_from_slice(b"OSMHeader");
+    header.push(0x18);
+    let mut v: u64 = 100_000_000;
+    while v >= 0x80 {
+        header.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    header.push(v as u8);
+    let mut file = (header.len() as u32).to_be_bytes().to_vec();
+    file.extend_from_slice(&header);
+    let err = Network::from_pbf(std::io::Cursor::new(file), Profile::Walk).expect_err("oversized");
+    assert_eq!(err.code(), "walknet.not_pbf");
+    assert!(err.to_string().contains("32 MiB"), "{err}");
+}
