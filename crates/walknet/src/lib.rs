@@ -9,6 +9,34 @@
 //!
 //! All distances are metres (f32); every search runs *towards* the sites, so on a bicycle
 //! network with one-way streets a distance is the ride from the node to the facility.
+//!
+//! ```
+//! use walknet::{pbf, greedy_max_cover, Network, Profile, Site, SnapOptions};
+//!
+//! // A 300 m footway along a parallel of latitude (four nodes, 100 m apart), written as PBF.
+//! let step = 100.0 / 111_195.0 / 30.53f64.to_radians().cos();
+//! let nodes: Vec<(i64, f64, f64)> = (0..4).map(|i| (i + 1, 30.53, 105.59 + i as f64 * step)).collect();
+//! let way = pbf::OwnedWay { id: 7, refs: vec![1, 2, 3, 4], tags: vec![("highway".into(), "footway".into())] };
+//! let mut file = Vec::new();
+//! pbf::write(&mut file, &nodes, &[way], true)?;
+//!
+//! let net = Network::from_pbf(std::io::Cursor::new(file), Profile::Walk)?;
+//! assert_eq!((net.node_count(), net.edge_count()), (4, 3));
+//!
+//! // A kindergarten 10 m off the west end, a building 20 m off the east end.
+//! let opts = SnapOptions { max_m: 50.0, min_component: 1 };
+//! let snaps = net.snap(&[[105.59, 30.53 + 10.0 / 111_195.0], [105.59 + 3.0 * step, 30.53 - 20.0 / 111_195.0]], &opts);
+//! let (kindergarten, building) = (snaps[0]?, snaps[1]?);
+//! let field = net.nearest_facility(&[Site::Snap(kindergarten)], 500.0);
+//! let (metres, which) = field.at(&net, &building).expect("within 500 m");
+//! assert!((metres - 330.0).abs() < 1.0 && which == 0); // 10 + 300 + 20 m
+//!
+//! // Where to build one more, among the four nodes, to cover the most nodes within 150 m.
+//! let sets = net.coverage(&(0..4).map(Site::Node).collect::<Vec<_>>(), 150.0);
+//! let pick = greedy_max_cover(&sets, &[1.0; 4], 1, None)?;
+//! assert_eq!(pick.picks[0].set, 1); // node 1 reaches nodes 0, 1 and 2
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod chains;
 mod cover;
