@@ -44,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/volunteers/timebank/give", post(pages::give))
         .route("/volunteers/timebank/config", post(pages::config_submit))
         .route("/volunteers/timebank/services", post(pages::service_add))
+        .route("/volunteers/timebank/grants", post(pages::pool_grant))
         .route("/volunteers/points", get(pages::points))
         .route("/volunteers/points/publication", get(pages::points_publication))
         .route("/volunteers/points/rules", post(pages::rules_draft))

@@ -56,6 +56,7 @@ fn flash(ok: Option<&str>) -> Option<String> {
             "star_decided" => "星级申请已处理",
             "service" => "服务项目已添加",
             "config" => "时间银行规则已保存",
+            "granted" => "已从爱心池发放",
             "note" => "已记入志愿服务记录",
             "manual" => "已补录，待确认后公示",
             "rules" => "细则草案已保存，须经村民（代表）会议表决通过后生效",
@@ -390,6 +391,7 @@ struct ManagePage {
     config: model::TimeBankConfig,
     presets: Vec<&'static str>,
     services: Vec<(String, String, String)>,
+    pool: String,
 }
 
 pub async fn manage(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Query(q): Query<OkQuery>) -> AppResult<Response> {
@@ -420,6 +422,7 @@ pub async fn manage(State(p): State<Platform>, State(site): State<Site>, Auth(me
     let root = scope.roots().first().cloned().ok_or_else(AppError::forbidden)?;
     let (config, _, _) = store::config_for(&p.db, root.as_str()).await?;
     let config_unit: String = root.as_str().chars().take(6).collect();
+    let pool = hm(service::pool_balance(&p, &config_unit).await?);
     let services = store::services_for(&p.db, root.as_str()).await?.into_iter().map(|s| (s.id, s.name, hm(s.minutes))).collect();
     Ok(render(&ManagePage {
         shell: Shell::new(&site, &me, "志愿服务管理", "/volunteers"),
@@ -434,6 +437,7 @@ pub async fn manage(State(p): State<Platform>, State(site): State<Site>, Auth(me
         config_unit,
         config,
         presets: model::TimeBankConfig::PRESETS.to_vec(),
+        pool,
         services,
     }))
 }
@@ -1085,4 +1089,10 @@ pub async fn manual_record(State(p): State<Platform>, Auth(me): Auth, Path(id): 
     let ends = parse_local(f(&m, "ends"), "ends")?;
     service::record_manual(&p, &me, &id, f(&m, "org_id"), f(&m, "content"), starts, ends).await?;
     Ok(Redirect::to(&format!("/volunteers/people/{id}?ok=manual")).into_response())
+}
+
+pub async fn pool_grant(State(p): State<Platform>, Auth(me): Auth, Form(m): Fields) -> AppResult<Response> {
+    let minutes = model::parse_hours(f(&m, "hours"))?;
+    service::grant_from_pool(&p, &me, f(&m, "name"), f(&m, "id_number"), minutes, f(&m, "reason")).await?;
+    Ok(Redirect::to("/volunteers/manage?ok=granted").into_response())
 }

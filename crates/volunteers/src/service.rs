@@ -910,6 +910,53 @@ pub async fn give(p: &Platform, me: &Principal, relative_id: Option<&str>, minut
     Ok(id)
 }
 
+/// 爱心池发放: staff give hours from the county's donation pool to a resident in need (独居、高龄、
+/// 低保 elders), found in the register by name and ID number within their scope. The pool can only
+/// give what was donated.
+pub async fn grant_from_pool(p: &Platform, me: &Principal, name: &str, id_number: &str, minutes: i64, reason: &str) -> AppResult<String> {
+    let scope = me.require(Permission::ManageVolunteers)?;
+    let person = registry::lookup::find_by_id_number(&p.db, &p.cipher, &scope, id_number, today(p))
+        .await?
+        .filter(|x| x.name == name.trim())
+        .ok_or_else(|| AppError::bad_request("relative.not_found", "居民台账中没有姓名与身份证号相符的人").at_field("id_number"))?;
+    let reason = model::clean_text(reason, 200, "reason", "发放理由")?;
+    if reason.is_empty() {
+        return Err(AppError::bad_request("timebank.reason_required", "请写明发放理由（如：独居高龄老人）").at_field("reason"));
+    }
+    let county = county_of(&person.unit_code);
+    let now = p.now();
+    let mut tx = p.db.begin().await?;
+    let pool = store::account(&mut tx, Currency::Minutes, AccountKind::Pool, &county, &county, now).await?;
+    let to = store::account(&mut tx, Currency::Minutes, AccountKind::Person, &person.id, &person.unit_code, now).await?;
+    let id = store::post(
+        &mut tx,
+        &NewTransfer {
+            currency: Currency::Minutes,
+            kind: TransferKind::Grant,
+            from: &pool,
+            to: &to,
+            amount: minutes,
+            floor: Some(0),
+            reason: &format!("爱心池发放：{reason}"),
+            ref_id: None,
+            corrects_id: None,
+            service_day: None,
+            idem_key: None,
+            actor: &me.username,
+            now,
+        },
+    )
+    .await?;
+    audit(&mut tx, p, me, &person.unit_code, "timebank.grant", &id, &format!("{minutes} 分钟：{reason}")).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The balance of a county's donation pool.
+pub async fn pool_balance(p: &Platform, county: &str) -> AppResult<i64> {
+    Ok(store::find_account(&p.db, Currency::Minutes, AccountKind::Pool, county).await?.map(|a| a.balance).unwrap_or(0))
+}
+
 pub async fn add_service(p: &Platform, me: &Principal, unit: &str, name: &str, minutes: i64) -> AppResult<String> {
     let scope = me.require(Permission::ManageVolunteers)?;
     let code = UnitCode::parse(unit).map_err(|_| AppError::bad_request("unit.bad_code", "单位代码无效").at_field("unit"))?;

@@ -203,6 +203,13 @@ async fn time_bank_caps_unlock_gifts_and_exchange() {
     service::give(&t.platform, &y, None, 30).await.unwrap();
     let mother = store::find_account(&t.platform.db, Currency::Minutes, AccountKind::Person, &old[1].2).await.unwrap().unwrap();
     assert_eq!(mother.balance, 60);
+    // The pool gives only what was donated (30 minutes), to someone named in the register.
+    assert_eq!(service::grant_from_pool(&t.platform, &staff, &old[1].0, &old[1].1, 31, "独居高龄").await.unwrap_err().code, "ledger.insufficient");
+    assert_eq!(service::grant_from_pool(&t.platform, &staff, "不对", &old[1].1, 10, "独居高龄").await.unwrap_err().code, "relative.not_found");
+    service::grant_from_pool(&t.platform, &staff, &old[1].0, &old[1].1, 30, "独居高龄").await.unwrap();
+    assert_eq!(service::pool_balance(&t.platform, "510903").await.unwrap(), 0);
+    let mother = store::find_account(&t.platform.db, Currency::Minutes, AccountKind::Person, &old[1].2).await.unwrap().unwrap();
+    assert_eq!(mother.balance, 90);
     // Daily cap from the Shanghai preset.
     let mut sh = volunteers::model::TimeBankConfig::preset("shanghai").unwrap();
     sh.welcome = 0;
@@ -409,6 +416,16 @@ async fn pages_keep_to_scope_and_show_clear_errors() {
     assert_eq!(t.get(&res, "/volunteers/people").await.status, StatusCode::FORBIDDEN);
     // Residents do not reach the organiser's desk; forms without the CSRF token are refused.
     assert_eq!(t.get(&res, "/volunteers/manage").await.status, StatusCode::FORBIDDEN);
+    let desk = t.get(&office, "/volunteers/manage").await;
+    assert_eq!(desk.status, StatusCode::OK, "{}", desk.body);
+    assert!(desk.body.contains("data-testid=\"indicators\"") && desk.body.contains("data-testid=\"pool-balance\""));
+    for page in ["/volunteers", "/volunteers/people", "/volunteers/publication", "/volunteers/points", "/volunteers/points/publication"] {
+        assert_eq!(t.get(&office, page).await.status, StatusCode::OK, "{page}");
+    }
+    for page in ["/volunteers", "/volunteers/me", "/volunteers/timebank", "/volunteers/points", "/volunteers/publication", "/volunteers/points/publication"] {
+        let r = t.get(&res, page).await;
+        assert_eq!(r.status, StatusCode::OK, "{page}: {}", r.body);
+    }
     let r = t.post(&mut office, "/volunteers/orgs", &[("unit", COMMUNITY), ("name", "测试队"), ("kind", "team"), ("_csrf", "wrong")]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = t.post(&mut office, "/volunteers/orgs", &[("unit", COMMUNITY), ("name", "测试队"), ("kind", "team")]).await;
