@@ -22,6 +22,11 @@ async function advance(minutes) {
   assert.equal(res.status, 200, `advancing the test clock by ${minutes} min`);
 }
 
+/** How far a page scrolls sideways (0 when it fits the phone's width). */
+async function sideways(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+}
+
 async function submit(page, locator) {
   await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), locator.click()]);
 }
@@ -84,6 +89,7 @@ describe('volunteers', () => {
       await resident.locator('[data-testid=volunteer-no]').waitFor();
       assert.match(await resident.locator('[data-testid=volunteer-no]').innerText(), /^ZY510903\d{7}$/);
       await resident.screenshot({ path: join(RESULTS, 'volunteer-home-phone.png'), fullPage: true });
+      assert.ok(await sideways(resident) <= 1, `the volunteer home scrolls sideways at phone width by ${await sideways(resident)}px`);
 
       // The same person from another account: refused, nothing written.
       await login(other, OTHER);
@@ -159,6 +165,7 @@ describe('volunteers', () => {
       assert.equal(afterRedeem, afterDeposit - 30, 'the redemption spends the service price');
       assert.ok(await resident.locator('[data-testid=tb-history] tr', { hasText: '兑换服务' }).count() >= 1);
       await resident.screenshot({ path: join(RESULTS, 'volunteer-timebank-phone.png'), fullPage: true });
+      assert.ok(await sideways(resident) <= 1, `the time bank scrolls sideways at phone width by ${await sideways(resident)}px`);
 
       // A free proof with a certificate number.
       await resident.goto(`${BASE}/volunteers/me`);
