@@ -355,6 +355,8 @@ async fn serve(p: Platform, listen: &str, mqtt: Option<&str>, webhook: Option<&s
     // Lights, escalation and notifications run beside the web server.
     let jobs = events::spawn_jobs(p.clone(), webhook);
     let indicator_jobs = indicators::spawn_jobs(p.clone());
+    // 村务公开: missed publication deadlines are flagged to the township.
+    let publication_jobs = consultation::spawn_jobs(p.clone());
     let alarms = match mqtt {
         Some(addr) => {
             let (host, port) = parse_mqtt(addr)?;
@@ -380,6 +382,7 @@ async fn serve(p: Platform, listen: &str, mqtt: Option<&str>, webhook: Option<&s
         .await?;
     jobs.abort();
     indicator_jobs.abort();
+    publication_jobs.abort();
     if let Some(a) = alarms {
         a.abort();
     }
