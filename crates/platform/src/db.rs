@@ -194,6 +194,14 @@ pub struct SqliteDb {
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The group-commit queue ([`Db::write_grouped`]), started on first use.
     group: std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<GroupJob>>>,
+    /// Group commits so far and the jobs they carried (for `/metrics`).
+    group_stats: std::sync::Arc<GroupStats>,
+}
+
+#[derive(Debug, Default)]
+struct GroupStats {
+    commits: std::sync::atomic::AtomicU64,
+    jobs: std::sync::atomic::AtomicU64,
 }
 
 pub enum Tx {
@@ -288,7 +296,7 @@ impl Db {
                 .pragma("cache_size", "-65536")
                 .pragma("temp_store", "memory");
             let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
-            let db = Db::Sqlite(SqliteDb { pool, writer: Default::default(), group: Default::default() });
+            let db = Db::Sqlite(SqliteDb { pool, writer: Default::default(), group: Default::default(), group_stats: Default::default() });
             db.verify_sqlite().await?;
             Ok(db)
         }
@@ -428,7 +436,7 @@ impl Db {
             let (send, recv) = tokio::sync::mpsc::unbounded_channel();
             // The writer holds the pool and the write lock, not the queue: it ends when the last
             // `Db` (and with it the sender) is dropped.
-            let writer = Db::Sqlite(SqliteDb { pool: s.pool.clone(), writer: s.writer.clone(), group: Default::default() });
+            let writer = Db::Sqlite(SqliteDb { pool: s.pool.clone(), writer: s.writer.clone(), group: Default::default(), group_stats: s.group_stats.clone() });
             tokio::spawn(group_writer(writer, recv));
             send
         });
@@ -436,6 +444,14 @@ impl Db {
             return Err(AppError::internal("group-commit writer stopped"));
         }
         answered.await.map_err(|_| AppError::internal("group-commit writer dropped a job"))?
+    }
+
+    /// Group commits written and the jobs they carried, since start (zero on PostgreSQL).
+    pub fn group_commit_stats(&self) -> (u64, u64) {
+        match self {
+            Db::Sqlite(s) => (s.group_stats.commits.load(std::sync::atomic::Ordering::Relaxed), s.group_stats.jobs.load(std::sync::atomic::Ordering::Relaxed)),
+            Db::Postgres(_) => (0, 0),
+        }
     }
 }
 
@@ -449,7 +465,12 @@ async fn group_writer(db: Db, mut queue: tokio::sync::mpsc::UnboundedReceiver<Gr
             }
         }
         let mut delivers = Vec::with_capacity(batch.len());
+        let jobs = batch.len() as u64;
         let outcome = write_batch(&db, batch, &mut delivers).await;
+        if let (Db::Sqlite(s), true) = (&db, outcome.is_ok()) {
+            s.group_stats.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            s.group_stats.jobs.fetch_add(jobs, std::sync::atomic::Ordering::Relaxed);
+        }
         let err = outcome.err().map(AppError::from);
         for d in delivers {
             d(err.clone());

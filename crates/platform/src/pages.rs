@@ -520,6 +520,12 @@ async fn healthz(State(p): State<Platform>) -> Response {
 async fn metrics(State(p): State<Platform>) -> Response {
     let sessions = p.db.scalar(crate::sql!("SELECT COUNT(*) FROM sessions")).await.unwrap_or(-1);
     let audit = p.db.scalar(crate::sql!("SELECT seq FROM audit_head WHERE id = 1")).await.unwrap_or(-1);
-    let body = p.metrics.render(&[("jiceng_sessions", "Open sessions.", sessions), ("jiceng_audit_records", "Records in the audit chain.", audit)]);
+    let (group_commits, group_jobs) = p.db.group_commit_stats();
+    let body = p.metrics.render(&[
+        ("jiceng_sessions", "Open sessions.", sessions),
+        ("jiceng_audit_records", "Records in the audit chain.", audit),
+        ("jiceng_group_commits", "SQLite group commits written since start.", group_commits as i64),
+        ("jiceng_group_commit_jobs", "Writes (e.g. reports) carried by those commits.", group_jobs as i64),
+    ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

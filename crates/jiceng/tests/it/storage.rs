@@ -142,4 +142,9 @@ async fn grouped_writes_commit_together_but_fail_alone() {
     expect.sort();
     assert_eq!(rows.into_iter().map(|r| r.0).collect::<Vec<_>>(), expect, "a failed job's first row is rolled back with it");
     assert_eq!(db.scalar(sql!("SELECT COUNT(*) FROM grouped_probe WHERE id = 'taken' AND note = 'first'")).await.expect("n"), 1);
+    if db.engine() == Engine::Sqlite {
+        let (commits, jobs) = db.group_commit_stats();
+        assert_eq!(jobs, 40, "every job went through the group writer");
+        assert!(commits >= 1 && commits < jobs, "jobs waiting together share commits: {commits} commits for {jobs} jobs");
+    }
 }
