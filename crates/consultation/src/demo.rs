@@ -3,7 +3,7 @@
 //! under 四议两公开, and one village's 村务公开 calendar with a missed publication.
 
 use platform::audit::{self, Actor, Event, Outcome};
-use platform::auth::{Grant, Principal, Role, Via};
+use platform::auth::Principal;
 use platform::clock::Date;
 use platform::scope::UnitCode;
 use platform::{AppError, AppResult, Platform, sql};
@@ -15,19 +15,8 @@ use crate::service::{self, CreateBallot, QuestionInput};
 
 const COMMUNITY: &str = "510903001001";
 
-/// The demo organiser: city staff acting for the slice's seed, so the same checks apply.
 fn organiser() -> AppResult<Principal> {
-    let unit = UnitCode::parse("5109").map_err(AppError::internal)?;
-    Ok(Principal {
-        user_id: "demo".into(),
-        username: "demo-seed".into(),
-        display_name: "演示数据".into(),
-        home_unit: unit.clone(),
-        grants: vec![Grant { role: Role::CityStaff, unit }],
-        via: Via::Token,
-        csrf: String::new(),
-        client_addr: "local".into(),
-    })
+    Ok(Principal::demo_seed(UnitCode::parse("5109").map_err(AppError::internal)?))
 }
 
 /// Seeds the slice's demo data once; returns whether anything was added.

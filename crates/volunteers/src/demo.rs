@@ -3,7 +3,7 @@
 //! demo register) with final service records deposited in the time bank; a time-bank catalogue; and
 //! an approved points rule set with awarded households and a points shop.
 
-use platform::auth::{Grant, Principal, Role, Via};
+use platform::auth::Principal;
 use platform::clock::{DAY, Date, HOUR};
 use platform::db::new_id;
 use platform::scope::UnitCode;
@@ -17,17 +17,7 @@ const COMMUNITY: &str = "510903001001";
 const TOWNSHIP: &str = "510903001";
 
 fn organiser() -> AppResult<Principal> {
-    let unit = UnitCode::parse("5109").map_err(AppError::internal)?;
-    Ok(Principal {
-        user_id: "demo".into(),
-        username: "demo-seed".into(),
-        display_name: "演示数据".into(),
-        home_unit: unit.clone(),
-        grants: vec![Grant { role: Role::CityStaff, unit }],
-        via: Via::Token,
-        csrf: String::new(),
-        client_addr: "local".into(),
-    })
+    Ok(Principal::demo_seed(UnitCode::parse("5109").map_err(AppError::internal)?))
 }
 
 /// Seeds the slice's demo data once; returns whether anything was added.
