@@ -140,11 +140,13 @@ pub async fn home(State(p): State<Platform>, State(site): State<Site>, Auth(me):
             let bal = store::find_account(&p.db, Currency::Minutes, AccountKind::Person, &v.person_id).await?.map(|a| a.balance).unwrap_or(0);
             (hm(store::final_minutes(&p.db, &v.id, p.now()).await?), hm(bal), activity_views(&p, rows, &mine).await)
         }
-        None if is_staff(&me) => {
-            let rows = store::activities(&p.db, &me.scope(Permission::ManageVolunteers), p.now(), 50).await?;
+        None => {
+            // Staff see what they run; a resident who has not registered yet sees what she could
+            // join once she has, so the page is never empty for want of a registration.
+            let scope = if is_staff(&me) { me.scope(Permission::ManageVolunteers) } else { me.scope(Permission::Participate) };
+            let rows = store::activities(&p.db, &scope, p.now(), 50).await?;
             (String::new(), String::new(), activity_views(&p, rows, &[]).await)
         }
-        None => (String::new(), String::new(), Vec::new()),
     };
     Ok(render(&HomePage {
         shell: Shell::new(&site, &me, "志愿服务", "/volunteers"),

@@ -400,6 +400,11 @@ async fn pages_keep_to_scope_and_show_clear_errors() {
     let mut office = t.login("office", None).await;
     let far = t.login("far", None).await;
     let who = people(&t, "1950-01-01", "1960-12-31", 1).await;
+    // Before registering, a resident already sees what her community runs, with the way to join.
+    let staff = principal(&t, "organiser", Role::CommunityStaff, COMMUNITY).await;
+    let act = activity(&t, &staff, 5).await;
+    let before = t.get(&res, "/volunteers").await;
+    assert!(before.body.contains(&format!("/volunteers/activities/{act}")) && before.body.contains("data-testid=\"register-link\""), "{}", before.body);
     // A wrong name re-renders the form with the typed values and the reason.
     let r = t.post(&mut res, "/volunteers/register", &[("name", "某某某"), ("id_number", &who[0].1)]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
