@@ -79,13 +79,17 @@ def load(d):
 
 
 def maxdiff(a, b):
+    """Largest difference where both tools reached the node. Nodes one tool puts just inside
+    a cut-off and the other just outside (float32 in pandana) are counted in MISMATCH."""
     import numpy as np
 
     a = np.asarray(a, dtype=np.float64)
-    fa, fb = np.isfinite(a), np.isfinite(b)
-    if (fa != fb).any():
-        return float("inf")
-    return float(np.abs(a[fa] - b[fb]).max()) if fa.any() else 0.0
+    both = np.isfinite(a) & np.isfinite(b)
+    MISMATCH.append(int((np.isfinite(a) != np.isfinite(b)).sum()))
+    return float(np.abs(a[both] - b[both]).max()) if both.any() else 0.0
+
+
+MISMATCH = []
 
 
 def worker(peer, d, reps):
@@ -196,6 +200,7 @@ def worker(peer, d, reps):
         res["diff_1000"] = maxdiff(dist, ref_cut)
         df = timed(res, "coverage_2000", lambda: net.nodes_in_range(cands.tolist(), 1000.0), 1)
         res["coverage_pairs"] = int(len(df))
+    res["reach_mismatch"] = sum(MISMATCH)
     res["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(res), flush=True)
 
@@ -219,8 +224,9 @@ def run_graph(tile, out, reps):
         if r.returncode != 0:
             rows[p] = {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "failed"}
         else:
-            line = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
-            rows[p] = json.loads(line[-1][7:]) if line else {"error": "no result line"}
+            line = [x[x.find("RESULT ") + 7:] for x in r.stdout.splitlines() if "RESULT " in x]
+            rows[p] = json.loads(line[-1]) if line else {"error": f"no result (exit {r.returncode}): "
+                                                         + (r.stderr.strip().splitlines() or [""])[-1]}
         print(f"  {os.path.basename(d)} {p}: done", file=sys.stderr)
     return os.path.basename(d), rows
 
@@ -259,6 +265,8 @@ def report(results):
             extra = f" (CH build {r['ch_build_ms']:,.0f} ms)" if "ch_build_ms" in r else ""
             diff = f"{r.get('diff_uncut', float('nan')):.4f} / {r.get('diff_1000', float('nan')):.4f}" \
                 if "diff_1000" in r else f"{r.get('diff_uncut', float('nan')):.4f}"
+            if r.get("reach_mismatch"):
+                diff += f" ({r['reach_mismatch']} nodes on the other side of a cut-off)"
             lines.append(f"| {p} {r['version']}{extra} | {cell(r, 'nearest_uncut', 2)} | {cell(r, 'nearest_1000', 2)} | "
                          f"{cell(r, 'coverage_2000', 0)} | {r['coverage_pairs']:,} | {r['peak_rss_mb']:.0f} | {diff}"
                          + (f" — {'; '.join(notes)}" if notes else "") + " |")
