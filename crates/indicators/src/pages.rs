@@ -80,6 +80,9 @@ pub async fn view(p: &Platform, root: &UnitCode, period: Option<Period>) -> AppR
             Ok(View { root: root_info, children, year, period: None, values: c.values, indicators: c.indicators })
         }
         Some(period) => {
+            if !store::snapshot_periods(&p.db).await?.iter().any(|x| x == period.as_str()) {
+                return Err(AppError::bad_request("indicators.no_snapshot", format!("没有 {} 月的快照；可选的月份见「数据」下拉框", period.as_str())).at_field("as_of"));
+            }
             let units = geography::store::current_of_kind(&p.db, root, &TREE).await?;
             let info = |u: &geography::model::Unit| UnitInfo { code: u.code.clone(), name: u.name.clone(), kind: u.kind(), community_kind: None, parent: u.parent_code.clone() };
             let root_info = units.iter().find(|u| u.code == root.as_str()).map(info).ok_or_else(AppError::not_found)?;

@@ -430,6 +430,9 @@ async fn monthly_snapshots_feed_as_of_views_and_sparklines() {
     assert!(live.body.contains("<svg class=\"spark\""), "two months make a trend line");
     let bad = t.get(&b, "/indicators?as_of=2026-5").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let none = t.get(&b, "/indicators?as_of=2020-01").await;
+    assert_eq!(none.status, StatusCode::BAD_REQUEST);
+    assert!(none.body.contains("没有 2020-01 月的快照"), "a month without a snapshot is said so, not shown as blanks");
     assert!(scalar(&t, sql!("SELECT COUNT(*) FROM audit_log WHERE action = 'indicators.snapshot'")).await >= 2);
 }
 
