@@ -168,6 +168,21 @@ impl<'a> Prepared<'a> {
                     }
                 }
             }
+            Formula::ReportedUnits { item, min, inclusive, share } => {
+                let passes = |v: i64| if inclusive { v >= min } else { v > min };
+                if !share {
+                    // Every county shows its count, 0 included.
+                    for u in self.ds.units.iter().filter(|u| u.level() <= Level::County) {
+                        put(&u.code, Fraction { num: 0, den: None });
+                    }
+                }
+                if let Some(rs) = self.ds.reports.get(item) {
+                    for (code, f) in rs.iter().filter(|(c, _)| c.len() == 12 && self.kind(c) == Some(UnitKind::Village)) {
+                        let ok = passes(f.num) as i64;
+                        put(code, if share { Fraction { num: ok, den: Some(1) } } else { Fraction { num: ok, den: None } });
+                    }
+                }
+            }
             // Filled in by `service::compute_all` from the owning slice.
             Formula::External { .. } | Formula::NoSource(_) => {}
         }
@@ -245,6 +260,29 @@ mod tests {
         // The street's own social worker is not in a community; the village is filtered out.
         assert_eq!(v["510903"], Fraction { num: 2, den: Some(2) });
         assert!(!v.contains_key("510903100"));
+    }
+
+    #[test]
+    fn village_income_reports_give_share_and_counts_per_county() {
+        let mut ds = fixture();
+        ds.units.push(unit("510903100202", UnitKind::Village));
+        ds.units.push(unit("510903100203", UnitKind::Village));
+        ds.reports.insert(
+            "T36".into(),
+            vec![
+                ("510903100201".into(), Fraction { num: 50_000, den: None }),
+                ("510903100202".into(), Fraction { num: 1_200_000, den: None }),
+                ("510903001001".into(), Fraction { num: 9_000_000, den: None }), // a community: not a village
+            ],
+        );
+        let p = Prepared::new(&ds);
+        let share = p.compute(&find("T36").expect("T36"));
+        assert_eq!(share["510903100"], Fraction { num: 2, den: Some(2) }, "50,000 is at least 50,000; the unreported village is left out");
+        let over_half_million = p.compute(&find("T37").expect("T37"));
+        assert_eq!(over_half_million["510903"], Fraction { num: 1, den: None });
+        assert_eq!(over_half_million["5109"], Fraction { num: 1, den: None });
+        let over_million = p.compute(&find("T38").expect("T38"));
+        assert_eq!(over_million["510903"].num, 1);
     }
 
     #[test]

@@ -233,6 +233,11 @@ pub enum Formula {
     MinOver { level: Level, filter: Filter, m: Measure, scale: f64 },
     /// 填报 at `level`, summed upwards.
     Reported { level: Level, kind: ReportedKind },
+    /// Derived from the amounts villages report under indicator `item` (村集体经济收入): among the
+    /// villages with an approved report, the share (`share`) or the number of those whose amount
+    /// passes the threshold (≥ `min` when `inclusive`, else > `min`). Villages that have not
+    /// reported are left out, not counted as failing.
+    ReportedUnits { item: &'static str, min: i64, inclusive: bool, share: bool },
     /// A value another slice computes per unit through its own public function (numerator and
     /// denominator for one subtree), × scale.
     External { measure: External, scale: f64 },
@@ -268,7 +273,7 @@ impl Formula {
             }
             Formula::Count { m, .. } => m.source(),
             Formula::UnitShare { .. } | Formula::MinOver { .. } => Source::Registry,
-            Formula::Reported { .. } => Source::Reported,
+            Formula::Reported { .. } | Formula::ReportedUnits { .. } => Source::Reported,
             Formula::External { measure, .. } => measure.source(),
             Formula::NoSource(s) => *s,
         }
@@ -277,6 +282,8 @@ impl Formula {
     pub fn finest_level(&self) -> Level {
         match self {
             Formula::UnitShare { level, .. } | Formula::MinOver { level, .. } | Formula::Reported { level, .. } => *level,
+            Formula::ReportedUnits { share: true, .. } => Level::Village,
+            Formula::ReportedUnits { share: false, .. } => Level::County,
             _ => Level::Village,
         }
     }
@@ -295,6 +302,12 @@ impl Formula {
                 };
                 format!("满足「{t}」的{}占比（{}）", level.label(), filter.label())
             }
+            Formula::ReportedUnits { item, min, inclusive, share } => format!(
+                "各村填报的集体经济收入（{item}）{}{} 元的村{}（仅计已审核填报的村）",
+                if *inclusive { "≥ " } else { "> " },
+                min,
+                if *share { "占已填报村的比例" } else { "个数" }
+            ),
             Formula::MinOver { level, filter, m, .. } => format!("各{}中{}的最小值（{}）", level.label(), measure_label(*m), filter.label()),
             Formula::Reported { level, kind } => format!(
                 "{}填报，{}",
@@ -390,12 +403,16 @@ pub fn formula_of(id: &str) -> (Formula, Direction) {
         "T22" => Formula::External { measure: self::External::VolunteerStations, scale: 100.0 },
         "T23" => share(Level::Township, F::Streets, Test::AtLeast(M::CharityFunds, 1)),
         "T24" => ratio(M::SocialOrgs, M::Units, 1.0, F::Communities),
-        "T26" | "T30" | "T35" | "T36" => reported(Level::County, ReportedKind::Ratio(100.0)),
+        "T26" | "T30" | "T35" => reported(Level::County, ReportedKind::Ratio(100.0)),
+        // Each village reports its collective income (yuan, per year) under T36; T37 and T38
+        // count the same reports against higher thresholds.
+        "T36" => ReportedUnits { item: "T36", min: 50_000, inclusive: true, share: true },
         "T29" => reported(Level::City, ReportedKind::Ratio(100.0)),
         "T31" => pct(M::SmartCompounds, M::Compounds, F::All),
         "T32" => pct(M::NewSmart, M::NewCompounds, F::All),
         "T33" => pct(M::OldSmart, M::OldCompounds, F::All),
-        "T37" | "T38" => reported(Level::County, ReportedKind::Count),
+        "T37" => ReportedUnits { item: "T36", min: 500_000, inclusive: false, share: false },
+        "T38" => ReportedUnits { item: "T36", min: 1_000_000, inclusive: false, share: false },
         "T39" => share(Level::Village, F::Communities, Test::AtLeast(M::EconomicOrgs, 1)),
         "T40" => reported(Level::City, ReportedKind::Growth),
         "T41" => share(Level::Village, F::Communities, Test::AtLeast(M::ElderlyCareFacilities, 1)),
@@ -440,6 +457,8 @@ impl Indicator {
         match self.formula {
             Formula::Count { .. } => level == Level::City,
             Formula::Reported { kind: ReportedKind::Count | ReportedKind::Growth, level: l } => level == l,
+            // Per-county counts have their target per county.
+            Formula::ReportedUnits { share: false, .. } => level == Level::County,
             _ => true,
         }
     }
@@ -522,6 +541,8 @@ pub fn value_of(f: &Formula, x: Fraction) -> Option<f64> {
         Formula::UnitShare { .. } => ratio(x, 100.0),
         Formula::Count { .. } => Some(x.num as f64),
         Formula::MinOver { scale, .. } => Some(x.num as f64 * scale),
+        Formula::ReportedUnits { share: true, .. } => ratio(x, 100.0),
+        Formula::ReportedUnits { share: false, .. } => Some(x.num as f64),
         Formula::Reported { kind: ReportedKind::Ratio(s), .. } => ratio(x, *s),
         Formula::Reported { kind: ReportedKind::Count, .. } => Some(x.num as f64),
         Formula::External { scale, .. } => ratio(x, *scale),

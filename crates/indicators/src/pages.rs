@@ -235,7 +235,7 @@ pub fn rows_for(v: &View, unit: &str, sparks: &HashMap<String, Vec<Option<f64>>>
                 status: c.status.as_str(),
                 status_label: c.status.label(),
                 source: i.formula.source().label(),
-                reported: matches!(i.formula, Formula::Reported { .. }),
+                reported: matches!(i.formula, Formula::Reported { .. } | Formula::ReportedUnits { .. }),
                 spark: sparks.get(&i.id).map(|s| sparkline(s)).unwrap_or_default(),
             }
         })
@@ -498,7 +498,7 @@ pub async fn indicator_page(State(p): State<Platform>, State(site): State<Site>,
         tiles,
         legend,
         spark: sparks.get(&ind.id).map(|s| sparkline(s)).unwrap_or_default(),
-        can_report: matches!(ind.formula, Formula::Reported { .. }),
+        can_report: matches!(ind.formula, Formula::Reported { .. } | Formula::ReportedUnits { .. }),
         ind,
     }))
 }
@@ -664,6 +664,7 @@ async fn reports_view(p: &Platform, site: &Site, me: &Principal, sel: Option<&st
         .into_iter()
         .filter_map(|i| match i.formula {
             Formula::Reported { level, .. } => Some((i.id.clone(), format!("{} {}（{}填报）", i.id, i.name, level.label()), sel == Some(i.id.as_str()))),
+            Formula::ReportedUnits { item, .. } if item == i.id => Some((i.id.clone(), format!("{} 村集体经济收入（元，各村填报，用于 T36–T38）", i.id), sel == Some(i.id.as_str()))),
             _ => None,
         })
         .collect();

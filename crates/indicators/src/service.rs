@@ -342,8 +342,14 @@ fn parse_amount(s: &str, field: &str) -> AppResult<i64> {
 /// Validates and stores a 填报 value as `submitted`.
 pub async fn submit(p: &Platform, me: &Principal, s: Submission) -> AppResult<String> {
     let ind = model::find(&s.indicator_id).ok_or_else(AppError::not_found)?;
-    let Formula::Reported { level, kind } = ind.formula else {
-        return Err(AppError::bad_request("indicators.not_reported", format!("指标 {} 由系统根据台账计算，无需填报", ind.id)));
+    let (level, kind) = match ind.formula {
+        Formula::Reported { level, kind } => (level, kind),
+        // Villages report the amount itself (yuan); the indicator counts the villages over a line.
+        Formula::ReportedUnits { item, .. } if item == ind.id => (Level::Village, ReportedKind::Count),
+        Formula::ReportedUnits { item, .. } => {
+            return Err(AppError::bad_request("indicators.derived", format!("指标 {} 由各村填报的 {item}（村集体经济收入）计算，请填报 {item}", ind.id)));
+        }
+        _ => return Err(AppError::bad_request("indicators.not_reported", format!("指标 {} 由系统根据台账计算，无需填报", ind.id))),
     };
     let unit = UnitCode::parse(s.unit.trim()).map_err(|_| AppError::bad_request("indicators.bad_unit", "单位代码无效").at_field("unit"))?;
     let scope = me.require(platform::auth::Permission::ViewUnits)?;
@@ -352,6 +358,9 @@ pub async fn submit(p: &Platform, me: &Principal, s: Submission) -> AppResult<St
     }
     if !may_submit(me, &unit) {
         return Err(AppError::forbidden());
+    }
+    if matches!(ind.formula, Formula::ReportedUnits { .. }) && geography::store::get(&p.db, unit.as_str()).await?.and_then(|u| u.kind()) != Some(UnitKind::Village) {
+        return Err(AppError::bad_request("indicators.wrong_level", format!("指标 {} 由各村（村民委员会）填报", ind.id)).at_field("unit"));
     }
     if level_of(unit.as_str()) != level {
         return Err(AppError::bad_request("indicators.wrong_level", format!("指标 {} 由{}填报", ind.id, level.label())).at_field("unit"));
@@ -473,9 +482,12 @@ pub async fn seed_demo(p: &Platform) -> AppResult<bool> {
         rows.push(("T26", c.code.clone(), villages / (8 + i), Some(villages)));
         rows.push(("T30", c.code.clone(), villages * (5 + i) / 10, Some(villages)));
         rows.push(("T35", c.code.clone(), villages * (3 + i) / 10, Some(villages)));
-        rows.push(("T36", c.code.clone(), villages * (7 + i) / 10, Some(villages)));
-        rows.push(("T37", c.code.clone(), 12 + 2 * i, None));
-        rows.push(("T38", c.code.clone(), 5 + i, None));
+    }
+    // 村集体经济收入 of every village, spread by a hash of its code (demo numbers, marked so).
+    for v in geography::store::current_of_kind(&p.db, &city, &[UnitKind::Village]).await? {
+        let h = v.code.bytes().fold(1469598103934665603u64, |h, b| (h ^ b as u64).wrapping_mul(1099511628211));
+        let income = 20_000 + (h % 1_000) as i64 * (h % 7 + 1) as i64 * 200;
+        rows.push(("T36", v.code.clone(), income, None));
     }
     let mut tx = p.db.begin().await?;
     for (ind, unit, num, den) in &rows {

@@ -528,3 +528,31 @@ async fn volunteer_indicators_come_from_the_volunteers_slice_at_every_level() {
     }
     assert!(c.get("T06", COMMUNITY).unwrap().num > 0, "the demo registers volunteers in the demo community");
 }
+
+#[tokio::test]
+async fn village_income_reports_feed_t36_to_t38_after_the_township_approves() {
+    let t = TestApp::new().await;
+    let (village, township): (String, String) =
+        t.platform.db.fetch_one(sql!("SELECT code, parent_code FROM units WHERE kind = '村' AND valid_to IS NULL AND code LIKE $1 ORDER BY code LIMIT 1", like(COUNTY))).await.unwrap();
+    t.user("vil", Role::CommunityStaff, &village).await;
+    t.user("town", Role::TownshipStaff, &township).await;
+    t.user("comm", Role::CommunityStaff, COMMUNITY).await;
+    let vil = t.login("vil", None).await;
+    let r = submit(&t, &vil, &[("indicator", "T37"), ("unit", &village), ("period", "2026"), ("numerator", "600000")], None).await;
+    assert!(r.body.contains("请填报 T36"), "T37 is derived from the villages' T36 reports");
+    let comm = t.login("comm", None).await;
+    let r = submit(&t, &comm, &[("indicator", "T36"), ("unit", COMMUNITY), ("period", "2026"), ("numerator", "600000")], None).await;
+    assert!(r.body.contains("由各村（村民委员会）填报"), "a community has no village collective economy");
+    let r = submit(&t, &vil, &[("indicator", "T36"), ("unit", &village), ("period", "2026"), ("numerator", "600,000"), ("note", "2026 年度决算")], None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (id, version, _) = report_row(&t, "T36", &village).await;
+    let mut town = t.login("town", None).await;
+    let r = t.post(&mut town, &format!("/indicators/reports/{id}/review"), &[("decision", "approve"), ("version", &version.to_string())]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let city = UnitCode::parse(CITY).unwrap();
+    let c = indicators::service::compute_all(&t.platform, &city, 2026).await.unwrap();
+    assert_eq!(c.get("T36", &township), Some(Fraction { num: 1, den: Some(1) }));
+    assert_eq!(c.get("T37", COUNTY), Some(Fraction { num: 1, den: None }), "600,000 is above 500,000");
+    assert_eq!(c.get("T38", COUNTY), Some(Fraction { num: 0, den: None }));
+    assert_eq!(c.get("T37", "510904"), Some(Fraction { num: 0, den: None }), "every county shows its count");
+}
