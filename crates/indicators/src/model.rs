@@ -250,8 +250,8 @@ pub enum Formula {
 pub enum External {
     /// `volunteers::service::registration_rate`: active registered volunteers ÷ residents
     VolunteerRegistration,
-    /// `volunteers::service::station_coverage`: villages and communities with a volunteer
-    /// service station ÷ all of them
+    /// `volunteers::service::station_coverage`: townships and streets with a volunteer service
+    /// station anywhere in them ÷ all of them (below a township: the unit itself, 1 of 1 or 0 of 1)
     VolunteerStations,
 }
 
@@ -322,7 +322,7 @@ impl Formula {
                 "{}（{}计算，× {scale}）",
                 match measure {
                     External::VolunteerRegistration => "在册志愿者 ÷ 常住人口",
-                    External::VolunteerStations => "有志愿服务站的村（社区）÷ 全部村（社区）",
+                    External::VolunteerStations => "有志愿服务站的乡镇（街道）÷ 全部乡镇（街道）",
                 },
                 measure.source().label()
             ),

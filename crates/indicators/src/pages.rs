@@ -778,12 +778,16 @@ struct PortraitPage {
 async fn volunteers_text(p: &Platform, root: &UnitCode) -> AppResult<String> {
     let f = service::external(p, model::External::VolunteerRegistration, root).await?;
     let s = service::external(p, model::External::VolunteerStations, root).await?;
+    // T22 counts townships and streets; below a township it measures the unit itself.
+    let stations = if root.level() <= platform::scope::Level::Township {
+        format!("有志愿服务站的乡镇（街道）{} / {}", s.num, s.den.unwrap_or(0))
+    } else {
+        format!("志愿服务站：{}", if s.num > 0 { "有" } else { "无" })
+    };
     Ok(format!(
-        "在册志愿者 {} 人（占常住人口 {}%）；有志愿服务站的村（社区）{} / {}",
+        "在册志愿者 {} 人（占常住人口 {}%）；{stations}",
         f.num,
         format_value(model::value_of(&Formula::External { measure: model::External::VolunteerRegistration, scale: 100.0 }, f)),
-        s.num,
-        s.den.unwrap_or(0)
     ))
 }
 
