@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use walknet::{greedy_max_cover, synthetic, Network, Profile, Site, SnapOptions};
+use walknet::{Network, Profile, Site, SnapOptions, greedy_max_cover, synthetic};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
@@ -17,10 +17,7 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 /// CPU time of the calling thread, ns (`/proc/thread-self/schedstat`): unlike wall time it
 /// does not count time spent waiting for a core on a shared machine.
 fn cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
-        .unwrap_or(0)
+    std::fs::read_to_string("/proc/thread-self/schedstat").ok().and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok())).unwrap_or(0)
 }
 
 /// Median wall milliseconds over `reps` calls, and thread-CPU milliseconds per call over a loop

@@ -81,21 +81,13 @@ pub struct Cover {
 
 fn check(sets: &CoverSets, weights: &[f64], already: Option<&[bool]>) -> Result<Vec<bool>, WalknetError> {
     if weights.len() != sets.universe {
-        return Err(WalknetError::InvalidCover(format!(
-            "权重个数 {} 与需求点总数 {} 不符",
-            weights.len(),
-            sets.universe
-        )));
+        return Err(WalknetError::InvalidCover(format!("权重个数 {} 与需求点总数 {} 不符", weights.len(), sets.universe)));
     }
     if let Some(i) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
         return Err(WalknetError::InvalidCover(format!("第 {i} 个需求点的权重 {} 无效", weights[i])));
     }
     match already {
-        Some(a) if a.len() != sets.universe => Err(WalknetError::InvalidCover(format!(
-            "已覆盖标记个数 {} 与需求点总数 {} 不符",
-            a.len(),
-            sets.universe
-        ))),
+        Some(a) if a.len() != sets.universe => Err(WalknetError::InvalidCover(format!("已覆盖标记个数 {} 与需求点总数 {} 不符", a.len(), sets.universe))),
         Some(a) => Ok(a.to_vec()),
         None => Ok(vec![false; sets.universe]),
     }
@@ -139,8 +131,7 @@ impl Ord for Entry {
 pub fn greedy_max_cover(sets: &CoverSets, weights: &[f64], k: usize, already: Option<&[bool]>) -> Result<Cover, WalknetError> {
     let initial = check(sets, weights, already)?;
     let mut covered = initial.clone();
-    let mut heap: BinaryHeap<Entry> =
-        (0..sets.len()).map(|i| Entry(gain(sets.set(i), weights, &covered), i as u32)).collect();
+    let mut heap: BinaryHeap<Entry> = (0..sets.len()).map(|i| Entry(gain(sets.set(i), weights, &covered), i as u32)).collect();
     let mut picks = Vec::new();
     while picks.len() < k {
         let Some(Entry(_, i)) = heap.pop() else { break };
@@ -168,10 +159,7 @@ pub fn naive_greedy_max_cover(sets: &CoverSets, weights: &[f64], k: usize, alrea
     let mut covered = initial.clone();
     let mut picks: Vec<Pick> = Vec::new();
     while picks.len() < k {
-        let best = (0..sets.len())
-            .filter(|i| !picks.iter().any(|p| p.set as usize == *i))
-            .map(|i| Entry(gain(sets.set(i), weights, &covered), i as u32))
-            .max();
+        let best = (0..sets.len()).filter(|i| !picks.iter().any(|p| p.set as usize == *i)).map(|i| Entry(gain(sets.set(i), weights, &covered), i as u32)).max();
         match best {
             Some(Entry(g, i)) if g > 0.0 => {
                 for &x in sets.set(i as usize) {

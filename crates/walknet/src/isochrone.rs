@@ -167,9 +167,8 @@ impl Network {
             }
         }
         let rings = trace(&grid, nx, ny);
-        let to_lonlat = |r: &[(i64, i64)]| -> Vec<[f64; 2]> {
-            r.iter().map(|&(i, j)| self.proj.to_lonlat([x0 + i as f64 * cell, y0 + j as f64 * cell])).collect()
-        };
+        let to_lonlat =
+            |r: &[(i64, i64)]| -> Vec<[f64; 2]> { r.iter().map(|&(i, j)| self.proj.to_lonlat([x0 + i as f64 * cell, y0 + j as f64 * cell])).collect() };
         assemble(rings, to_lonlat)
     }
 }
@@ -293,9 +292,6 @@ fn assemble(rings: Vec<(Vec<(i64, i64)>, u8)>, to_lonlat: impl Fn(&[(i64, i64)])
     outers
         .iter()
         .enumerate()
-        .map(|(o, (r, _))| Polygon {
-            exterior: close(to_lonlat(r)),
-            holes: hole_of[o].iter().map(|&h| close(to_lonlat(&holes[h]))).collect(),
-        })
+        .map(|(o, (r, _))| Polygon { exterior: close(to_lonlat(r)), holes: hole_of[o].iter().map(|&h| close(to_lonlat(&holes[h]))).collect() })
         .collect()
 }

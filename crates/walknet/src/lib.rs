@@ -48,9 +48,9 @@ mod route;
 mod snap;
 pub mod synthetic;
 
-pub use cover::{greedy_max_cover, naive_greedy_max_cover, Cover, CoverSets, Pick};
-pub use isochrone::{contains, IsochroneOptions, Polygon};
-pub use network::{haversine_m, BuildReport, Edge, Network, Projection, Warning, EARTH_RADIUS_M};
+pub use cover::{Cover, CoverSets, Pick, greedy_max_cover, naive_greedy_max_cover};
+pub use isochrone::{IsochroneOptions, Polygon, contains};
+pub use network::{BuildReport, EARTH_RADIUS_M, Edge, Network, Projection, Warning, haversine_m};
 pub use profile::{Direction, Profile};
 pub use route::{DistanceField, Searcher, Site};
 pub use snap::{Snap, SnapError, SnapOptions};

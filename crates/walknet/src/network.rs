@@ -7,10 +7,10 @@ use std::sync::OnceLock;
 use rstar::RTree;
 use rstar::primitives::{GeomWithData, Line};
 
+use crate::WalknetError;
 use crate::chains::Chains;
 use crate::pbf::{self, Visitor, WayRef};
 use crate::profile::{Direction, Profile};
-use crate::WalknetError;
 
 /// Mean Earth radius (IUGG), metres.
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
@@ -163,11 +163,7 @@ pub struct Network {
 
 impl std::fmt::Debug for Network {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Network")
-            .field("profile", &self.profile)
-            .field("nodes", &self.lonlat.len())
-            .field("edges", &self.edges.len())
-            .finish()
+        f.debug_struct("Network").field("profile", &self.profile).field("nodes", &self.lonlat.len()).field("edges", &self.edges.len()).finish()
     }
 }
 
@@ -211,10 +207,7 @@ impl Network {
             f.into_iter().chain(b)
         });
         let fwd = Csr::build(n, arcs.clone());
-        let rev = edges
-            .iter()
-            .any(|e| !(e.dir.forward && e.dir.backward))
-            .then(|| Csr::build(n, arcs.map(|(u, v, w)| (v, u, w))));
+        let rev = edges.iter().any(|e| !(e.dir.forward && e.dir.backward)).then(|| Csr::build(n, arcs.map(|(u, v, w)| (v, u, w))));
         let chains = rev.is_none().then(|| Chains::build(n, &edges));
         let (component, component_size) = components(n, &edges);
         let largest = component_size.iter().copied().max().unwrap_or(0);
@@ -226,26 +219,9 @@ impl Network {
             ..BuildReport::default()
         };
         if component_size.len() > 1 {
-            report.warnings.push(Warning::Disconnected {
-                components: component_size.len() as u64 - 1,
-                nodes: n as u64 - u64::from(largest),
-            });
+            report.warnings.push(Warning::Disconnected { components: component_size.len() as u64 - 1, nodes: n as u64 - u64::from(largest) });
         }
-        Ok(Network {
-            profile,
-            lonlat,
-            xy,
-            osm_ids,
-            edges,
-            fwd,
-            rev,
-            chains,
-            component,
-            component_size,
-            proj,
-            tree: OnceLock::new(),
-            report,
-        })
+        Ok(Network { profile, lonlat, xy, osm_ids, edges, fwd, rev, chains, component, component_size, proj, tree: OnceLock::new(), report })
     }
 
     /// Reads an OSM PBF file and keeps the ways `profile` may use. The file is read twice
@@ -262,11 +238,7 @@ impl Network {
         needed.sort_unstable();
         needed.dedup();
         // Node references as indices into `needed`: 4 bytes a reference instead of 8.
-        let refs: Vec<u32> = ways
-            .refs
-            .iter()
-            .map(|r| needed.binary_search(r).map_or(u32::MAX, |i| i as u32))
-            .collect();
+        let refs: Vec<u32> = ways.refs.iter().map(|r| needed.binary_search(r).map_or(u32::MAX, |i| i as u32)).collect();
         ways.refs = Vec::new();
         if u32::try_from(needed.len()).is_err() {
             return Err(WalknetError::InvalidGraph("more than 2^32 nodes".into()));
@@ -301,10 +273,11 @@ impl Network {
                     continue;
                 }
                 if let Some(p) = prev
-                    && p != k {
-                        let len = haversine_m(lonlat[p as usize], lonlat[k as usize]) as f32;
-                        edges.push(Edge { a: p, b: k, length_m: len, dir, way: way_id });
-                    }
+                    && p != k
+                {
+                    let len = haversine_m(lonlat[p as usize], lonlat[k as usize]) as f32;
+                    edges.push(Edge { a: p, b: k, length_m: len, dir, way: way_id });
+                }
                 prev = Some(k);
             }
             missing_ways += u64::from(missed);
@@ -384,12 +357,8 @@ impl Network {
 
     pub(crate) fn segment_tree(&self) -> &SegmentTree {
         self.tree.get_or_init(|| {
-            let items = self
-                .edges
-                .iter()
-                .enumerate()
-                .map(|(i, e)| GeomWithData::new(Line::new(self.xy[e.a as usize], self.xy[e.b as usize]), i as u32))
-                .collect();
+            let items =
+                self.edges.iter().enumerate().map(|(i, e)| GeomWithData::new(Line::new(self.xy[e.a as usize], self.xy[e.b as usize]), i as u32)).collect();
             RTree::bulk_load(items)
         })
     }
@@ -468,9 +437,13 @@ impl Visitor for NodeCollector<'_> {
     }
     fn node(&mut self, id: i64, lat: f64, lon: f64) {
         if let Ok(i) = self.needed.binary_search(&id)
-            && lat.is_finite() && lon.is_finite() && lat.abs() <= 90.0 && lon.abs() <= 180.0 {
-                self.coords[i] = [lon, lat];
-            }
+            && lat.is_finite()
+            && lon.is_finite()
+            && lat.abs() <= 90.0
+            && lon.abs() <= 180.0
+        {
+            self.coords[i] = [lon, lat];
+        }
     }
     fn way(&mut self, _: &WayRef<'_>) {}
 }

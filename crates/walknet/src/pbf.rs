@@ -266,9 +266,7 @@ fn unpack_blob(buf: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
             }
             out.reserve(expected);
             let dec = flate2::read::ZlibDecoder::new(z);
-            dec.take(expected as u64 + 1)
-                .read_to_end(out)
-                .map_err(|_| "zlib data is corrupt or truncated")?;
+            dec.take(expected as u64 + 1).read_to_end(out).map_err(|_| "zlib data is corrupt or truncated")?;
             if out.len() != expected {
                 return Err("zlib data does not inflate to raw_size");
             }
@@ -306,12 +304,7 @@ struct Scratch {
     refs: Vec<i64>,
 }
 
-fn decode_block<V: Visitor>(
-    buf: &[u8],
-    visitor: &mut V,
-    counts: &mut PassCounts,
-    scratch: &mut Scratch,
-) -> Result<(), &'static str> {
+fn decode_block<V: Visitor>(buf: &[u8], visitor: &mut V, counts: &mut PassCounts, scratch: &mut Scratch) -> Result<(), &'static str> {
     let mut strings: Vec<&str> = Vec::new();
     let mut groups: Vec<&[u8]> = Vec::new();
     let mut granularity: i64 = 100;

@@ -60,9 +60,8 @@ impl Profile {
                     return None;
                 }
                 let allowed = match highway {
-                    "footway" | "path" | "pedestrian" | "steps" | "living_street" | "residential" | "service"
-                    | "unclassified" | "track" | "cycleway" | "corridor" | "road" | "bridleway" | "tertiary"
-                    | "tertiary_link" | "secondary" | "secondary_link" | "primary" | "primary_link" => true,
+                    "footway" | "path" | "pedestrian" | "steps" | "living_street" | "residential" | "service" | "unclassified" | "track" | "cycleway"
+                    | "corridor" | "road" | "bridleway" | "tertiary" | "tertiary_link" | "secondary" | "secondary_link" | "primary" | "primary_link" => true,
                     // Fast roads only where a sidewalk or foot access is mapped.
                     "trunk" | "trunk_link" | "motorway" | "motorway_link" => {
                         yes(foot) || matches!(tag(tags, "sidewalk"), Some("both" | "left" | "right" | "yes"))
@@ -80,12 +79,9 @@ impl Profile {
                     return None;
                 }
                 let allowed = match highway {
-                    "cycleway" | "path" | "track" | "living_street" | "residential" | "service" | "unclassified"
-                    | "road" | "tertiary" | "tertiary_link" | "secondary" | "secondary_link" | "primary"
-                    | "primary_link" => true,
-                    "footway" | "pedestrian" | "steps" | "bridleway" | "corridor" | "trunk" | "trunk_link" => {
-                        yes(bicycle)
-                    }
+                    "cycleway" | "path" | "track" | "living_street" | "residential" | "service" | "unclassified" | "road" | "tertiary" | "tertiary_link"
+                    | "secondary" | "secondary_link" | "primary" | "primary_link" => true,
+                    "footway" | "pedestrian" | "steps" | "bridleway" | "corridor" | "trunk" | "trunk_link" => yes(bicycle),
                     _ => false,
                 };
                 if !allowed || (no(access) && !yes(bicycle)) {
@@ -105,9 +101,7 @@ fn bicycle_direction(tags: &[(&str, &str)]) -> Direction {
         _ => {}
     }
     // Contraflow lanes exempt cyclists from the one-way sign.
-    let contraflow = ["cycleway", "cycleway:left", "cycleway:right", "cycleway:both"]
-        .iter()
-        .any(|k| tag(tags, k).is_some_and(|v| v.starts_with("opposite")));
+    let contraflow = ["cycleway", "cycleway:left", "cycleway:right", "cycleway:both"].iter().any(|k| tag(tags, k).is_some_and(|v| v.starts_with("opposite")));
     if contraflow {
         return Direction::BOTH;
     }
@@ -156,14 +150,8 @@ mod tests {
     fn bicycle_respects_oneway_and_its_exemptions() {
         assert_eq!(bike(&[("highway", "residential"), ("oneway", "yes")]), Some(Direction::FORWARD));
         assert_eq!(bike(&[("highway", "residential"), ("oneway", "-1")]), Some(Direction::BACKWARD));
-        assert_eq!(
-            bike(&[("highway", "residential"), ("oneway", "yes"), ("oneway:bicycle", "no")]),
-            Some(Direction::BOTH)
-        );
-        assert_eq!(
-            bike(&[("highway", "residential"), ("oneway", "yes"), ("cycleway", "opposite_lane")]),
-            Some(Direction::BOTH)
-        );
+        assert_eq!(bike(&[("highway", "residential"), ("oneway", "yes"), ("oneway:bicycle", "no")]), Some(Direction::BOTH));
+        assert_eq!(bike(&[("highway", "residential"), ("oneway", "yes"), ("cycleway", "opposite_lane")]), Some(Direction::BOTH));
         assert_eq!(bike(&[("highway", "primary"), ("junction", "roundabout")]), Some(Direction::FORWARD));
         assert_eq!(bike(&[("highway", "cycleway")]), Some(Direction::BOTH));
     }

@@ -70,13 +70,7 @@ impl DistanceField {
 }
 
 /// Distance from snapped point `p` to a site, given node distances and the sites on `p`'s edge.
-fn point_distance(
-    net: &Network,
-    dist: &[f32],
-    nearest: &[u32],
-    p: &Snap,
-    same_edge: impl Iterator<Item = (f32, f32, u32)>,
-) -> (f32, u32) {
+fn point_distance(net: &Network, dist: &[f32], nearest: &[u32], p: &Snap, same_edge: impl Iterator<Item = (f32, f32, u32)>) -> (f32, u32) {
     let mut best = (f32::INFINITY, u32::MAX);
     // A snap from another network (or a stale one) finds nothing rather than panicking.
     let Some(&e) = net.edges.get(p.edge as usize).filter(|_| dist.len() == net.node_count() && valid(p)) else {
@@ -141,14 +135,7 @@ fn key(d: f32, v: u32) -> u64 {
 /// Dijkstra with lazy deletion. `dist` and `nearest` must be INFINITY / MAX on entry except
 /// where already touched by this search; `touched` receives each node the first time it is
 /// reached. Ties between sites go to the lower site index, so the output is deterministic.
-fn dijkstra<const TRACK: bool>(
-    g: &Csr,
-    bound: f32,
-    dist: &mut [f32],
-    nearest: &mut [u32],
-    touched: &mut Vec<u32>,
-    heap: &mut BinaryHeap<Reverse<u64>>,
-) {
+fn dijkstra<const TRACK: bool>(g: &Csr, bound: f32, dist: &mut [f32], nearest: &mut [u32], touched: &mut Vec<u32>, heap: &mut BinaryHeap<Reverse<u64>>) {
     while let Some(Reverse(k)) = heap.pop() {
         let u = k as u32;
         let d = f32::from_bits((k >> 32) as u32);
@@ -197,14 +184,7 @@ fn relax(v: u32, d: f32, src: u32, dist: &mut [f32], nearest: &mut [u32], touche
 
 /// Gives the inner nodes of every chain next to a reached core node (and of the chains holding
 /// a seed) their distances, walking along the chain from each end until the bound.
-fn expand(
-    ch: &Chains,
-    bound: f32,
-    dist: &mut [f32],
-    nearest: &mut [u32],
-    touched: &mut Vec<u32>,
-    inner: &[(u32, f32, u32)],
-) {
+fn expand(ch: &Chains, bound: f32, dist: &mut [f32], nearest: &mut [u32], touched: &mut Vec<u32>, inner: &[(u32, f32, u32)]) {
     let reached = touched.len();
     for i in 0..reached {
         let u = touched[i];
@@ -334,8 +314,7 @@ impl Network {
         }
         let chunk = sites.len().div_ceil(threads);
         let parts: Vec<(Vec<usize>, Vec<u32>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> =
-                sites.chunks(chunk).map(|c| scope.spawn(move || self.coverage_chunk(c, bound_m))).collect();
+            let handles: Vec<_> = sites.chunks(chunk).map(|c| scope.spawn(move || self.coverage_chunk(c, bound_m))).collect();
             handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
         });
         let mut offsets = vec![0usize];
@@ -384,8 +363,7 @@ impl Network {
                 fill[v as usize] += 1;
             }
         }
-        let mut by_edge: Vec<(u32, u32)> =
-            demand.iter().enumerate().filter(|(_, p)| ok(p)).map(|(i, p)| (p.edge, i as u32)).collect();
+        let mut by_edge: Vec<(u32, u32)> = demand.iter().enumerate().filter(|(_, p)| ok(p)).map(|(i, p)| (p.edge, i as u32)).collect();
         by_edge.sort_unstable();
         let mut stamp = vec![u32::MAX; demand.len()];
         let mut s = self.searcher();

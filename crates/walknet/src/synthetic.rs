@@ -4,9 +4,9 @@
 use rstar::RTree;
 use rstar::primitives::GeomWithData;
 
+use crate::WalknetError;
 use crate::network::{Edge, Network};
 use crate::profile::Direction;
-use crate::WalknetError;
 
 /// `k × k` copies of `net` laid side by side with a `gap_m` gap, each node within `link_m` of a
 /// facing border joined to the nearest node across it (length = straight distance), as the
@@ -26,12 +26,7 @@ pub fn tile(net: &Network, k: usize, gap_m: f64, link_m: f64) -> Result<Network,
     }
     let (w, h) = (hi[0] - lo[0] + gap_m, hi[1] - lo[1] + gap_m);
     let strip = |d: usize| -> RTree<GeomWithData<[f64; 2], u32>> {
-        RTree::bulk_load(
-            (0..n as u32)
-                .filter(|&v| net.xy[v as usize][d] <= lo[d] + link_m)
-                .map(|v| GeomWithData::new(net.xy[v as usize], v))
-                .collect(),
-        )
+        RTree::bulk_load((0..n as u32).filter(|&v| net.xy[v as usize][d] <= lo[d] + link_m).map(|v| GeomWithData::new(net.xy[v as usize], v)).collect())
     };
     let (left, bottom) = (strip(0), strip(1));
     // Links from the right (top) strip of a copy to the left (bottom) strip of the next one.
@@ -39,19 +34,21 @@ pub fn tile(net: &Network, k: usize, gap_m: f64, link_m: f64) -> Result<Network,
     for v in 0..n as u32 {
         let p = net.xy[v as usize];
         if p[0] >= hi[0] - link_m
-            && let Some(t) = left.nearest_neighbor([p[0] - w, p[1]]) {
-                let d = ((t.geom()[0] + w - p[0]).powi(2) + (t.geom()[1] - p[1]).powi(2)).sqrt();
-                if d <= link_m {
-                    links.push((v, t.data, d as f32, 0));
-                }
+            && let Some(t) = left.nearest_neighbor([p[0] - w, p[1]])
+        {
+            let d = ((t.geom()[0] + w - p[0]).powi(2) + (t.geom()[1] - p[1]).powi(2)).sqrt();
+            if d <= link_m {
+                links.push((v, t.data, d as f32, 0));
             }
+        }
         if p[1] >= hi[1] - link_m
-            && let Some(t) = bottom.nearest_neighbor([p[0], p[1] - h]) {
-                let d = ((t.geom()[0] - p[0]).powi(2) + (t.geom()[1] + h - p[1]).powi(2)).sqrt();
-                if d <= link_m {
-                    links.push((v, t.data, d as f32, 1));
-                }
+            && let Some(t) = bottom.nearest_neighbor([p[0], p[1] - h])
+        {
+            let d = ((t.geom()[0] - p[0]).powi(2) + (t.geom()[1] + h - p[1]).powi(2)).sqrt();
+            if d <= link_m {
+                links.push((v, t.data, d as f32, 1));
             }
+        }
     }
     let mut lonlat = Vec::with_capacity(n * k * k);
     let mut osm = Vec::with_capacity(n * k * k);

@@ -29,8 +29,7 @@ const SUINING: [f64; 2] = [105.59, 30.53];
 /// A random network in a box of about 1 km around Suining; `oneway` allows one-way edges.
 fn random_net(rng: &mut Rng, oneway: bool) -> Network {
     let n = 2 + rng.below(22) as usize;
-    let lonlat: Vec<[f64; 2]> =
-        (0..n).map(|_| [SUINING[0] + rng.unit() * 0.01, SUINING[1] + rng.unit() * 0.01]).collect();
+    let lonlat: Vec<[f64; 2]> = (0..n).map(|_| [SUINING[0] + rng.unit() * 0.01, SUINING[1] + rng.unit() * 0.01]).collect();
     let m = rng.below(3 * n as u64 + 1) as usize;
     let mut edges = Vec::new();
     // Half the graphs are long chains (a path or a ring through all nodes plus a few extra
@@ -172,11 +171,7 @@ fn expanded_reference(net: &Network, sites: &[OnEdge], demand: &[OnEdge]) -> Vec
 }
 
 fn random_on_edge(rng: &mut Rng, net: &Network) -> OnEdge {
-    OnEdge {
-        edge: rng.below(net.edge_count() as u64) as u32,
-        t: (rng.below(9) as f64) / 8.0 * 0.999 + rng.unit() * 0.001,
-        access: rng.unit() * 30.0,
-    }
+    OnEdge { edge: rng.below(net.edge_count() as u64) as u32, t: (rng.below(9) as f64) / 8.0 * 0.999 + rng.unit() * 0.001, access: rng.unit() * 30.0 }
 }
 
 fn as_snap(net: &Network, p: &OnEdge) -> Snap {

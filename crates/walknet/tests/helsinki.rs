@@ -129,9 +129,8 @@ fn helsinki_buildings_snap_and_get_their_distance_with_access() {
             hi[k] = hi[k].max(p[k]);
         }
     }
-    let pts: Vec<[f64; 2]> = (0..40)
-        .flat_map(|i| (0..40).map(move |j| [lo[0] + (hi[0] - lo[0]) * i as f64 / 39.0, lo[1] + (hi[1] - lo[1]) * j as f64 / 39.0]))
-        .collect();
+    let pts: Vec<[f64; 2]> =
+        (0..40).flat_map(|i| (0..40).map(move |j| [lo[0] + (hi[0] - lo[0]) * i as f64 / 39.0, lo[1] + (hi[1] - lo[1]) * j as f64 / 39.0])).collect();
     let snaps = net.snap(&pts, &opts);
     let ok: Vec<Snap> = snaps.iter().filter_map(|s| s.ok()).collect();
     let far = snaps.iter().filter(|s| matches!(s, Err(SnapError::TooFar { .. }))).count();
