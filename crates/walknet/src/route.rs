@@ -531,7 +531,7 @@ impl Searcher<'_> {
     }
 
     fn seed(&mut self, v: u32, d: f32, src: u32, bound: f32) {
-        if d.is_nan() || d > bound || v as usize >= self.dist.len() {
+        if d.is_nan() || bound.is_nan() || d > bound || v as usize >= self.dist.len() {
             return;
         }
         match &self.net.chains {

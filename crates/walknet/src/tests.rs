@@ -574,6 +574,9 @@ fn foreign_or_corrupt_sites_and_snaps_are_ignored_not_panics() {
     let sets = net.coverage_of_points(&[Site::Node(0)], &bad, 1000.0);
     assert!(sets.set(0).is_empty());
     assert!(net.isochrone(&field, 100.0, &IsochroneOptions::default()).is_empty());
+    // A NaN bound reaches nothing rather than everything.
+    assert_eq!(net.nearest_facility(&[Site::Node(0)], f32::NAN).reached(), 0);
+    assert!(net.coverage(&[Site::Node(0)], f32::NAN).set(0).is_empty());
 }
 
 #[test]
