@@ -318,6 +318,13 @@ fn read_password() -> Result<String> {
     Ok(pw)
 }
 
+/// Pads `s` to `width` terminal columns, counting CJK and full-width characters as two, so the
+/// account table lines up in a terminal (`{:<n}` counts characters).
+fn pad(s: &str, width: usize) -> String {
+    let cols: usize = s.chars().map(|c| if ('\u{1100}'..='\u{115f}').contains(&c) || ('\u{2e80}'..='\u{a4cf}').contains(&c) || ('\u{ac00}'..='\u{d7a3}').contains(&c) || ('\u{f900}'..='\u{faff}').contains(&c) || ('\u{fe30}'..='\u{fe4f}').contains(&c) || ('\u{ff00}'..='\u{ff60}').contains(&c) || ('\u{ffe0}'..='\u{ffe6}').contains(&c) { 2 } else { 1 }).sum();
+    format!("{s}{} ", " ".repeat(width.saturating_sub(cols)))
+}
+
 fn app_err(e: AppError) -> anyhow::Error {
     anyhow!("{} [{}]", e.human(), e.code)
 }
@@ -437,9 +444,17 @@ async fn demo(p: &Platform, scale: Scale) -> Result<()> {
         println!("演示账户已存在（密码只在首次运行时显示；可用 jiceng user reset-password NAME 重置）。");
     } else {
         println!("\n演示账户（仅显示这一次，请妥善保存）：");
-        println!("{:<12} {:<18} {:<16} {:<18} TOTP 密钥（管理员登录时需要动态口令）", "用户名", "角色", "单位", "密码");
+        println!("{}{}{}{}{}TOTP 密钥（管理员登录时需要动态口令）", pad("用户名", 12), pad("角色", 18), pad("说明", 22), pad("单位", 17), pad("密码", 18));
         for a in &made {
-            println!("{:<12} {:<18} {:<16} {:<18} {}", a.username, a.role.name(), a.unit, a.password, a.totp_secret.as_deref().unwrap_or("-"));
+            println!(
+                "{}{}{}{}{}{}",
+                pad(a.username, 12),
+                pad(a.role.name(), 18),
+                pad(a.role.label(), 22),
+                pad(&a.unit, 17),
+                pad(&a.password, 18),
+                a.totp_secret.as_deref().unwrap_or("-")
+            );
         }
         println!();
     }
