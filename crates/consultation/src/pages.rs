@@ -271,6 +271,8 @@ struct BallotPage {
     channel_options: Vec<(&'static str, &'static str)>,
     unowned: Vec<(String, String)>,
     representatives: bool,
+    /// 实名认证: who the signed-in account votes as in the app, (name, masked ID); None = unbound.
+    app_voter: Option<(String, String)>,
 }
 
 async fn ballot_view(
@@ -374,6 +376,10 @@ async fn ballot_view(
         channel_options: vec![("paper", Channel::Paper.label()), ("booth", Channel::Booth.label())],
         unowned: if manage && b.state == "draft" { service::unowned_units(p, &b).await? } else { Vec::new() },
         representatives: manage && b.state == "draft" && b.electorate() == Electorate::Representatives,
+        app_voter: registry::identity::person_of_account(&p.db, &me.user_id)
+            .await?
+            .filter(|v| v.is_current())
+            .map(|v| (v.name, v.id_masked.unwrap_or_default())),
         b,
     });
     Ok(match error {
@@ -397,10 +403,11 @@ pub async fn ballot_open(State(p): State<Platform>, State(site): State<Site>, Au
 pub async fn ballot_vote(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>, body: String) -> AppResult<Response> {
     let f = pairs(&body);
     let channel = Channel::parse(get(&f, "channel")).unwrap_or(Channel::App);
-    let voter = if channel == Channel::Paper {
-        VoterRef::RollNo(get(&f, "roll_no").trim().parse().unwrap_or(-1))
-    } else {
-        VoterRef::IdNumber(get(&f, "id_number").to_owned())
+    // An app vote is cast as the account's bound person (实名认证), never a typed ID number.
+    let voter = match channel {
+        Channel::Paper => VoterRef::RollNo(get(&f, "roll_no").trim().parse().unwrap_or(-1)),
+        Channel::Booth => VoterRef::IdNumber(get(&f, "id_number").to_owned()),
+        Channel::App => VoterRef::Account,
     };
     let choices = f.iter().filter_map(|(k, v)| Some((k.strip_prefix("q_")?.to_owned(), Choice::parse(v)?))).collect();
     let input = VoteInput { channel, voter, evidence: get(&f, "evidence").to_owned(), choices };

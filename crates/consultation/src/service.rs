@@ -342,8 +342,10 @@ pub async fn named_choices(p: &Platform, b: &BallotRow) -> AppResult<Vec<(i64, S
     Ok(store::named_choices(&p.db, &b.id).await?)
 }
 
-/// Who is voting: the voter's own ID number (phone or booth), or the roll number on a paper ballot.
+/// Who is voting: in the app, the person bound to the signed-in account (实名认证 at the
+/// counter); at the booth, the ID number the voter enters beside staff; on paper, the roll number.
 pub enum VoterRef {
+    Account,
     IdNumber(String),
     RollNo(i64),
 }
@@ -394,8 +396,26 @@ pub async fn vote(p: &Platform, me: &Principal, id: &str, v: VoteInput) -> AppRe
     }
     let today = Date::of_instant(p.now());
     let now = p.now();
+    // A typed ID number proves nothing about who holds the phone: app votes use the bound person,
+    // and only app votes may (staff at the booth or the paper desk see the voter or the paper).
+    let bound = match (v.channel, &v.voter) {
+        (Channel::App, VoterRef::Account) => Some(
+            registry::identity::person_of_account(&p.db, &me.user_id)
+                .await?
+                .filter(|x| x.is_current())
+                .ok_or_else(|| AppError::bad_request("ballot.identity_required", "请先到社区窗口完成实名认证后再投票").at_field("选民"))?,
+        ),
+        (Channel::App, _) | (_, VoterRef::Account) => {
+            return Err(AppError::bad_request("ballot.identity_required", "手机投票只能以本人实名认证的身份进行").at_field("选民"));
+        }
+        _ => None,
+    };
     let mut tx = p.db.begin().await?;
     let entry = match &v.voter {
+        VoterRef::Account => {
+            let person = bound.as_ref().ok_or_else(|| AppError::internal("app vote without a bound person"))?;
+            store::roll_entry_by_person(&mut tx, id, &person.id, person.id_index.as_deref()).await?
+        }
         VoterRef::IdNumber(raw) => {
             let idx = registry::roll::id_index(&p.cipher, raw, today)
                 .ok_or_else(|| AppError::bad_request("ballot.bad_id", "身份证号格式或校验码不正确").at_field("身份证号"))?;

@@ -239,6 +239,18 @@ pub async fn roll_entry_by_index(tx: &mut Tx, ballot_id: &str, id_index: &str) -
     .await
 }
 
+/// The roll entry of a registered person: by person id, or by the blind index for entries frozen
+/// from an ID number (representatives, owners recorded by number).
+pub async fn roll_entry_by_person(tx: &mut Tx, ballot_id: &str, person_id: &str, id_index: Option<&str>) -> DbResult<Option<RollRow>> {
+    tx.fetch_optional(sql!(
+        "SELECT r.voter_key, r.seq, r.name, r.person_id, r.id_index, r.area_dm2, r.units, r.detail, v.channel FROM ballot_roll r LEFT JOIN ballot_voters v ON v.ballot_id = r.ballot_id AND v.voter_key = r.voter_key WHERE r.ballot_id = $1 AND (r.person_id = $2 OR r.id_index = $3) ORDER BY r.seq LIMIT 1",
+        ballot_id,
+        person_id,
+        id_index
+    ))
+    .await
+}
+
 pub async fn roll_entry_by_seq(tx: &mut Tx, ballot_id: &str, seq: i64) -> DbResult<Option<RollRow>> {
     tx.fetch_optional(sql!(
         "SELECT r.voter_key, r.seq, r.name, r.person_id, r.id_index, r.area_dm2, r.units, r.detail, v.channel FROM ballot_roll r LEFT JOIN ballot_voters v ON v.ballot_id = r.ballot_id AND v.voter_key = r.voter_key WHERE r.ballot_id = $1 AND r.seq = $2",

@@ -108,6 +108,12 @@ pub async fn create_demo_accounts(p: &Platform) -> AppResult<Vec<DemoAccount>> {
         auth::create_account(&mut tx, p.now(), &actor, username, display, &code, &password, p.settings.cheap_hashing).await?;
         let totp_secret = auth::grant_role(&mut tx, p.now(), &actor, username, role, &code).await?;
         tx.commit().await?;
+        if role == Role::Resident {
+            // 实名认证: the demo resident is bound to a person of her community, as if verified at the counter.
+            if let Some(user) = auth::find_account(&p.db, username).await? {
+                registry::identity::bind_demo(&p.db, p.now(), &actor, &user.id, &code).await?;
+            }
+        }
         if role == Role::DepartmentStaff {
             // The demo department account works for 船山区城管局.
             let mut tx = p.db.begin().await?;

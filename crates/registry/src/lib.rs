@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod demo;
+pub mod identity;
 pub mod import;
 /// Public lookups for the volunteers slice (real-name checks through the blind index).
 pub mod lookup;
@@ -40,6 +41,9 @@ pub fn router() -> Router<AppState> {
         .route("/registry/people/{id}/unmask", post(pages::unmask_submit))
         .route("/registry/people/{id}/status", post(pages::leave_submit))
         .route("/registry/people/{id}/tags", post(pages::tags_submit))
+        .route("/registry/people/{id}/identity", post(pages::identity_bind_submit))
+        .route("/registry/people/{id}/identity/revoke", post(pages::identity_revoke_submit))
+        .route("/me/identity", get(pages::my_identity))
         .route("/registry/imports/{batch}", get(pages::import_status))
         .route("/registry/imports/{batch}/commit", post(pages::import_commit))
         .route("/registry/template/{file}", get(pages::template))

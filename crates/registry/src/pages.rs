@@ -256,6 +256,10 @@ struct PersonPage {
     purposes: Vec<&'static str>,
     /// (full ID, full phone, purpose) after an audited unmask.
     revealed: Option<(String, String, String)>,
+    /// 实名认证: the person's bindings (live first) and a refused bind/revoke as (code, message).
+    live_binding: Option<crate::identity::Binding>,
+    past_bindings: Vec<crate::identity::Binding>,
+    identity_error: Option<(String, String)>,
 }
 
 async fn person_view(p: &Platform, site: &Site, me: &Principal, id: &str, revealed: Option<(String, String, String)>) -> AppResult<Response> {
@@ -269,6 +273,18 @@ async fn person_view_with(
     id: &str,
     revealed: Option<(String, String, String)>,
     flash: Option<String>,
+) -> AppResult<Response> {
+    person_view_full(p, site, me, id, revealed, flash, None).await
+}
+
+async fn person_view_full(
+    p: &Platform,
+    site: &Site,
+    me: &Principal,
+    id: &str,
+    revealed: Option<(String, String, String)>,
+    flash: Option<String>,
+    identity_error: Option<&AppError>,
 ) -> AppResult<Response> {
     let scope = me.require(Permission::ViewRegisters)?;
     let person = store::person(&p.db, &scope, id).await?.ok_or_else(AppError::not_found)?;
@@ -298,7 +314,11 @@ async fn person_view_with(
     let unit_name = geography::store::get(&p.db, &person.unit_code).await?.map(|u| u.name).unwrap_or_default();
     let today = Date::of_instant(p.now());
     let related = site.related.about_person(&p.db, &person.id).await?;
+    let (live, past): (Vec<_>, Vec<_>) = crate::identity::bindings_of_person(&p.db, &person.id).await?.into_iter().partition(|b| b.revoked_ms.is_none());
     let page = PersonPage {
+        live_binding: live.into_iter().next(),
+        past_bindings: past,
+        identity_error: identity_error.map(|e| (e.code.to_owned(), e.human())),
         related,
         shell: Shell::new(site, me, &person.name, "/registry"),
         id_masked: person.id_masked.clone().unwrap_or_else(|| "—".into()),
@@ -1077,6 +1097,109 @@ pub async fn tags_submit(State(p): State<Platform>, State(site): State<Site>, Au
     .await?;
     tx.commit().await?;
     person_view_with(&p, &site, &me, &id, None, Some(format!("已更新 {} 的标签", person.name))).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// 实名认证 at the counter, and the resident's own view
+
+#[derive(Deserialize)]
+pub struct BindForm {
+    pub username: String,
+    /// 「已当面核验居民身份证原件」: the checkbox posts `1` when ticked.
+    pub confirmed: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    pub reason: String,
+}
+
+/// A refused binding shows the person page again with the reason, in the status of the error.
+async fn identity_refused(p: &Platform, site: &Site, me: &Principal, id: &str, e: AppError) -> AppResult<Response> {
+    if e.status == StatusCode::BAD_REQUEST || e.status == StatusCode::CONFLICT {
+        let mut res = person_view_full(p, site, me, id, None, None, Some(&e)).await?;
+        *res.status_mut() = e.status;
+        Ok(res)
+    } else {
+        Err(e)
+    }
+}
+
+/// 绑定账户: staff who saw the resident's ID card bind her account to this record.
+pub async fn identity_bind_submit(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+    Form(f): Form<BindForm>,
+) -> AppResult<Response> {
+    let scope = me.require(Permission::EditRegisters)?;
+    let result = async {
+        if f.confirmed.as_deref() != Some("1") {
+            // Out-of-scope people stay 404 even when the box is unticked.
+            editable_person(&p, &me, &id).await?;
+            return Err(AppError::bad_request("identity.not_verified", "须当面核验居民身份证原件后勾选确认，才能绑定").at_field("confirmed"));
+        }
+        let mut tx = p.db.begin().await?;
+        crate::identity::bind_username(&mut tx, p.now(), &me.actor(), &scope, &f.username, &id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => person_view_with(&p, &site, &me, &id, None, Some(format!("已将账户 {} 绑定到本居民（窗口核验）", f.username.trim()))).await,
+        Err(e) => identity_refused(&p, &site, &me, &id, e).await,
+    }
+}
+
+/// 解除绑定, with a reason; the binding stays in the history.
+pub async fn identity_revoke_submit(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+    Form(f): Form<RevokeForm>,
+) -> AppResult<Response> {
+    let scope = me.require(Permission::EditRegisters)?;
+    let result = async {
+        let mut tx = p.db.begin().await?;
+        crate::identity::revoke(&mut tx, p.now(), &me.actor(), &scope, &id, &f.reason).await?;
+        tx.commit().await?;
+        Ok::<(), AppError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => person_view_with(&p, &site, &me, &id, None, Some("已解除账户绑定".to_owned())).await,
+        Err(e) => identity_refused(&p, &site, &me, &id, e).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "me_identity.html")]
+struct MyIdentityPage {
+    shell: Shell,
+    /// (masked name, masked ID, community, verified date, verified by) when bound.
+    bound: Option<(String, String, String, String, String)>,
+}
+
+/// `/me/identity`: whether my account is verified (实名认证), and how to get verified if not.
+pub async fn my_identity(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth) -> AppResult<Response> {
+    let bound = match (crate::identity::binding_of_account(&p.db, &me.user_id).await?, crate::identity::person_of_account(&p.db, &me.user_id).await?) {
+        (Some(b), Some(person)) => {
+            // The community (村/社区, 12 digits) is what residents know, not the grid cell.
+            let community = &person.unit_code[..person.unit_code.len().min(12)];
+            let unit = geography::store::get(&p.db, community).await?.map(|u| u.name).unwrap_or_default();
+            Some((
+                crate::identity::mask_name(&person.name),
+                person.id_masked.clone().unwrap_or_else(|| "—".into()),
+                unit,
+                b.verified_date(),
+                b.verified_by.clone(),
+            ))
+        }
+        _ => None,
+    };
+    Ok(render(&MyIdentityPage { shell: Shell::new(&site, &me, "实名认证", "/me/identity"), bound }))
 }
 
 // ---------------------------------------------------------------------------------------------

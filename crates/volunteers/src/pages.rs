@@ -169,6 +169,12 @@ struct RegisterPage {
     shell: Shell,
     r: Registration,
     error: Option<(String, String)>,
+    /// The person the account is bound to (实名认证): (name, masked ID); None = not verified yet.
+    bound: Option<(String, String)>,
+}
+
+async fn bound_person(p: &Platform, me: &platform::auth::Principal) -> AppResult<Option<(String, String)>> {
+    Ok(registry::identity::person_of_account(&p.db, &me.user_id).await?.filter(|b| b.is_current()).map(|b| (b.name, b.id_masked.unwrap_or_default())))
 }
 
 pub async fn register_form(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth) -> AppResult<Response> {
@@ -176,13 +182,15 @@ pub async fn register_form(State(p): State<Platform>, State(site): State<Site>, 
     if store::volunteer_of_user(&p.db, &me.user_id).await?.is_some() {
         return Ok(Redirect::to("/volunteers").into_response());
     }
-    Ok(render(&RegisterPage { shell: Shell::new(&site, &me, "志愿者实名注册", "/volunteers"), r: Registration::default(), error: None }))
+    let bound = bound_person(&p, &me).await?;
+    Ok(render(&RegisterPage { shell: Shell::new(&site, &me, "志愿者实名注册", "/volunteers"), r: Registration::default(), error: None, bound }))
 }
 
 pub async fn register_submit(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Form(m): Fields) -> AppResult<Response> {
+    // Name and ID number come from the bound person in the register, whatever the form says.
     let r = Registration {
-        name: f(&m, "name").trim().to_owned(),
-        id_number: f(&m, "id_number").trim().to_owned(),
+        name: String::new(),
+        id_number: String::new(),
         phone: f(&m, "phone").trim().to_owned(),
         skills: f(&m, "skills").to_owned(),
         availability: f(&m, "availability").to_owned(),
@@ -192,7 +200,8 @@ pub async fn register_submit(State(p): State<Platform>, State(site): State<Site>
     match service::register(&p, &me, &r).await {
         Ok(_) => Ok(Redirect::to("/volunteers?ok=registered").into_response()),
         Err(e) if e.status == StatusCode::BAD_REQUEST || e.status == StatusCode::CONFLICT => {
-            let mut res = render(&RegisterPage { shell: Shell::new(&site, &me, "志愿者实名注册", "/volunteers"), r, error: Some((e.code.to_owned(), e.human())) });
+            let bound = bound_person(&p, &me).await?;
+            let mut res = render(&RegisterPage { shell: Shell::new(&site, &me, "志愿者实名注册", "/volunteers"), r, error: Some((e.code.to_owned(), e.human())), bound });
             *res.status_mut() = e.status;
             Ok(res)
         }

@@ -52,34 +52,47 @@ pub struct Registration {
     pub guardian_consent: bool,
 }
 
-/// 实名注册: the person must be in the resident register within the caller's scope with the same
-/// name; the register's blind index makes a second registration of the same person impossible.
+/// 实名注册 by the resident herself: she registers as the person her account is bound to (实名认证
+/// at the counter), inside her scope; name and ID come from the register, never typed, so nobody
+/// can register as a neighbour whose ID number they know. The register's blind index makes a
+/// second registration of the same person impossible.
 pub async fn register(p: &Platform, me: &Principal, r: &Registration) -> AppResult<VolunteerRow> {
     let scope = me.require(Permission::Participate)?;
     if store::volunteer_of_user(&p.db, &me.user_id).await?.is_some() {
         return Err(AppError::conflict("volunteer.already_registered", "您的账户已注册志愿者，不能重复注册"));
     }
-    register_in(p, me, &scope, Some(&me.user_id), r).await
+    let bound = registry::identity::person_of_account(&p.db, &me.user_id)
+        .await?
+        .filter(|b| b.is_current())
+        .ok_or_else(|| AppError::bad_request("volunteer.identity_required", "请先携带身份证到社区窗口完成实名认证，再注册志愿者"))?;
+    let person = registry::lookup::person(&p.db, &bound.id).await?.ok_or_else(AppError::not_found)?;
+    let unit = platform::scope::UnitCode::parse(&person.unit_code).map_err(AppError::internal)?;
+    if !scope.contains(&unit) {
+        return Err(AppError::bad_request("volunteer.not_in_register", "您实名认证的居民不在本辖区居民台账中，请联系社区核对"));
+    }
+    register_in(p, me, Some(&me.user_id), person, r).await
 }
 
 /// 代为注册: staff register a resident who has no account or phone (older residents, paper
-/// sign-up sheets), within their own scope; the same register check and duplicate rule apply.
+/// sign-up sheets), within their own scope, checking name and ID number against the register
+/// with the ID card in front of them; the same duplicate rule applies.
 pub async fn register_assisted(p: &Platform, me: &Principal, r: &Registration) -> AppResult<VolunteerRow> {
     let scope = me.require(Permission::ManageVolunteers)?;
-    register_in(p, me, &scope, None, r).await
-}
-
-async fn register_in(p: &Platform, me: &Principal, scope: &platform::Scope, user_id: Option<&str>, r: &Registration) -> AppResult<VolunteerRow> {
     let name = r.name.trim();
     if name.is_empty() {
         return Err(AppError::bad_request("volunteer.name_required", "请填写真实姓名").at_field("name"));
     }
-    let person = registry::lookup::find_by_id_number(&p.db, &p.cipher, scope, &r.id_number, today(p))
+    let person = registry::lookup::find_by_id_number(&p.db, &p.cipher, &scope, &r.id_number, today(p))
         .await?
         .ok_or_else(|| AppError::bad_request("volunteer.not_in_register", "本辖区居民台账中没有这个身份证号，请核对或联系社区登记").at_field("id_number"))?;
     if person.name != name {
         return Err(AppError::bad_request("volunteer.name_mismatch", "姓名与居民台账登记的不一致").at_field("name"));
     }
+    register_in(p, me, None, person, r).await
+}
+
+async fn register_in(p: &Platform, me: &Principal, user_id: Option<&str>, person: registry::lookup::PersonBrief, r: &Registration) -> AppResult<VolunteerRow> {
+    let name = person.name.as_str();
     if store::volunteer_of_person(&p.db, &person.id).await?.is_some() {
         return Err(AppError::conflict("volunteer.duplicate", "该身份证号已注册为志愿者，不能重复注册").at_field("id_number"));
     }

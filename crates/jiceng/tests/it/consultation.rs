@@ -16,7 +16,7 @@ const COMMUNITY: &str = "510903001001";
 /// A compound of the demo community with a small, known register: owner A holds two units
 /// (90 + 60 m²), B and C one each (100, 50 m²), the developer two unsold units (100 + 100 m²).
 /// Roll: 4 owners, 500 m². Returns (compound, [A, B, C] ID numbers).
-async fn small_compound(t: &TestApp) -> (String, Vec<String>) {
+pub(crate) async fn small_compound(t: &TestApp) -> (String, Vec<String>) {
     let community = UnitCode::parse(COMMUNITY).unwrap();
     let compound = geography::store::current_of_kind(&t.platform.db, &community, &[geography::model::UnitKind::Compound])
         .await
@@ -105,7 +105,7 @@ fn question_ids(html: &str) -> Vec<String> {
 }
 
 /// Question ids in their page order (first form).
-fn ordered_questions(html: &str) -> Vec<String> {
+pub(crate) fn ordered_questions(html: &str) -> Vec<String> {
     let mut out = Vec::new();
     for id in html.split("name=\"q_").skip(1).map(|s| s.split('"').next().unwrap().to_owned()) {
         if !out.contains(&id) {
@@ -119,7 +119,7 @@ fn alert_code(html: &str) -> String {
     html.split("data-code=\"").nth(1).map(|s| s.split('"').next().unwrap().to_owned()).unwrap_or_default()
 }
 
-async fn create_owner_ballot(t: &TestApp, b: &mut crate::harness::Browser, compound: &str) -> String {
+pub(crate) async fn create_owner_ballot(t: &TestApp, b: &mut crate::harness::Browser, compound: &str) -> String {
     let r = t
         .post(
             b,
@@ -169,14 +169,11 @@ async fn owners_ballot_from_roll_to_archived_result() {
     let qs = ordered_questions(&r.body);
     assert_eq!(qs.len(), 2);
 
-    // Owner A votes on the phone with their own ID number: yes, yes.
+    // Owner A, verified at the counter (实名认证), votes on the phone as herself: yes, yes.
+    crate::identity::bind_by_id_number(&t, "owner-a", &ids[0]).await;
     let mut a = t.login("owner-a", None).await;
     let r = t
-        .post(
-            &mut a,
-            &format!("/consultation/ballots/{id}/vote"),
-            &[("channel", "app"), ("id_number", &ids[0]), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")],
-        )
+        .post(&mut a, &format!("/consultation/ballots/{id}/vote"), &[("channel", "app"), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")])
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body.contains("业主甲的选票已记录（手机投票）"), "{}", r.body);
@@ -209,33 +206,28 @@ async fn owners_ballot_from_roll_to_archived_result() {
     let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &fr).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 
-    // B then tries again on the phone: refused, naming the first channel.
+    // B then tries again on the phone (her verified account): refused, naming the first channel.
+    t.user("owner-b", Role::Resident, COMMUNITY).await;
+    crate::identity::bind_by_id_number(&t, "owner-b", &ids[1]).await;
+    let mut b = t.login("owner-b", None).await;
     let r = t
-        .post(
-            &mut a,
-            &format!("/consultation/ballots/{id}/vote"),
-            &[("channel", "app"), ("id_number", &ids[1]), (&format!("q_{}", qs[0]), "no"), (&format!("q_{}", qs[1]), "no")],
-        )
+        .post(&mut b, &format!("/consultation/ballots/{id}/vote"), &[("channel", "app"), (&format!("q_{}", qs[0]), "no"), (&format!("q_{}", qs[1]), "no")])
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(alert_code(&r.body), "ballot.already_voted");
     assert!(r.body.contains("纸质票录入"));
     // A's second phone vote is refused too; someone not on the roll cannot vote.
     let r = t
-        .post(
-            &mut a,
-            &format!("/consultation/ballots/{id}/vote"),
-            &[("channel", "app"), ("id_number", &ids[0]), (&format!("q_{}", qs[0]), "no"), (&format!("q_{}", qs[1]), "no")],
-        )
+        .post(&mut a, &format!("/consultation/ballots/{id}/vote"), &[("channel", "app"), (&format!("q_{}", qs[0]), "no"), (&format!("q_{}", qs[1]), "no")])
         .await;
     assert_eq!(alert_code(&r.body), "ballot.already_voted");
-    let stranger = make_id("510903", "19800101", 99);
+    // A verified resident who owns nothing in the compound is not on the roll.
+    let (_, stranger) = crate::identity::add_person(&t, "路人丁", "1980-01-01", 99).await;
+    t.user("stranger", Role::Resident, COMMUNITY).await;
+    crate::identity::bind_by_id_number(&t, "stranger", &stranger).await;
+    let mut s_ = t.login("stranger", None).await;
     let r = t
-        .post(
-            &mut a,
-            &format!("/consultation/ballots/{id}/vote"),
-            &[("channel", "app"), ("id_number", &stranger), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")],
-        )
+        .post(&mut s_, &format!("/consultation/ballots/{id}/vote"), &[("channel", "app"), (&format!("q_{}", qs[0]), "yes"), (&format!("q_{}", qs[1]), "yes")])
         .await;
     assert_eq!(alert_code(&r.body), "ballot.not_on_roll");
 
@@ -352,8 +344,11 @@ async fn concurrent_votes_of_one_voter_count_once() {
     let qs = question_ids(&r.body);
     let (k0, k1) = (format!("q_{}", qs[0]), format!("q_{}", qs[1]));
     let pa = [("channel", "booth"), ("id_number", ids[1].as_str()), (k0.as_str(), "yes"), (k1.as_str(), "yes")];
-    let pb = [("channel", "app"), ("id_number", ids[1].as_str()), (k0.as_str(), "yes"), (k1.as_str(), "yes")];
-    let mut s2 = staff.clone();
+    // B votes on her phone (verified account) while staff enter her at the booth.
+    t.user("owner-b", Role::Resident, COMMUNITY).await;
+    crate::identity::bind_by_id_number(&t, "owner-b", &ids[1]).await;
+    let pb = [("channel", "app"), (k0.as_str(), "yes"), (k1.as_str(), "yes")];
+    let mut s2 = t.login("owner-b", None).await;
     let path = format!("/consultation/ballots/{id}/vote");
     let (ra, rb) = tokio::join!(t.post(&mut staff, &path, &pa), t.post(&mut s2, &path, &pb));
     let oks = [ra.status, rb.status].iter().filter(|s| **s == StatusCode::OK).count();

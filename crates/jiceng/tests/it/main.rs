@@ -11,6 +11,7 @@ mod cli;
 mod consultation;
 mod events;
 mod geography;
+mod identity;
 mod indicators;
 mod open311;
 mod registers;

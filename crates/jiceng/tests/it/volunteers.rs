@@ -50,6 +50,15 @@ fn reg(name: &str, id: &str) -> Registration {
     Registration { name: name.into(), id_number: id.into(), phone: "13800138000".into(), skills: "助老、读报".into(), availability: "周末".into(), ..Default::default() }
 }
 
+/// Self-registration as the person with the typed ID number: the account is first bound to her
+/// at the counter (实名认证), as the slice now requires.
+async fn register_bound(t: &TestApp, me: &Principal, r: &Registration) -> platform::AppResult<store::VolunteerRow> {
+    if registry::identity::person_of_account(&t.platform.db, &me.user_id).await.unwrap().is_none() {
+        crate::identity::bind_by_id_number(t, &me.username, &r.id_number).await;
+    }
+    service::register(&t.platform, me, r).await
+}
+
 async fn setup() -> TestApp {
     TestApp::new().await.with_registers().await
 }
@@ -76,29 +85,37 @@ async fn registration_checks_the_register_and_never_twice() {
     let who = people(&t, "1950-01-01", "1960-12-31", 2).await;
     let me = principal(&t, "teacher", Role::Resident, COMMUNITY).await;
     let other = principal(&t, "other", Role::Resident, COMMUNITY).await;
+    let staff = principal(&t, "office", Role::CommunityStaff, COMMUNITY).await;
     let (name, id, _, _) = &who[0];
-    // Wrong name, unknown ID, bad check digit.
-    assert_eq!(service::register(&t.platform, &me, &reg("某某某", id)).await.unwrap_err().code, "volunteer.name_mismatch");
+    // An account not verified at the counter (实名认证) cannot register, whatever it types.
+    assert_eq!(service::register(&t.platform, &me, &reg(name, id)).await.unwrap_err().code, "volunteer.identity_required");
+    // Staff registering a resident at the counter: wrong name, bad check digit.
+    assert_eq!(service::register_assisted(&t.platform, &staff, &reg("某某某", id)).await.unwrap_err().code, "volunteer.name_mismatch");
     let mut bad = id.clone();
     bad.replace_range(17..18, if &id[17..18] == "0" { "1" } else { "0" });
-    assert_eq!(service::register(&t.platform, &me, &reg(name, &bad)).await.unwrap_err().code, "person.bad_id");
-    let v = service::register(&t.platform, &me, &reg(name, id)).await.unwrap();
+    assert_eq!(service::register_assisted(&t.platform, &staff, &reg(name, &bad)).await.unwrap_err().code, "person.bad_id");
+    // Verified, she registers as her register record: typed name and ID are not used.
+    crate::identity::bind_by_id_number(&t, "teacher", id).await;
+    let v = service::register(&t.platform, &me, &reg("某某某", &bad)).await.unwrap();
     assert!(v.volunteer_no.starts_with("ZY510903"));
-    // The same person again from another account, and the same account again.
-    assert_eq!(service::register(&t.platform, &other, &reg(name, id)).await.unwrap_err().code, "volunteer.duplicate");
+    assert_eq!(&v.name, name);
+    // The same person again at the counter, and the same account again.
+    assert_eq!(service::register_assisted(&t.platform, &staff, &reg(name, id)).await.unwrap_err().code, "volunteer.duplicate");
+    assert_eq!(service::register(&t.platform, &other, &reg(name, id)).await.unwrap_err().code, "volunteer.identity_required");
     assert_eq!(service::register(&t.platform, &me, &reg(&who[1].0, &who[1].1)).await.unwrap_err().code, "volunteer.already_registered");
     // Someone outside the resident's community is not in "the register" for them.
     let far = principal(&t, "far", Role::Resident, "510904001001").await;
+    crate::identity::bind_by_id_number(&t, "far", &who[1].1).await;
     assert_eq!(service::register(&t.platform, &far, &reg(&who[1].0, &who[1].1)).await.unwrap_err().code, "volunteer.not_in_register");
     // Minors need a guardian's consent.
     let kid = people(&t, &format!("{}-01-01", 2026 - 17), &format!("{}-12-31", 2026 - 15), 1).await;
     if let Some((kn, kid_id, _, _)) = kid.first() {
         let k = principal(&t, "kid", Role::Resident, COMMUNITY).await;
-        assert_eq!(service::register(&t.platform, &k, &reg(kn, kid_id)).await.unwrap_err().code, "volunteer.guardian_needed");
+        assert_eq!(register_bound(&t, &k, &reg(kn, kid_id)).await.unwrap_err().code, "volunteer.guardian_needed");
         let mut r = reg(kn, kid_id);
         r.guardian_name = "家长".into();
         r.guardian_consent = true;
-        service::register(&t.platform, &k, &r).await.unwrap();
+        register_bound(&t, &k, &r).await.unwrap();
     }
     // Welcome hours were credited once through the ledger.
     let acct = store::find_account(&t.platform.db, Currency::Minutes, AccountKind::Person, &v.person_id).await.unwrap().unwrap();
@@ -115,7 +132,7 @@ async fn scan_confirm_publish_deposit_and_correct() {
     let staff = principal(&t, "office", Role::CommunityStaff, COMMUNITY).await;
     let me = principal(&t, "teacher", Role::Resident, COMMUNITY).await;
     let who = people(&t, "1950-01-01", "1960-12-31", 1).await;
-    let v = service::register(&t.platform, &me, &reg(&who[0].0, &who[0].1)).await.unwrap();
+    let v = register_bound(&t, &me, &reg(&who[0].0, &who[0].1)).await.unwrap();
     let a = activity(&t, &staff, 1).await;
     // Check-in needs a sign-up; the quota is 1.
     let cin = service::scan_code(&t.platform, &a, ScanAction::CheckIn);
@@ -124,7 +141,7 @@ async fn scan_confirm_publish_deposit_and_correct() {
     assert_eq!(service::sign_up(&t.platform, &me, &a).await.unwrap_err().code, "signup.duplicate");
     let late = principal(&t, "late", Role::Resident, COMMUNITY).await;
     let w2 = people(&t, "1961-01-01", "1970-12-31", 1).await;
-    service::register(&t.platform, &late, &reg(&w2[0].0, &w2[0].1)).await.unwrap();
+    register_bound(&t, &late, &reg(&w2[0].0, &w2[0].1)).await.unwrap();
     assert_eq!(service::sign_up(&t.platform, &late, &a).await.unwrap_err().code, "activity.full");
     // Check-out before check-in; forged and expired codes.
     let cout = service::scan_code(&t.platform, &a, ScanAction::CheckOut);
@@ -182,8 +199,8 @@ async fn time_bank_caps_unlock_gifts_and_exchange() {
     let old = people(&t, "1950-01-01", "1960-12-31", 2).await;
     let y = principal(&t, "young", Role::Resident, COMMUNITY).await;
     let o = principal(&t, "old", Role::Resident, COMMUNITY).await;
-    service::register(&t.platform, &y, &reg(&young[0].0, &young[0].1)).await.unwrap();
-    service::register(&t.platform, &o, &reg(&old[0].0, &old[0].1)).await.unwrap();
+    register_bound(&t, &y, &reg(&young[0].0, &young[0].1)).await.unwrap();
+    register_bound(&t, &o, &reg(&old[0].0, &old[0].1)).await.unwrap();
     // A service in another county is open to the whole city (通存通兑).
     let meal = service::add_service(&t.platform, &city, "510904", "上门助餐", 60).await.unwrap();
     // Before unlock: the young volunteer has hours but is neither 60 nor at 100 h.
@@ -235,7 +252,7 @@ async fn parallel_redemptions_never_spend_twice() {
     let staff = principal(&t, "office", Role::CommunityStaff, COMMUNITY).await;
     let old = people(&t, "1950-01-01", "1960-12-31", 1).await;
     let o = principal(&t, "old", Role::Resident, COMMUNITY).await;
-    let v = service::register(&t.platform, &o, &reg(&old[0].0, &old[0].1)).await.unwrap();
+    let v = register_bound(&t, &o, &reg(&old[0].0, &old[0].1)).await.unwrap();
     let meal = service::add_service(&t.platform, &city, "510903", "助浴", 50).await.unwrap();
     // 120 welcome minutes, 8 parallel redemptions of 50: exactly two can succeed.
     let mut tasks = Vec::new();
@@ -370,7 +387,7 @@ async fn points_rules_take_effect_only_when_approved() {
     assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
     // Shop at zero stock.
     let resident = principal(&t, "res", Role::Resident, COMMUNITY).await;
-    service::register(&t.platform, &resident, &reg(&person[0].0, &person[0].1)).await.unwrap();
+    register_bound(&t, &resident, &reg(&person[0].0, &person[0].1)).await.unwrap();
     let item = service::add_item(&t.platform, &staff, COMMUNITY, "毛巾", 5, 0).await.unwrap();
     assert_eq!(service::redeem_item(&t.platform, &resident, &item).await.unwrap_err().code, "shop.out_of_stock");
     let item = service::add_item(&t.platform, &staff, COMMUNITY, "牙膏", 15, 3).await.unwrap();
@@ -405,11 +422,21 @@ async fn pages_keep_to_scope_and_show_clear_errors() {
     let act = activity(&t, &staff, 5).await;
     let before = t.get(&res, "/volunteers").await;
     assert!(before.body.contains(&format!("/volunteers/activities/{act}")) && before.body.contains("data-testid=\"register-link\""), "{}", before.body);
-    // A wrong name re-renders the form with the typed values and the reason.
-    let r = t.post(&mut res, "/volunteers/register", &[("name", "某某某"), ("id_number", &who[0].1)]).await;
+    // Not verified yet (实名认证): the form is replaced by the way to get verified, and a post is refused.
+    let form = t.get(&res, "/volunteers/register").await;
+    assert!(form.body.contains("data-testid=\"identity-required\"") && !form.body.contains("name=\"id_number\""), "{}", form.body);
+    let r = t.post(&mut res, "/volunteers/register", &[("name", &who[0].0), ("id_number", &who[0].1)]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.body.contains("data-code=\"volunteer.name_mismatch\"") && r.body.contains(&who[0].1), "{}", r.body);
-    let r = t.post(&mut res, "/volunteers/register", &[("name", &who[0].0), ("id_number", &who[0].1), ("skills", "读报")]).await;
+    assert!(r.body.contains("data-code=\"volunteer.identity_required\""), "{}", r.body);
+    // Verified at the counter: the form names her from the register; a bad phone re-renders the
+    // form with the typed values and the reason.
+    crate::identity::bind_by_id_number(&t, "res", &who[0].1).await;
+    let form = t.get(&res, "/volunteers/register").await;
+    assert!(form.body.contains(&format!("注册人：{}", who[0].0)), "{}", form.body);
+    let r = t.post(&mut res, "/volunteers/register", &[("phone", "123"), ("skills", "读报写信")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("data-code=\"registry.bad_phone\"") && r.body.contains("读报写信"), "{}", r.body);
+    let r = t.post(&mut res, "/volunteers/register", &[("skills", "读报")]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let home = t.get(&res, "/volunteers").await;
     assert!(home.body.contains("data-testid=\"volunteer-no\""));
@@ -493,7 +520,7 @@ async fn stars_are_applied_for_and_approved_and_points_objections_close() {
     let staff = principal(&t, "office", Role::CommunityStaff, COMMUNITY).await;
     let me = principal(&t, "teacher", Role::Resident, COMMUNITY).await;
     let who = people(&t, "1950-01-01", "1960-12-31", 1).await;
-    let v = service::register(&t.platform, &me, &reg(&who[0].0, &who[0].1)).await.unwrap();
+    let v = register_bound(&t, &me, &reg(&who[0].0, &who[0].1)).await.unwrap();
     // A short ladder (张家港-like first step of 1 hour, for the test) configured for the county.
     let mut cfg = volunteers::model::TimeBankConfig::default_preset();
     cfg.storage_cap = Some(150);
