@@ -1,7 +1,7 @@
 // Owners' ballot (业主共同决定, 民法典第二百七十八条) end to end: the community worker (e2e-village)
 // drafts a ballot for the demo compound, checks the roll built from the house register, freezes it
-// and opens voting; an owner (e2e-owner) votes on a phone with the ID number of an owner on the roll
-// (taken from the register by the worker, who unmasks it for the purpose) and gets a receipt; the
+// and opens voting; the worker binds an owner's account (e2e-owner) to her register record at the
+// counter (实名认证), and she votes on a phone as herself, with no ID number to type, and gets a receipt; the
 // worker enters another owner's paper ballot with its evidence; a second vote by the first owner,
 // on paper, is refused; closing computes the result with exact arithmetic and archives it.
 import assert from 'node:assert/strict';
@@ -18,16 +18,26 @@ async function submit(page, locator) {
   await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), locator.click()]);
 }
 
-/** The full ID number of the person behind a register link, unmasked for a purpose. */
-async function idFromRegister(page, href) {
+/**
+ * 实名认证 at the counter: on the person's register page the worker binds `username` to her, after
+ * seeing her ID card. Returns false when the person is already bound to another account.
+ */
+async function bindAtCounter(page, href, username) {
   await page.goto(`${BASE}${href}`);
-  const form = page.locator('form[data-testid=unmask]');
-  await form.locator('select[name=purpose]').selectOption({ index: 1 });
+  const card = page.locator('section[data-testid=identity]');
+  const bound = card.locator('[data-testid=identity-bound]');
+  if (await bound.count()) return (await bound.innerText()).includes(username);
+  const form = card.locator('form[data-testid=identity-bind]');
+  await form.locator('input[name=username]').fill(username);
+  await form.locator('input[name=confirmed]').check();
   await submit(page, form.locator('button[type=submit]'));
-  const codes = (await page.locator('[data-testid=revealed] code').allInnerTexts()).map((c) => c.trim());
-  const id = codes.find((c) => /^\d{17}[\dX]$/.test(c));
-  assert.ok(id, 'no ID number revealed');
-  return id;
+  const alert = card.locator('[role=alert]');
+  if (await alert.count()) {
+    assert.equal(await alert.getAttribute('data-code'), 'identity.person_bound', await alert.innerText());
+    return false;
+  }
+  assert.match(await card.locator('[data-testid=identity-bound]').innerText(), new RegExp(`已绑定账户 ${username}（窗口核验`));
+  return true;
 }
 
 async function choose(form, answers) {
@@ -84,8 +94,17 @@ describe('owners’ ballot from roll to result', () => {
         trs.map((tr) => ({ seq: tr.getAttribute('data-seq'), href: tr.querySelector('a')?.getAttribute('href') || null, name: tr.querySelector('td[data-label=选民]').textContent.trim() })).filter((r) => r.href),
       );
       assert.ok(rows.length >= 2, 'at least two owners with register entries');
-      const [first, second] = rows;
-      const firstId = await idFromRegister(staff, first.href);
+      // The owner's account is bound to her register record at the counter (实名认证): the first
+      // owner not already bound to another account (the demo resident is bound to someone).
+      let first = null;
+      for (const r of rows) {
+        if (await bindAtCounter(staff, r.href, OWNER)) {
+          first = r;
+          break;
+        }
+      }
+      assert.ok(first, 'an owner on the roll could be bound to the e2e owner account');
+      const second = rows.find((r) => r !== first);
 
       // Freeze the roll and open voting.
       await staff.goto(ballotUrl);
@@ -93,12 +112,15 @@ describe('owners’ ballot from roll to result', () => {
       assert.equal(await staff.locator('[data-testid=state]').getAttribute('data-state'), 'open');
       assert.match(await staff.locator('[data-testid=flash]').innerText(), new RegExp(`名册已冻结（${heads} 人）`));
 
-      // The owner votes on a phone with their own ID number, and gets a receipt.
+      // The owner votes on a phone as her verified self (no ID number to type), and gets a receipt.
       await owner.setViewportSize(PHONE);
       await login(owner, OWNER);
+      await owner.goto(`${BASE}/me/identity`);
+      assert.match(await owner.locator('[data-identity=verified]').innerText(), /^已实名认证：.+由 e2e-village 核验$/);
       await owner.goto(ballotUrl);
       const app = owner.locator('form[data-testid=vote-app]');
-      await app.locator('input[name=id_number]').fill(firstId);
+      assert.equal(await app.locator('input[name=id_number]').count(), 0, 'no typed ID number for app votes');
+      assert.match(await app.locator('[data-testid=app-voter]').innerText(), new RegExp(`以实名认证身份投票：${first.name}`));
       await choose(app, ['yes', 'yes']);
       await submit(owner, app.locator('button[type=submit]'));
       assert.match(await owner.locator('[data-testid=flash]').innerText(), new RegExp(`${first.name}的选票已记录（手机投票）`));

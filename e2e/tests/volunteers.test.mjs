@@ -1,6 +1,6 @@
-// Volunteers (志愿服务) end to end: a resident (e2e-resident, 510903001001) registers with her real
-// name and ID number on a phone (taken from the register by the community worker, who unmasks it
-// for the purpose), signs up for an activity the community worker posts, checks in and out with the
+// Volunteers (志愿服务) end to end: the community worker binds a resident's account (e2e-resident,
+// 510903001001) to her register record at the counter (实名认证), she registers on a phone as that
+// person (name and ID number from the register, nothing typed), signs up for an activity the community worker posts, checks in and out with the
 // site's signed QR links, the worker confirms the record, it is published for 3 working days
 // (crossed with the test clock), the hours are deposited into the time bank and spent on a service.
 // Then the household declares points, the review group and a different checker pass them, and the
@@ -37,27 +37,48 @@ function local(d) {
   return b.toISOString().slice(0, 16);
 }
 
-/** Name and full ID number of the n-th person aged 60–79 in the community, unmasked for a purpose. */
+/** Name and register page of the n-th person aged 60–79 in the community. */
 async function personFromRegister(page, n) {
   await page.goto(`${BASE}/registry/${COMMUNITY}/people?age=2`);
   const links = await page.locator('table[data-testid=people] tbody a[href^="/registry/people/"]').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
   assert.ok(links.length > n, `the register lists only ${links.length} people aged 60–79`);
   await page.goto(`${BASE}${links[n]}`);
   const name = await page.locator('h1').evaluate((h) => h.firstChild.textContent.trim());
-  const form = page.locator('form[data-testid=unmask]');
-  await form.locator('select[name=purpose]').selectOption({ index: 1 });
-  await submit(page, form.locator('button[type=submit]'));
-  const codes = (await page.locator('[data-testid=revealed] code').allInnerTexts()).map((c) => c.trim());
-  const id = codes.find((c) => /^\d{17}[\dX]$/.test(c));
-  assert.ok(id, 'no ID number revealed');
-  return { name, id };
+  return { name, href: links[n] };
 }
 
-async function register(page, who) {
+/** 实名认证 at the counter: binds `username` to the person; returns the refusal code or null. */
+async function bindAtCounter(page, who, username) {
+  await page.goto(`${BASE}${who.href}`);
+  const card = page.locator('section[data-testid=identity]');
+  if (await card.locator('[data-testid=identity-bound]').count()) return 'identity.person_bound';
+  const form = card.locator('form[data-testid=identity-bind]');
+  await form.locator('input[name=username]').fill(username);
+  await form.locator('input[name=confirmed]').check();
+  await submit(page, form.locator('button[type=submit]'));
+  const alert = card.locator('[role=alert]');
+  if (await alert.count()) return alert.getAttribute('data-code');
+  assert.match(await card.locator('[data-testid=identity-bound]').innerText(), new RegExp(`已绑定账户 ${username}（窗口核验`));
+  return null;
+}
+
+async function revokeAtCounter(page, who, reason) {
+  await page.goto(`${BASE}${who.href}`);
+  const form = page.locator('form[data-testid=identity-revoke]');
+  await form.locator('input[name=reason]').fill(reason);
+  await submit(page, form.locator('button[type=submit]'));
+  await page.locator('form[data-testid=identity-bind]').waitFor();
+}
+
+/** Self-registration: name and ID number come from the register through the bound account. */
+async function register(page) {
   await page.goto(`${BASE}/volunteers/register`);
   const form = page.locator('form[data-testid=register]');
-  await form.locator('input[name=name]').fill(who.name);
-  await form.locator('input[name=id_number]').fill(who.id);
+  if (!(await form.count())) {
+    await page.locator('[data-testid=identity-required]').waitFor();
+    return 'volunteer.identity_required';
+  }
+  assert.equal(await form.locator('input[name=id_number]').count(), 0, 'no typed ID number');
   await form.locator('input[name=skills]').fill('读报、陪伴');
   await form.locator('input[name=availability]').fill('周末上午');
   await submit(page, form.locator('button[type=submit]'));
@@ -76,14 +97,26 @@ describe('volunteers', () => {
       await login(resident, RESIDENT);
       await resident.setViewportSize(PHONE);
 
-      // Real-name registration against the register; someone already registered (a demo volunteer)
-      // is refused as a duplicate, so try the next person.
+      // Not verified yet (实名认证): the form is replaced by the way to get verified.
+      assert.equal(await register(resident), 'volunteer.identity_required');
+
+      // The worker binds the resident's account to her register record at the counter, and she
+      // registers as that person. Someone already registered (a demo volunteer) is refused as a
+      // duplicate: the worker revokes that binding (kept in the history) and tries the next person.
       let who;
       for (let n = 0; n < 8 && !who; n++) {
         const candidate = await personFromRegister(office, n);
-        const code = await register(resident, candidate);
+        const bound = await bindAtCounter(office, candidate, RESIDENT);
+        if (bound !== null) {
+          assert.equal(bound, 'identity.person_bound', `binding refused with ${bound}`);
+          continue;
+        }
+        const code = await register(resident);
         if (code === null) who = candidate;
-        else assert.equal(code, 'volunteer.duplicate', `registration refused with ${code}`);
+        else {
+          assert.equal(code, 'volunteer.duplicate', `registration refused with ${code}`);
+          await revokeAtCounter(office, candidate, '该居民已注册志愿者，换人测试');
+        }
       }
       assert.ok(who, 'could not register any of the first people of the register');
       await resident.locator('[data-testid=volunteer-no]').waitFor();
@@ -91,9 +124,11 @@ describe('volunteers', () => {
       await resident.screenshot({ path: join(RESULTS, 'volunteer-home-phone.png'), fullPage: true });
       assert.ok(await sideways(resident) <= 1, `the volunteer home scrolls sideways at phone width by ${await sideways(resident)}px`);
 
-      // The same person from another account: refused, nothing written.
+      // The same person from another account: she cannot be bound twice, and an unverified
+      // account cannot register anyone.
       await login(other, OTHER);
-      assert.equal(await register(other, who), 'volunteer.duplicate');
+      assert.equal(await bindAtCounter(office, who, OTHER), 'identity.person_bound');
+      assert.equal(await register(other), 'volunteer.identity_required');
 
       // The community worker sets up a team and posts an activity.
       await office.goto(`${BASE}/volunteers/manage`);
