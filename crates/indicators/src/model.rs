@@ -60,7 +60,7 @@ impl Source {
             Source::Registry => "基础台账",
             Source::Reported => "填报",
             Source::Volunteers => "志愿服务",
-            Source::Walknet => "步行网络覆盖分析（建设中）",
+            Source::Walknet => "路网覆盖分析（服务资源一幅地图）",
             Source::Missing(s) => s,
         }
     }
@@ -253,11 +253,18 @@ pub enum External {
     /// `volunteers::service::station_coverage`: townships and streets with a volunteer service
     /// station anywhere in them ÷ all of them (below a township: the unit itself, 1 of 1 or 0 of 1)
     VolunteerStations,
+    /// `coverage::service::indicator`: the life-circle rule feeding this target (by its id, e.g.
+    /// "T10"), computed from the stored analysis: residents covered ÷ residents, or units whose
+    /// residents' share reaches the rule's threshold ÷ units with residents.
+    Coverage(&'static str),
 }
 
 impl External {
     pub fn source(self) -> Source {
-        Source::Volunteers
+        match self {
+            External::Coverage(_) => Source::Walknet,
+            _ => Source::Volunteers,
+        }
     }
 }
 
@@ -323,6 +330,8 @@ impl Formula {
                 match measure {
                     External::VolunteerRegistration => "在册志愿者 ÷ 常住人口",
                     External::VolunteerStations => "有志愿服务站的乡镇（街道）÷ 全部乡镇（街道）",
+                    External::Coverage("T10" | "T27" | "T28") => "生活圈内居民达标的村（社区）÷ 有住宅楼数据的村（社区）（沿路网计算）",
+                    External::Coverage(_) => "生活圈内居民 ÷ 居民（沿路网计算）",
                 },
                 measure.source().label()
             ),
@@ -368,6 +377,17 @@ pub fn measure_label(m: Measure) -> &'static str {
     }
 }
 
+/// The static id of a coverage-fed target (the enum holds `&'static str`).
+fn coverage_target(id: &str) -> &'static str {
+    match id {
+        "T17" => "T17",
+        "T27" => "T27",
+        "T28" => "T28",
+        "T45" => "T45",
+        _ => "T52",
+    }
+}
+
 /// The formula and direction of each target id. Kept beside the CSV (which holds the plan's own
 /// words and numbers) so a definition change is one line here.
 pub fn formula_of(id: &str) -> (Formula, Direction) {
@@ -389,7 +409,7 @@ pub fn formula_of(id: &str) -> (Formula, Direction) {
         "T07" => Count { m: M::CertifiedSocialEnterprises, filter: F::All },
         "T08" => Count { m: M::CharityFunds, filter: F::All },
         "T09" => reported(Level::City, ReportedKind::Growth),
-        "T10" => walk,
+        "T10" => Formula::External { measure: self::External::Coverage("T10"), scale: 100.0 },
         // dm² ÷ households × 100 ÷ 100 (dm² → m²): the scale is 1.
         "T11" => ratio(M::ServiceAreaDm2, M::Households, 1.0, F::Communities),
         "T12" => pct(M::EligibleWithCommittee, M::EligibleCompounds, F::All),
@@ -397,7 +417,9 @@ pub fn formula_of(id: &str) -> (Formula, Direction) {
         "T14" => pct(M::GridHouseholds, M::Households, F::Communities),
         "T15" => pct(M::ManagedWithParty, M::ManagedCompounds, F::All),
         "T16" => pct(M::UnmanagedWithParty, M::UnmanagedCompounds, F::All),
-        "T17" | "T18" | "T27" | "T28" | "T45" | "T52" => walk,
+        "T17" | "T27" | "T28" | "T45" | "T52" => Formula::External { measure: self::External::Coverage(coverage_target(id)), scale: 100.0 },
+        // A service radius (km), not a share: the coverage slice does not compute it yet.
+        "T18" => walk,
         "T20" => ratio(M::SocialWorkers, M::Units, 1.0, F::Communities),
         "T21" | "T25" | "T34" | "T44" => reported(Level::City, ReportedKind::Count),
         "T22" => Formula::External { measure: self::External::VolunteerStations, scale: 100.0 },

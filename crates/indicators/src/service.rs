@@ -231,9 +231,14 @@ pub async fn compute(p: &Platform, root: &UnitCode, year: i64, reach: Reach) -> 
 
 /// One external measure for one subtree, from the slice that owns it.
 pub async fn external(p: &Platform, m: model::External, root: &UnitCode) -> AppResult<Fraction> {
+    if let model::External::Coverage(target) = m {
+        let (num, den) = coverage::service::indicator(&p.db, target, root).await?;
+        return Ok(Fraction { num, den: Some(den) });
+    }
     let r = match m {
         model::External::VolunteerRegistration => volunteers::service::registration_rate(&p.db, root).await?,
         model::External::VolunteerStations => volunteers::service::station_coverage(&p.db, root).await?,
+        model::External::Coverage(_) => return Err(AppError::internal("coverage handled above")),
     };
     Ok(Fraction { num: r.numerator, den: Some(r.denominator) })
 }

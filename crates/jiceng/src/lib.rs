@@ -27,6 +27,7 @@ pub fn site() -> Site {
             NavEntry { href: "/volunteers", label: "志愿服务", permissions: &[Permission::Participate, Permission::ManageVolunteers] },
             NavEntry { href: "/consultation", label: "议事协商", permissions: &[Permission::Participate, Permission::ManageConsultation] },
             NavEntry { href: "/indicators", label: "规划指标", permissions: &[Permission::ViewUnits] },
+            NavEntry { href: "/coverage", label: "服务资源", permissions: &[Permission::ViewRegisters] },
             NavEntry { href: "/admin/accounts", label: "账户与角色", permissions: &[Permission::ViewAccounts] },
             NavEntry { href: "/admin/sharing", label: "数据共享", permissions: &[Permission::ManageSharing] },
             NavEntry { href: "/admin/audit", label: "审计日志", permissions: &[Permission::ViewAudit] },
@@ -53,6 +54,7 @@ pub fn app(platform: Platform) -> Router {
         .merge(volunteers::router())
         .merge(consultation::router())
         .merge(indicators::router())
+        .merge(coverage::router())
         .route("/api/v1/openapi.json", get(openapi))
         .route_layer(from_fn_with_state(platform.clone(), web::track_metrics))
         .fallback(web::not_found)

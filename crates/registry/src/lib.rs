@@ -4,6 +4,8 @@
 //! audited purpose, and shared with departments only through their sharing lists.
 
 pub mod api;
+/// Facility positions for the coverage slice.
+pub mod coverage_inputs;
 pub mod demo;
 pub mod identity;
 pub mod import;

@@ -9,6 +9,7 @@ mod audit_chain;
 mod authz;
 mod cli;
 mod consultation;
+mod coverage;
 mod events;
 mod geography;
 mod identity;

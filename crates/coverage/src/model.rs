@@ -1,0 +1,420 @@
+//! 生活圈规则 as data, and the pure arithmetic of coverage: which buildings a rule covers, how a
+//! unit's share rolls up, and whether a unit counts as covered.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+/// The shipped rules; an admin edits the copy in the database.
+pub const RULES_CSV: &str = include_str!("../../../data/life-circles.csv");
+
+/// Travel mode of a rule (walknet's profiles).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Mode {
+    Walk,
+    Bicycle,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::Walk, Mode::Bicycle];
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s.trim() {
+            "walk" | "步行" => Some(Mode::Walk),
+            "bicycle" | "骑行" => Some(Mode::Bicycle),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Walk => "walk",
+            Mode::Bicycle => "bicycle",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Walk => "步行",
+            Mode::Bicycle => "骑行",
+        }
+    }
+    pub fn profile(self) -> walknet::Profile {
+        match self {
+            Mode::Walk => walknet::Profile::Walk,
+            Mode::Bicycle => walknet::Profile::Bicycle,
+        }
+    }
+    pub fn speed_m_per_min(self) -> f64 {
+        self.profile().speed_m_per_min()
+    }
+}
+
+/// Which units a rule measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum AppliesTo {
+    /// 城市社区
+    Communities,
+    /// 农村（村）
+    Villages,
+    /// 园区（产业）社区; the tree has no such mark yet, so every community.
+    Industrial,
+    /// 全部
+    All,
+}
+
+impl AppliesTo {
+    pub fn parse(s: &str) -> Option<AppliesTo> {
+        match s.trim() {
+            "communities" => Some(AppliesTo::Communities),
+            "villages" => Some(AppliesTo::Villages),
+            "industrial" => Some(AppliesTo::Industrial),
+            "all" => Some(AppliesTo::All),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppliesTo::Communities => "communities",
+            AppliesTo::Villages => "villages",
+            AppliesTo::Industrial => "industrial",
+            AppliesTo::All => "all",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            AppliesTo::Communities => "城市社区",
+            AppliesTo::Villages => "农村",
+            AppliesTo::Industrial => "园区社区（暂按全部社区）",
+            AppliesTo::All => "全部",
+        }
+    }
+    /// Whether a unit of this kind label (社区 / 村) is measured.
+    pub fn includes(self, unit_kind: &str) -> bool {
+        match self {
+            AppliesTo::Communities | AppliesTo::Industrial => unit_kind == "社区",
+            AppliesTo::Villages => unit_kind == "村",
+            AppliesTo::All => true,
+        }
+    }
+}
+
+/// What a rule's indicator counts: residents covered ÷ residents, or units whose share of
+/// residents covered reaches `unit_share_pct` ÷ units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Counts {
+    Residents,
+    Units,
+}
+
+impl Counts {
+    pub fn parse(s: &str) -> Option<Counts> {
+        match s.trim() {
+            "residents" => Some(Counts::Residents),
+            "units" => Some(Counts::Units),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Counts::Residents => "residents",
+            Counts::Units => "units",
+        }
+    }
+}
+
+/// One life-circle rule. Distances are stored in metres; minutes are shown with the profile's
+/// speed, never the other way round (the standard states walking distance).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Rule {
+    pub id: String,
+    pub name: String,
+    pub mode: Mode,
+    pub metres: u32,
+    pub categories: Vec<String>,
+    /// `true`: every category within the distance (a complete circle); `false`: any of them.
+    pub all: bool,
+    pub applies_to: AppliesTo,
+    /// Plan target id (T10 …) or empty.
+    pub indicator: String,
+    pub counts: Counts,
+    pub unit_share_pct: u32,
+    pub note: String,
+}
+
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum RuleError {
+    #[error("第 {row} 行：{field}“{value}”无效")]
+    Field { row: usize, field: &'static str, value: String },
+    #[error("第 {row} 行：距离（米）和时间（分钟）须填且只填一项")]
+    Distance { row: usize },
+    #[error("第 {row} 行：规则编号“{id}”重复")]
+    Duplicate { row: usize, id: String },
+    #[error("规则文件格式有误：{0}")]
+    Csv(String),
+}
+
+impl RuleError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RuleError::Field { .. } => "coverage.rule_field",
+            RuleError::Distance { .. } => "coverage.rule_distance",
+            RuleError::Duplicate { .. } => "coverage.rule_duplicate",
+            RuleError::Csv(_) => "coverage.rule_csv",
+        }
+    }
+}
+
+/// Raw fields of a rule as typed on the admin page or read from the CSV.
+#[derive(Clone, Debug, Default)]
+pub struct RuleInput {
+    pub id: String,
+    pub name: String,
+    pub profile: String,
+    pub metres: String,
+    pub minutes: String,
+    pub categories: String,
+    pub match_mode: String,
+    pub applies_to: String,
+    pub indicator: String,
+    pub counts: String,
+    pub unit_share_pct: String,
+    pub note: String,
+}
+
+impl Rule {
+    pub fn parse(row: usize, r: &RuleInput) -> Result<Rule, RuleError> {
+        let bad = |field: &'static str, value: &str| RuleError::Field { row, field, value: value.to_owned() };
+        let id = r.id.trim();
+        if id.is_empty() || id.len() > 20 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(bad("规则编号", id));
+        }
+        let name = r.name.trim();
+        if name.is_empty() || name.chars().count() > 40 {
+            return Err(bad("名称", name));
+        }
+        let mode = Mode::parse(&r.profile).ok_or_else(|| bad("出行方式", &r.profile))?;
+        let metres = match (r.metres.trim(), r.minutes.trim()) {
+            (m, "") if !m.is_empty() => m.parse::<u32>().ok().filter(|m| (1..=50_000).contains(m)).ok_or_else(|| bad("距离（米）", m))?,
+            ("", min) if !min.is_empty() => {
+                let min = min.parse::<u32>().ok().filter(|m| (1..=240).contains(m)).ok_or_else(|| bad("时间（分钟）", min))?;
+                (f64::from(min) * mode.speed_m_per_min()).round() as u32
+            }
+            _ => return Err(RuleError::Distance { row }),
+        };
+        let categories: Vec<String> = r.categories.split(['|', '、', ',', '，']).map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect();
+        if categories.is_empty() {
+            return Err(bad("设施类别", &r.categories));
+        }
+        for c in &categories {
+            if !registry::model::FACILITY_CATEGORIES.contains(&c.as_str()) {
+                return Err(bad("设施类别", c));
+            }
+        }
+        let all = match r.match_mode.trim() {
+            "all" | "全部" => true,
+            "any" | "任一" => false,
+            other => return Err(bad("判定方式", other)),
+        };
+        let applies_to = AppliesTo::parse(&r.applies_to).ok_or_else(|| bad("适用对象", &r.applies_to))?;
+        let indicator = r.indicator.trim();
+        if !(indicator.is_empty() || (indicator.len() == 3 && indicator.starts_with('T') && indicator[1..].chars().all(|c| c.is_ascii_digit()))) {
+            return Err(bad("对应指标", indicator));
+        }
+        let counts = Counts::parse(&r.counts).ok_or_else(|| bad("计数方式", &r.counts))?;
+        let unit_share_pct = r.unit_share_pct.trim().parse::<u32>().ok().filter(|p| (1..=100).contains(p)).ok_or_else(|| bad("单位覆盖阈值（%）", &r.unit_share_pct))?;
+        Ok(Rule {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            mode,
+            metres,
+            categories,
+            all,
+            applies_to,
+            indicator: indicator.to_owned(),
+            counts,
+            unit_share_pct,
+            note: r.note.trim().to_owned(),
+        })
+    }
+
+    /// Minutes at the profile's speed, for display.
+    pub fn minutes(&self) -> f64 {
+        f64::from(self.metres) / self.mode.speed_m_per_min()
+    }
+
+    /// Whether a building with these distances (metres to the nearest facility per category,
+    /// absent = none within the search bound) is inside this circle.
+    pub fn covers(&self, distances: &HashMap<String, u32>) -> bool {
+        let within = |c: &String| distances.get(c).is_some_and(|d| *d <= self.metres);
+        if self.all { self.categories.iter().all(within) } else { self.categories.iter().any(within) }
+    }
+
+    pub fn categories_text(&self) -> String {
+        self.categories.join("|")
+    }
+}
+
+/// Parses the rule file (UTF-8, header row as in `data/life-circles.csv`).
+pub fn parse_rules(text: &str) -> Result<Vec<Rule>, RuleError> {
+    let mut rd = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
+    let mut out: Vec<Rule> = Vec::new();
+    for (i, rec) in rd.records().enumerate() {
+        let rec = rec.map_err(|e| RuleError::Csv(e.to_string()))?;
+        let f = |k: usize| rec.get(k).unwrap_or("").to_owned();
+        let input = RuleInput {
+            id: f(0),
+            name: f(1),
+            profile: f(2),
+            metres: f(3),
+            minutes: f(4),
+            categories: f(5),
+            match_mode: f(6),
+            applies_to: f(7),
+            indicator: f(8),
+            counts: f(9),
+            unit_share_pct: f(10),
+            note: f(11),
+        };
+        let rule = Rule::parse(i + 2, &input)?;
+        if out.iter().any(|r| r.id == rule.id) {
+            return Err(RuleError::Duplicate { row: i + 2, id: rule.id });
+        }
+        out.push(rule);
+    }
+    Ok(out)
+}
+
+/// The search bound per category for one profile: the largest distance of any rule of that
+/// profile naming the category (one bounded search per category answers every rule).
+pub fn bounds(rules: &[Rule], mode: Mode) -> Vec<(String, u32)> {
+    let mut m: Vec<(String, u32)> = Vec::new();
+    for r in rules.iter().filter(|r| r.mode == mode) {
+        for c in &r.categories {
+            match m.iter_mut().find(|(k, _)| k == c) {
+                Some((_, b)) => *b = (*b).max(r.metres),
+                None => m.push((c.clone(), r.metres)),
+            }
+        }
+    }
+    m
+}
+
+/// A unit's coverage under one rule. Buildings that could not be snapped to the network count in
+/// the total and as not covered: a gap is never hidden by dropping it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub buildings: i64,
+    pub buildings_covered: i64,
+    pub unreachable: i64,
+    pub residents: i64,
+    pub residents_covered: i64,
+}
+
+impl Tally {
+    pub fn add(&mut self, o: &Tally) {
+        self.buildings += o.buildings;
+        self.buildings_covered += o.buildings_covered;
+        self.unreachable += o.unreachable;
+        self.residents += o.residents;
+        self.residents_covered += o.residents_covered;
+    }
+    /// Share of residents covered, percent, or `None` when nobody lives here.
+    pub fn share_pct(&self) -> Option<f64> {
+        (self.residents > 0).then(|| self.residents_covered as f64 * 100.0 / self.residents as f64)
+    }
+    /// Whether a unit counts as covered (its residents' share reaches the threshold).
+    pub fn unit_covered(&self, threshold_pct: u32) -> bool {
+        // Integer comparison: covered × 100 ≥ threshold × residents, no rounding at the edge.
+        self.residents > 0 && self.residents_covered * 100 >= i64::from(threshold_pct) * self.residents
+    }
+}
+
+/// Spreads a unit's households and residents over `n` buildings as evenly as integers allow
+/// (the first buildings take the remainder), so the sums are exact.
+pub fn spread(total: i64, n: usize) -> Vec<i64> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let (q, r) = (total / n as i64, total % n as i64);
+    (0..n as i64).map(|i| q + i64::from(i < r)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(metres: &str, minutes: &str) -> RuleInput {
+        RuleInput {
+            id: "X1".into(),
+            name: "测试".into(),
+            profile: "bicycle".into(),
+            metres: metres.into(),
+            minutes: minutes.into(),
+            categories: "托育|幼儿园".into(),
+            match_mode: "any".into(),
+            applies_to: "villages".into(),
+            indicator: "T17".into(),
+            counts: "residents".into(),
+            unit_share_pct: "80".into(),
+            note: String::new(),
+        }
+    }
+
+    #[test]
+    fn shipped_rules_parse_and_feed_the_plan_targets() {
+        let rules = parse_rules(RULES_CSV).expect("shipped rules");
+        let ids: Vec<&str> = rules.iter().map(|r| r.indicator.as_str()).filter(|i| !i.is_empty()).collect();
+        assert_eq!(ids, ["T10", "T45", "T17", "T27", "T28", "T52"]);
+        let rural = rules.iter().find(|r| r.id == "RURAL15").expect("rural");
+        // 15 minutes by bicycle at 200 m/min.
+        assert_eq!((rural.mode, rural.metres), (Mode::Bicycle, 3000));
+        assert_eq!(rules.iter().find(|r| r.id == "LC5").map(|r| r.metres), Some(300));
+        assert_eq!(rules.iter().find(|r| r.id == "TENLI").map(|r| r.metres), Some(5000));
+    }
+
+    #[test]
+    fn minutes_become_metres_and_bad_fields_name_the_row() {
+        assert_eq!(Rule::parse(2, &input("", "15")).map(|r| r.metres), Ok(3000));
+        assert_eq!(Rule::parse(2, &input("1500", "")).map(|r| r.metres), Ok(1500));
+        assert_eq!(Rule::parse(3, &input("1500", "15")), Err(RuleError::Distance { row: 3 }));
+        assert_eq!(Rule::parse(3, &input("", "")), Err(RuleError::Distance { row: 3 }));
+        let mut i = input("500", "");
+        i.categories = "托育|网吧".into();
+        let e = Rule::parse(4, &i).expect_err("unknown category");
+        assert_eq!(e.code(), "coverage.rule_field");
+        assert!(e.to_string().contains("第 4 行") && e.to_string().contains("网吧"), "{e}");
+        let dup = format!("{}LC5,又一个,walk,300,,托育,any,all,,residents,90,\n", RULES_CSV);
+        assert_eq!(parse_rules(&dup).map_err(|e| e.code()), Err("coverage.rule_duplicate"));
+    }
+
+    #[test]
+    fn all_needs_every_category_any_needs_one() {
+        let mut r = Rule::parse(2, &input("500", "")).expect("rule");
+        let d: HashMap<String, u32> = [("托育".to_owned(), 400)].into_iter().collect();
+        assert!(r.covers(&d));
+        r.all = true;
+        assert!(!r.covers(&d), "幼儿园 missing");
+        let d2: HashMap<String, u32> = [("托育".to_owned(), 400), ("幼儿园".to_owned(), 501)].into_iter().collect();
+        assert!(!r.covers(&d2), "501 m is outside 500 m");
+        let d3: HashMap<String, u32> = [("托育".to_owned(), 400), ("幼儿园".to_owned(), 500)].into_iter().collect();
+        assert!(r.covers(&d3), "500 m is inside");
+    }
+
+    #[test]
+    fn bounds_take_the_largest_distance_per_category() {
+        let rules = parse_rules(RULES_CSV).expect("rules");
+        let walk = bounds(&rules, Mode::Walk);
+        assert_eq!(walk.iter().find(|(c, _)| c == "文化活动").map(|x| x.1), Some(5000));
+        assert_eq!(walk.iter().find(|(c, _)| c == "幼儿园").map(|x| x.1), Some(500));
+        let bike = bounds(&rules, Mode::Bicycle);
+        assert_eq!(bike.iter().find(|(c, _)| c == "法律服务").map(|x| x.1), Some(12000));
+        assert!(bike.iter().all(|(c, _)| c != "幼儿园"));
+    }
+
+    #[test]
+    fn unit_threshold_is_exact_and_spread_sums() {
+        let t = Tally { buildings: 10, buildings_covered: 9, unreachable: 1, residents: 1000, residents_covered: 900 };
+        assert!(t.unit_covered(90) && !t.unit_covered(91));
+        assert!(!Tally::default().unit_covered(1), "an empty unit is not covered");
+        let s = spread(1003, 4);
+        assert_eq!((s.iter().sum::<i64>(), s), (1003, vec![251, 251, 251, 250]));
+    }
+}

@@ -1,0 +1,292 @@
+//! The analysis: from a road network, the facilities register and the residential buildings to
+//! distances per building, roll-ups per unit and candidate sites, written in one transaction.
+
+use std::collections::HashMap;
+
+use platform::audit::Actor;
+use platform::db::new_id;
+use platform::scope::UnitCode;
+use platform::{AppError, AppResult, Db, Platform};
+use walknet::{Network, Site, Snap, SnapOptions};
+
+use crate::model::{self, Counts, Mode, Rule, Tally};
+use crate::store::{self, RunRow, RunWrite};
+
+/// The city: every analysis covers the whole tree.
+pub const CITY: &str = "5109";
+
+/// Candidate sites picked per rule.
+pub const CANDIDATES: usize = 10;
+
+pub fn city() -> AppResult<UnitCode> {
+    UnitCode::parse(CITY).map_err(AppError::internal)
+}
+
+/// Makes sure the shipped rules are in the database, and returns the rules in force.
+pub async fn rules(p: &Platform) -> AppResult<Vec<Rule>> {
+    let shipped = model::parse_rules(model::RULES_CSV).map_err(AppError::internal)?;
+    let mut tx = p.db.begin().await?;
+    store::seed_rules(&mut tx, &shipped, p.now()).await?;
+    tx.commit().await?;
+    Ok(store::rules(&p.db).await?)
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Buildings and facilities farther than this from every usable road are not snapped.
+    pub max_snap_m: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { max_snap_m: 200.0 }
+    }
+}
+
+/// What an analysis did, for the CLI summary and the page.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Report {
+    pub run_id: String,
+    pub profile: Mode,
+    pub nodes: usize,
+    pub edges: usize,
+    pub buildings: usize,
+    /// Buildings farther than the snap limit from every road: stored as unreachable, counted as
+    /// not covered.
+    pub unreachable: usize,
+    pub facilities: usize,
+    /// Facilities with a position that could not be snapped (outside the network's area).
+    pub facilities_outside: usize,
+    /// Facilities of a rule's category without a position in the register.
+    pub facilities_without_position: usize,
+    pub rules: usize,
+    pub warnings: Vec<String>,
+}
+
+/// Runs one analysis for the network's profile and stores it, replacing that profile's current
+/// results. The network is already built (streamed from the file by walknet).
+pub async fn analyze(p: &Platform, actor: &Actor, net: &Network, network_name: &str, synthetic: bool, opts: Options) -> AppResult<Report> {
+    let started = p.now();
+    let mode = match net.profile() {
+        walknet::Profile::Walk => Mode::Walk,
+        walknet::Profile::Bicycle => Mode::Bicycle,
+    };
+    let all_rules = rules(p).await?;
+    let rules: Vec<Rule> = all_rules.into_iter().filter(|r| r.mode == mode).collect();
+    let bounds = model::bounds(&rules, mode);
+    let root = city()?;
+    let facilities = registry::coverage_inputs::facilities(&p.db, &root).await?;
+    let buildings = store::buildings(&p.db, &root).await?;
+    let snap_opts = SnapOptions { max_m: opts.max_snap_m, min_component: SnapOptions::default().min_component };
+
+    let mut warnings: Vec<String> = net.report().warnings.iter().map(|w| w.to_string()).collect();
+    // Facilities: only the categories some rule of this profile needs.
+    let mut sites: HashMap<&str, Vec<Site>> = HashMap::new();
+    let (mut counted, mut outside, mut no_pos) = (0usize, 0usize, 0usize);
+    for f in &facilities {
+        if !bounds.iter().any(|(c, _)| c == &f.category) {
+            continue;
+        }
+        counted += 1;
+        let Some((lon, lat)) = f.lon_e6.zip(f.lat_e6) else {
+            no_pos += 1;
+            continue;
+        };
+        match net.snap_one([lon as f64 / 1e6, lat as f64 / 1e6], &snap_opts) {
+            Ok(s) => sites.entry(f.category.as_str()).or_default().push(Site::Snap(s)),
+            Err(_) => outside += 1,
+        }
+    }
+    if outside > 0 {
+        warnings.push(format!("{outside} 处设施不在路网范围内（距道路超过 {:.0} 米），未参与计算", opts.max_snap_m));
+    }
+    if no_pos > 0 {
+        warnings.push(format!("{no_pos} 处设施在台账中没有坐标，未参与计算"));
+    }
+    // Buildings.
+    let points: Vec<[f64; 2]> = buildings.iter().map(|b| [b.lon_e6 as f64 / 1e6, b.lat_e6 as f64 / 1e6]).collect();
+    let snaps: Vec<Option<Snap>> = net.snap(&points, &snap_opts).into_iter().map(Result::ok).collect();
+    let unreachable = snaps.iter().filter(|s| s.is_none()).count();
+    if unreachable > 0 {
+        warnings.push(format!("{unreachable} 栋住宅楼距道路超过 {:.0} 米，记为不可达（计入未覆盖）", opts.max_snap_m));
+    }
+    // One bounded search per category answers every rule naming it.
+    let mut dist: Vec<HashMap<String, u32>> = vec![HashMap::new(); buildings.len()];
+    let mut distance_rows = Vec::new();
+    for (cat, bound) in &bounds {
+        let Some(s) = sites.get(cat.as_str()) else {
+            for b in &buildings {
+                distance_rows.push((b.id.clone(), cat.clone(), None));
+            }
+            continue;
+        };
+        let field = net.nearest_facility(s, *bound as f32);
+        for (i, b) in buildings.iter().enumerate() {
+            let d = snaps[i].as_ref().and_then(|sn| field.at(net, sn)).map(|(m, _)| m.round() as u32);
+            if let Some(d) = d {
+                dist[i].insert(cat.clone(), d);
+            }
+            distance_rows.push((b.id.clone(), cat.clone(), d.map(i64::from)));
+        }
+    }
+    // Roll-ups per rule and unit, and candidate sites over uncovered residents.
+    let mut rollups = Vec::new();
+    let mut candidates = Vec::new();
+    let candidate_nodes = grid_nodes(net, 150.0, 2000);
+    for r in &rules {
+        let mut per_unit: std::collections::BTreeMap<&str, Tally> = std::collections::BTreeMap::new();
+        let mut demand: Vec<Snap> = Vec::new();
+        let mut weights: Vec<f64> = Vec::new();
+        for (i, b) in buildings.iter().enumerate() {
+            let t = per_unit.entry(b.unit_code.as_str()).or_default();
+            t.buildings += 1;
+            t.residents += b.residents;
+            if snaps[i].is_none() {
+                t.unreachable += 1;
+            } else if r.covers(&dist[i]) {
+                t.buildings_covered += 1;
+                t.residents_covered += b.residents;
+            } else if let Some(s) = snaps[i] {
+                demand.push(s);
+                weights.push(b.residents.max(1) as f64);
+            }
+        }
+        for (u, t) in per_unit {
+            rollups.push((r.id.clone(), u.to_owned(), t));
+        }
+        if !demand.is_empty() && !candidate_nodes.is_empty() {
+            let site_list: Vec<Site> = candidate_nodes.iter().map(|&n| Site::Node(n)).collect();
+            let sets = net.coverage_of_points(&site_list, &demand, r.metres as f32);
+            match walknet::greedy_max_cover(&sets, &weights, CANDIDATES, None) {
+                Ok(cover) => {
+                    for pick in cover.picks.iter().filter(|p| p.gain > 0.0) {
+                        let [lon, lat] = net.lonlat(candidate_nodes[pick.set as usize]);
+                        candidates.push((r.id.clone(), (lon * 1e6).round() as i64, (lat * 1e6).round() as i64, pick.gain.round() as i64));
+                    }
+                }
+                Err(e) => warnings.push(format!("{}：候选点计算失败（{}）", r.name, e)),
+            }
+        }
+    }
+    let run = RunRow {
+        id: new_id(),
+        profile: mode.as_str().to_owned(),
+        network_name: network_name.to_owned(),
+        synthetic: i64::from(synthetic),
+        nodes: net.node_count() as i64,
+        edges: net.edge_count() as i64,
+        buildings: buildings.len() as i64,
+        unreachable: unreachable as i64,
+        facilities: counted as i64,
+        facilities_outside: outside as i64,
+        warnings: warnings.join("\n"),
+        actor: actor.name.clone(),
+        started_ms: started,
+        finished_ms: p.now(),
+    };
+    let building_rows: Vec<(String, String, Option<i64>)> =
+        buildings.iter().zip(&snaps).map(|(b, s)| (b.id.clone(), b.unit_code.clone(), s.map(|s| s.access_m.round() as i64))).collect();
+    let rule_ids: Vec<String> = rules.iter().map(|r| r.id.clone()).collect();
+    let mut tx = p.db.begin().await?;
+    store::write_run(
+        &mut tx,
+        &RunWrite { run: &run, buildings: &building_rows, distances: &distance_rows, rollups: &rollups, candidates: &candidates, rule_ids: &rule_ids },
+        actor,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Report {
+        run_id: run.id,
+        profile: mode,
+        nodes: net.node_count(),
+        edges: net.edge_count(),
+        buildings: buildings.len(),
+        unreachable,
+        facilities: counted,
+        facilities_outside: outside,
+        facilities_without_position: no_pos,
+        rules: rules.len(),
+        warnings,
+    })
+}
+
+/// Network nodes thinned to one per grid cell of the largest component, at most `cap` of them:
+/// the candidate sites for a new facility.
+pub fn grid_nodes(net: &Network, cell_m: f64, cap: usize) -> Vec<u32> {
+    let mut seen: std::collections::HashSet<(i64, i64)> = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut cell = cell_m;
+    for _ in 0..8 {
+        seen.clear();
+        out.clear();
+        for n in net.largest_component() {
+            let [x, y] = net.xy(n);
+            if seen.insert(((x / cell).floor() as i64, (y / cell).floor() as i64)) {
+                out.push(n);
+            }
+        }
+        if out.len() <= cap {
+            break;
+        }
+        cell *= 1.5;
+    }
+    out.truncate(cap);
+    out
+}
+
+/// The coverage value of a plan target for one subtree: (numerator, denominator). Residents
+/// covered ÷ residents of the units the rule applies to, or units whose share reaches the rule's
+/// threshold ÷ units with residents. (0, 0) when no analysis has run.
+pub async fn indicator(db: &Db, target: &str, root: &UnitCode) -> AppResult<(i64, i64)> {
+    let Some(rule) = store::rules(db).await?.into_iter().find(|r| r.indicator == target) else {
+        return Ok((0, 0));
+    };
+    let kinds: HashMap<String, String> = unit_kinds(db, root).await?;
+    let mut num = 0;
+    let mut den = 0;
+    for row in store::rollups(db, &rule.id, root).await? {
+        let kind = kinds.get(&row.unit_code).map(String::as_str).unwrap_or("");
+        if !rule.applies_to.includes(kind) {
+            continue;
+        }
+        let t = row.tally();
+        match rule.counts {
+            Counts::Residents => {
+                num += t.residents_covered;
+                den += t.residents;
+            }
+            Counts::Units => {
+                if t.residents > 0 {
+                    den += 1;
+                    num += i64::from(t.unit_covered(rule.unit_share_pct));
+                }
+            }
+        }
+    }
+    Ok((num, den))
+}
+
+/// Kind labels (社区 / 村) of the villages and communities under `root`.
+pub async fn unit_kinds(db: &Db, root: &UnitCode) -> AppResult<HashMap<String, String>> {
+    use geography::model::UnitKind;
+    Ok(geography::store::current_of_kind(db, root, &[UnitKind::Community, UnitKind::Village]).await?.into_iter().map(|u| (u.code, u.kind)).collect())
+}
+
+/// One rule's tally for a whole subtree, over the units it applies to.
+pub async fn subtree_tally(db: &Db, rule: &Rule, root: &UnitCode) -> AppResult<(Tally, i64, i64)> {
+    let kinds = unit_kinds(db, root).await?;
+    let mut total = Tally::default();
+    let (mut units, mut units_covered) = (0, 0);
+    for row in store::rollups(db, &rule.id, root).await? {
+        if !rule.applies_to.includes(kinds.get(&row.unit_code).map(String::as_str).unwrap_or("")) {
+            continue;
+        }
+        let t = row.tally();
+        total.add(&t);
+        if t.residents > 0 {
+            units += 1;
+            units_covered += i64::from(t.unit_covered(rule.unit_share_pct));
+        }
+    }
+    Ok((total, units, units_covered))
+}

@@ -1,0 +1,302 @@
+//! 服务资源一幅地图 end to end: a hand-made road network written as PBF and read back through the
+//! real reader, facilities in the register, buildings with residents; the analysis's stored
+//! distances, roll-ups, unreachable buildings and candidate sites; the map, table, CSV and rules
+//! pages; the plan indicators fed from the stored results; the Helsinki extract when present.
+
+use axum::http::StatusCode;
+use platform::audit::Actor;
+use platform::auth::Role;
+use platform::scope::UnitCode;
+use platform::sql;
+use walknet::{Network, Profile, Site, SnapOptions, pbf};
+
+use crate::harness::TestApp;
+
+const COMMUNITY: &str = "510903001001";
+const COMMUNITY2: &str = "510903001002";
+const TOWNSHIP: &str = "510903001";
+const VILLAGE: &str = "510904100214";
+const LON0: f64 = 105.59;
+const LAT0: f64 = 30.53;
+
+fn m_lon(m: f64) -> f64 {
+    m / 111_195.0 / LAT0.to_radians().cos()
+}
+fn m_lat(m: f64) -> f64 {
+    m / 111_195.0
+}
+
+/// A 1.5 km footway east from (LON0, LAT0), a node every 100 m, as PBF bytes.
+fn line_pbf() -> Vec<u8> {
+    let nodes: Vec<(i64, f64, f64)> = (0..16).map(|i| (i + 1, LAT0, LON0 + m_lon(i as f64 * 100.0))).collect();
+    let way = pbf::OwnedWay { id: 1, refs: (1..=16).collect(), tags: vec![("highway".into(), "footway".into())] };
+    let mut out = Vec::new();
+    pbf::write(&mut out, &nodes, &[way], true).expect("write pbf");
+    out
+}
+
+async fn add_facility(t: &TestApp, unit: &str, name: &str, category: &str, lon: f64, lat: f64) {
+    t.platform
+        .db
+        .execute(sql!(
+            "INSERT INTO facilities (id, unit_code, name, category, lon_e6, lat_e6, floor_area_dm2, capacity, friendly_renovated, synthetic, created_ms) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, 0, 0, 0)",
+            platform::db::new_id(), unit, name, category, (lon * 1e6).round() as i64, (lat * 1e6).round() as i64
+        ))
+        .await
+        .expect("facility");
+}
+
+async fn add_buildings(t: &TestApp, rows: &[(&str, &str, f64, f64, i64)]) {
+    let rows: Vec<coverage::store::NewBuilding> = rows
+        .iter()
+        .map(|(unit, name, lon, lat, residents)| coverage::store::NewBuilding {
+            unit_code: (*unit).into(),
+            name: (*name).into(),
+            lon_e6: (lon * 1e6).round() as i64,
+            lat_e6: (lat * 1e6).round() as i64,
+            households: residents / 3,
+            residents: *residents,
+            source: "import",
+        })
+        .collect();
+    let mut tx = t.platform.db.begin().await.expect("tx");
+    coverage::store::insert_buildings(&mut tx, &rows, t.platform.now()).await.expect("buildings");
+    tx.commit().await.expect("commit");
+}
+
+/// The line network, a 文化活动 facility 10 m north of its west end and one 10 km away, and
+/// buildings: A 300 m east (10 m north), B 1200 m east, C 1 km north of the line (too far to snap),
+/// D in the second community 400 m east.
+async fn scenario(t: &TestApp) -> Network {
+    add_facility(t, COMMUNITY, "电江路文化活动室", "文化活动", LON0, LAT0 + m_lat(10.0)).await;
+    add_facility(t, COMMUNITY, "远处文化站", "文化活动", LON0 + m_lon(10_000.0), LAT0 + m_lat(10_000.0)).await;
+    add_buildings(
+        t,
+        &[
+            (COMMUNITY, "A 栋", LON0 + m_lon(300.0), LAT0 + m_lat(10.0), 100),
+            (COMMUNITY, "B 栋", LON0 + m_lon(1200.0), LAT0 - m_lat(5.0), 50),
+            (COMMUNITY, "C 栋", LON0 + m_lon(500.0), LAT0 + m_lat(1000.0), 30),
+            (COMMUNITY2, "D 栋", LON0 + m_lon(400.0), LAT0 - m_lat(10.0), 90),
+        ],
+    )
+    .await;
+    Network::from_pbf(std::io::Cursor::new(line_pbf()), Profile::Walk).expect("network")
+}
+
+async fn distance(t: &TestApp, building: &str, category: &str) -> Option<i64> {
+    #[derive(sqlx::FromRow)]
+    struct D {
+        distance_m: Option<i64>,
+    }
+    let d: D = t
+        .platform
+        .db
+        .fetch_one(sql!(
+            "SELECT d.distance_m FROM coverage_distances d JOIN coverage_buildings b ON b.id = d.building_id WHERE b.name = $1 AND d.category = $2 AND d.profile = 'walk'",
+            building, category
+        ))
+        .await
+        .expect("distance row");
+    d.distance_m
+}
+
+#[tokio::test]
+async fn analysis_stores_network_distances_rollups_gaps_and_candidates() {
+    let t = TestApp::new().await;
+    let net = scenario(&t).await;
+    let opts = coverage::service::Options { max_snap_m: 200.0 };
+    let r = coverage::service::analyze(&t.platform, &Actor::cli(), &net, "line.osm.pbf", false, opts).await.expect("analysis");
+    assert_eq!((r.buildings, r.unreachable, r.facilities, r.facilities_outside), (4, 1, 2, 1), "{r:?}");
+    assert!(r.warnings.iter().any(|w| w.contains("1 栋住宅楼距道路超过 200 米")), "{:?}", r.warnings);
+    assert!(r.warnings.iter().any(|w| w.contains("1 处设施不在路网范围内")), "{:?}", r.warnings);
+
+    // Independent reference: walknet's single-source search from the facility's snap.
+    let snap_opts = SnapOptions { max_m: 200.0, min_component: 1 };
+    let fac = net.snap_one([LON0, LAT0 + m_lat(10.0)], &snap_opts).expect("facility snaps");
+    let reach = net.within(&Site::Snap(fac), 5000.0);
+    let node3 = reach.iter().find(|(n, _)| (net.lonlat(*n)[0] - (LON0 + m_lon(300.0))).abs() < 1e-7).expect("node at 300 m").1;
+    let a = distance(&t, "A 栋", "文化活动").await.expect("A within bound");
+    assert!((a as f32 - (node3 + 10.0)).abs() <= 1.0, "A: stored {a}, reference {}", node3 + 10.0);
+    assert!((a - 320).abs() <= 1, "10 m access + 300 m + 10 m access, got {a}");
+    let b = distance(&t, "B 栋", "文化活动").await.expect("B within the 5 km bound of 十里文化圈");
+    assert!((b - 1215).abs() <= 1, "got {b}");
+    assert_eq!(distance(&t, "C 栋", "文化活动").await, None, "C could not be snapped");
+
+    // 15-minute culture circle (1000 m, units at 90 %): A covered, B a gap, C unreachable.
+    let rows = coverage::store::rollups(&t.platform.db, "CULTURE15", &UnitCode::parse(COMMUNITY).unwrap()).await.expect("rollups");
+    assert_eq!(rows.len(), 1);
+    let tl = rows[0].tally();
+    assert_eq!((tl.buildings, tl.buildings_covered, tl.unreachable, tl.residents, tl.residents_covered), (3, 1, 1, 180, 100));
+    // 十里文化圈: B is inside 5 km.
+    let ten = coverage::store::rollups(&t.platform.db, "TENLI", &UnitCode::parse(COMMUNITY).unwrap()).await.expect("rollups")[0].tally();
+    assert_eq!(ten.residents_covered, 150);
+
+    // The best new site for the culture circle is near B and adds B's residents (D is covered).
+    let c = coverage::store::candidates(&t.platform.db, "CULTURE15").await.expect("candidates");
+    assert_eq!(c.first().map(|c| c.residents_gain), Some(50), "{c:?}");
+    let d = distance(&t, "D 栋", "文化活动").await.expect("D");
+    assert!((d - 420).abs() <= 1);
+
+    // Running again replaces the profile's results instead of adding to them.
+    coverage::service::analyze(&t.platform, &Actor::cli(), &net, "line.osm.pbf", false, opts).await.expect("again");
+    let n = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM coverage_building_results WHERE profile = 'walk'")).await.expect("count");
+    assert_eq!(n, 4);
+    let runs = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM coverage_runs")).await.expect("runs");
+    assert_eq!(runs, 2);
+    let audited = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM audit_log WHERE action = 'coverage.analyze'")).await.expect("audit");
+    assert_eq!(audited, 2);
+}
+
+#[tokio::test]
+async fn indicators_read_the_stored_coverage_at_two_levels() {
+    let t = TestApp::new().await;
+    let net = scenario(&t).await;
+    coverage::service::analyze(&t.platform, &Actor::cli(), &net, "line.osm.pbf", false, Default::default()).await.expect("analysis");
+    let community = UnitCode::parse(COMMUNITY).unwrap();
+    let township = UnitCode::parse(TOWNSHIP).unwrap();
+    // T27 counts communities whose residents are ≥ 90 % inside 1000 m: COMMUNITY has 100 of 180,
+    // COMMUNITY2 has 90 of 90.
+    assert_eq!(coverage::service::indicator(&t.platform.db, "T27", &community).await.expect("T27"), (0, 1));
+    assert_eq!(coverage::service::indicator(&t.platform.db, "T27", &township).await.expect("T27"), (1, 2));
+    // T28 applies to villages only: none of these buildings count.
+    assert_eq!(coverage::service::indicator(&t.platform.db, "T28", &township).await.expect("T28"), (0, 0));
+    // Through the indicators slice, the same numbers.
+    for (code, want) in [(&community, (0, Some(1))), (&township, (1, Some(2)))] {
+        let f = indicators::service::external(&t.platform, indicators::model::External::Coverage("T27"), code).await.expect("external");
+        assert_eq!((f.num, f.den), want, "T27 at {}", code.as_str());
+    }
+}
+
+#[tokio::test]
+async fn village_residents_count_for_the_rural_bicycle_circle() {
+    let t = TestApp::new().await;
+    add_facility(&t, VILLAGE, "红岩嘴村党群服务中心", "党群服务中心", LON0, LAT0).await;
+    add_facility(&t, VILLAGE, "红岩嘴村卫生室", "卫生服务站", LON0 + m_lon(1400.0), LAT0).await;
+    add_buildings(&t, &[(VILLAGE, "一组", LON0 + m_lon(700.0), LAT0, 40), (VILLAGE, "二组", LON0 + m_lon(1500.0), LAT0 + m_lat(2000.0), 60)]).await;
+    let net = Network::from_pbf(std::io::Cursor::new(line_pbf()), Profile::Bicycle);
+    // A footway is not rideable: the bicycle network is empty and the error says so.
+    let err = net.expect_err("footway only");
+    assert_eq!(err.code(), "walknet.no_routable_ways");
+    assert!(err.to_string().contains("骑行"), "{err}");
+    // The same line as a residential street is rideable.
+    let nodes: Vec<(i64, f64, f64)> = (0..16).map(|i| (i + 1, LAT0, LON0 + m_lon(i as f64 * 100.0))).collect();
+    let way = pbf::OwnedWay { id: 1, refs: (1..=16).collect(), tags: vec![("highway".into(), "residential".into())] };
+    let mut file = Vec::new();
+    pbf::write(&mut file, &nodes, &[way], true).expect("pbf");
+    let net = Network::from_pbf(std::io::Cursor::new(file), Profile::Bicycle).expect("bicycle network");
+    let r = coverage::service::analyze(&t.platform, &Actor::cli(), &net, "street.osm.pbf", false, Default::default()).await.expect("analysis");
+    assert_eq!((r.buildings, r.unreachable), (2, 1));
+    let v = UnitCode::parse(VILLAGE).unwrap();
+    // 一组 is within 3000 m of both: 40 of 100 residents (二组 is 2 km off the road).
+    assert_eq!(coverage::service::indicator(&t.platform.db, "T17", &v).await.expect("T17"), (40, 100));
+    // The walk results are untouched (none yet) and T27 has nothing to count.
+    assert_eq!(coverage::service::indicator(&t.platform.db, "T27", &v).await.expect("T27"), (0, 0));
+}
+
+#[tokio::test]
+async fn map_table_csv_and_rules_pages() {
+    let t = TestApp::new().await;
+    let net = scenario(&t).await;
+    coverage::service::analyze(&t.platform, &Actor::cli(), &net, "line.osm.pbf", false, Default::default()).await.expect("analysis");
+    t.user("cityop", Role::CityStaff, "5109").await;
+    t.user("comm2", Role::CommunityStaff, COMMUNITY2).await;
+    let secret = t.user("admin", Role::SystemAdmin, "5109").await;
+    let b = t.login("cityop", None).await;
+    let page = t.get(&b, &format!("/coverage?unit={COMMUNITY}&rule=CULTURE15")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("服务资源一幅地图"));
+    assert!(page.body.contains("住宅楼 3 栋：已覆盖 1，未覆盖 1，不可达 1"), "{}", page.body);
+    assert!(page.body.contains("100/180 人"), "residents share shown");
+    assert!(page.body.contains("class=\"pt bld gap\"") && page.body.contains("class=\"pt bld covered\""), "buildings coloured");
+    assert!(page.body.contains("class=\"pt cand\""), "candidate sites drawn");
+    assert!(page.body.contains("50 人"), "candidate gain listed");
+    assert!(!page.body.contains("合成路网（演示）"), "a real network is not labelled synthetic");
+
+    let table = t.get(&b, &format!("/coverage/table?unit={TOWNSHIP}")).await;
+    assert_eq!(table.status, StatusCode::OK);
+    assert!(table.body.contains("城市社区15分钟文化圈"));
+    assert!(table.body.contains("55.6%（100/180 人"), "{}", table.body);
+    assert!(table.body.contains("100.0%（90/90 人"));
+    let csv = t.get(&b, &format!("/coverage/table.csv?unit={TOWNSHIP}")).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.body.contains("510903001001") && csv.body.contains("55.6%"));
+
+    // Out of scope: a community's staff cannot see another community's map.
+    let c2 = t.login("comm2", None).await;
+    assert_eq!(t.get(&c2, &format!("/coverage?unit={COMMUNITY}")).await.status, StatusCode::NOT_FOUND);
+    let own = t.get(&c2, "/coverage?rule=CULTURE15").await;
+    assert!(own.body.contains("住宅楼 1 栋：已覆盖 1"), "{}", own.body);
+
+    // Rules: staff see them, only a city system admin edits, and the edit is audited.
+    let mut c2 = c2;
+    let denied = t.post(&mut c2, "/coverage/rules/CULTURE15", &[("name", "x")]).await;
+    assert_ne!(denied.status, StatusCode::SEE_OTHER);
+    let mut a = t.login("admin", secret.as_deref()).await;
+    let form = [
+        ("name", "城市社区15分钟文化圈"),
+        ("profile", "walk"),
+        ("metres", "1300"),
+        ("categories", "文化活动"),
+        ("match_mode", "any"),
+        ("applies_to", "communities"),
+        ("indicator", "T27"),
+        ("counts", "units"),
+        ("unit_share_pct", "90"),
+        ("note", ""),
+    ];
+    let ok = t.post(&mut a, "/coverage/rules/CULTURE15", &form).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let mut bad = form;
+    bad[2] = ("metres", "abc");
+    let r = t.post(&mut a, "/coverage/rules/CULTURE15", &bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("距离（米）"), "{}", r.body);
+    let audited = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM audit_log WHERE action = 'coverage.rule_update'")).await.expect("audit");
+    assert_eq!(audited, 1);
+    // After re-running, B (1215 m) is inside the widened circle.
+    coverage::service::analyze(&t.platform, &Actor::cli(), &net, "line.osm.pbf", false, Default::default()).await.expect("analysis");
+    let page = t.get(&b, &format!("/coverage?unit={COMMUNITY}&rule=CULTURE15")).await;
+    assert!(page.body.contains("已覆盖 2，未覆盖 0，不可达 1"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn helsinki_extract_distances_match_a_single_source_search() {
+    let dir = std::env::var("WALKNET_OSM_DIR").unwrap_or_else(|_| "/work/osmdata".into());
+    let path = std::path::PathBuf::from(dir).join("Helsinki.osm.pbf");
+    if !path.exists() {
+        eprintln!("SKIPPED: {} not found; run bench/fetch_osm.sh (or set WALKNET_OSM_DIR)", path.display());
+        return;
+    }
+    let t = TestApp::new().await;
+    let net = Network::from_pbf_path(&path, Profile::Walk).expect("helsinki");
+    // Facilities and buildings on network nodes of the largest component, spread by index.
+    let nodes = net.largest_component();
+    assert!(nodes.len() > 1000);
+    let pick = |k: usize| net.lonlat(nodes[(k * 7919) % nodes.len()]);
+    for k in 0..5 {
+        let [lon, lat] = pick(k);
+        add_facility(&t, COMMUNITY, &format!("文化站{k}"), "文化活动", lon, lat).await;
+    }
+    let mut rows = Vec::new();
+    let names: Vec<String> = (0..40).map(|k| format!("H{k}")).collect();
+    for (k, name) in names.iter().enumerate() {
+        let [lon, lat] = pick(100 + k * 13);
+        rows.push((COMMUNITY, name.as_str(), lon, lat, 10));
+    }
+    add_buildings(&t, &rows).await;
+    let r = coverage::service::analyze(&t.platform, &Actor::cli(), &net, "helsinki.osm.pbf", false, Default::default()).await.expect("analysis");
+    assert_eq!(r.unreachable, 0);
+    // Reference: for each facility a single-source search; a building's distance is the minimum.
+    let opts = SnapOptions::default();
+    let fac_snaps: Vec<_> = (0..5).map(|k| net.snap_one(pick(k), &opts).expect("snap")).collect();
+    let fields: Vec<Vec<(u32, f32)>> = fac_snaps.iter().map(|s| net.within(&Site::Snap(*s), 5000.0)).collect();
+    for (k, name) in names.iter().enumerate().take(10) {
+        let node = nodes[((100 + k * 13) * 7919) % nodes.len()];
+        let want = fields.iter().filter_map(|f| f.iter().find(|(n, _)| *n == node).map(|x| x.1)).fold(f32::INFINITY, f32::min);
+        let got = distance(&t, name, "文化活动").await;
+        match got {
+            Some(g) => assert!((g as f32 - want).abs() <= 1.5, "{name}: stored {g}, reference {want}"),
+            None => assert!(want.is_infinite() || want > 5000.0, "{name}: none stored, reference {want}"),
+        }
+    }
+}
