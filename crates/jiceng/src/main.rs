@@ -463,6 +463,21 @@ async fn analyze_coverage(p: &Platform, actor: &Actor, osm: &std::path::Path, mo
     Ok(rep)
 }
 
+/// The coverage demo: a synthetic street network file next to the database (or the key file on
+/// PostgreSQL), buildings, and one analysis per profile.
+async fn coverage_demo(p: &Platform, cfg: &Config) -> Result<()> {
+    let db_path = cfg.db.strip_prefix("sqlite://").or_else(|| cfg.db.strip_prefix("sqlite:")).unwrap_or(&cfg.db);
+    let dir = if cfg.db.contains("postgres") { cfg.field_key_file.parent().map(PathBuf::from) } else { std::path::Path::new(db_path).parent().map(PathBuf::from) };
+    let dir = dir.filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
+    if coverage::demo::seed(p, &dir).await.map_err(app_err)? {
+        println!(
+            "已生成服务资源演示：合成路网（演示）{}，按村（社区）生成的演示住宅楼，并完成步行与骑行覆盖分析。",
+            dir.join(coverage::demo::NETWORK_FILE).display()
+        );
+    }
+    Ok(())
+}
+
 async fn demo(p: &Platform, scale: Scale) -> Result<()> {
     let actor = Actor::system();
     if geography::import::load_reference(&p.db, p.now(), &actor).await.map_err(app_err)? {
@@ -558,6 +573,7 @@ async fn run() -> Result<std::process::ExitCode> {
         Cmd::Demo { scale, no_serve, .. } => {
             let scale = Scale::parse(&scale).ok_or_else(|| anyhow!("--scale 只能是 small 或 city"))?;
             demo(&p, scale).await?;
+            coverage_demo(&p, &cfg).await?;
             if !no_serve {
                 // The demo listens for device alarms on the local broker unless told otherwise.
                 let mqtt = cfg.mqtt.clone().unwrap_or_else(|| "127.0.0.1:1883".into());
