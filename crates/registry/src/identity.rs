@@ -137,7 +137,8 @@ pub async fn bind(tx: &mut Tx, now: Millis, actor: &Actor, staff_scope: &Scope, 
     if roles.iter().any(|(r,)| Role::parse(r).is_some_and(|r| r.is_admin())) {
         return Err(AppError::bad_request("identity.admin_account", "系统管理员、安全管理员、审计管理员账户不能绑定居民身份").at_field("username"));
     }
-    let live_user: Option<(String,)> = tx.fetch_optional(sql!("SELECT person_id FROM account_people WHERE user_id = $1 AND revoked_ms IS NULL", user_id)).await?;
+    let live_user: Option<(String,)> =
+        tx.fetch_optional(sql!("SELECT person_id FROM account_people WHERE user_id = $1 AND revoked_ms IS NULL", user_id)).await?;
     if let Some((bound_to,)) = live_user {
         return Err(if bound_to == person.id {
             AppError::conflict("identity.already_bound", "该账户已绑定此居民，无需重复绑定").at_field("username")
@@ -145,7 +146,8 @@ pub async fn bind(tx: &mut Tx, now: Millis, actor: &Actor, staff_scope: &Scope, 
             account_bound()
         });
     }
-    let live_person: Option<(String,)> = tx.fetch_optional(sql!("SELECT user_id FROM account_people WHERE person_id = $1 AND revoked_ms IS NULL", person_id)).await?;
+    let live_person: Option<(String,)> =
+        tx.fetch_optional(sql!("SELECT user_id FROM account_people WHERE person_id = $1 AND revoked_ms IS NULL", person_id)).await?;
     if live_person.is_some() {
         return Err(person_bound());
     }

@@ -17,8 +17,13 @@ const COMMUNITY: &str = "510903001001";
 /// person's own unit). Returns the person id.
 pub async fn bind_by_id_number(t: &TestApp, username: &str, idn: &str) -> String {
     let index = t.platform.cipher.blind_index("id", idn);
-    let (pid, unit): (String, String) =
-        t.platform.db.fetch_optional(sql!("SELECT id, unit_code FROM people WHERE id_index = $1", index.as_str())).await.unwrap().expect("person with this ID number");
+    let (pid, unit): (String, String) = t
+        .platform
+        .db
+        .fetch_optional(sql!("SELECT id, unit_code FROM people WHERE id_index = $1", index.as_str()))
+        .await
+        .unwrap()
+        .expect("person with this ID number");
     let user = auth::find_account(&t.platform.db, username).await.unwrap().expect("account");
     let mut tx = t.platform.db.begin().await.unwrap();
     registry::identity::bind(&mut tx, t.platform.now(), &Actor::system(), &Scope::new(vec![UnitCode::parse(&unit).unwrap()]), &user.id, &pid).await.unwrap();
@@ -108,7 +113,11 @@ async fn staff_bind_at_the_counter_with_refusals_revoke_and_rebind() {
     assert!(r.body.contains("已绑定账户 <strong>resident</strong>"), "{}", r.body);
     let mine = t.get(&me, "/me/identity").await;
     let today = platform::clock::Date::of_instant(t.platform.now());
-    assert!(mine.body.contains(&format!("已实名认证：张**（{}），电江路社区居委会，{today} 由 community 核验", registry::model::mask_id(&a_idn))), "{}", mine.body);
+    assert!(
+        mine.body.contains(&format!("已实名认证：张**（{}），电江路社区居委会，{today} 由 community 核验", registry::model::mask_id(&a_idn))),
+        "{}",
+        mine.body
+    );
     assert!(!mine.body.contains(&a_idn), "never the full ID number");
 
     // One person per account and one account per person.
