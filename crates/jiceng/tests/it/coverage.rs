@@ -300,3 +300,59 @@ async fn helsinki_extract_distances_match_a_single_source_search() {
         }
     }
 }
+
+fn jiceng(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_jiceng"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("JICENG_DB")
+        .env_remove("JICENG_CONFIG")
+        .output()
+        .expect("run jiceng");
+    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+}
+
+#[test]
+fn cli_analyses_the_demo_network_and_refuses_bad_files_with_clear_messages() {
+    let dir = std::env::temp_dir().join(format!("jiceng-cov-{}", platform::db::new_id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("a.db");
+    let db = db.to_str().unwrap();
+    let (ok, out) = jiceng(&dir, &["--db", db, "demo", "--no-serve"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("合成路网（演示）"), "{out}");
+    let file = dir.join(coverage::demo::NETWORK_FILE);
+    assert!(file.exists(), "the demo network is written next to the database");
+    let f = file.to_str().unwrap();
+    let (ok, out) = jiceng(&dir, &["--db", db, "analyze", "coverage", "--osm", f, "--synthetic", "--max-snap-m", "200"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("覆盖分析完成（步行，合成路网（演示））"), "{out}");
+    assert!(out.contains("其中 2 栋距道路超过 200 米记为不可达"), "the two far buildings are reported: {out}");
+    let (ok, out) = jiceng(&dir, &["--db", db, "analyze", "coverage", "--osm", f, "--profile", "bicycle"]);
+    assert!(ok && out.contains("覆盖分析完成（骑行"), "{out}");
+
+    // A truncated file, a file that is not PBF, an extract without walkable ways, a bad profile.
+    let bytes = std::fs::read(&file).unwrap();
+    let cut = dir.join("cut.osm.pbf");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let (ok, out) = jiceng(&dir, &["--db", db, "analyze", "coverage", "--osm", cut.to_str().unwrap()]);
+    assert!(!ok && out.contains("不是有效的 OSM PBF 路网文件") && out.contains("walknet.not_pbf"), "{out}");
+    assert!(!out.contains("panicked"), "{out}");
+    let text = dir.join("notes.osm.pbf");
+    std::fs::write(&text, "这不是路网文件").unwrap();
+    let (ok, out) = jiceng(&dir, &["--db", db, "analyze", "coverage", "--osm", text.to_str().unwrap()]);
+    assert!(!ok && out.contains("walknet.not_pbf"), "{out}");
+    let nodes: Vec<(i64, f64, f64)> = (0..4).map(|i| (i + 1, LAT0, LON0 + m_lon(i as f64 * 50.0))).collect();
+    let river = pbf::OwnedWay { id: 1, refs: vec![1, 2, 3, 4], tags: vec![("waterway".into(), "river".into())] };
+    let mut buf = Vec::new();
+    pbf::write(&mut buf, &nodes, &[river], true).unwrap();
+    let noroads = dir.join("river.osm.pbf");
+    std::fs::write(&noroads, buf).unwrap();
+    let (ok, out) = jiceng(&dir, &["--db", db, "analyze", "coverage", "--osm", noroads.to_str().unwrap()]);
+    assert!(!ok && out.contains("没有步行可用的道路") && out.contains("walknet.no_routable_ways"), "{out}");
+    let (ok, out) = jiceng(&dir, &["--db", db, "analyze", "coverage", "--osm", f, "--profile", "car"]);
+    assert!(!ok && out.contains("--profile 只能是 walk 或 bicycle"), "{out}");
+    let (ok, out) = jiceng(&dir, &["--db", db, "analyze", "coverage", "--osm", dir.join("missing.pbf").to_str().unwrap()]);
+    assert!(!ok && out.contains("walknet.io"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}
