@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/coverage", get(pages::map))
         .route("/coverage/table", get(pages::table))
         .route("/coverage/table.csv", get(pages::table_csv))
+        .route("/coverage/compliance", get(pages::compliance))
         .route("/coverage/rules", get(pages::rules_page))
         .route("/coverage/rules/{id}", post(pages::rule_update))
 }

@@ -418,3 +418,137 @@ mod tests {
         assert_eq!((s.iter().sum::<i64>(), s), (1003, vec![251, 251, 251, 250]));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 设施配置达标: facility standards per community, from the registers
+
+/// Categories whose floor area counts as community public service facility area (T11). The same
+/// list the indicators slice sums for T02/T11; an integration test holds the two together.
+pub const SERVICE_CATEGORIES: [&str; 11] = ["党群服务中心", "综合服务站", "养老服务", "托育", "卫生服务站", "文化活动", "社工站", "志愿服务站", "法律服务", "体育健身", "便民服务"];
+
+/// A village's or community's figures from the registers and the population table.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FacilityInputs {
+    pub households: i64,
+    pub residents: i64,
+    /// Σ floor area of service facilities, dm².
+    pub service_area_dm2: i64,
+    /// Σ floor area of the 党群服务中心 and 综合服务站, dm² (the service centre, T47).
+    pub centre_area_dm2: i64,
+    /// Σ 托育 places.
+    pub childcare_places: i64,
+    /// The scale standard's verdict and its text, when the unit has a community kind.
+    pub scale: Option<(String, Option<bool>)>,
+}
+
+/// One check: pass (`Some(true)`), fail, or no data (`None`, with the reason as `value`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Check {
+    pub target: &'static str,
+    pub name: &'static str,
+    pub standard: &'static str,
+    pub value: String,
+    pub pass: Option<bool>,
+}
+
+impl Check {
+    pub fn verdict(&self) -> &'static str {
+        match self.pass {
+            Some(true) => "达标",
+            Some(false) => "未达标",
+            None => "无数据",
+        }
+    }
+    pub fn class(&self) -> &'static str {
+        match self.pass {
+            Some(true) => "ok",
+            Some(false) => "warn",
+            None => "",
+        }
+    }
+}
+
+/// The plan's facility standards for one unit, each with the numbers behind it. Integer
+/// comparisons, so a value exactly at the line passes.
+pub fn facility_checks(i: &FacilityInputs) -> Vec<Check> {
+    let m2 = |dm2: i64| dm2 as f64 / 100.0;
+    let mut out = Vec::new();
+    out.push(Check {
+        target: "T11",
+        name: "每百户公共服务设施面积",
+        standard: "≥ 30 平方米/百户",
+        value: if i.households > 0 {
+            format!("{:.1} 平方米/百户（{:.0} 平方米 ÷ {} 户 × 100）", m2(i.service_area_dm2) * 100.0 / i.households as f64, m2(i.service_area_dm2), i.households)
+        } else {
+            "无户数".into()
+        },
+        // area_m2 / (hh / 100) ≥ 30  ⇔  area_dm2 ≥ 30 × hh
+        pass: (i.households > 0).then(|| i.service_area_dm2 >= 30 * i.households),
+    });
+    out.push(Check {
+        target: "T47",
+        name: "社区服务中心面积",
+        standard: "≥ 300 平方米",
+        value: format!("{:.0} 平方米（党群服务中心及综合服务站）", m2(i.centre_area_dm2)),
+        pass: Some(i.centre_area_dm2 >= 30_000),
+    });
+    out.push(Check {
+        target: "T42",
+        name: "每千人普惠托育托位",
+        standard: "≥ 3 个/千人",
+        value: if i.residents > 0 {
+            format!("{:.2} 个/千人（{} 个 ÷ {} 人 × 1000）", i.childcare_places as f64 * 1000.0 / i.residents as f64, i.childcare_places, i.residents)
+        } else {
+            "无人口".into()
+        },
+        pass: (i.residents > 0).then(|| i.childcare_places * 1000 >= 3 * i.residents),
+    });
+    out.push(Check {
+        target: "T43",
+        name: "新建小区养老服务设施人均用地",
+        standard: "≥ 0.1 平方米/人",
+        value: "台账未登记设施用地面积与所属小区".into(),
+        pass: None,
+    });
+    out.push(Check {
+        target: "T48",
+        name: "新建小区配建（2000 户以下）",
+        standard: "≥ 600 平方米",
+        value: "设施尚未关联到小区".into(),
+        pass: None,
+    });
+    out.push(Check {
+        target: "T49",
+        name: "新建小区配建（2000 户及以上）",
+        standard: "≥ 1000 平方米",
+        value: "设施尚未关联到小区".into(),
+        pass: None,
+    });
+    out.push(match &i.scale {
+        Some((text, pass)) => Check { target: "", name: "社区规模", standard: "按社区类型的户数与人口范围", value: format!("{} 户、{} 人；{text}", i.households, i.residents), pass: *pass },
+        None => Check { target: "", name: "社区规模", standard: "按社区类型的户数与人口范围", value: "未标注社区类型".into(), pass: None },
+    });
+    out
+}
+
+#[cfg(test)]
+mod facility_tests {
+    use super::*;
+
+    #[test]
+    fn checks_pass_exactly_at_the_line_and_say_when_data_is_missing() {
+        let i = FacilityInputs { households: 1000, residents: 3000, service_area_dm2: 30_000, centre_area_dm2: 30_000, childcare_places: 9, scale: None };
+        let c = facility_checks(&i);
+        assert_eq!(c[0].pass, Some(true), "300 m² for 1000 households is exactly 30 m² per 100");
+        assert!(c[0].value.starts_with("30.0 平方米/百户"), "{}", c[0].value);
+        assert_eq!(c[1].pass, Some(true));
+        assert_eq!(c[2].pass, Some(true), "9 places for 3000 residents is exactly 3 per 1000");
+        let less = FacilityInputs { service_area_dm2: 29_999, centre_area_dm2: 29_999, childcare_places: 8, ..i.clone() };
+        let c = facility_checks(&less);
+        assert_eq!((c[0].pass, c[1].pass, c[2].pass), (Some(false), Some(false), Some(false)));
+        assert_eq!(c[3].pass, None);
+        assert_eq!(c[6].verdict(), "无数据");
+        let empty = facility_checks(&FacilityInputs::default());
+        assert_eq!((empty[0].pass, empty[2].pass), (None, None), "no households, no verdict");
+    }
+}

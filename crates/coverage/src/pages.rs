@@ -366,3 +366,29 @@ pub async fn rule_update(State(p): State<Platform>, Auth(me): Auth, Path(id): Pa
     tx.commit().await?;
     Ok(Redirect::to("/coverage/rules").into_response())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Facility standards compliance per community
+
+#[derive(Template)]
+#[template(path = "compliance.html")]
+struct CompliancePage {
+    shell: Shell,
+    unit: String,
+    unit_name: String,
+    headers: Vec<(String, String)>,
+    rows: Vec<(String, String, Vec<crate::model::Check>)>,
+    total: usize,
+    limit: usize,
+}
+
+pub async fn compliance(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Query(q): Query<MapQuery>) -> AppResult<Response> {
+    let root = root_of(&me, q.unit.as_deref())?;
+    let unit_name = geography::store::get(&p.db, root.as_str()).await?.map(|u| u.name).unwrap_or_else(|| root.as_str().to_owned());
+    let (rows, total) = service::facility_compliance(&p.db, &root).await?;
+    let headers = crate::model::facility_checks(&Default::default())
+        .into_iter()
+        .map(|c| (if c.target.is_empty() { c.name.to_owned() } else { format!("{}（{}）", c.name, c.target) }, c.standard.to_owned()))
+        .collect();
+    Ok(render(&CompliancePage { shell: Shell::new(&site, &me, "设施配置达标", "/coverage"), unit: root.as_str().to_owned(), unit_name, headers, rows, total, limit: service::COMPLIANCE_LIMIT }))
+}

@@ -290,3 +290,51 @@ pub async fn subtree_tally(db: &Db, rule: &Rule, root: &UnitCode) -> AppResult<(
     }
     Ok((total, units, units_covered))
 }
+
+/// Units listed at most on one compliance page.
+pub const COMPLIANCE_LIMIT: usize = 300;
+
+/// 设施配置达标 for the villages and communities under `root` (the unit itself when it is one),
+/// from the registers' facility areas and places and the population table. Returns the rows and
+/// the number of units there are in all.
+pub async fn facility_compliance(db: &Db, root: &UnitCode) -> AppResult<(Vec<(String, String, Vec<model::Check>)>, usize)> {
+    use geography::model::UnitKind;
+    let units = geography::store::current_of_kind(db, root, &[UnitKind::Community, UnitKind::Village]).await?;
+    let total = units.len();
+    let mut inputs: HashMap<String, model::FacilityInputs> = HashMap::new();
+    for g in registry::measures::facility_areas(db, root).await? {
+        let cat = g.key.split_once('|').map(|x| x.0).unwrap_or(g.key.as_str());
+        let e = inputs.entry(g.code.clone()).or_default();
+        if model::SERVICE_CATEGORIES.contains(&cat) {
+            e.service_area_dm2 += g.sum;
+        }
+        if cat == "党群服务中心" || cat == "综合服务站" {
+            e.centre_area_dm2 += g.sum;
+        }
+    }
+    for g in registry::measures::facility_capacity(db, root).await? {
+        if g.key == "托育" {
+            inputs.entry(g.code.clone()).or_default().childcare_places += g.sum;
+        }
+    }
+    let standards = geography::model::scale_standards();
+    let mut rows = Vec::new();
+    for u in units.into_iter().take(COMPLIANCE_LIMIT) {
+        let mut i = inputs.remove(&u.code).unwrap_or_default();
+        if let Some(pop) = geography::store::population(db, &u.code).await? {
+            i.households = pop.households;
+            i.residents = pop.residents;
+            i.scale = pop.community_kind.as_ref().and_then(|k| standards.iter().find(|s| &s.kind == k)).map(|s| {
+                let v = geography::model::check_scale(s, pop.households, pop.residents);
+                let pass = match v {
+                    geography::model::ScaleVerdict::Within => Some(true),
+                    geography::model::ScaleVerdict::NoBounds => None,
+                    _ => Some(false),
+                };
+                (format!("{}（{}）", s.kind_zh, v.label()), pass)
+            });
+        }
+        rows.push((u.code, u.name, model::facility_checks(&i)));
+    }
+    Ok((rows, total))
+}

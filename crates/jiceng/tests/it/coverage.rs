@@ -356,3 +356,49 @@ fn cli_analyses_the_demo_network_and_refuses_bad_files_with_clear_messages() {
     assert!(!ok && out.contains("walknet.io"), "{out}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+async fn add_sized_facility(t: &TestApp, unit: &str, category: &str, area_dm2: i64, capacity: Option<i64>) {
+    t.platform
+        .db
+        .execute(sql!(
+            "INSERT INTO facilities (id, unit_code, name, category, lon_e6, lat_e6, floor_area_dm2, capacity, friendly_renovated, synthetic, created_ms) VALUES ($1, $2, $3, $4, NULL, NULL, $5, $6, 0, 0, 0)",
+            platform::db::new_id(), unit, format!("测试{category}"), category, area_dm2, capacity
+        ))
+        .await
+        .expect("facility");
+}
+
+#[tokio::test]
+async fn compliance_page_judges_each_standard_with_the_numbers_and_agrees_with_the_indicators() {
+    let t = TestApp::new().await;
+    let pop = geography::store::population(&t.platform.db, COMMUNITY).await.expect("db").expect("demo population");
+    // Exactly 30 m² per 100 households in service area, a 300 m² centre, and one place short of
+    // 3 childcare places per 1,000 residents.
+    let area = 30 * pop.households;
+    add_sized_facility(&t, COMMUNITY, "党群服务中心", 30_000, None).await;
+    add_sized_facility(&t, COMMUNITY, "便民服务", area - 30_000 - 100, None).await;
+    let places = (3 * pop.residents + 999) / 1000 - 1;
+    add_sized_facility(&t, COMMUNITY, "托育", 100, Some(places)).await;
+    add_sized_facility(&t, COMMUNITY, "超市", 99_999, None).await; // not a service facility
+    let (rows, _) = coverage::service::facility_compliance(&t.platform.db, &UnitCode::parse(COMMUNITY).unwrap()).await.expect("compliance");
+    assert_eq!(rows.len(), 1);
+    let checks = &rows[0].2;
+    assert_eq!((checks[0].target, checks[0].pass), ("T11", Some(true)), "{:?}", checks[0]);
+    assert_eq!((checks[1].target, checks[1].pass), ("T47", Some(true)));
+    assert_eq!((checks[2].target, checks[2].pass), ("T42", Some(false)), "{:?}", checks[2]);
+    assert_eq!(checks[3].pass, None, "T43 has no data and says so");
+    // The indicators slice's T11 for the same community is the same 30 m² per 100 households.
+    let city = UnitCode::parse(TOWNSHIP).unwrap();
+    let c = indicators::service::compute(&t.platform, &city, 2026, indicators::service::Reach::All).await.expect("indicators");
+    let f = c.values["T11"][COMMUNITY];
+    assert_eq!((f.num, f.den), (area, Some(pop.households)), "same inputs as the indicators");
+
+    t.user("street", Role::TownshipStaff, TOWNSHIP).await;
+    let b = t.login("street", None).await;
+    let page = t.get(&b, &format!("/coverage/compliance?unit={TOWNSHIP}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let row = page.body.split(&format!("data-unit=\"{COMMUNITY}\"")).nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(row.contains("30.0 平方米/百户"), "{row}");
+    assert!(row.contains("未达标") && row.contains(&format!("{places} 个 ÷ {} 人", pop.residents)), "{row}");
+    assert_eq!(t.get(&b, "/coverage/compliance?unit=510904").await.status, StatusCode::NOT_FOUND, "another county is out of scope");
+}
