@@ -88,3 +88,10 @@ CREATE TABLE coverage_candidates (
     residents_gain BIGINT NOT NULL,
     PRIMARY KEY (rule_id, rank)
 );
+
+-- The analysed network, thinned, for drawing under the map: JSON [[lon1, lat1, lon2, lat2], …].
+CREATE TABLE coverage_networks (
+    profile TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    lines TEXT NOT NULL
+);

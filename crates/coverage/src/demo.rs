@@ -160,7 +160,8 @@ pub async fn seed(p: &Platform, data_dir: &Path) -> AppResult<bool> {
     registry::coverage_inputs::place_synthetic_facilities(&mut tx, &county, |f| {
         let k = *index.get(&f.unit_code)?;
         let (x0, y0) = cell(k);
-        let seed = hash_str(&f.id);
+        // By name, not by the random id, so every demo run places the same facility at the same spot.
+        let seed = hash_str(&format!("{}|{}|{}", f.unit_code, f.name, f.category));
         let (lon, lat) = lonlat(x0 + 20.0 + unit(seed) * (size - 40.0), y0 + 20.0 + unit(seed ^ 0x5555) * (size - 40.0));
         Some(((lon * 1e6).round() as i64, (lat * 1e6).round() as i64))
     })

@@ -73,6 +73,7 @@ struct MapPage {
     runs: Vec<(String, String, String, bool)>,
     synthetic: bool,
     synthetic_label: &'static str,
+    category_label: String,
     tally: Tally,
     share: String,
 }
@@ -107,13 +108,7 @@ pub async fn map(State(p): State<Platform>, State(site): State<Site>, Auth(me): 
             gaps += 1;
             ("gap", "未覆盖")
         };
-        points.push(geography::geo::MapPoint {
-            lon: b.lon_e6 as f64 / 1e6,
-            lat: b.lat_e6 as f64 / 1e6,
-            class: format!("bld {class}"),
-            title: format!("{}（{} 人）{label}", b.name, b.residents),
-            href: None,
-        });
+        points.push(Mark { lon: b.lon_e6 as f64 / 1e6, lat: b.lat_e6 as f64 / 1e6, class: format!("bld {class}"), title: format!("{}（{} 人）{label}", b.name, b.residents), r: 3.0 });
     }
     // Facilities of the rule's categories (or the one chosen).
     let facilities: Vec<_> = registry::coverage_inputs::facilities(&p.db, &root)
@@ -126,25 +121,20 @@ pub async fn map(State(p): State<Platform>, State(site): State<Site>, Auth(me): 
         .filter(|f| f.lon_e6.is_some() && f.lat_e6.is_some())
         .collect();
     for f in &facilities {
-        points.push(geography::geo::MapPoint {
+        points.push(Mark {
             lon: f.lon_e6.unwrap_or(0) as f64 / 1e6,
             lat: f.lat_e6.unwrap_or(0) as f64 / 1e6,
             class: format!("fac cat{}", registry::model::FACILITY_CATEGORIES.iter().position(|c| *c == f.category).unwrap_or(0)),
             title: format!("{}（{}）", f.name, f.category),
-            href: None,
+            r: 6.0,
         });
     }
     let cands = store::candidates(&p.db, &rule.id).await?;
     for c in &cands {
-        points.push(geography::geo::MapPoint {
-            lon: c.lon_e6 as f64 / 1e6,
-            lat: c.lat_e6 as f64 / 1e6,
-            class: "cand".into(),
-            title: format!("候选点 {}：可新增覆盖 {} 人", c.rank, c.residents_gain),
-            href: None,
-        });
+        points.push(Mark { lon: c.lon_e6 as f64 / 1e6, lat: c.lat_e6 as f64 / 1e6, class: "cand".into(), title: format!("候选点 {}：可新增覆盖 {} 人", c.rank, c.residents_gain), r: 7.0 });
     }
-    let map_svg = draw(&p, &points).await?;
+    let lines = store::network_lines(&p.db, rule.mode.as_str()).await?;
+    let map_svg = if points.is_empty() { String::new() } else { render_map(&outlines(&p).await?, &lines, &points, "服务资源一幅地图") };
     let (tally, _, _) = service::subtree_tally(&p.db, &rule, &root).await?;
     Ok(render(&MapPage {
         shell: Shell::new(&site, &me, "服务资源一幅地图", "/coverage"),
@@ -184,6 +174,7 @@ pub async fn map(State(p): State<Platform>, State(site): State<Site>, Auth(me): 
             .collect(),
         synthetic,
         synthetic_label: SYNTHETIC_LABEL,
+        category_label: category.clone().unwrap_or_else(|| rule.categories.join("、")),
         share: tally.share_pct().map(|s| format!("{s:.1}%")).unwrap_or_else(|| "—".into()),
         tally,
     }))
@@ -201,38 +192,121 @@ fn describe(r: &Rule) -> String {
     )
 }
 
-/// County outlines with the points on top; with no points, an empty string.
-async fn draw(p: &Platform, points: &[geography::geo::MapPoint]) -> AppResult<String> {
-    if points.is_empty() {
-        return Ok(String::new());
-    }
-    // Only the counties the points fall in would need a point-in-polygon test; the frame of the
-    // points is enough to pick the outlines around them.
+/// A marker on the coverage map.
+pub struct Mark {
+    pub lon: f64,
+    pub lat: f64,
+    pub class: String,
+    pub title: String,
+    pub r: f64,
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The map: framed on the markers (or on the network when there are none), county outlines
+/// clipped by the frame, the thinned network as thin lines, then the markers. Equirectangular
+/// with x scaled by cos(latitude), 800 px wide. Empty when there is nothing to draw.
+pub fn render_map(outlines: &[(String, geography::geo::MultiPolygon)], lines: &[[f64; 4]], marks: &[Mark], title: &str) -> String {
     let (mut minx, mut miny, mut maxx, mut maxy) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-    for pt in points {
-        minx = minx.min(pt.lon);
-        maxx = maxx.max(pt.lon);
-        miny = miny.min(pt.lat);
-        maxy = maxy.max(pt.lat);
+    let mut grow = |x: f64, y: f64| {
+        minx = minx.min(x);
+        maxx = maxx.max(x);
+        miny = miny.min(y);
+        maxy = maxy.max(y);
+    };
+    if marks.is_empty() {
+        for l in lines {
+            grow(l[0], l[1]);
+            grow(l[2], l[3]);
+        }
+    } else {
+        for m in marks {
+            grow(m.lon, m.lat);
+        }
     }
-    let mut shapes = Vec::new();
+    if minx > maxx {
+        return String::new();
+    }
+    let padx = ((maxx - minx) * 0.05).max(0.002);
+    let pady = ((maxy - miny) * 0.05).max(0.002);
+    let (minx, maxx, miny, maxy) = (minx - padx, maxx + padx, miny - pady, maxy + pady);
+    let kx = ((miny + maxy) / 2.0).to_radians().cos();
+    let width = 800.0;
+    let scale = width / ((maxx - minx) * kx);
+    let height = ((maxy - miny) * scale).max(1.0);
+    let px = |x: f64, y: f64| ((x - minx) * kx * scale, (maxy - y) * scale);
+    let mut out = String::new();
+    let _ = write!(out, r#"<svg class="map covmap" viewBox="0 0 {width:.0} {height:.0}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#, esc(title));
+    for (name, g) in outlines {
+        let mut d = String::new();
+        for poly in g {
+            for ring in poly {
+                let mut last: Option<(f64, f64)> = None;
+                for &(x, y) in ring {
+                    let (a, b) = px(x, y);
+                    if last.is_some_and(|(la, lb): (f64, f64)| (a - la).abs() < 0.7 && (b - lb).abs() < 0.7) {
+                        continue;
+                    }
+                    let _ = write!(d, "{}{a:.1},{b:.1}", if last.is_none() { 'M' } else { 'L' });
+                    last = Some((a, b));
+                }
+                d.push('Z');
+            }
+        }
+        let _ = write!(out, r##"<path class="county" fill="#eef2f6" stroke="#778899" stroke-width="1.5" d="{d}"><title>{}</title></path>"##, esc(name));
+    }
+    if !lines.is_empty() {
+        let mut d = String::new();
+        for l in lines {
+            let (a, b) = px(l[0], l[1]);
+            let (c, e) = px(l[2], l[3]);
+            if [a, c].iter().all(|v| *v < 0.0) || [a, c].iter().all(|v| *v > width) || [b, e].iter().all(|v| *v < 0.0) || [b, e].iter().all(|v| *v > height) {
+                continue;
+            }
+            let _ = write!(d, "M{a:.1},{b:.1}L{c:.1},{e:.1}");
+        }
+        let _ = write!(out, r##"<path class="net" fill="none" stroke="#9aa4ae" stroke-width="0.8" d="{d}"/>"##);
+    }
+    for m in marks {
+        let (a, b) = px(m.lon, m.lat);
+        let (fill, stroke) = paint(&m.class);
+        let _ = write!(
+            out,
+            r#"<circle class="{}" fill="{fill}" stroke="{stroke}" cx="{a:.1}" cy="{b:.1}" r="{:.1}"><title>{}</title></circle>"#,
+            esc(&m.class),
+            m.r,
+            esc(&m.title)
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// Fill and stroke per marker class (presentation attributes: the pages' CSP allows no inline
+/// style).
+fn paint(class: &str) -> (&'static str, &'static str) {
+    match class {
+        "bld covered" => ("#2e7d32", "none"),
+        "bld gap" => ("#c62828", "none"),
+        "bld unreachable" => ("#555555", "none"),
+        "cand" => ("#f9a825", "#000000"),
+        _ => ("#1565c0", "#ffffff"),
+    }
+}
+
+/// County outlines (WGS-84) for the map.
+async fn outlines(p: &Platform) -> AppResult<Vec<(String, geography::geo::MultiPolygon)>> {
+    let mut out = Vec::new();
     for b in geography::store::boundaries_at(&p.db, Level::County).await? {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&b.geometry) {
             if let Ok(g) = geography::geo::parse_geometry(&v) {
-                let inside = g.iter().flatten().flatten().any(|&(x, y)| x >= minx - 0.05 && x <= maxx + 0.05 && y >= miny - 0.05 && y <= maxy + 0.05);
-                if inside {
-                    shapes.push(geography::geo::MapShape { code: b.code, name: b.name, geometry: g, href: None, highlight: false });
-                }
+                out.push((b.name, g));
             }
         }
     }
-    if shapes.is_empty() {
-        // No outline near the points (a network outside Suining, e.g. the test extract): frame them.
-        let pad = 0.002;
-        let frame = vec![vec![vec![(minx - pad, miny - pad), (maxx + pad, miny - pad), (maxx + pad, maxy + pad), (minx - pad, maxy + pad), (minx - pad, miny - pad)]]];
-        shapes.push(geography::geo::MapShape { code: String::new(), name: String::new(), geometry: frame, href: None, highlight: false });
-    }
-    Ok(geography::geo::render_svg_with_points(&shapes, points, "服务资源一幅地图"))
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------

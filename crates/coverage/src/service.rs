@@ -187,10 +187,11 @@ pub async fn analyze(p: &Platform, actor: &Actor, net: &Network, network_name: &
     let building_rows: Vec<(String, String, Option<i64>)> =
         buildings.iter().zip(&snaps).map(|(b, s)| (b.id.clone(), b.unit_code.clone(), s.map(|s| s.access_m.round() as i64))).collect();
     let rule_ids: Vec<String> = rules.iter().map(|r| r.id.clone()).collect();
+    let lines = serde_json::to_string(&thinned_lines(net, 20_000)).map_err(AppError::internal)?;
     let mut tx = p.db.begin().await?;
     store::write_run(
         &mut tx,
-        &RunWrite { run: &run, buildings: &building_rows, distances: &distance_rows, rollups: &rollups, candidates: &candidates, rule_ids: &rule_ids },
+        &RunWrite { run: &run, buildings: &building_rows, distances: &distance_rows, rollups: &rollups, candidates: &candidates, rule_ids: &rule_ids, lines: &lines },
         actor,
     )
     .await?;
@@ -208,6 +209,33 @@ pub async fn analyze(p: &Platform, actor: &Actor, net: &Network, network_name: &
         rules: rules.len(),
         warnings,
     })
+}
+
+/// The network's edges for drawing: endpoints snapped to a grid (20 m, coarser until at most
+/// `cap` segments remain), duplicates and zero-length segments dropped, 5 decimals (about 1 m).
+pub fn thinned_lines(net: &Network, cap: usize) -> Vec<[f64; 4]> {
+    let mut cell = 20.0;
+    let proj = net.projection();
+    loop {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for e in net.edges() {
+            let (a, b) = (net.xy(e.a), net.xy(e.b));
+            let q = |p: [f64; 2]| ((p[0] / cell).round() as i64, (p[1] / cell).round() as i64);
+            let (qa, qb) = (q(a), q(b));
+            if qa == qb || !seen.insert(if qa < qb { (qa, qb) } else { (qb, qa) }) {
+                continue;
+            }
+            let back = |q: (i64, i64)| proj.to_lonlat([q.0 as f64 * cell, q.1 as f64 * cell]);
+            let (la, lb) = (back(qa), back(qb));
+            let r = |x: f64| (x * 1e5).round() / 1e5;
+            out.push([r(la[0]), r(la[1]), r(lb[0]), r(lb[1])]);
+        }
+        if out.len() <= cap || cell > 5000.0 {
+            return out;
+        }
+        cell *= 2.0;
+    }
 }
 
 /// Network nodes thinned to one per grid cell of the largest component, at most `cap` of them:

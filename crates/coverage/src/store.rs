@@ -181,6 +181,8 @@ pub struct RunWrite<'a> {
     /// (rule id, lon_e6, lat_e6, residents gained), in pick order per rule
     pub candidates: &'a [(String, i64, i64, i64)],
     pub rule_ids: &'a [String],
+    /// The thinned network drawing (JSON).
+    pub lines: &'a str,
 }
 
 pub async fn write_run(tx: &mut Tx, w: &RunWrite<'_>, actor: &Actor) -> DbResult<()> {
@@ -241,6 +243,8 @@ pub async fn write_run(tx: &mut Tx, w: &RunWrite<'_>, actor: &Actor) -> DbResult
         }
         tx.execute(q).await?;
     }
+    tx.execute(sql!("DELETE FROM coverage_networks WHERE profile = $1", profile)).await?;
+    tx.execute(sql!("INSERT INTO coverage_networks (profile, run_id, lines) VALUES ($1, $2, $3)", profile, r.id.as_str(), w.lines)).await?;
     let mut rank: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
     for (rule, lon, lat, gain) in w.candidates {
         let k = rank.entry(rule.as_str()).or_insert(0);
@@ -345,4 +349,15 @@ pub struct CandidateRow {
 
 pub async fn candidates(db: &Db, rule_id: &str) -> DbResult<Vec<CandidateRow>> {
     db.fetch_all(sql!("SELECT rule_id, rank, lon_e6, lat_e6, residents_gain FROM coverage_candidates WHERE rule_id = $1 ORDER BY rank", rule_id)).await
+}
+
+#[derive(sqlx::FromRow)]
+struct LinesRow {
+    lines: String,
+}
+
+/// The thinned network of a profile's current run, as segments `[lon1, lat1, lon2, lat2]`.
+pub async fn network_lines(db: &Db, profile: &str) -> DbResult<Vec<[f64; 4]>> {
+    let row: Option<LinesRow> = db.fetch_optional(sql!("SELECT lines FROM coverage_networks WHERE profile = $1", profile)).await?;
+    Ok(row.and_then(|r| serde_json::from_str(&r.lines).ok()).unwrap_or_default())
 }

@@ -207,8 +207,9 @@ async fn map_table_csv_and_rules_pages() {
     assert!(page.body.contains("服务资源一幅地图"));
     assert!(page.body.contains("住宅楼 3 栋：已覆盖 1，未覆盖 1，不可达 1"), "{}", page.body);
     assert!(page.body.contains("100/180 人"), "residents share shown");
-    assert!(page.body.contains("class=\"pt bld gap\"") && page.body.contains("class=\"pt bld covered\""), "buildings coloured");
-    assert!(page.body.contains("class=\"pt cand\""), "candidate sites drawn");
+    assert!(page.body.contains("class=\"bld gap\"") && page.body.contains("class=\"bld covered\""), "buildings coloured");
+    assert!(page.body.contains("class=\"net\""), "the network is drawn");
+    assert!(page.body.contains("class=\"cand\""), "candidate sites drawn");
     assert!(page.body.contains("50 人"), "candidate gain listed");
     assert!(!page.body.contains("合成路网（演示）"), "a real network is not labelled synthetic");
 
