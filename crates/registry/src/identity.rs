@@ -8,7 +8,6 @@
 //! partial unique indexes of migration 0011 allow one live binding per account and per person.
 
 use platform::audit::{self, Actor, Event, Outcome};
-use platform::auth::Role;
 use platform::clock::{Date, Millis};
 use platform::db::{DbResult, Sql};
 use platform::scope::{Scope, UnitCode};
@@ -67,7 +66,18 @@ impl Binding {
     }
 }
 
-const BINDING: &str = "SELECT a.id, a.user_id, u.username, a.person_id, a.method, a.verified_by, a.verified_ms, a.revoked_ms, a.revoked_by, a.revoke_reason FROM account_people a JOIN users u ON u.id = a.user_id";
+// The username is filled in from the platform's accounts (`with_usernames`): a slice never reads
+// the accounts table itself.
+const BINDING: &str = "SELECT a.id, a.user_id, CAST('' AS TEXT) AS username, a.person_id, a.method, a.verified_by, a.verified_ms, a.revoked_ms, a.revoked_by, a.revoke_reason FROM account_people a";
+
+async fn with_usernames(db: &Db, mut rows: Vec<Binding>) -> DbResult<Vec<Binding>> {
+    let ids: Vec<&str> = rows.iter().map(|b| b.user_id.as_str()).collect();
+    let names = platform::auth::usernames(db, &ids).await?;
+    for b in &mut rows {
+        b.username = names.get(&b.user_id).cloned().unwrap_or_default();
+    }
+    Ok(rows)
+}
 
 /// The person currently bound to this account, if any (moved-out and deceased people included:
 /// the caller decides, with `is_current`).
@@ -83,14 +93,16 @@ pub async fn person_of_account(db: &Db, user_id: &str) -> DbResult<Option<Person
 pub async fn binding_of_account(db: &Db, user_id: &str) -> DbResult<Option<Binding>> {
     let mut q = Sql::new(BINDING, []);
     q.push(" WHERE a.user_id = ").bind(user_id).push(" AND a.revoked_ms IS NULL");
-    db.fetch_optional(q).await
+    let row: Option<Binding> = db.fetch_optional(q).await?;
+    Ok(with_usernames(db, row.into_iter().collect()).await?.pop())
 }
 
 /// A person's bindings, the live one (if any) first, then past ones newest first.
 pub async fn bindings_of_person(db: &Db, person_id: &str) -> DbResult<Vec<Binding>> {
     let mut q = Sql::new(BINDING, []);
     q.push(" WHERE a.person_id = ").bind(person_id).push(" ORDER BY CASE WHEN a.revoked_ms IS NULL THEN 0 ELSE 1 END, a.verified_ms DESC, a.id");
-    db.fetch_all(q).await
+    let rows = db.fetch_all(q).await?;
+    with_usernames(db, rows).await
 }
 
 #[derive(sqlx::FromRow)]
@@ -128,13 +140,12 @@ pub async fn bind(tx: &mut Tx, now: Millis, actor: &Actor, staff_scope: &Scope, 
     if person.moved_out.is_some() || person.deceased.is_some() {
         return Err(AppError::bad_request("identity.person_left", "该居民已迁出或死亡，不能绑定账户"));
     }
-    let user: Option<(String, i64)> = tx.fetch_optional(sql!("SELECT username, disabled FROM users WHERE id = $1", user_id)).await?;
-    let (username, disabled) = user.ok_or_else(unknown_account)?;
-    if disabled != 0 {
+    let account = platform::auth::account_by_id_tx(tx, user_id).await?.ok_or_else(unknown_account)?;
+    let username = account.username;
+    if account.disabled != 0 {
         return Err(AppError::bad_request("identity.account_disabled", "该账户已停用，不能绑定").at_field("username"));
     }
-    let roles: Vec<(String,)> = tx.fetch_all(sql!("SELECT role FROM role_grants WHERE user_id = $1", user_id)).await?;
-    if roles.iter().any(|(r,)| Role::parse(r).is_some_and(|r| r.is_admin())) {
+    if platform::auth::grants_of_tx(tx, user_id).await?.iter().any(|g| g.role.is_admin()) {
         return Err(AppError::bad_request("identity.admin_account", "系统管理员、安全管理员、审计管理员账户不能绑定居民身份").at_field("username"));
     }
     let live_user: Option<(String,)> =
@@ -203,9 +214,14 @@ pub async fn revoke(tx: &mut Tx, now: Millis, actor: &Actor, staff_scope: &Scope
     if reason.chars().count() > 100 {
         return Err(AppError::bad_request("input.too_long", "原因不能超过 100 个字").at_field("reason"));
     }
+    // The reason goes into the audit log, which never holds identifiers.
+    if longest_digit_run(reason) >= 11 {
+        return Err(AppError::bad_request("identity.reason_has_number", "原因中请勿填写身份证号、电话等号码").at_field("reason"));
+    }
     let mut q = Sql::new(BINDING, []);
     q.push(" WHERE a.person_id = ").bind(person_id).push(" AND a.revoked_ms IS NULL");
-    let live: Binding = tx.fetch_optional(q).await?.ok_or_else(|| AppError::conflict("identity.not_bound", "该居民没有已绑定的账户"))?;
+    let mut live: Binding = tx.fetch_optional(q).await?.ok_or_else(|| AppError::conflict("identity.not_bound", "该居民没有已绑定的账户"))?;
+    live.username = platform::auth::account_by_id_tx(tx, &live.user_id).await?.map(|a| a.username).unwrap_or_default();
     tx.execute(sql!(
         "UPDATE account_people SET revoked_ms = $1, revoked_by = $2, revoke_reason = $3 WHERE id = $4 AND revoked_ms IS NULL",
         now,
@@ -263,4 +279,9 @@ mod tests {
         assert_eq!(mask_name("李四"), "李*");
         assert_eq!(mask_name(""), "");
     }
+}
+
+/// The longest run of consecutive ASCII digits (an ID number has 17–18, a mobile number 11).
+fn longest_digit_run(s: &str) -> usize {
+    s.split(|c: char| !c.is_ascii_digit()).map(str::len).max().unwrap_or(0)
 }

@@ -139,6 +139,9 @@ async fn staff_bind_at_the_counter_with_refusals_revoke_and_rebind() {
     assert_eq!(t.post(&mut far, &revoke_path, &[("reason", "x")]).await.status, StatusCode::NOT_FOUND);
     let r = t.post(&mut staff, &revoke_path, &[("reason", " ")]).await;
     assert_eq!(alert_code(&r.body), "identity.reason_required");
+    // The reason is audited, so it may not carry an ID or phone number.
+    let r = t.post(&mut staff, &revoke_path, &[("reason", "应为 510903199001011234 本人")]).await;
+    assert_eq!(alert_code(&r.body), "identity.reason_has_number");
     t.clock.advance(platform::clock::DAY);
     // A day later (sessions have expired): sign in again.
     let mut staff = t.login("community", None).await;
