@@ -67,6 +67,8 @@ pub async fn seed(p: &Platform) -> AppResult<bool> {
                         QuestionInput { text: "按每平方米 20 元筹集专项维修资金".into(), matter: Some(6), category: None },
                     ],
                     synthetic: true,
+                    opens_ms: None,
+                    closes_ms: None,
                 },
             )
             .await?;

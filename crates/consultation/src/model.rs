@@ -9,7 +9,7 @@
 //! 村民委员会组织法 Arts. 22 and 26 (村民会议, 村民代表会议 quorum and majority), Art. 30 (村务公开).
 
 use platform::AppError;
-use platform::clock::Date;
+use platform::clock::{DAY, Date, HOUR, MINUTE, Millis, format_beijing};
 use serde::Serialize;
 
 // ---------------------------------------------------------------------------------------------
@@ -591,6 +591,111 @@ pub fn state_label(s: &str) -> &'static str {
     }
 }
 
+/// A 小微权力清单 item as staff enter it: 名称, 依据, 流程 (one step per line, or joined by →) and
+/// the 责任主体. Validated here so the page and the service agree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PowerItemInput {
+    pub category: String,
+    pub name: String,
+    pub basis: String,
+    /// Steps joined by " → ", as the template writes them.
+    pub steps: String,
+    pub responsible: String,
+}
+
+impl PowerItemInput {
+    pub fn parse(category: &str, name: &str, basis: &str, steps: &str, responsible: &str) -> Result<Self, AppError> {
+        fn field(v: &str, f: &'static str, max: usize) -> Result<String, AppError> {
+            let v = v.trim();
+            if v.is_empty() {
+                return Err(AppError::bad_request("input.required", "此项必填").at_field(f));
+            }
+            if v.chars().count() > max {
+                return Err(AppError::bad_request("input.too_long", format!("不能超过 {max} 个字")).at_field(f));
+            }
+            Ok(v.to_owned())
+        }
+        let list: Vec<&str> = steps.split(['\n', '→']).map(str::trim).filter(|s| !s.is_empty()).collect();
+        if list.len() < 2 {
+            return Err(AppError::bad_request("power.steps", "流程至少两个步骤（每行一步，或用 → 分隔）").at_field("流程"));
+        }
+        Ok(Self {
+            category: field(category, "类别", 20)?,
+            name: field(name, "事项", 60)?,
+            basis: field(basis, "依据", 300)?,
+            steps: field(&list.join(" → "), "流程", 600)?,
+            responsible: field(responsible, "责任主体", 60)?,
+        })
+    }
+}
+
+/// The template item `i` with its basis and responsible body, as a village starts from.
+pub fn power_template() -> Vec<PowerItemInput> {
+    POWER_LIST
+        .iter()
+        .map(|(category, name, steps)| PowerItemInput {
+            category: (*category).to_owned(),
+            name: (*name).to_owned(),
+            basis: match *category {
+                "党务管理" => "《中国共产党发展党员工作细则》".to_owned(),
+                "财务管理" | "集体资产" => "《村民委员会组织法》第二十四条；农村集体“三资”管理规定".to_owned(),
+                _ => "《村民委员会组织法》第二十四条".to_owned(),
+            },
+            steps: (*steps).to_owned(),
+            responsible: match *category {
+                "党务管理" => "村党组织".to_owned(),
+                "财务管理" => "村民委员会、村务监督委员会".to_owned(),
+                "印章管理" => "村民委员会".to_owned(),
+                _ => "村党组织、村民委员会".to_owned(),
+            },
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Voting window
+
+/// Parses a Beijing wall-clock time as the draft form gives it (`YYYY-MM-DDTHH:MM` from a
+/// `datetime-local` input, or with a space) into a UTC instant. Empty means no limit.
+pub fn parse_beijing(s: &str, field: &'static str) -> Result<Option<Millis>, AppError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let bad = || AppError::bad_request("ballot.bad_time", "时间应为 YYYY-MM-DD HH:MM（北京时间）").at_field(field);
+    let (d, t) = s.split_once(['T', ' ']).ok_or_else(bad)?;
+    let date = Date::parse(d).ok_or_else(bad)?;
+    let (h, m) = t.split_once(':').ok_or_else(bad)?;
+    let m = m.get(..2).unwrap_or(m);
+    let (h, m): (i64, i64) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if !(0..24).contains(&h) || !(0..60).contains(&m) {
+        return Err(bad());
+    }
+    Ok(Some(date.days() * DAY - 8 * HOUR + h * HOUR + m * MINUTE))
+}
+
+/// Checks a draft's window: the closing time must come after the opening time.
+pub fn check_window(opens: Option<Millis>, closes: Option<Millis>) -> Result<(), AppError> {
+    match (opens, closes) {
+        (Some(o), Some(c)) if c <= o => Err(AppError::bad_request("ballot.bad_window", "截止时间应晚于开始时间").at_field("截止时间")),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a vote may be taken now. `late_paper` is staff entering a paper ballot: paper collected
+/// at the box during the window is often entered after it shuts, so until the result is computed
+/// (the ballot is still `open`) it is accepted after the closing time — with the evidence note,
+/// which the caller requires for every paper entry and which is what ties the paper to the window.
+pub fn window_allows(opens: Option<Millis>, closes: Option<Millis>, now: Millis, late_paper: bool) -> Result<(), AppError> {
+    if let Some(o) = opens.filter(|o| now < *o) {
+        return Err(AppError::conflict("ballot.not_open_yet", format!("投票尚未开始：开始时间为 {}（北京时间）", format_beijing(o))));
+    }
+    if let Some(c) = closes.filter(|c| now >= *c && !late_paper) {
+        return Err(AppError::conflict("ballot.closed", format!("投票已于 {}（北京时间）截止，不能再投票", format_beijing(c))));
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Consultations (议事协商)
 
@@ -909,5 +1014,35 @@ mod tests {
                 prop_assert_eq!(decide(&rule, Category::Special, all, all, &under).outcome, Outcome::Rejected);
             }
         }
+    }
+    #[test]
+    fn beijing_times_and_the_window() {
+        let t = parse_beijing("2026-06-01T08:30", "开始时间").unwrap().unwrap();
+        assert_eq!(format_beijing(t), "2026-06-01 08:30:00");
+        assert_eq!(parse_beijing("2026-06-01 08:30", "x").unwrap(), Some(t));
+        assert_eq!(parse_beijing("  ", "x").unwrap(), None);
+        assert_eq!(parse_beijing("2026-06-01T25:00", "x").unwrap_err().code, "ballot.bad_time");
+        assert_eq!(parse_beijing("明天", "x").unwrap_err().code, "ballot.bad_time");
+        assert_eq!(check_window(Some(t), Some(t)).unwrap_err().code, "ballot.bad_window");
+        assert!(check_window(Some(t), Some(t + 1)).is_ok());
+        let c = t + DAY;
+        assert_eq!(window_allows(Some(t), Some(c), t - 1, false).unwrap_err().code, "ballot.not_open_yet");
+        assert_eq!(window_allows(Some(t), Some(c), t - 1, true).unwrap_err().code, "ballot.not_open_yet");
+        assert!(window_allows(Some(t), Some(c), t, false).is_ok());
+        assert!(window_allows(Some(t), Some(c), c - 1, false).is_ok());
+        assert_eq!(window_allows(Some(t), Some(c), c, false).unwrap_err().code, "ballot.closed");
+        assert!(window_allows(Some(t), Some(c), c + HOUR, true).is_ok(), "late paper entry until the result is computed");
+        assert!(window_allows(None, None, 0, false).is_ok());
+    }
+    #[test]
+    fn power_items_need_a_procedure_and_the_template_is_complete() {
+        let i = PowerItemInput::parse("便民服务", " 农机补贴申请 ", "县农业农村局规定", "申请\n村审核\n公示", "村民委员会").unwrap();
+        assert_eq!(i.name, "农机补贴申请");
+        assert_eq!(i.steps, "申请 → 村审核 → 公示");
+        assert_eq!(PowerItemInput::parse("便民服务", "x", "y", "只有一步", "z").unwrap_err().code, "power.steps");
+        assert_eq!(PowerItemInput::parse("便民服务", "", "y", "a→b", "z").unwrap_err().code, "input.required");
+        let t = power_template();
+        assert_eq!(t.len(), 12);
+        assert!(t.iter().all(|x| PowerItemInput::parse(&x.category, &x.name, &x.basis, &x.steps, &x.responsible).ok().as_ref() == Some(x)));
     }
 }

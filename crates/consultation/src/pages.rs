@@ -215,6 +215,8 @@ fn parse_create(f: &[(String, String)]) -> AppResult<CreateBallot> {
         local_rule: get(f, "local_rule").to_owned(),
         questions,
         synthetic: false,
+        opens_ms: model::parse_beijing(get(f, "opens_at"), "开始时间")?,
+        closes_ms: model::parse_beijing(get(f, "closes_at"), "截止时间")?,
     })
 }
 
@@ -273,6 +275,10 @@ struct BallotPage {
     representatives: bool,
     /// 实名认证: who the signed-in account votes as in the app, (name, masked ID); None = unbound.
     app_voter: Option<(String, String)>,
+    /// The voting window in Beijing time ("" = no limit), and where now stands in it.
+    opens_at: String,
+    closes_at: String,
+    window_state: &'static str,
 }
 
 async fn ballot_view(
@@ -285,6 +291,7 @@ async fn ballot_view(
     error: Option<&AppError>,
 ) -> AppResult<Response> {
     let b = service::ballot(p, me, id).await?;
+    let now = p.now();
     let manage = service::can_manage(me, &b);
     let rule = b.rule();
     let by_area = rule.by_area;
@@ -380,6 +387,13 @@ async fn ballot_view(
             .await?
             .filter(|v| v.is_current())
             .map(|v| (v.name, v.id_masked.unwrap_or_default())),
+        opens_at: b.opens_ms.map(format_beijing).unwrap_or_default(),
+        closes_at: b.closes_ms.map(format_beijing).unwrap_or_default(),
+        window_state: match (b.state.as_str(), b.opens_ms, b.closes_ms) {
+            ("open", Some(o), _) if now < o => "not_open_yet",
+            ("open", _, Some(c)) if now >= c => "past_closing",
+            _ => "",
+        },
         b,
     });
     Ok(match error {

@@ -63,6 +63,9 @@ pub struct CreateBallot {
     pub local_rule: String,
     pub questions: Vec<QuestionInput>,
     pub synthetic: bool,
+    /// The voting window (UTC ms), optional at either end.
+    pub opens_ms: Option<Millis>,
+    pub closes_ms: Option<Millis>,
 }
 
 /// Checks that the ballot's unit fits its electorate: owners vote per compound, the others per
@@ -132,7 +135,11 @@ pub async fn create_ballot(p: &Platform, me: &Principal, c: CreateBallot) -> App
     if qs.is_empty() {
         return Err(AppError::bad_request("ballot.no_questions", "至少填写一项表决事项").at_field("表决事项"));
     }
+    model::check_window(c.opens_ms, c.closes_ms)?;
     let now = p.now();
+    if c.closes_ms.is_some_and(|t| t <= now) {
+        return Err(AppError::bad_request("ballot.bad_window", "截止时间已过，请重新填写").at_field("截止时间"));
+    }
     let actor = me.actor();
     let mut tx = p.db.begin().await?;
     let nb = store::NewBallot {
@@ -145,6 +152,8 @@ pub async fn create_ballot(p: &Platform, me: &Principal, c: CreateBallot) -> App
         secret: c.secret,
         synthetic: c.synthetic,
         created_by: &me.username,
+        opens_ms: c.opens_ms,
+        closes_ms: c.closes_ms,
     };
     let id = store::insert_ballot(&mut tx, now, &nb, &qs).await?;
     let detail = format!("{} · {} · {} 项 · {}", c.electorate.as_str(), rule.preset.as_str(), qs.len(), if c.secret { "secret" } else { "named" });
@@ -236,6 +245,9 @@ pub async fn open_ballot(p: &Platform, me: &Principal, id: &str) -> AppResult<(i
     }
     if b.state != "draft" {
         return Err(AppError::conflict("ballot.not_draft", "表决已开始或已结束，名册已冻结"));
+    }
+    if let Some(c) = b.closes_ms.filter(|c| *c <= p.now()) {
+        return Err(AppError::conflict("ballot.closed", format!("截止时间 {} 已过，不能再开始投票", platform::clock::format_beijing(c))));
     }
     let roll = build_roll(p, &b).await?;
     if roll.is_empty() {
@@ -379,6 +391,7 @@ pub async fn vote(p: &Platform, me: &Principal, id: &str, v: VoteInput) -> AppRe
     if b.state != "open" {
         return Err(AppError::conflict("ballot.not_open", if b.state == "draft" { "表决尚未开始" } else { "表决已结束，不能再投票" }));
     }
+    model::window_allows(b.opens_ms, b.closes_ms, p.now(), v.channel == Channel::Paper)?;
     let evidence = v.evidence.trim().to_owned();
     if v.channel == Channel::Paper && evidence.is_empty() {
         return Err(AppError::bad_request("ballot.evidence_required", "纸质票录入须填写凭证（纸质票编号、签字照片存档位置等）").at_field("录入凭证"));
@@ -560,13 +573,20 @@ pub async fn close_ballot(p: &Platform, me: &Principal, id: &str) -> AppResult<S
     if !can_manage(me, &b) {
         return Err(AppError::forbidden());
     }
-    if b.state != "open" {
-        return Err(AppError::conflict("ballot.not_open", "只有投票中的表决可以结束"));
-    }
-    let unit = geography::store::get(&p.db, &b.unit_code).await?.map(|u| u.name).unwrap_or_default();
+    close_as(p, &me.actor(), id).await
+}
+
+/// The close itself, for a person or for the system when the closing time has passed: the same
+/// computation, document and audit record either way.
+async fn close_as(p: &Platform, actor: &Actor, id: &str) -> AppResult<String> {
+    let not_open = || AppError::conflict("ballot.not_open", "只有投票中的表决可以结束");
     let now = p.now();
     let mut tx = p.db.begin().await?;
     let b = store::ballot_tx(&mut tx, id).await?.ok_or_else(AppError::not_found)?;
+    if b.state != "open" {
+        return Err(not_open());
+    }
+    let unit = geography::store::get(&p.db, &b.unit_code).await?.map(|u| u.name).unwrap_or_default();
     let qs = store::questions_tx(&mut tx, id).await?;
     let part = store::participation_tx(&mut tx, id).await?;
     let tallies = store::tallies_tx(&mut tx, id).await?;
@@ -574,13 +594,27 @@ pub async fn close_ballot(p: &Platform, me: &Principal, id: &str) -> AppResult<S
     let doc = document(&b, &r, &unit, now);
     let hash = sha(&doc);
     if store::close_ballot(&mut tx, id, &doc, &hash, now).await? == 0 {
-        return Err(AppError::conflict("ballot.not_open", "只有投票中的表决可以结束"));
+        return Err(not_open());
     }
     let outcomes: Vec<&str> = r.questions.iter().map(|q| q.decision.outcome.as_str()).collect();
-    audit(&mut tx, now, &me.actor(), &b.unit_code, "ballot.close", id, &format!("{} took part; {}; sha256 {hash}", r.took_part.heads, outcomes.join(",")))
+    audit(&mut tx, now, actor, &b.unit_code, "ballot.close", id, &format!("{} took part; {}; sha256 {hash}", r.took_part.heads, outcomes.join(",")))
         .await?;
     tx.commit().await?;
     Ok(hash)
+}
+
+/// The periodic close: every open ballot whose closing time has passed is closed by the system.
+/// Returns how many it closed; one already closed by hand meanwhile is skipped.
+pub async fn close_due_ballots(p: &Platform) -> AppResult<usize> {
+    let mut n = 0;
+    for id in store::due_for_closing(&p.db, p.now()).await? {
+        match close_as(p, &Actor::system(), &id).await {
+            Ok(_) => n += 1,
+            Err(e) if e.code == "ballot.not_open" => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// The live counts of an open ballot (participation only; choices stay sealed until it closes).
@@ -751,6 +785,99 @@ pub async fn update_meeting(p: &Platform, me: &Principal, id: &str, mid: &str, p
 }
 
 // ---------------------------------------------------------------------------------------------
+// 小微权力清单
+
+/// A village (12-digit code) the staff member manages; anything else is 404.
+fn managed_village(me: &Principal, unit: &str) -> AppResult<UnitCode> {
+    let code = UnitCode::parse(unit.trim()).map_err(|_| AppError::not_found())?;
+    if code.level() != Level::Village || !me.require(Permission::ManageConsultation)?.contains(&code) {
+        return Err(AppError::not_found());
+    }
+    Ok(code)
+}
+
+/// The list a village shows: its own current items once it has changed anything, else the template.
+pub async fn power_list(p: &Platform, unit: &str) -> AppResult<Vec<model::PowerItemInput>> {
+    let own = store::power_items(&p.db, unit).await?;
+    if own.is_empty() {
+        return Ok(model::power_template());
+    }
+    Ok(own
+        .into_iter()
+        .filter(|i| i.retired_ms.is_none())
+        .map(|i| model::PowerItemInput { category: i.category, name: i.name, basis: i.basis, steps: i.steps, responsible: i.responsible })
+        .collect())
+}
+
+/// The village's items for its staff (current and retired), copying the template in on first use
+/// is left to the first change, so a village that never edits keeps following the template.
+pub async fn power_items(p: &Platform, me: &Principal, unit: &str) -> AppResult<(UnitCode, Vec<store::PowerItemRow>, Vec<store::PowerVersionRow>)> {
+    let code = managed_village(me, unit)?;
+    Ok((code.clone(), store::power_items(&p.db, code.as_str()).await?, store::power_versions(&p.db, code.as_str()).await?))
+}
+
+/// Copies the template into the village's own list (version 1 of each item, by the editor), once.
+async fn adopt_template(tx: &mut platform::Tx, unit: &str, by: &str, now: Millis) -> AppResult<Vec<store::PowerItemRow>> {
+    let own = store::power_items_tx(tx, unit).await?;
+    if !own.is_empty() {
+        return Ok(own);
+    }
+    for (i, item) in model::power_template().iter().enumerate() {
+        store::insert_power_item(tx, unit, i as i64 + 1, item, by, now).await?;
+    }
+    Ok(store::power_items_tx(tx, unit).await?)
+}
+
+/// What staff do to an item.
+pub enum PowerChange {
+    Add(model::PowerItemInput),
+    /// Item id, the version the editor saw, the new text.
+    Edit(String, i64, model::PowerItemInput),
+    Retire(String, i64),
+}
+
+pub async fn change_power_item(p: &Platform, me: &Principal, unit: &str, change: PowerChange) -> AppResult<String> {
+    let code = managed_village(me, unit)?;
+    let now = p.now();
+    let mut tx = p.db.begin().await?;
+    let items = adopt_template(&mut tx, code.as_str(), &me.username, now).await?;
+    let find = |id: &str| items.iter().find(|i| i.id == id).cloned().ok_or_else(AppError::not_found);
+    let stale = || AppError::conflict("power.stale", "该事项已被他人修改或已停用，请刷新后再改");
+    let (action, id, detail) = match change {
+        PowerChange::Add(i) => {
+            let seq = items.iter().map(|x| x.seq).max().unwrap_or(0) + 1;
+            let id = store::insert_power_item(&mut tx, code.as_str(), seq, &i, &me.username, now).await?;
+            ("power.add", id, i.name)
+        }
+        PowerChange::Edit(id, seen, i) => {
+            let item = find(&id)?;
+            if item.version != seen || store::update_power_item(&mut tx, &item, &i, false, &me.username, now).await? == 0 {
+                return Err(stale());
+            }
+            ("power.edit", id, format!("v{} {}", item.version + 1, i.name))
+        }
+        PowerChange::Retire(id, seen) => {
+            let item = find(&id)?;
+            let same = model::PowerItemInput {
+                category: item.category.clone(),
+                name: item.name.clone(),
+                basis: item.basis.clone(),
+                steps: item.steps.clone(),
+                responsible: item.responsible.clone(),
+            };
+            if item.version != seen || store::update_power_item(&mut tx, &item, &same, true, &me.username, now).await? == 0 {
+                return Err(stale());
+            }
+            ("power.retire", id, format!("v{} {}", item.version + 1, item.name))
+        }
+    };
+    audit(&mut tx, now, &me.actor(), code.as_str(), action, &id, &detail).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+
+// ---------------------------------------------------------------------------------------------
 // 村务公开
 
 #[allow(clippy::too_many_arguments)]
@@ -834,14 +961,23 @@ pub async fn check_deadlines(p: &Platform) -> AppResult<DeadlineReport> {
     Ok(report)
 }
 
-/// The background loop of a serving process: the publication deadline check every hour.
+/// The background loop of a serving process: ballots past their closing time are closed every
+/// minute (so the gap for late paper entry is short and the result appears promptly); the
+/// publication deadline check runs every hour.
 pub fn spawn_jobs(p: Platform) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut minute = 0u64;
         loop {
-            if let Err(e) = check_deadlines(&p).await {
-                tracing::error!(error = %e, "village-affairs deadline check failed");
+            if let Err(e) = close_due_ballots(&p).await {
+                tracing::error!(error = %e, "closing ballots past their closing time failed");
             }
-            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            if minute % 60 == 0 {
+                if let Err(e) = check_deadlines(&p).await {
+                    tracing::error!(error = %e, "village-affairs deadline check failed");
+                }
+            }
+            minute += 1;
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
         }
     })
 }

@@ -42,6 +42,9 @@ pub struct BallotRow {
     pub synthetic: i64,
     pub created_by: String,
     pub created_ms: i64,
+    /// The voting window (UTC ms), when the organiser set one.
+    pub opens_ms: Option<i64>,
+    pub closes_ms: Option<i64>,
 }
 
 fn threshold(cmp: &str, num: i64, den: i64) -> Threshold {
@@ -91,14 +94,16 @@ pub struct NewBallot<'a> {
     pub secret: bool,
     pub synthetic: bool,
     pub created_by: &'a str,
+    pub opens_ms: Option<Millis>,
+    pub closes_ms: Option<Millis>,
 }
 
 pub async fn insert_ballot(tx: &mut Tx, now: Millis, b: &NewBallot<'_>, questions: &[(String, Category, Option<i64>)]) -> DbResult<String> {
     let id = new_id();
     let r = b.rule;
     tx.execute(sql!(
-        "INSERT INTO ballots (id, unit_code, title, description, organiser, electorate, preset, quorum_cmp, quorum_num, quorum_den, by_area, ordinary_cmp, ordinary_num, ordinary_den, special_cmp, special_num, special_den, herd, local_rule, secret, state, synthetic, created_by, created_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, 'draft', $21, $22, $23)",
+        "INSERT INTO ballots (id, unit_code, title, description, organiser, electorate, preset, quorum_cmp, quorum_num, quorum_den, by_area, ordinary_cmp, ordinary_num, ordinary_den, special_cmp, special_num, special_den, herd, local_rule, secret, state, synthetic, created_by, created_ms, opens_ms, closes_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, 'draft', $21, $22, $23, $24, $25)",
         id.as_str(),
         b.unit_code,
         b.title,
@@ -121,7 +126,9 @@ pub async fn insert_ballot(tx: &mut Tx, now: Millis, b: &NewBallot<'_>, question
         b.secret,
         b.synthetic,
         b.created_by,
-        now
+        now,
+        b.opens_ms,
+        b.closes_ms
     ))
     .await?;
     for (i, (text, cat, matter)) in questions.iter().enumerate() {
@@ -371,6 +378,13 @@ pub async fn participation(db: &Db, ballot_id: &str) -> DbResult<Vec<(String, i6
 pub async fn close_ballot(tx: &mut Tx, ballot_id: &str, document: &str, hash: &str, now: Millis) -> DbResult<u64> {
     tx.execute(sql!("INSERT INTO ballot_results (ballot_id, document, hash, archived_ms) VALUES ($1, $2, $3, $4)", ballot_id, document, hash, now)).await?;
     tx.execute(sql!("UPDATE ballots SET state = 'closed', closed_ms = $1 WHERE id = $2 AND state = 'open'", now, ballot_id)).await
+}
+
+/// Open ballots whose closing time has passed, for the periodic close.
+pub async fn due_for_closing(db: &Db, now: Millis) -> DbResult<Vec<String>> {
+    let r: Vec<(String,)> =
+        db.fetch_all(sql!("SELECT id FROM ballots WHERE state = 'open' AND closes_ms IS NOT NULL AND closes_ms <= $1 ORDER BY closes_ms, id", now)).await?;
+    Ok(r.into_iter().map(|(i,)| i).collect())
 }
 
 #[derive(Clone, Debug, sqlx::FromRow, Serialize)]
@@ -694,4 +708,118 @@ pub async fn escalated(db: &Db, scope: &Scope) -> DbResult<Vec<AffairRow>> {
 pub async fn publishing_units(tx: &mut Tx) -> DbResult<Vec<String>> {
     let r: Vec<(String,)> = tx.fetch_all(sql!("SELECT DISTINCT unit_code FROM affairs ORDER BY unit_code")).await?;
     Ok(r.into_iter().map(|(u,)| u).collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 小微权力清单
+
+#[derive(Clone, Debug, sqlx::FromRow, Serialize)]
+pub struct PowerItemRow {
+    pub id: String,
+    pub unit_code: String,
+    pub seq: i64,
+    pub version: i64,
+    pub category: String,
+    pub name: String,
+    pub basis: String,
+    pub steps: String,
+    pub responsible: String,
+    pub retired_ms: Option<i64>,
+    pub updated_by: String,
+    pub updated_ms: i64,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow, Serialize)]
+pub struct PowerVersionRow {
+    pub item_id: String,
+    pub version: i64,
+    pub category: String,
+    pub name: String,
+    pub basis: String,
+    pub steps: String,
+    pub responsible: String,
+    pub retired: i64,
+    pub changed_by: String,
+    pub changed_ms: i64,
+}
+
+/// Every item a village has ever had, current and retired, in list order.
+pub async fn power_items(db: &Db, unit: &str) -> DbResult<Vec<PowerItemRow>> {
+    db.fetch_all(sql!("SELECT * FROM power_items WHERE unit_code = $1 ORDER BY seq, id", unit)).await
+}
+
+pub async fn power_items_tx(tx: &mut Tx, unit: &str) -> DbResult<Vec<PowerItemRow>> {
+    tx.fetch_all(sql!("SELECT * FROM power_items WHERE unit_code = $1 ORDER BY seq, id", unit)).await
+}
+
+pub async fn power_versions(db: &Db, unit: &str) -> DbResult<Vec<PowerVersionRow>> {
+    db.fetch_all(sql!(
+        "SELECT v.* FROM power_item_versions v JOIN power_items i ON i.id = v.item_id WHERE i.unit_code = $1 ORDER BY v.item_id, v.version DESC",
+        unit
+    ))
+    .await
+}
+
+async fn power_version(tx: &mut Tx, item_id: &str, version: i64, i: &crate::model::PowerItemInput, retired: bool, by: &str, now: Millis) -> DbResult<u64> {
+    tx.execute(sql!(
+        "INSERT INTO power_item_versions (item_id, version, category, name, basis, steps, responsible, retired, changed_by, changed_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        item_id,
+        version,
+        i.category.as_str(),
+        i.name.as_str(),
+        i.basis.as_str(),
+        i.steps.as_str(),
+        i.responsible.as_str(),
+        retired,
+        by,
+        now
+    ))
+    .await
+}
+
+/// Adds an item at the end of the village's list, with its first version.
+pub async fn insert_power_item(tx: &mut Tx, unit: &str, seq: i64, i: &crate::model::PowerItemInput, by: &str, now: Millis) -> DbResult<String> {
+    let id = new_id();
+    tx.execute(sql!(
+        "INSERT INTO power_items (id, unit_code, seq, version, category, name, basis, steps, responsible, updated_by, updated_ms) VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10)",
+        id.as_str(),
+        unit,
+        seq,
+        i.category.as_str(),
+        i.name.as_str(),
+        i.basis.as_str(),
+        i.steps.as_str(),
+        i.responsible.as_str(),
+        by,
+        now
+    ))
+    .await?;
+    power_version(tx, &id, 1, i, false, by, now).await?;
+    Ok(id)
+}
+
+/// Writes a new version of a current item (an edit, or its retirement), guarded by the version the
+/// editor saw so two staff editing at once cannot silently overwrite each other.
+pub async fn update_power_item(tx: &mut Tx, item: &PowerItemRow, i: &crate::model::PowerItemInput, retire: bool, by: &str, now: Millis) -> DbResult<u64> {
+    let v = item.version + 1;
+    let n = tx
+        .execute(sql!(
+            "UPDATE power_items SET version = $1, category = $2, name = $3, basis = $4, steps = $5, responsible = $6, retired_ms = $7, updated_by = $8, updated_ms = $9 WHERE id = $10 AND version = $11 AND retired_ms IS NULL",
+            v,
+            i.category.as_str(),
+            i.name.as_str(),
+            i.basis.as_str(),
+            i.steps.as_str(),
+            i.responsible.as_str(),
+            retire.then_some(now),
+            by,
+            now,
+            item.id.as_str(),
+            item.version
+        ))
+        .await?;
+    if n == 1 {
+        power_version(tx, &item.id, v, i, retire, by, now).await?;
+    }
+    Ok(n)
 }

@@ -167,6 +167,10 @@ pub fn test_clock_routes(clock: Arc<platform::clock::OffsetClock>, platform: Pla
                     return platform::AppError::bad_request("test_clock.minutes", "minutes 应为 1 到 527040 之间的整数").into_response();
                 };
                 c2.advance(a.minutes * platform::clock::MINUTE);
+                // Ballots past their closing time close at once, as the minute job would.
+                if let Err(e) = consultation::service::close_due_ballots(&p2).await {
+                    return e.into_response();
+                }
                 match events::service::sweep(&p2, &events::model::WorkCalendar::official()).await {
                     Ok(rep) => {
                         let mut v = state(&c2, &p2);

@@ -622,3 +622,112 @@ async fn representatives_meeting_at_exactly_two_thirds_with_a_named_signature_li
     // A named ballot prints who chose what, as the signature list.
     assert!(res.body.contains("记名投票签名表") && res.body.contains("业主甲") && res.body.contains("第1项同意"));
 }
+
+/// The voting window: refused before the opening time and after the closing time on every
+/// channel, except staff entering paper collected in time (with evidence) until the result is
+/// computed; the periodic job then closes the ballot as the system, exactly as a manual close.
+#[tokio::test]
+async fn voting_window_refuses_early_and_late_votes_and_the_job_closes_the_ballot() {
+    use platform::clock::HOUR;
+    let t = TestApp::new().await;
+    let (compound, ids) = small_compound(&t).await;
+    t.user("staff", Role::CommunityStaff, COMMUNITY).await;
+    t.user("owner-a", Role::Resident, COMMUNITY).await;
+    crate::identity::bind_by_id_number(&t, "owner-a", &ids[0]).await;
+    let mut staff = t.login("staff", None).await;
+    // The test clock starts at 2026-05-29 04:26 Beijing time.
+    let form = |closes: &'static str| {
+        vec![
+            ("unit", compound.clone()),
+            ("title", "更换电梯".to_owned()),
+            ("organiser", "业主委员会".into()),
+            ("electorate", "owners".into()),
+            ("preset", "civil_code_278".into()),
+            ("secret", "1".into()),
+            ("q1", "使用维修资金更换 1 号电梯".into()),
+            ("matter1", "5".into()),
+            ("opens_at", "2026-05-29T09:00".into()),
+            ("closes_at", closes.into()),
+        ]
+    };
+    let f = form("2026-05-29T08:00");
+    let fr: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = t.post(&mut staff, "/consultation/ballots", &fr).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(alert_code(&r.body), "ballot.bad_window", "closing before opening");
+    let f = form("2026-05-30T18:00");
+    let fr: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = t.post(&mut staff, "/consultation/ballots", &fr).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let id = r.location().trim_start_matches("/consultation/ballots/").to_owned();
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/open"), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("2026-05-29 09:00:00 至 2026-05-30 18:00:00"), "{}", r.body);
+    assert!(r.body.contains("data-window=\"not_open_yet\""));
+    let q = ordered_questions(&r.body)[0].clone();
+    let qk = format!("q_{q}");
+    let booth = |idn: &str| vec![("channel".to_owned(), "booth".to_owned()), ("id_number".into(), idn.to_owned()), (qk.clone(), "yes".into())];
+    let post = |v: Vec<(String, String)>| v;
+
+    // Before the opening time: refused at the booth and on the phone.
+    let f = post(booth(&ids[1]));
+    let fr: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &fr).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(alert_code(&r.body), "ballot.not_open_yet");
+    assert!(r.body.contains("2026-05-29 09:00:00"), "the message says when voting opens");
+    let mut a = t.login("owner-a", None).await;
+    let r = t.post(&mut a, &format!("/consultation/ballots/{id}/vote"), &[("channel", "app"), (qk.as_str(), "yes")]).await;
+    assert_eq!(alert_code(&r.body), "ballot.not_open_yet");
+
+    // In the window: the phone vote counts.
+    t.clock.advance(5 * HOUR);
+    // Sessions time out while the clock moves: sign in again.
+    let mut a = t.login("owner-a", None).await;
+    let r = t.post(&mut a, &format!("/consultation/ballots/{id}/vote"), &[("channel", "app"), (qk.as_str(), "yes")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // After the closing time: the booth is refused; paper collected in time is still entered
+    // with its evidence, until the result is computed.
+    t.clock.advance(40 * HOUR);
+    let mut staff = t.login("staff", None).await;
+    let a = t.login("owner-a", None).await;
+    let f = post(booth(&ids[1]));
+    let fr: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &fr).await;
+    assert_eq!(alert_code(&r.body), "ballot.closed");
+    assert!(r.body.contains("data-window=\"past_closing\""));
+    let page = t.get(&staff, &format!("/consultation/ballots/{id}")).await;
+    let c_seq = page.body.split("<tr data-seq=\"").skip(1).find(|r| r.contains("业主丙")).unwrap().split('"').next().unwrap().to_owned();
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &[("channel", "paper"), ("roll_no", c_seq.as_str()), (qk.as_str(), "no")]).await;
+    assert_eq!(alert_code(&r.body), "ballot.evidence_required", "late paper needs its evidence");
+    let r = t
+        .post(
+            &mut staff,
+            &format!("/consultation/ballots/{id}/vote"),
+            &[("channel", "paper"), ("roll_no", c_seq.as_str()), ("evidence", "票箱 1 号，5 月 30 日 17:40 投入"), (qk.as_str(), "no")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // The job closes it as the system, with the archived result; a second run does nothing.
+    assert_eq!(consultation::service::close_due_ballots(&t.platform).await.unwrap(), 1);
+    assert_eq!(consultation::service::close_due_ballots(&t.platform).await.unwrap(), 0);
+    let (actor,): (String,) = t
+        .platform
+        .db
+        .fetch_optional(sql!("SELECT actor FROM audit_log WHERE target = $1 AND action = 'ballot.close'", id.as_str()))
+        .await
+        .unwrap()
+        .expect("the close is audited");
+    assert_eq!(actor, "system");
+    let res = t.get(&a, &format!("/consultation/ballots/{id}/result")).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.body.contains("手机投票 1 人") && res.body.contains("纸质票录入 1 人"), "{}", res.body);
+    // Now nothing more is entered, not even paper.
+    let r = t
+        .post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &[("channel", "paper"), ("roll_no", "1"), ("evidence", "迟到的票"), (qk.as_str(), "no")])
+        .await;
+    assert_eq!(alert_code(&r.body), "ballot.not_open");
+    assert!(platform::audit::verify(&t.platform.db).await.unwrap().first_break.is_none());
+}
