@@ -8,8 +8,10 @@ pub mod model;
 pub mod pages;
 pub mod service;
 pub mod store;
+pub mod upload;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use platform::web::AppState;
 
@@ -19,6 +21,11 @@ pub fn router() -> Router<AppState> {
         .route("/coverage/table", get(pages::table))
         .route("/coverage/table.csv", get(pages::table_csv))
         .route("/coverage/compliance", get(pages::compliance))
+        .route("/coverage/buildings", get(pages::buildings).post(pages::buildings_import).layer(DefaultBodyLimit::max(registry::import::MAX_FILE_BYTES + 1024 * 1024)))
+        .route("/coverage/buildings/template.csv", get(pages::buildings_template))
+        .route("/coverage/network", get(upload::form).post(upload::submit).layer(DefaultBodyLimit::max(upload::MAX_NETWORK_BYTES as usize + 1024 * 1024)))
+        .route("/coverage/network/{job}", get(upload::status))
         .route("/coverage/rules", get(pages::rules_page))
         .route("/coverage/rules/{id}", post(pages::rule_update))
+        .route("/api/v1/coverage", get(pages::api_summary))
 }

@@ -552,3 +552,112 @@ mod facility_tests {
         assert_eq!((empty[0].pass, empty[2].pass), (None, None), "no households, no verdict");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 住宅楼导入: residential buildings with coordinates (the house register has none)
+
+/// Columns of the building import: (header, required, help).
+pub const BUILDING_COLUMNS: [(&str, bool, &str); 7] = [
+    ("村（社区）代码", true, "12 位区划代码"),
+    ("名称或地址", true, "如 电江路 12 号 3 栋"),
+    ("经度", true, "度，WGS-84（如 105.5927）"),
+    ("纬度", true, "度，WGS-84（如 30.5329）"),
+    ("户数", true, "整数"),
+    ("人口", true, "整数"),
+    ("坐标系", false, "wgs84（默认）或 gcj02（高德、腾讯地图取点）"),
+];
+
+/// One import row checked: (unit code, name, lon, lat, households, residents), WGS-84.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuildingRow {
+    pub unit_code: String,
+    pub name: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub households: i64,
+    pub residents: i64,
+}
+
+/// A row's problem, with the field as the user named it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RowError {
+    pub row: usize,
+    pub field: String,
+    pub message: String,
+}
+
+/// Checks the fields of one row (the unit's existence and scope are checked by the caller).
+/// `cells` are in [`BUILDING_COLUMNS`] order.
+pub fn parse_building(row: usize, cells: &[String]) -> Result<BuildingRow, Vec<RowError>> {
+    let get = |i: usize| cells.get(i).map(|s| s.trim()).unwrap_or("");
+    let mut errs = Vec::new();
+    let mut err = |i: usize, m: &str| errs.push(RowError { row, field: BUILDING_COLUMNS[i].0.to_owned(), message: m.to_owned() });
+    let unit = get(0);
+    if unit.len() != 12 || !unit.chars().all(|c| c.is_ascii_digit()) {
+        err(0, "应为 12 位村（社区）代码");
+    }
+    let name = get(1);
+    if name.is_empty() || name.chars().count() > 60 {
+        err(1, "不能为空，且不超过 60 字");
+    }
+    let lon = get(2).parse::<f64>().ok().filter(|v| (73.0..=136.0).contains(v));
+    if lon.is_none() {
+        err(2, "应为中国境内的经度（73–136）");
+    }
+    let lat = get(3).parse::<f64>().ok().filter(|v| (3.0..=54.0).contains(v));
+    if lat.is_none() {
+        err(3, "应为中国境内的纬度（3–54）");
+    }
+    let count = |s: &str| s.parse::<i64>().ok().filter(|v| (0..=100_000).contains(v));
+    let households = count(get(4));
+    if households.is_none() {
+        err(4, "应为 0–100000 的整数");
+    }
+    let residents = count(get(5));
+    if residents.is_none() {
+        err(5, "应为 0–100000 的整数");
+    }
+    let gcj = match get(6).to_ascii_lowercase().as_str() {
+        "" | "wgs84" | "wgs-84" => false,
+        "gcj02" | "gcj-02" => true,
+        _ => {
+            err(6, "只能是 wgs84 或 gcj02");
+            false
+        }
+    };
+    match (lon, lat, households, residents) {
+        (Some(lon), Some(lat), Some(households), Some(residents)) if errs.is_empty() => {
+            let (lon, lat) = if gcj { geography::geo::gcj02_to_wgs84(lon, lat) } else { (lon, lat) };
+            Ok(BuildingRow { unit_code: unit.to_owned(), name: name.to_owned(), lon, lat, households, residents })
+        }
+        _ => Err(errs),
+    }
+}
+
+pub fn building_template_csv() -> String {
+    let mut s = String::from("\u{feff}");
+    s.push_str(&BUILDING_COLUMNS.iter().map(|c| c.0).collect::<Vec<_>>().join(","));
+    s.push_str("\r\n510903001001,电江路12号3栋,105.5927,30.5329,48,136,wgs84\r\n");
+    s
+}
+
+#[cfg(test)]
+mod building_tests {
+    use super::*;
+
+    fn cells(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn rows_are_checked_field_by_field_and_gcj02_is_converted() {
+        let ok = parse_building(2, &cells(&["510903001001", "3 栋", "105.5927", "30.5329", "48", "136", ""])).expect("ok");
+        assert_eq!((ok.households, ok.residents, ok.lon), (48, 136, 105.5927));
+        let gcj = parse_building(2, &cells(&["510903001001", "3 栋", "105.5927", "30.5329", "48", "136", "gcj02"])).expect("ok");
+        assert!((gcj.lon - 105.5927).abs() > 1e-4, "moved from GCJ-02 to WGS-84");
+        let e = parse_building(7, &cells(&["5109", "", "200", "x", "-1", "12", "bd09"])).expect_err("bad");
+        let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["村（社区）代码", "名称或地址", "经度", "纬度", "户数", "坐标系"]);
+        assert!(e.iter().all(|e| e.row == 7));
+    }
+}

@@ -466,3 +466,89 @@ pub async fn compliance(State(p): State<Platform>, State(site): State<Site>, Aut
         .collect();
     Ok(render(&CompliancePage { shell: Shell::new(&site, &me, "设施配置达标", "/coverage"), unit: root.as_str().to_owned(), unit_name, headers, rows, total, limit: service::COMPLIANCE_LIMIT }))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Building import
+
+#[derive(Template)]
+#[template(path = "buildings.html")]
+struct BuildingsPage {
+    shell: Shell,
+    columns: Vec<(&'static str, bool, &'static str)>,
+    can_import: bool,
+    count: usize,
+    message: String,
+    errors: Vec<crate::model::RowError>,
+}
+
+async fn buildings_page(p: &Platform, site: &Site, me: &Principal, message: String, errors: Vec<crate::model::RowError>) -> AppResult<Response> {
+    let root = root_of(me, None)?;
+    let count = store::buildings(&p.db, &root).await?.len();
+    Ok(render(&BuildingsPage {
+        shell: Shell::new(site, me, "住宅楼导入", "/coverage"),
+        columns: crate::model::BUILDING_COLUMNS.to_vec(),
+        can_import: me.can(Permission::EditRegisters),
+        count,
+        message,
+        errors,
+    }))
+}
+
+pub async fn buildings(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth) -> AppResult<Response> {
+    buildings_page(&p, &site, &me, String::new(), Vec::new()).await
+}
+
+pub async fn buildings_template() -> Response {
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"buildings-template.csv\"")], crate::model::building_template_csv()).into_response()
+}
+
+pub async fn buildings_import(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, mut multipart: axum::extract::Multipart) -> AppResult<Response> {
+    let scope = me.require(Permission::EditRegisters)?;
+    let mut file: Option<(String, Vec<u8>)> = None;
+    while let Some(field) = multipart.next_field().await.map_err(|_| AppError::bad_request("coverage.upload", "上传中断，请重试").at_field("file"))? {
+        if field.name() == Some("file") {
+            let name = field.file_name().unwrap_or("upload").to_owned();
+            let bytes = field.bytes().await.map_err(|_| AppError::bad_request("coverage.upload", "文件过大或上传中断").at_field("file"))?;
+            file = Some((name, bytes.to_vec()));
+        }
+    }
+    let (name, bytes) = file.filter(|(_, b)| !b.is_empty()).ok_or_else(|| AppError::bad_request("import.empty", "请选择要上传的文件").at_field("file"))?;
+    match service::import_buildings(&p, &me.actor(), &scope, &bytes, &name).await? {
+        service::ImportOutcome::Written { rows, replaced, units } => {
+            let msg = format!("已导入 {rows} 栋住宅楼（{units} 个村（社区），替换原导入的 {replaced} 栋）。重新运行覆盖分析后生效。");
+            buildings_page(&p, &site, &me, msg, Vec::new()).await
+        }
+        service::ImportOutcome::Refused(errors) => {
+            let msg = format!("文件有 {} 处错误，未写入任何数据。请修改后重新上传。", errors.len());
+            let mut res = buildings_page(&p, &site, &me, msg, errors).await?;
+            *res.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+            Ok(res)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON API
+
+/// `GET /api/v1/coverage?unit=CODE`: per rule, the subtree's residents and units covered, and the
+/// latest runs (whether they came from the synthetic demo network).
+pub async fn api_summary(State(p): State<Platform>, Auth(me): Auth, Query(q): Query<MapQuery>) -> AppResult<Response> {
+    let root = root_of(&me, q.unit.as_deref())?;
+    let mut rules = Vec::new();
+    for r in service::rules(&p).await? {
+        let (t, units, units_covered) = service::subtree_tally(&p.db, &r, &root).await?;
+        rules.push(serde_json::json!({
+            "id": r.id, "name": r.name, "profile": r.mode.as_str(), "metres": r.metres, "categories": r.categories,
+            "all": r.all, "applies_to": r.applies_to.as_str(), "indicator": r.indicator,
+            "buildings": t.buildings, "buildings_covered": t.buildings_covered, "unreachable": t.unreachable,
+            "residents": t.residents, "residents_covered": t.residents_covered, "share_pct": t.share_pct(),
+            "units": units, "units_covered": units_covered,
+        }));
+    }
+    let runs: Vec<_> = store::runs(&p.db, 10)
+        .await?
+        .into_iter()
+        .map(|r| serde_json::json!({"profile": r.profile, "network": r.network_name, "synthetic": r.synthetic == 1, "nodes": r.nodes, "buildings": r.buildings, "unreachable": r.unreachable, "facilities": r.facilities, "facilities_outside": r.facilities_outside, "finished_ms": r.finished_ms}))
+        .collect();
+    Ok(axum::Json(serde_json::json!({"unit": root.as_str(), "rules": rules, "runs": runs})).into_response())
+}

@@ -366,3 +366,82 @@ pub async fn facility_compliance(db: &Db, root: &UnitCode) -> AppResult<(Vec<(St
     }
     Ok((rows, total))
 }
+
+/// What a building import did, or why it wrote nothing.
+pub enum ImportOutcome {
+    Written { rows: usize, replaced: u64, units: usize },
+    Refused(Vec<model::RowError>),
+}
+
+/// Imports residential buildings (CSV or XLSX, see [`model::BUILDING_COLUMNS`]). Every row is
+/// checked first; with any error nothing is written. Otherwise the file replaces the imported
+/// buildings of the units it names, in one transaction with its audit record.
+pub async fn import_buildings(p: &Platform, actor: &Actor, scope: &platform::scope::Scope, bytes: &[u8], filename: &str) -> AppResult<ImportOutcome> {
+    let table = registry::import::read_table(bytes, filename)?;
+    let pos: Vec<Option<usize>> = model::BUILDING_COLUMNS.iter().map(|(h, _, _)| table.headers.iter().position(|x| x.trim() == *h)).collect();
+    let missing: Vec<&str> = model::BUILDING_COLUMNS.iter().zip(&pos).filter(|((_, req, _), p)| *req && p.is_none()).map(|((h, _, _), _)| *h).collect();
+    if !missing.is_empty() {
+        return Err(AppError::bad_request("coverage.import_columns", format!("缺少列：{}（请使用模板）", missing.join("、"))).at_field("file"));
+    }
+    if table.rows.is_empty() {
+        return Err(AppError::bad_request("coverage.import_empty", "文件中没有数据行").at_field("file"));
+    }
+    let mut good = Vec::new();
+    let mut errors = Vec::new();
+    let mut known: HashMap<String, bool> = HashMap::new();
+    for (line, cells) in &table.rows {
+        let row: Vec<String> = pos.iter().map(|p| p.and_then(|i| cells.get(i)).map(|c| c.text()).unwrap_or_default()).collect();
+        match model::parse_building(*line, &row) {
+            Ok(b) => {
+                let ok = match known.get(&b.unit_code) {
+                    Some(v) => *v,
+                    None => {
+                        let v = match UnitCode::parse(&b.unit_code) {
+                            Ok(c) if scope.contains(&c) => geography::store::get(&p.db, c.as_str()).await?.is_some_and(|u| u.valid_to.is_none() && (u.kind == "社区" || u.kind == "村")),
+                            _ => false,
+                        };
+                        known.insert(b.unit_code.clone(), v);
+                        v
+                    }
+                };
+                if ok {
+                    good.push(b);
+                } else {
+                    errors.push(model::RowError { row: *line, field: model::BUILDING_COLUMNS[0].0.to_owned(), message: format!("“{}”不是您管辖范围内现有的村（社区）", b.unit_code) });
+                }
+            }
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(ImportOutcome::Refused(errors));
+    }
+    let units: std::collections::BTreeSet<String> = good.iter().map(|b| b.unit_code.clone()).collect();
+    let rows: Vec<store::NewBuilding> = good
+        .iter()
+        .map(|b| store::NewBuilding {
+            unit_code: b.unit_code.clone(),
+            name: b.name.clone(),
+            lon_e6: (b.lon * 1e6).round() as i64,
+            lat_e6: (b.lat * 1e6).round() as i64,
+            households: b.households,
+            residents: b.residents,
+            source: "import",
+        })
+        .collect();
+    let mut tx = p.db.begin().await?;
+    let mut replaced = 0;
+    for u in &units {
+        replaced += tx.execute(platform::sql!("DELETE FROM coverage_buildings WHERE source = 'import' AND unit_code = $1", u.as_str())).await?;
+    }
+    store::insert_buildings(&mut tx, &rows, p.now()).await?;
+    let detail = serde_json::json!({"file": filename, "rows": rows.len(), "replaced": replaced, "units": units.len()}).to_string();
+    platform::audit::record(
+        &mut tx,
+        p.now(),
+        &platform::audit::Event { actor, unit: units.iter().next().map(String::as_str), action: "coverage.buildings_import", target: filename, outcome: platform::audit::Outcome::Ok, detail: &detail },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ImportOutcome::Written { rows: rows.len(), replaced, units: units.len() })
+}

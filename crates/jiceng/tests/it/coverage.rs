@@ -403,3 +403,107 @@ async fn compliance_page_judges_each_standard_with_the_numbers_and_agrees_with_t
     assert!(row.contains("未达标") && row.contains(&format!("{places} 个 ÷ {} 人", pop.residents)), "{row}");
     assert_eq!(t.get(&b, "/coverage/compliance?unit=510904").await.status, StatusCode::NOT_FOUND, "another county is out of scope");
 }
+
+async fn upload(t: &TestApp, b: &crate::harness::Browser, path: &str, name: &str, bytes: &[u8]) -> crate::harness::Response {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    let boundary = "COVBOUNDARY";
+    let mut body: Vec<u8> = Vec::new();
+    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+    body.extend(bytes);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let req = Request::post(format!("{path}?_csrf={}", crate::harness::enc(&b.csrf)))
+        .header(header::COOKIE, b.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+        .body(Body::from(body))
+        .unwrap();
+    t.send(req).await
+}
+
+#[tokio::test]
+async fn building_import_checks_every_row_writes_all_or_nothing_and_replaces_on_reimport() {
+    let t = TestApp::new().await;
+    t.user("comm", Role::CommunityStaff, COMMUNITY).await;
+    let b = t.login("comm", None).await;
+    let tpl = t.get(&b, "/coverage/buildings/template.csv").await;
+    assert_eq!(tpl.status, StatusCode::OK);
+    let header = "村（社区）代码,名称或地址,经度,纬度,户数,人口,坐标系\n";
+    // One bad coordinate and one unit outside the worker's community: nothing is written.
+    let bad = format!("{header}{COMMUNITY},1栋,105.59,30.53,30,90,\n{COMMUNITY},2栋,205.59,30.53,30,90,\n{COMMUNITY2},3栋,105.59,30.53,30,90,\n");
+    let r = upload(&t, &b, "/coverage/buildings", "b.csv", bad.as_bytes()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("2 处错误，未写入任何数据"), "{}", r.body);
+    assert!(r.body.contains("应为中国境内的经度") && r.body.contains("不是您管辖范围内现有的村（社区）"), "{}", r.body);
+    assert_eq!(t.platform.db.scalar(sql!("SELECT COUNT(*) FROM coverage_buildings")).await.unwrap(), 0);
+    let good = format!("{header}{COMMUNITY},1栋,105.59,30.53,30,90,\n{COMMUNITY},2栋,105.591,30.531,20,60,gcj02\n");
+    let r = upload(&t, &b, "/coverage/buildings", "b.csv", good.as_bytes()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("已导入 2 栋住宅楼"), "{}", r.body);
+    // Importing again replaces the community's imported buildings.
+    let r = upload(&t, &b, "/coverage/buildings", "b.csv", good.as_bytes()).await;
+    assert!(r.body.contains("替换原导入的 2 栋"), "{}", r.body);
+    assert_eq!(t.platform.db.scalar(sql!("SELECT COUNT(*) FROM coverage_buildings")).await.unwrap(), 2);
+    let audited = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM audit_log WHERE action = 'coverage.buildings_import'")).await.unwrap();
+    assert_eq!(audited, 2);
+    // A file that is neither CSV nor XLSX, and one without the required columns.
+    let r = upload(&t, &b, "/coverage/buildings", "b.csv", "名称\n1栋\n".as_bytes()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("缺少列"), "{}", r.body);
+}
+
+async fn wait_for_job(t: &TestApp, b: &crate::harness::Browser, location: &str) -> String {
+    for _ in 0..200 {
+        let page = t.get(b, location).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        if !page.body.contains("http-equiv=\"refresh\"") {
+            return page.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the background analysis did not finish");
+}
+
+#[tokio::test]
+async fn network_upload_is_analysed_in_the_background_and_bad_files_are_reported() {
+    let t = TestApp::new().await;
+    scenario(&t).await;
+    t.user("cityop", Role::CityStaff, "5109").await;
+    t.user("comm", Role::CommunityStaff, COMMUNITY).await;
+    let c = t.login("comm", None).await;
+    assert_eq!(t.get(&c, "/coverage/network").await.status, StatusCode::FORBIDDEN, "only the city uploads networks");
+    let b = t.login("cityop", None).await;
+    assert_eq!(t.get(&b, "/coverage/network").await.status, StatusCode::OK);
+    let r = upload(&t, &b, "/coverage/network", "line.osm.pbf", &line_pbf()).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let body = wait_for_job(&t, &b, r.location()).await;
+    assert!(body.contains("line.osm.pbf 分析完成（步行）") && body.contains("住宅楼 4 栋，其中 1 栋不可达"), "{body}");
+    assert!(body.contains("1 处在路网范围外"), "{body}");
+    let runs = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM coverage_runs WHERE network_name = 'line.osm.pbf' AND actor = 'cityop'")).await.unwrap();
+    assert_eq!(runs, 1);
+    // A truncated file: the job fails with walknet's message, the stored results stay.
+    let bytes = line_pbf();
+    let r = upload(&t, &b, "/coverage/network", "cut.osm.pbf", &bytes[..bytes.len() - 10]).await;
+    let body = wait_for_job(&t, &b, r.location()).await;
+    assert!(body.contains("cut.osm.pbf 未能分析") && body.contains("walknet.not_pbf"), "{body}");
+    assert_eq!(t.platform.db.scalar(sql!("SELECT COUNT(*) FROM coverage_building_results")).await.unwrap(), 4);
+    let r = upload(&t, &b, "/coverage/network", "empty.osm.pbf", b"").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(t.get(&b, "/coverage/network/nosuchjob").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn api_summary_gives_each_rule_per_subtree() {
+    let t = TestApp::new().await;
+    let net = scenario(&t).await;
+    coverage::service::analyze(&t.platform, &Actor::cli(), &net, "line.osm.pbf", false, Default::default()).await.expect("analysis");
+    t.user("cityop", Role::CityStaff, "5109").await;
+    let token = t.token("cityop").await;
+    let r = t.get_bearer(&token, &format!("/api/v1/coverage?unit={TOWNSHIP}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let d = r.json();
+    let rule = d["rules"].as_array().unwrap().iter().find(|r| r["id"] == "CULTURE15").unwrap().clone();
+    assert_eq!((rule["residents"].as_i64(), rule["residents_covered"].as_i64()), (Some(270), Some(190)), "{rule}");
+    assert_eq!((rule["units"].as_i64(), rule["units_covered"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(d["runs"][0]["synthetic"], false);
+    assert_eq!(t.get_bearer(&token, "/api/v1/coverage?unit=99").await.status, StatusCode::NOT_FOUND);
+}
