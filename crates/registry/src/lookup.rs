@@ -114,3 +114,26 @@ pub async fn people_born_between(db: &Db, root: &UnitCode, born_from: &str, born
     q.push(" ORDER BY unit_code, id LIMIT ").bind(limit);
     db.fetch_all(q).await
 }
+
+/// The living person an account is bound to (实名认证 at the counter), with her household: what
+/// resident-facing pages of other slices use to know who is asking. A binding to someone who has
+/// since moved out or died finds nobody.
+pub async fn bound_person(db: &Db, user_id: &str) -> DbResult<Option<PersonBrief>> {
+    let Some(b) = crate::identity::person_of_account(db, user_id).await? else {
+        return Ok(None);
+    };
+    if !b.is_current() {
+        return Ok(None);
+    }
+    person(db, &b.id).await
+}
+
+/// Living residents of a village or community subtree, by household then name: for staff choosing
+/// a person from the register.
+pub async fn residents_in(db: &Db, root: &UnitCode, limit: i64) -> DbResult<Vec<PersonBrief>> {
+    let mut q = Sql::new(BRIEF, []);
+    q.push(" WHERE moved_out IS NULL AND deceased IS NULL AND ");
+    Scope::new(vec![root.clone()]).push_filter(&mut q, "unit_code");
+    q.push(" ORDER BY household_id, name, id LIMIT ").bind(limit);
+    db.fetch_all(q).await
+}

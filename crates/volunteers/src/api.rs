@@ -33,7 +33,7 @@ pub async fn bin_event(State(p): State<Platform>, Auth(me): Auth, Json(b): Json<
     let (id, created) = service::bin_award(&p, &me, &b.message_id, &b.household_id, &b.rule_code, b.occurred_ms.unwrap_or_else(|| p.now()), &evidence).await?;
     let a = store::award(&p.db, &id).await?.ok_or_else(AppError::not_found)?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(json!({"award_id": a.id, "household_id": a.household_id, "points": a.points, "state": a.state, "created": created})) ).into_response())
+    Ok((status, Json(json!({"award_id": a.id, "household_id": a.household_id, "points": a.points, "state": a.state, "created": created}))).into_response())
 }
 
 /// The caller's volunteer record: number, stars, final minutes, time-bank balance.
@@ -41,7 +41,9 @@ pub async fn me(State(p): State<Platform>, Auth(me): Auth) -> AppResult<Json<ser
     let v = service::me_volunteer(&p, &me).await?;
     let minutes = store::final_minutes(&p.db, &v.id, p.now()).await?;
     let balance = store::find_account(&p.db, Currency::Minutes, AccountKind::Person, &v.person_id).await?.map(|a| a.balance).unwrap_or(0);
-    Ok(Json(json!({"id": v.id, "volunteer_no": v.volunteer_no, "name": v.name, "unit_code": v.unit_code, "stars": v.stars, "final_minutes": minutes, "time_balance_minutes": balance})))
+    Ok(Json(
+        json!({"id": v.id, "volunteer_no": v.volunteer_no, "name": v.name, "unit_code": v.unit_code, "stars": v.stars, "final_minutes": minutes, "time_balance_minutes": balance}),
+    ))
 }
 
 #[derive(Deserialize)]

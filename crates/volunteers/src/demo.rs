@@ -36,7 +36,20 @@ pub async fn seed(p: &Platform) -> AppResult<bool> {
         (TOWNSHIP, "南津路街道志愿者协会（演示数据）", "organisation"),
     ] {
         let id = new_id();
-        store::insert_org(&mut tx, &OrgRow { id: id.clone(), unit_code: unit.into(), name: name.into(), kind: kind.into(), parent_id: None, contact: "0825-0000000".into(), created_ms: now, synthetic: 1 }).await?;
+        store::insert_org(
+            &mut tx,
+            &OrgRow {
+                id: id.clone(),
+                unit_code: unit.into(),
+                name: name.into(),
+                kind: kind.into(),
+                parent_id: None,
+                contact: "0825-0000000".into(),
+                created_ms: now,
+                synthetic: 1,
+            },
+        )
+        .await?;
         orgs.push(id);
     }
     store::put_config(&mut tx, "5109", &model::TimeBankConfig::default_preset(), &model::StarLadder::default(), "demo-seed", now).await?;
@@ -54,12 +67,26 @@ pub async fn seed(p: &Platform) -> AppResult<bool> {
     {
         let org = if i == 2 { &orgs[2] } else { &orgs[0] };
         let starts = day0 + start_day * DAY + hour * HOUR;
-        service::create_activity(p, &me, &NewActivity { org_id: org.clone(), title: title.into(), description: "演示数据：示例活动。".into(), place: place.into(), starts_ms: starts, ends_ms: starts + hours * HOUR, quota }).await?;
+        service::create_activity(
+            p,
+            &me,
+            &NewActivity {
+                org_id: org.clone(),
+                title: title.into(),
+                description: "演示数据：示例活动。".into(),
+                place: place.into(),
+                starts_ms: starts,
+                ends_ms: starts + hours * HOUR,
+                quota,
+            },
+        )
+        .await?;
     }
     p.db.execute(sql!("UPDATE vol_activities SET synthetic = 1 WHERE title LIKE '%演示数据%'")).await?;
 
     // Time-bank catalogue for the county.
-    for (name, minutes) in [("上门助餐（演示数据）", 60), ("居家助洁（演示数据）", 120), ("陪同就医（演示数据）", 120), ("上门理发（演示数据）", 30)] {
+    for (name, minutes) in [("上门助餐（演示数据）", 60), ("居家助洁（演示数据）", 120), ("陪同就医（演示数据）", 120), ("上门理发（演示数据）", 30)]
+    {
         service::add_service(p, &me, "510903", name, minutes).await?;
     }
 
@@ -226,7 +253,8 @@ pub async fn seed(p: &Platform) -> AppResult<bool> {
         }
     }
     tx.commit().await?;
-    for (name, price, stock) in [("抽纸（演示数据）", 5, 50), ("牙膏（演示数据）", 10, 30), ("洗衣液（演示数据）", 20, 20), ("大米 5 斤（演示数据）", 40, 10)] {
+    for (name, price, stock) in [("抽纸（演示数据）", 5, 50), ("牙膏（演示数据）", 10, 30), ("洗衣液（演示数据）", 20, 20), ("大米 5 斤（演示数据）", 40, 10)]
+    {
         service::add_item(p, &me, COMMUNITY, name, price, stock).await?;
     }
     Ok(true)

@@ -707,6 +707,152 @@ pub fn month_range(y: i64, m: u32) -> (Millis, Millis) {
 /// Objections to a month's published points are taken until this many days after the month ends.
 pub const OBJECTION_DAYS: i64 = 7;
 
+// ---------------------------------------------------------------------------------------------
+// Points accounts: household and person
+
+/// 张三丰 → 张**: a name as a village notice board shows it.
+pub fn mask_name(name: &str) -> String {
+    let mut c = name.chars();
+    match c.next() {
+        Some(f) => std::iter::once(f).chain(c.map(|_| '*')).collect(),
+        None => String::new(),
+    }
+}
+
+/// Whose points pay in the shop: the household's (家庭积分) or the person's own (个人积分).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Payer {
+    Household,
+    Person,
+}
+
+impl Payer {
+    pub fn parse(s: &str) -> AppResult<Payer> {
+        match s.trim() {
+            "" | "household" => Ok(Payer::Household),
+            "person" => Ok(Payer::Person),
+            _ => Err(AppError::bad_request("shop.bad_payer", "请选择用家庭积分还是个人积分兑换").at_field("from")),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Payer::Household => "household",
+            Payer::Person => "person",
+        }
+    }
+}
+
+/// The rule catalogue's setting on who may spend the household's points: 户主 only (the default),
+/// or any member of the household.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum HouseholdSpend {
+    #[default]
+    Head,
+    Members,
+}
+
+pub const HEAD_RELATION: &str = "户主";
+
+impl HouseholdSpend {
+    pub fn parse(s: &str) -> AppResult<HouseholdSpend> {
+        match s.trim() {
+            "" | "head" => Ok(HouseholdSpend::Head),
+            "members" => Ok(HouseholdSpend::Members),
+            _ => Err(AppError::bad_request("points.bad_household_spend", "家庭积分使用人须为“仅户主”或“户内成员”").at_field("household_spend")),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HouseholdSpend::Head => "head",
+            HouseholdSpend::Members => "members",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            HouseholdSpend::Head => "家庭积分仅户主可用",
+            HouseholdSpend::Members => "家庭积分户内成员均可用",
+        }
+    }
+    /// May a member with this relation to the head spend the household's points?
+    pub fn check(self, relation: Option<&str>) -> AppResult<()> {
+        if self == HouseholdSpend::Members || relation == Some(HEAD_RELATION) {
+            return Ok(());
+        }
+        Err(AppError::conflict("points.head_only", "按本村积分细则，家庭积分只能由户主兑换；您可以使用个人积分"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Star approval by level
+
+/// The level that approves each star (星级认定层级), set by the city: 1–3 stars the county and 4–5
+/// the city by default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StarApprovers(pub Vec<platform::scope::Level>);
+
+impl Default for StarApprovers {
+    fn default() -> Self {
+        use platform::scope::Level::{City, County};
+        StarApprovers(vec![County, County, County, City, City])
+    }
+}
+
+impl StarApprovers {
+    /// "county,county,county,city,city" (or 区县/市/省) → levels; township, village and cell are
+    /// too close to the volunteer to certify.
+    pub fn parse(s: &str) -> AppResult<Self> {
+        use platform::scope::Level;
+        let bad = || {
+            AppError::bad_request("star.bad_approvers", "星级审批层级须为 county、city 或 province（区县/市/省），用逗号分隔，每星一项")
+                .at_field("star_approvers")
+        };
+        let v: Vec<Level> = s
+            .split([',', '，'])
+            .map(|x| match x.trim() {
+                "county" | "区县" | "县" => Ok(Level::County),
+                "city" | "市" => Ok(Level::City),
+                "province" | "省" => Ok(Level::Province),
+                _ => Err(bad()),
+            })
+            .collect::<AppResult<_>>()?;
+        if v.is_empty() || v.len() > 10 {
+            return Err(bad());
+        }
+        Ok(StarApprovers(v))
+    }
+    pub fn to_config(&self) -> String {
+        use platform::scope::Level;
+        self.0
+            .iter()
+            .map(|l| match l {
+                Level::Province => "province",
+                Level::City => "city",
+                _ => "county",
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+    /// The level that approves `star` (stars beyond the list go to the last level named).
+    pub fn level_for(&self, star: i64) -> platform::scope::Level {
+        let i = (star.max(1) - 1) as usize;
+        self.0.get(i).or(self.0.last()).copied().unwrap_or(platform::scope::Level::County)
+    }
+    /// An approver whose grant is at `held` may decide a star that goes to `level_for(star)`: the
+    /// same level exactly, so a county cannot certify a city's star and the city does not take the
+    /// county's work.
+    pub fn may_decide(&self, star: i64, held: platform::scope::Level) -> bool {
+        self.level_for(star) == held
+    }
+    pub fn level_label(l: platform::scope::Level) -> &'static str {
+        use platform::scope::Level;
+        match l {
+            Level::Province => "省级",
+            Level::City => "市级",
+            _ => "区县级",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -905,5 +1051,29 @@ mod tests {
             let s = if q == 0 { h.to_string() } else { format!("{h}.{}", ["", "25", "5", "75"][q as usize]) };
             prop_assert_eq!(parse_hours(&s).unwrap(), h * 60 + q * 15);
         }
+    }
+
+    #[test]
+    fn household_points_are_the_heads_unless_the_rules_say_otherwise() {
+        assert!(HouseholdSpend::default().check(Some("户主")).is_ok());
+        assert_eq!(HouseholdSpend::default().check(Some("配偶")).unwrap_err().code, "points.head_only");
+        assert_eq!(HouseholdSpend::Head.check(None).unwrap_err().code, "points.head_only");
+        assert!(HouseholdSpend::Members.check(Some("子女")).is_ok());
+        assert_eq!(HouseholdSpend::parse("x").unwrap_err().code, "points.bad_household_spend");
+        assert_eq!(Payer::parse("").unwrap(), Payer::Household);
+        assert_eq!(Payer::parse("person").unwrap(), Payer::Person);
+    }
+
+    #[test]
+    fn stars_go_to_the_level_the_city_sets() {
+        use platform::scope::Level;
+        let d = StarApprovers::default();
+        assert_eq!(d.to_config(), "county,county,county,city,city");
+        assert!(d.may_decide(3, Level::County) && !d.may_decide(3, Level::City));
+        assert!(d.may_decide(4, Level::City) && !d.may_decide(4, Level::County));
+        let c = StarApprovers::parse("区县,区县,市,市,省").unwrap();
+        assert_eq!(c.level_for(5), Level::Province);
+        assert_eq!(c.level_for(9), Level::Province);
+        assert_eq!(StarApprovers::parse("county,township").unwrap_err().code, "star.bad_approvers");
     }
 }

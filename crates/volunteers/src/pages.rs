@@ -65,6 +65,8 @@ fn flash(ok: Option<&str>) -> Option<String> {
             "decided" => "已处理",
             "item" => "商品已上架",
             "bought" => "兑换成功，请到积分超市领取",
+            "assisted" => "已代为兑换，请将物品交给居民本人",
+            "redeemed_for" => "已代为兑换服务",
             _ => return None,
         }
         .to_owned(),
@@ -201,7 +203,10 @@ pub async fn register_submit(State(p): State<Platform>, State(site): State<Site>
         Ok(_) => Ok(Redirect::to("/volunteers?ok=registered").into_response()),
         Err(e) if e.status == StatusCode::BAD_REQUEST || e.status == StatusCode::CONFLICT => {
             let bound = bound_person(&p, &me).await?;
-            let mut res = render(&RegisterPage { shell: Shell::new(&site, &me, "志愿者实名注册", "/volunteers"), r, error: Some((e.code.to_owned(), e.human())), bound });
+            let mut res =
+                render(&RegisterPage {
+                    shell: Shell::new(&site, &me, "志愿者实名注册", "/volunteers"), r, error: Some((e.code.to_owned(), e.human())), bound
+                });
             *res.status_mut() = e.status;
             Ok(res)
         }
@@ -367,7 +372,8 @@ async fn record_views(p: &Platform, rows: Vec<RecordRow>) -> AppResult<Vec<Recor
     let mut out = Vec::new();
     for r in rows {
         let v = store::volunteer(&p.db, &r.volunteer_id).await?;
-        let depositable = r.kind == "service" && r.state_at(p.now()) == RecordState::Final && store::transfer_by_key(&p.db, &format!("deposit:{}", r.id)).await?.is_none();
+        let depositable =
+            r.kind == "service" && r.state_at(p.now()) == RecordState::Final && store::transfer_by_key(&p.db, &format!("deposit:{}", r.id)).await?.is_none();
         out.push(RecordView {
             depositable,
             volunteer: v.map(|v| format!("{} {}", registry::model::mask_name(&v.name), v.volunteer_no)).unwrap_or_default(),
@@ -416,7 +422,11 @@ pub async fn manage(State(p): State<Platform>, State(site): State<Site>, Auth(me
     let mut indicators = Vec::new();
     for root in scope.roots() {
         units.push((root.as_str().to_owned(), unit_name(&p, root.as_str()).await));
-        for u in geography::store::current_of_kind(&p.db, root, &[geography::model::UnitKind::Community, geography::model::UnitKind::Village]).await?.into_iter().take(30) {
+        for u in geography::store::current_of_kind(&p.db, root, &[geography::model::UnitKind::Community, geography::model::UnitKind::Village])
+            .await?
+            .into_iter()
+            .take(30)
+        {
             if u.code != root.as_str() {
                 units.push((u.code.clone(), format!("　{}", u.name)));
             }
@@ -427,7 +437,8 @@ pub async fn manage(State(p): State<Platform>, State(site): State<Site>, Auth(me
     }
     let mut stars = Vec::new();
     for a in store::star_apps_in(&p.db, &scope, "pending").await? {
-        let v = store::volunteer(&p.db, &a.volunteer_id).await?.map(|v| format!("{} {}", registry::model::mask_name(&v.name), v.volunteer_no)).unwrap_or_default();
+        let v =
+            store::volunteer(&p.db, &a.volunteer_id).await?.map(|v| format!("{} {}", registry::model::mask_name(&v.name), v.volunteer_no)).unwrap_or_default();
         stars.push((a.id, v, a.level, hm(a.minutes_at)));
     }
     let root = scope.roots().first().cloned().ok_or_else(AppError::forbidden)?;
@@ -441,7 +452,11 @@ pub async fn manage(State(p): State<Platform>, State(site): State<Site>, Auth(me
         orgs,
         units,
         pending: record_views(&p, store::records_in(&p.db, &scope, "pending", 100).await?).await?,
-        published: record_views(&p, store::records_in(&p.db, &scope, "published", 100).await?.into_iter().filter(|r| r.state_at(p.now()) == RecordState::Published).collect()).await?,
+        published: record_views(
+            &p,
+            store::records_in(&p.db, &scope, "published", 100).await?.into_iter().filter(|r| r.state_at(p.now()) == RecordState::Published).collect(),
+        )
+        .await?,
         objected: record_views(&p, store::records_in(&p.db, &scope, "objected", 100).await?).await?,
         stars,
         indicators,
@@ -508,7 +523,8 @@ pub async fn record_resolve(State(p): State<Platform>, Auth(me): Auth, Path(id):
 }
 
 pub async fn record_correct(State(p): State<Platform>, Auth(me): Auth, Path(id): Path<String>, Form(m): Fields) -> AppResult<Response> {
-    let delta: i64 = f(&m, "delta").trim().parse().map_err(|_| AppError::bad_request("record.bad_correction", "更正分钟数须为整数（减少写负数）").at_field("delta"))?;
+    let delta: i64 =
+        f(&m, "delta").trim().parse().map_err(|_| AppError::bad_request("record.bad_correction", "更正分钟数须为整数（减少写负数）").at_field("delta"))?;
     let r = store::record(&p.db, &id).await?.ok_or_else(AppError::not_found)?;
     service::correct(&p, &me, &id, delta, f(&m, "reason")).await?;
     Ok(Redirect::to(&format!("/volunteers/people/{}?ok=corrected", r.volunteer_id)).into_response())
@@ -520,7 +536,8 @@ pub async fn star_decide(State(p): State<Platform>, Auth(me): Auth, Path(id): Pa
 }
 
 pub async fn config_submit(State(p): State<Platform>, Auth(me): Auth, Form(m): Fields) -> AppResult<Response> {
-    let mut c = model::TimeBankConfig::preset(f(&m, "preset")).ok_or_else(|| AppError::bad_request("timebank.bad_preset", "预设方案无效").at_field("preset"))?;
+    let mut c =
+        model::TimeBankConfig::preset(f(&m, "preset")).ok_or_else(|| AppError::bad_request("timebank.bad_preset", "预设方案无效").at_field("preset"))?;
     let opt_hours = |k: &str| -> AppResult<Option<i64>> {
         match f(&m, k).trim() {
             "" => Ok(None),
@@ -570,6 +587,10 @@ struct RecordPage {
     note_blocks: Vec<(&'static str, &'static str)>,
     today: String,
     orgs: Vec<(String, String)>,
+    /// For staff redeeming on the volunteer's behalf: her balance and the catalogue.
+    balance: String,
+    services: Vec<(String, String, String)>,
+    idem: String,
 }
 
 async fn record_page(p: &Platform, site: &Site, me: &Principal, v: VolunteerRow, own: bool, ok: Option<&str>) -> AppResult<Response> {
@@ -578,6 +599,8 @@ async fn record_page(p: &Platform, site: &Site, me: &Principal, v: VolunteerRow,
     let (_, ladder, _) = store::config_for(&p.db, &v.unit_code).await?;
     let star_next = ladder.0.get(v.stars as usize).map(|h| (v.stars + 1, *h));
     let notes = store::notes_of(&p.db, &v.id).await?;
+    let balance = store::find_account(&p.db, Currency::Minutes, AccountKind::Person, &v.person_id).await?.map(|a| a.balance).unwrap_or(0);
+    let services = store::services_for(&p.db, &v.unit_code).await?.into_iter().map(|s| (s.id, s.name, hm(s.minutes))).collect();
     let blocks = service::NOTE_BLOCKS
         .iter()
         .map(|(k, l)| (*l, notes.iter().filter(|n| n.block == *k).map(|n| (n.on_date.clone(), n.content.clone(), n.issuer.clone())).collect()))
@@ -598,6 +621,9 @@ async fn record_page(p: &Platform, site: &Site, me: &Principal, v: VolunteerRow,
             Ok(scope) => store::orgs(&p.db, &scope).await?.into_iter().filter(|o| o.kind != "station").map(|o| (o.id, o.name)).collect(),
             Err(_) => Vec::new(),
         },
+        balance: hm(balance),
+        services,
+        idem: platform::db::new_id(),
         v,
     }))
 }
@@ -607,7 +633,13 @@ pub async fn my_record(State(p): State<Platform>, State(site): State<Site>, Auth
     record_page(&p, &site, &me, v, true, q.ok.as_deref()).await
 }
 
-pub async fn person_record(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>, Query(q): Query<OkQuery>) -> AppResult<Response> {
+pub async fn person_record(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+    Query(q): Query<OkQuery>,
+) -> AppResult<Response> {
     let scope = me.require(Permission::ManageVolunteers)?;
     let v = store::volunteer_in(&p.db, &scope, &id).await?.ok_or_else(AppError::not_found)?;
     record_page(&p, &site, &me, v, false, q.ok.as_deref()).await
@@ -652,11 +684,21 @@ pub async fn proof(State(p): State<Platform>, State(site): State<Site>, Auth(me)
     if !own && !me.scope(Permission::ManageVolunteers).contains(&UnitCode::parse(&v.unit_code).map_err(AppError::internal)?) {
         return Err(AppError::not_found());
     }
-    let finals: Vec<RecordRow> = store::records_of(&p.db, &v.id).await?.into_iter().filter(|r| r.state_at(pr.issued_ms) == RecordState::Final && r.created_ms <= pr.issued_ms).collect();
+    let finals: Vec<RecordRow> =
+        store::records_of(&p.db, &v.id).await?.into_iter().filter(|r| r.state_at(pr.issued_ms) == RecordState::Final && r.created_ms <= pr.issued_ms).collect();
     let notes = store::notes_of(&p.db, &v.id).await?;
     let blocks = service::NOTE_BLOCKS
         .iter()
-        .map(|(k, l)| (*l, notes.iter().filter(|n| n.block == *k && n.created_ms <= pr.issued_ms).map(|n| (n.on_date.clone(), n.content.clone(), n.issuer.clone())).collect()))
+        .map(|(k, l)| {
+            (
+                *l,
+                notes
+                    .iter()
+                    .filter(|n| n.block == *k && n.created_ms <= pr.issued_ms)
+                    .map(|n| (n.on_date.clone(), n.content.clone(), n.issuer.clone()))
+                    .collect(),
+            )
+        })
         .collect();
     let id_masked = registry::lookup::person(&p.db, &v.person_id).await?.and_then(|b| b.id_masked).unwrap_or_default();
     Ok(render(&ProofPage {
@@ -687,8 +729,13 @@ pub async fn publication(State(p): State<Platform>, State(site): State<Site>, Au
     // Residents see their own village-level unit's board (a resident may hold a grid below it).
     let roots: Vec<UnitCode> = scope.roots().iter().map(|r| UnitCode::parse(&r.as_str()[..r.as_str().len().min(12)]).unwrap_or_else(|_| r.clone())).collect();
     let board = platform::Scope::new(roots);
-    let rows: Vec<RecordRow> = store::records_in(&p.db, &board, "published", 200).await?.into_iter().filter(|r| r.state_at(p.now()) == RecordState::Published).collect();
-    Ok(render(&PublicationPage { shell: Shell::new(&site, &me, "服务记录公示", "/volunteers"), flash: flash(q.ok.as_deref()), records: record_views(&p, rows).await? }))
+    let rows: Vec<RecordRow> =
+        store::records_in(&p.db, &board, "published", 200).await?.into_iter().filter(|r| r.state_at(p.now()) == RecordState::Published).collect();
+    Ok(render(&PublicationPage {
+        shell: Shell::new(&site, &me, "服务记录公示", "/volunteers"),
+        flash: flash(q.ok.as_deref()),
+        records: record_views(&p, rows).await?,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -765,12 +812,19 @@ pub async fn deposit(State(p): State<Platform>, Auth(me): Auth, Path(id): Path<S
     service::deposit(&p, &me, &id).await?;
     let r = store::record(&p.db, &id).await?.ok_or_else(AppError::not_found)?;
     let own = store::volunteer_of_user(&p.db, &me.user_id).await?.is_some_and(|v| v.id == r.volunteer_id);
-    Ok(Redirect::to(&if own { "/volunteers/timebank?ok=deposited".to_owned() } else { format!("/volunteers/people/{}?ok=deposited", r.volunteer_id) }).into_response())
+    Ok(Redirect::to(&if own { "/volunteers/timebank?ok=deposited".to_owned() } else { format!("/volunteers/people/{}?ok=deposited", r.volunteer_id) })
+        .into_response())
 }
 
 pub async fn redeem(State(p): State<Platform>, Auth(me): Auth, Form(m): Fields) -> AppResult<Response> {
     service::redeem(&p, &me, f(&m, "service"), Some(f(&m, "idem_key"))).await?;
     Ok(Redirect::to("/volunteers/timebank?ok=redeemed").into_response())
+}
+
+/// 代兑换 of hours by staff for a volunteer at the counter.
+pub async fn redeem_for(State(p): State<Platform>, Auth(me): Auth, Path(id): Path<String>, Form(m): Fields) -> AppResult<Response> {
+    service::redeem_for(&p, &me, &id, f(&m, "service"), f(&m, "present") == "1", Some(f(&m, "idem_key"))).await?;
+    Ok(Redirect::to(&format!("/volunteers/people/{id}?ok=redeemed_for")).into_response())
 }
 
 pub async fn relative_add(State(p): State<Platform>, Auth(me): Auth, Form(m): Fields) -> AppResult<Response> {
@@ -834,6 +888,11 @@ struct PointsPage {
     village: String,
     village_name: String,
     household: Option<(String, String, i64)>,
+    /// The resident's own points: (name, balance).
+    person: Option<(String, i64)>,
+    /// May she spend the household's points (户主, or the rules let members)?
+    may_household: bool,
+    spend_label: &'static str,
     history: Vec<(String, String, String)>,
     items: Vec<(String, String, i64, i64)>,
     /// (id, version, state, meeting, [(code, item, points, evidence)])
@@ -841,13 +900,23 @@ struct PointsPage {
     active_rules: Vec<(String, String, i64)>,
     queue: Vec<AwardView>,
     households: Vec<(String, String)>,
-    redemptions: Vec<(String, String, String, i64)>,
+    /// Residents of the village for staff: (person id, "户号 姓名").
+    residents: Vec<(String, String)>,
+    redemptions: Vec<(String, String, String, i64, String)>,
     month: String,
 }
 
 pub async fn points(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Query(q): Query<OkQuery>) -> AppResult<Response> {
     let staff = is_staff(&me);
-    let household = if me.can(Permission::Participate) { service::my_household(&p, &me).await.ok() } else { None };
+    // The resident is the person her account is bound to; no volunteer registration is needed.
+    let me_person = if me.can(Permission::Participate) { service::my_person(&p, &me).await.ok() } else { None };
+    let household = match &me_person {
+        Some(b) => match b.household_id.as_deref() {
+            Some(h) => registry::lookup::household(&p.db, h).await?,
+            None => None,
+        },
+        None => None,
+    };
     let village = match (&q.unit, &household) {
         (Some(u), _) if staff => u.clone(),
         (_, Some(h)) => h.unit_code.chars().take(12).collect(),
@@ -884,6 +953,20 @@ pub async fn points(State(p): State<Platform>, State(site): State<Site>, Auth(me
         }
         hh_view = Some((h.id.clone(), h.household_no.clone(), acct.map(|a| a.balance).unwrap_or(0)));
     }
+    let mut person_view = None;
+    if let Some(b) = &me_person {
+        let acct = store::find_account(&p.db, Currency::Points, AccountKind::Person, &b.id).await?;
+        if let Some(a) = &acct {
+            for t in store::history(&p.db, &a.id, 50).await? {
+                let sign = if t.to_account == a.id { t.amount } else { -t.amount };
+                history.push((format_beijing(t.created_ms), format!("{sign:+}"), format!("个人：{}", t.reason)));
+            }
+            history.sort_by(|a, b| b.0.cmp(&a.0));
+        }
+        person_view = Some((b.name.clone(), acct.map(|a| a.balance).unwrap_or(0)));
+    }
+    let spend = service::household_spend(&p, &village).await?;
+    let may_household = me_person.as_ref().is_some_and(|b| spend.check(b.relation.as_deref()).is_ok());
     let mut rule_sets = Vec::new();
     for s in store::rule_sets(&p.db, &village).await? {
         let rules = store::rules_of(&p.db, &s.id).await?.into_iter().map(|r| (r.code, r.item, r.points, r.evidence)).collect();
@@ -895,17 +978,35 @@ pub async fn points(State(p): State<Platform>, State(site): State<Site>, Auth(me
     };
     let mut queue = Vec::new();
     let mut households = Vec::new();
+    let mut residents = Vec::new();
     let mut redemptions = Vec::new();
     if staff_here {
         let sc = platform::Scope::new(vec![vcode.clone()]);
         let mut rows = store::awards_in(&p.db, &sc, "submitted", 100).await?;
         rows.extend(store::awards_in(&p.db, &sc, "reviewed", 100).await?);
         queue = award_views(&p, rows).await?;
-        households = registry::lookup::households_in(&p.db, &vcode, 300).await?.into_iter().map(|h| (h.id, h.household_no)).collect();
+        households = registry::lookup::households_in(&p.db, &vcode, 300).await?.into_iter().map(|h| (h.id, h.household_no)).collect::<Vec<_>>();
+        let hh_no: HashMap<&str, &str> = households.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        residents = registry::lookup::residents_in(&p.db, &vcode, 500)
+            .await?
+            .into_iter()
+            .map(|b| {
+                let no = b.household_id.as_deref().and_then(|h| hh_no.get(h).copied()).unwrap_or("无户");
+                (b.id, format!("{no} {}", b.name))
+            })
+            .collect();
         for r in store::redemptions_in(&p.db, &village, 50).await? {
             let item = store::item(&p.db, &r.item_id).await?.map(|i| i.name).unwrap_or_default();
             let hh = registry::lookup::household(&p.db, &r.household_id).await?.map(|h| h.household_no).unwrap_or_default();
-            redemptions.push((format_beijing(r.created_ms), hh, item, r.points));
+            let who = match &r.person_id {
+                Some(pid) => registry::lookup::person(&p.db, pid).await?.map(|b| b.name).unwrap_or_default(),
+                None => String::new(),
+            };
+            let mut how = if r.account_kind == "person" { format!("{who} 个人积分") } else { format!("{who} 家庭积分") };
+            if let Some(s) = &r.assisted_by {
+                how.push_str(&format!("，{s} 代办（本人在场）"));
+            }
+            redemptions.push((format_beijing(r.created_ms), hh, item, r.points, how));
         }
     }
     let items = store::items(&p.db, &village).await?.into_iter().map(|i| (i.id, i.name, i.price, i.stock)).collect();
@@ -916,12 +1017,16 @@ pub async fn points(State(p): State<Platform>, State(site): State<Site>, Auth(me
         village_name: unit_name(&p, &village).await,
         village,
         household: hh_view,
+        person: person_view,
+        may_household,
+        spend_label: spend.label(),
         history,
         items,
         rule_sets,
         active_rules,
         queue,
         households,
+        residents,
         redemptions,
         month: Date::of_instant(p.now()).to_string()[..7].to_owned(),
     }))
@@ -932,7 +1037,8 @@ fn back_to_points(unit: &str, ok: &str) -> Response {
 }
 
 pub async fn rules_draft(State(p): State<Platform>, Auth(me): Auth, Form(m): Fields) -> AppResult<Response> {
-    service::draft_rules(&p, &me, f(&m, "unit"), f(&m, "rules")).await?;
+    let spend = model::HouseholdSpend::parse(f(&m, "household_spend"))?;
+    service::draft_rules_with(&p, &me, f(&m, "unit"), f(&m, "rules"), spend).await?;
     Ok(back_to_points(f(&m, "unit"), "rules"))
 }
 
@@ -942,15 +1048,27 @@ pub async fn rules_approve(State(p): State<Platform>, Auth(me): Auth, Path(id): 
 }
 
 pub async fn award_submit(State(p): State<Platform>, Auth(me): Auth, Form(m): Fields) -> AppResult<Response> {
-    let hh = match f(&m, "household") {
-        "" => service::my_household(&p, &me).await?.id,
-        h => h.to_owned(),
+    // A resident declares for her household or (whom=me) for herself; staff pick a household or a
+    // person from the register.
+    let (hh, person) = match (f(&m, "household"), f(&m, "person"), f(&m, "whom")) {
+        ("", "", "me") => (String::new(), Some(service::my_person(&p, &me).await?.id)),
+        ("", "", _) => (service::my_household(&p, &me).await?.id, None),
+        (h, "", _) => (h.to_owned(), None),
+        (_, pid, _) => (String::new(), Some(pid.to_owned())),
     };
     let source = if f(&m, "source").is_empty() { "self" } else { f(&m, "source") };
     service::submit_award(
         &p,
         &me,
-        &service::Claim { household_id: &hh, rule_code: f(&m, "rule"), source, evidence: f(&m, "evidence"), idem_key: Some(f(&m, "idem_key")).filter(|s| !s.is_empty()), occurred_ms: p.now() },
+        &service::Claim {
+            household_id: &hh,
+            person_id: person.as_deref(),
+            rule_code: f(&m, "rule"),
+            source,
+            evidence: f(&m, "evidence"),
+            idem_key: Some(f(&m, "idem_key")).filter(|s| !s.is_empty()),
+            occurred_ms: p.now(),
+        },
     )
     .await?;
     Ok(back_to_points(f(&m, "unit"), "award"))
@@ -974,8 +1092,14 @@ pub async fn item_add(State(p): State<Platform>, Auth(me): Auth, Form(m): Fields
 }
 
 pub async fn item_redeem(State(p): State<Platform>, Auth(me): Auth, Path(id): Path<String>, Form(m): Fields) -> AppResult<Response> {
-    service::redeem_item(&p, &me, &id).await?;
+    service::redeem_item(&p, &me, &id, model::Payer::parse(f(&m, "from"))?).await?;
     Ok(back_to_points(f(&m, "unit"), "bought"))
+}
+
+/// 代兑换 in the points shop: staff for a resident at the counter.
+pub async fn item_redeem_for(State(p): State<Platform>, Auth(me): Auth, Form(m): Fields) -> AppResult<Response> {
+    service::redeem_item_for(&p, &me, f(&m, "person"), f(&m, "item"), model::Payer::parse(f(&m, "from"))?, f(&m, "present") == "1").await?;
+    Ok(back_to_points(f(&m, "unit"), "assisted"))
 }
 
 #[derive(Template)]
@@ -1011,12 +1135,19 @@ pub async fn points_publication(State(p): State<Platform>, State(site): State<Si
     let mut idx: HashMap<String, usize> = HashMap::new();
     for a in awards {
         let item = store::rule(&p.db, &a.rule_id).await?.map(|r| r.item).unwrap_or_default();
-        let i = match idx.get(&a.household_id) {
+        // Household accounts and person accounts are listed apart: a person's line is her household
+        // number with her name masked (the publication is posted in the village).
+        let key = format!("{}|{}", a.household_id, a.person_id.as_deref().unwrap_or(""));
+        let i = match idx.get(&key) {
             Some(i) => *i,
             None => {
-                let no = registry::lookup::household(&p.db, &a.household_id).await?.map(|h| h.household_no).unwrap_or_default();
-                by_hh.push((no, 0, Vec::new()));
-                idx.insert(a.household_id.clone(), by_hh.len() - 1);
+                let mut label = registry::lookup::household(&p.db, &a.household_id).await?.map(|h| h.household_no).unwrap_or_default();
+                if let Some(pid) = &a.person_id {
+                    let name = registry::lookup::person(&p.db, pid).await?.map(|b| b.name).unwrap_or_default();
+                    label.push_str(&format!(" · {}（个人）", model::mask_name(&name)));
+                }
+                by_hh.push((label, 0, Vec::new()));
+                idx.insert(key, by_hh.len() - 1);
                 by_hh.len() - 1
             }
         };

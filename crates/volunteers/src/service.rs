@@ -140,7 +140,9 @@ async fn register_in(p: &Platform, me: &Principal, user_id: Option<&str>, person
     )
     .await;
     match res {
-        Err(e) if e.is_unique_violation() => return Err(AppError::conflict("volunteer.duplicate", "该身份证号已注册为志愿者，不能重复注册").at_field("id_number")),
+        Err(e) if e.is_unique_violation() => {
+            return Err(AppError::conflict("volunteer.duplicate", "该身份证号已注册为志愿者，不能重复注册").at_field("id_number"));
+        }
         r => r?,
     }
     open_time_account(&mut tx, p, &cfg, &me.username, &person.id, &person.unit_code).await?;
@@ -305,7 +307,12 @@ pub async fn sign_up(p: &Platform, me: &Principal, activity_id: &str) -> AppResu
         return Err(AppError::conflict("activity.full", "名额已满或已停止招募"));
     }
     let id = new_id();
-    match store::insert_signup(&mut tx, &SignupRow { id: id.clone(), activity_id: a.id.clone(), volunteer_id: v.id.clone(), signed_ms: p.now(), checkin_ms: None, checkout_ms: None }).await {
+    match store::insert_signup(
+        &mut tx,
+        &SignupRow { id: id.clone(), activity_id: a.id.clone(), volunteer_id: v.id.clone(), signed_ms: p.now(), checkin_ms: None, checkout_ms: None },
+    )
+    .await
+    {
         Err(e) if e.is_unique_violation() => return Err(AppError::conflict("signup.duplicate", "您已报名该活动")),
         r => r?,
     }
@@ -396,7 +403,15 @@ pub async fn scan(p: &Platform, me: &Principal, token: &str) -> AppResult<ScanRe
 
 /// 补录: the organiser enters a service from a paper sign-in sheet; it is pending like a scanned one
 /// and goes through the same confirmation and publication.
-pub async fn record_manual(p: &Platform, me: &Principal, volunteer_id: &str, org_id: &str, content: &str, started_ms: Millis, ended_ms: Millis) -> AppResult<String> {
+pub async fn record_manual(
+    p: &Platform,
+    me: &Principal,
+    volunteer_id: &str,
+    org_id: &str,
+    content: &str,
+    started_ms: Millis,
+    ended_ms: Millis,
+) -> AppResult<String> {
     let scope = me.require(Permission::ManageVolunteers)?;
     let v = store::volunteer_in(&p.db, &scope, volunteer_id).await?.ok_or_else(AppError::not_found)?;
     let org = store::org(&p.db, org_id).await?.ok_or_else(|| AppError::bad_request("record.org_required", "请选择组织方").at_field("org_id"))?;
@@ -469,7 +484,9 @@ pub async fn confirm(p: &Platform, me: &Principal, id: &str, accept: bool, minut
     if accept {
         let m = minutes.unwrap_or(r.minutes);
         if m <= 0 || m > r.minutes {
-            return Err(AppError::bad_request("record.bad_minutes", format!("确认时长须在 1–{} 分钟之间（不超过实际签到签退时长）", r.minutes)).at_field("minutes"));
+            return Err(
+                AppError::bad_request("record.bad_minutes", format!("确认时长须在 1–{} 分钟之间（不超过实际签到签退时长）", r.minutes)).at_field("minutes")
+            );
         }
         let until = WorkDays::official().end_of_working_days_after(p.now(), model::PUBLICATION_WORKING_DAYS);
         if !store::set_record_state(&mut tx, id, "pending", "published", Some(m), Some((&me.username, p.now(), until)), None).await? {
@@ -720,7 +737,9 @@ pub async fn decide_star(p: &Platform, me: &Principal, app_id: &str, approve: bo
     if n != 1 {
         return Err(AppError::conflict("star.stale", "申请已被处理"));
     }
-    if approve && tx.execute(platform::sql!("UPDATE vol_volunteers SET stars = $1 WHERE id = $2 AND stars = $3", a.level, v.id.as_str(), a.level - 1)).await? != 1 {
+    if approve
+        && tx.execute(platform::sql!("UPDATE vol_volunteers SET stars = $1 WHERE id = $2 AND stars = $3", a.level, v.id.as_str(), a.level - 1)).await? != 1
+    {
         return Err(AppError::conflict("star.stale", "星级已变化，请刷新"));
     }
     audit(&mut tx, p, me, &v.unit_code, if approve { "volunteer.star_approve" } else { "volunteer.star_reject" }, app_id, &format!("{} 星", a.level)).await?;
@@ -759,7 +778,8 @@ pub async fn deposit(p: &Platform, me: &Principal, record_id: &str) -> AppResult
         return Err(AppError::conflict("timebank.already_deposited", "该服务记录已存入，不能重复存入"));
     }
     let (cfg, _, _) = store::config_for(&p.db, &v.unit_code).await?;
-    let minutes: i64 = r.minutes + store::records_of(&p.db, &v.id).await?.iter().filter(|c| c.corrects_id.as_deref() == Some(record_id)).map(|c| c.minutes).sum::<i64>();
+    let minutes: i64 =
+        r.minutes + store::records_of(&p.db, &v.id).await?.iter().filter(|c| c.corrects_id.as_deref() == Some(record_id)).map(|c| c.minutes).sum::<i64>();
     if minutes <= 0 {
         return Err(AppError::conflict("timebank.nothing", "该记录更正后没有可存入的时长"));
     }
@@ -798,7 +818,22 @@ pub async fn deposit(p: &Platform, me: &Principal, record_id: &str) -> AppResult
 /// unlocked by age or earned hours, and the balance (plus any overdraft) must cover it.
 pub async fn redeem(p: &Platform, me: &Principal, service_id: &str, idem_key: Option<&str>) -> AppResult<String> {
     let v = me_volunteer(p, me).await?;
-    let s = store::service(&p.db, service_id).await?.ok_or_else(|| AppError::bad_request("timebank.no_service", "服务项目不存在或已下架").at_field("service"))?;
+    redeem_as(p, me, &v, service_id, idem_key, false).await
+}
+
+/// 代兑换: staff spend the hours of a volunteer of their scope who is at the counter (older
+/// residents without phones); the same unlock, balance and overdraft checks apply, and the audit
+/// record names the staff member (actor) and the resident.
+pub async fn redeem_for(p: &Platform, me: &Principal, volunteer_id: &str, service_id: &str, present: bool, idem_key: Option<&str>) -> AppResult<String> {
+    let scope = me.require(Permission::ManageVolunteers)?;
+    let v = store::volunteer_in(&p.db, &scope, volunteer_id).await?.ok_or_else(AppError::not_found)?;
+    check_present(present)?;
+    redeem_as(p, me, &v, service_id, idem_key, true).await
+}
+
+async fn redeem_as(p: &Platform, me: &Principal, v: &VolunteerRow, service_id: &str, idem_key: Option<&str>, assisted: bool) -> AppResult<String> {
+    let s =
+        store::service(&p.db, service_id).await?.ok_or_else(|| AppError::bad_request("timebank.no_service", "服务项目不存在或已下架").at_field("service"))?;
     if s.unit_code.chars().take(4).collect::<String>() != v.unit_code.chars().take(4).collect::<String>() {
         return Err(AppError::not_found());
     }
@@ -839,7 +874,12 @@ pub async fn redeem(p: &Platform, me: &Principal, service_id: &str, idem_key: Op
         },
     )
     .await?;
-    audit(&mut tx, p, me, &v.unit_code, "timebank.redeem", &id, &format!("{}，{} 分钟", s.name, s.minutes)).await?;
+    if assisted {
+        let detail = format!("{} 代 {}（{}，本人在场）兑换 {}，{} 分钟", me.username, v.name, v.volunteer_no, s.name, s.minutes);
+        audit(&mut tx, p, me, &v.unit_code, "timebank.redeem_assisted", &id, &detail).await?;
+    } else {
+        audit(&mut tx, p, me, &v.unit_code, "timebank.redeem", &id, &format!("{}，{} 分钟", s.name, s.minutes)).await?;
+    }
     tx.commit().await?;
     Ok(id)
 }
@@ -862,7 +902,19 @@ pub async fn add_relative(p: &Platform, me: &Principal, name: &str, id_number: &
     }
     let mut tx = p.db.begin().await?;
     let id = new_id();
-    match store::insert_relative(&mut tx, &store::RelativeRow { id: id.clone(), volunteer_id: v.id.clone(), person_id: person.id.clone(), name: person.name.clone(), relation: relation.clone(), created_ms: p.now() }).await {
+    match store::insert_relative(
+        &mut tx,
+        &store::RelativeRow {
+            id: id.clone(),
+            volunteer_id: v.id.clone(),
+            person_id: person.id.clone(),
+            name: person.name.clone(),
+            relation: relation.clone(),
+            created_ms: p.now(),
+        },
+    )
+    .await
+    {
         Err(e) if e.is_unique_violation() => return Err(AppError::conflict("relative.duplicate", "已添加过这位亲属")),
         r => r?,
     }
@@ -881,7 +933,13 @@ pub async fn give(p: &Platform, me: &Principal, relative_id: Option<&str>, minut
             if !cfg.gifts {
                 return Err(AppError::conflict("timebank.gifts_off", "本地时间银行不允许转赠"));
             }
-            Some(store::relatives_of(&p.db, &v.id).await?.into_iter().find(|r| r.id == rid).ok_or_else(|| AppError::bad_request("relative.not_named", "只能转赠给已登记的亲属").at_field("relative"))?)
+            Some(
+                store::relatives_of(&p.db, &v.id)
+                    .await?
+                    .into_iter()
+                    .find(|r| r.id == rid)
+                    .ok_or_else(|| AppError::bad_request("relative.not_named", "只能转赠给已登记的亲属").at_field("relative"))?,
+            )
         }
         None => None,
     };
@@ -894,9 +952,17 @@ pub async fn give(p: &Platform, me: &Principal, relative_id: Option<&str>, minut
     let (to, kind, reason) = match &target {
         Some(r) => {
             let unit = target_unit.clone();
-            (store::account(&mut tx, Currency::Minutes, AccountKind::Person, &r.person_id, &unit, now).await?, TransferKind::Gift, format!("转赠{}{}", r.relation, r.name))
+            (
+                store::account(&mut tx, Currency::Minutes, AccountKind::Person, &r.person_id, &unit, now).await?,
+                TransferKind::Gift,
+                format!("转赠{}{}", r.relation, r.name),
+            )
         }
-        None => (store::account(&mut tx, Currency::Minutes, AccountKind::Pool, &county_of(&v.unit_code), &county_of(&v.unit_code), now).await?, TransferKind::Donate, "捐入爱心池".to_owned()),
+        None => (
+            store::account(&mut tx, Currency::Minutes, AccountKind::Pool, &county_of(&v.unit_code), &county_of(&v.unit_code), now).await?,
+            TransferKind::Donate,
+            "捐入爱心池".to_owned(),
+        ),
     };
     // Gifts spend only what is there: no overdraft for giving away.
     let id = store::post(
@@ -982,7 +1048,12 @@ pub async fn add_service(p: &Platform, me: &Principal, unit: &str, name: &str, m
     }
     let id = new_id();
     let mut tx = p.db.begin().await?;
-    match store::insert_service(&mut tx, &store::ServiceRow { id: id.clone(), unit_code: code.as_str().into(), name: name.clone(), minutes, active: 1, created_ms: p.now() }).await {
+    match store::insert_service(
+        &mut tx,
+        &store::ServiceRow { id: id.clone(), unit_code: code.as_str().into(), name: name.clone(), minutes, active: 1, created_ms: p.now() },
+    )
+    .await
+    {
         Err(e) if e.is_unique_violation() => return Err(AppError::conflict("timebank.service_duplicate", "已有同名服务项目").at_field("name")),
         r => r?,
     }
@@ -1015,8 +1086,15 @@ fn village_of(unit: &str) -> String {
     unit.chars().take(12).collect()
 }
 
-/// A draft rule set from lines `编号,事项,分值,佐证` (分值 may be negative for deductions).
+/// A draft rule set from lines `编号,事项,分值,佐证` (分值 may be negative for deductions), with
+/// the default setting that only the head spends the household's points.
 pub async fn draft_rules(p: &Platform, me: &Principal, unit: &str, text: &str) -> AppResult<String> {
+    draft_rules_with(p, me, unit, text, model::HouseholdSpend::Head).await
+}
+
+/// A draft rule set with its setting on who spends the household's points: voted together with
+/// the rules, in force together with them.
+pub async fn draft_rules_with(p: &Platform, me: &Principal, unit: &str, text: &str, spend: model::HouseholdSpend) -> AppResult<String> {
     let scope = me.require(Permission::ManageVolunteers)?;
     let code = UnitCode::parse(unit).map_err(|_| AppError::bad_request("unit.bad_code", "单位代码无效").at_field("unit"))?;
     if code.level() != platform::scope::Level::Village || !scope.contains(&code) {
@@ -1036,7 +1114,14 @@ pub async fn draft_rules(p: &Platform, me: &Principal, unit: &str, text: &str) -
         if rules.iter().any(|r: &RuleRow| r.code == f[0]) {
             return Err(bad("编号重复"));
         }
-        rules.push(RuleRow { id: new_id(), set_id: String::new(), code: f[0].into(), item: f[1].into(), points, evidence: f.get(3).copied().unwrap_or("").into() });
+        rules.push(RuleRow {
+            id: new_id(),
+            set_id: String::new(),
+            code: f[0].into(),
+            item: f[1].into(),
+            points,
+            evidence: f.get(3).copied().unwrap_or("").into(),
+        });
     }
     if rules.is_empty() {
         return Err(AppError::bad_request("points.no_rules", "请至少填写一条细则").at_field("rules"));
@@ -1046,11 +1131,22 @@ pub async fn draft_rules(p: &Platform, me: &Principal, unit: &str, text: &str) -
     let id = new_id();
     store::insert_rule_set(
         &mut tx,
-        &RuleSetRow { id: id.clone(), unit_code: code.as_str().into(), version, state: "draft".into(), meeting_ref: None, approved_by: None, approved_ms: None, created_by: me.username.clone(), created_ms: p.now() },
+        &RuleSetRow {
+            id: id.clone(),
+            unit_code: code.as_str().into(),
+            version,
+            state: "draft".into(),
+            meeting_ref: None,
+            approved_by: None,
+            approved_ms: None,
+            created_by: me.username.clone(),
+            created_ms: p.now(),
+            household_spend: spend.as_str().into(),
+        },
         &rules,
     )
     .await?;
-    audit(&mut tx, p, me, code.as_str(), "points.rules_draft", &id, &format!("第 {version} 版，{} 条", rules.len())).await?;
+    audit(&mut tx, p, me, code.as_str(), "points.rules_draft", &id, &format!("第 {version} 版，{} 条，{}", rules.len(), spend.label())).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -1064,7 +1160,8 @@ pub async fn approve_rules(p: &Platform, me: &Principal, set_id: &str, meeting: 
     }
     let meeting = model::clean_text(meeting, 200, "meeting", "表决会议")?;
     if meeting.chars().count() < 4 {
-        return Err(AppError::bad_request("points.meeting_required", "请填写通过细则的村民（代表）会议或表决记录，如“2026年3月村民代表会议第2号决议”").at_field("meeting"));
+        return Err(AppError::bad_request("points.meeting_required", "请填写通过细则的村民（代表）会议或表决记录，如“2026年3月村民代表会议第2号决议”")
+            .at_field("meeting"));
     }
     let mut tx = p.db.begin().await?;
     if !store::approve_rule_set(&mut tx, set_id, &meeting, &me.username, p.now()).await? {
@@ -1080,15 +1177,16 @@ async fn approved_rule(p: &Platform, village: &str, code: &str) -> AppResult<Rul
     let set = store::active_rule_set(&p.db, village)
         .await?
         .ok_or_else(|| AppError::conflict("points.no_approved_rules", "本村（社区）还没有经会议表决通过的积分细则"))?;
-    store::rules_of(&p.db, &set.id)
-        .await?
-        .into_iter()
-        .find(|r| r.code == code.trim())
-        .ok_or_else(|| AppError::bad_request("points.rule_not_approved", format!("细则「{}」不在已生效的第 {} 版细则中", code.trim(), set.version)).at_field("rule"))
+    store::rules_of(&p.db, &set.id).await?.into_iter().find(|r| r.code == code.trim()).ok_or_else(|| {
+        AppError::bad_request("points.rule_not_approved", format!("细则「{}」不在已生效的第 {} 版细则中", code.trim(), set.version)).at_field("rule")
+    })
 }
 
 pub struct Claim<'a> {
+    /// The household credited; may be empty when `person_id` is given (her household is used).
     pub household_id: &'a str,
+    /// 个人积分: the person credited instead of the household.
+    pub person_id: Option<&'a str>,
     pub rule_code: &'a str,
     pub source: &'a str,
     pub evidence: &'a str,
@@ -1098,11 +1196,31 @@ pub struct Claim<'a> {
 
 /// 申报/举报/检查: a points claim against an approved rule; it waits for review.
 pub async fn submit_award(p: &Platform, me: &Principal, c: &Claim<'_>) -> AppResult<String> {
-    let hh = registry::lookup::household(&p.db, c.household_id).await?.ok_or_else(|| AppError::bad_request("points.no_household", "户不存在").at_field("household"))?;
+    let person = match c.person_id.filter(|s| !s.is_empty()) {
+        Some(id) => Some(
+            registry::lookup::person(&p.db, id)
+                .await?
+                .filter(|b| b.household_id.is_some())
+                .ok_or_else(|| AppError::bad_request("points.no_person", "居民不存在或没有户信息").at_field("person"))?,
+        ),
+        None => None,
+    };
+    let hid = match (&person, c.household_id) {
+        (Some(b), "") => b.household_id.clone().unwrap_or_default(),
+        (Some(b), h) if b.household_id.as_deref() != Some(h) => {
+            return Err(AppError::bad_request("points.person_not_in_household", "该居民不在所选的户中").at_field("person"));
+        }
+        (_, h) => h.to_owned(),
+    };
+    let hh = registry::lookup::household(&p.db, &hid).await?.ok_or_else(|| AppError::bad_request("points.no_household", "户不存在").at_field("household"))?;
     let unit = UnitCode::parse(&hh.unit_code).map_err(AppError::internal)?;
     let staff = me.scope(Permission::ManageVolunteers).contains(&unit);
-    let mine = match store::volunteer_of_user(&p.db, &me.user_id).await? {
-        Some(v) => registry::lookup::person(&p.db, &v.person_id).await?.and_then(|b| b.household_id).as_deref() == Some(hh.id.as_str()),
+    // A resident declares for herself or for her household, as the person her account is bound to.
+    let mine = match registry::lookup::bound_person(&p.db, &me.user_id).await? {
+        Some(b) => match &person {
+            Some(x) => x.id == b.id,
+            None => b.household_id.as_deref() == Some(hh.id.as_str()),
+        },
         None => false,
     };
     if !staff && !(mine && c.source == "self") {
@@ -1125,7 +1243,7 @@ pub async fn submit_award(p: &Platform, me: &Principal, c: &Claim<'_>) -> AppRes
             id: id.clone(),
             unit_code: hh.unit_code.clone(),
             household_id: hh.id.clone(),
-            person_id: None,
+            person_id: person.as_ref().map(|b| b.id.clone()),
             rule_id: rule.id.clone(),
             points: rule.points,
             source: c.source.into(),
@@ -1154,7 +1272,11 @@ pub async fn submit_award(p: &Platform, me: &Principal, c: &Claim<'_>) -> AppRes
         }
         r => r?,
     }
-    audit(&mut tx, p, me, &hh.unit_code, "points.submit", &id, &format!("{} {} {:+}", hh.household_no, rule.item, rule.points)).await?;
+    let whom = match &person {
+        Some(b) => format!("{} {}", hh.household_no, b.name),
+        None => hh.household_no.clone(),
+    };
+    audit(&mut tx, p, me, &hh.unit_code, "points.submit", &id, &format!("{whom} {} {:+}", rule.item, rule.points)).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -1162,7 +1284,11 @@ pub async fn submit_award(p: &Platform, me: &Principal, c: &Claim<'_>) -> AppRes
 async fn post_award(tx: &mut Tx, p: &Platform, a: &AwardRow, actor: &str, reason: &str) -> AppResult<String> {
     let now = p.now();
     let village = village_of(&a.unit_code);
-    let household = store::account(tx, Currency::Points, AccountKind::Household, &a.household_id, &a.unit_code, now).await?;
+    // 个人积分 or 家庭积分: the award names a person when it is hers alone.
+    let household = match &a.person_id {
+        Some(pid) => store::account(tx, Currency::Points, AccountKind::Person, pid, &a.unit_code, now).await?,
+        None => store::account(tx, Currency::Points, AccountKind::Household, &a.household_id, &a.unit_code, now).await?,
+    };
     let issuer = store::account(tx, Currency::Points, AccountKind::Issuer, &village, &village, now).await?;
     let (from, to) = if a.points >= 0 { (&issuer, &household) } else { (&household, &issuer) };
     store::post(
@@ -1226,7 +1352,15 @@ pub async fn decide_award(p: &Platform, me: &Principal, id: &str, approve: bool)
 
 /// Smart-bin intake: the bin's message id makes a retry the same award; the bin's weighing is the
 /// evidence, so the award is posted at once under the approved rule.
-pub async fn bin_award(p: &Platform, me: &Principal, message_id: &str, household_id: &str, rule_code: &str, occurred_ms: Millis, evidence: &str) -> AppResult<(String, bool)> {
+pub async fn bin_award(
+    p: &Platform,
+    me: &Principal,
+    message_id: &str,
+    household_id: &str,
+    rule_code: &str,
+    occurred_ms: Millis,
+    evidence: &str,
+) -> AppResult<(String, bool)> {
     let scope = me.require(Permission::ManageVolunteers)?;
     let key = format!("bin:{}", message_id.trim());
     if message_id.trim().is_empty() || message_id.len() > 100 {
@@ -1235,7 +1369,9 @@ pub async fn bin_award(p: &Platform, me: &Principal, message_id: &str, household
     if let Some(a) = store::award_by_key(&p.db, &key).await? {
         return Ok((a.id, false));
     }
-    let hh = registry::lookup::household(&p.db, household_id).await?.ok_or_else(|| AppError::bad_request("points.no_household", "户不存在").at_field("household_id"))?;
+    let hh = registry::lookup::household(&p.db, household_id)
+        .await?
+        .ok_or_else(|| AppError::bad_request("points.no_household", "户不存在").at_field("household_id"))?;
     if !scope.contains(&UnitCode::parse(&hh.unit_code).map_err(AppError::internal)?) {
         return Err(AppError::bad_request("points.no_household", "户不存在").at_field("household_id"));
     }
@@ -1320,7 +1456,12 @@ pub async fn add_item(p: &Platform, me: &Principal, unit: &str, name: &str, pric
     }
     let id = new_id();
     let mut tx = p.db.begin().await?;
-    match store::insert_item(&mut tx, &store::ItemRow { id: id.clone(), unit_code: code.as_str().into(), name: name.clone(), price, stock, active: 1, created_ms: p.now() }).await {
+    match store::insert_item(
+        &mut tx,
+        &store::ItemRow { id: id.clone(), unit_code: code.as_str().into(), name: name.clone(), price, stock, active: 1, created_ms: p.now() },
+    )
+    .await
+    {
         Err(e) if e.is_unique_violation() => return Err(AppError::conflict("shop.duplicate", "已有同名商品").at_field("name")),
         r => r?,
     }
@@ -1329,36 +1470,95 @@ pub async fn add_item(p: &Platform, me: &Principal, unit: &str, name: &str, pric
     Ok(id)
 }
 
-/// The caller's household (through their real-name volunteer record).
-pub async fn my_household(p: &Platform, me: &Principal) -> AppResult<registry::lookup::HouseholdBrief> {
-    let v = me_volunteer(p, me).await?;
-    let hid = registry::lookup::person(&p.db, &v.person_id)
+/// The person the caller's account is bound to (实名认证), living in the register: resident-facing
+/// points pages need no volunteer registration.
+pub async fn my_person(p: &Platform, me: &Principal) -> AppResult<registry::lookup::PersonBrief> {
+    me.require(Permission::Participate)?;
+    registry::lookup::bound_person(&p.db, &me.user_id)
         .await?
-        .and_then(|b| b.household_id)
-        .ok_or_else(|| AppError::conflict("points.no_household", "居民台账中没有您的户信息，请联系社区"))?;
-    registry::lookup::household(&p.db, &hid).await?.ok_or_else(|| AppError::conflict("points.no_household", "居民台账中没有您的户信息，请联系社区"))
+        .ok_or_else(|| AppError::conflict("points.identity_required", "请先到社区办理实名认证（账号与居民台账绑定），再使用积分银行"))
 }
 
-/// 兑换商品: one item from stock and its price from the household's points, together or not at all.
-pub async fn redeem_item(p: &Platform, me: &Principal, item_id: &str) -> AppResult<String> {
-    let hh = my_household(p, me).await?;
+/// The caller's household, through the person her account is bound to.
+pub async fn my_household(p: &Platform, me: &Principal) -> AppResult<registry::lookup::HouseholdBrief> {
+    let b = my_person(p, me).await?;
+    household_of(p, &b).await
+}
+
+async fn household_of(p: &Platform, b: &registry::lookup::PersonBrief) -> AppResult<registry::lookup::HouseholdBrief> {
+    let none = || AppError::conflict("points.no_household", "居民台账中没有您的户信息，请联系社区");
+    let hid = b.household_id.clone().ok_or_else(none)?;
+    registry::lookup::household(&p.db, &hid).await?.ok_or_else(none)
+}
+
+/// The household-spend setting in force at a village (the default when no rules are approved yet).
+pub async fn household_spend(p: &Platform, village: &str) -> AppResult<model::HouseholdSpend> {
+    Ok(match store::active_rule_set(&p.db, village).await? {
+        Some(s) => model::HouseholdSpend::parse(&s.household_spend).unwrap_or_default(),
+        None => model::HouseholdSpend::default(),
+    })
+}
+
+/// 兑换商品 by the resident herself, from her own points or her household's (the head's, unless the
+/// rules let every member spend them).
+pub async fn redeem_item(p: &Platform, me: &Principal, item_id: &str, payer: model::Payer) -> AppResult<String> {
+    let b = my_person(p, me).await?;
+    shop_redeem(p, me, &b, item_id, payer, None).await
+}
+
+/// 代兑换: community staff redeem for a resident of their scope who is at the counter (older
+/// residents without phones); same stock, balance and household rules, and the record names both.
+pub async fn redeem_item_for(p: &Platform, me: &Principal, person_id: &str, item_id: &str, payer: model::Payer, present: bool) -> AppResult<String> {
+    let scope = me.require(Permission::ManageVolunteers)?;
+    let b = registry::lookup::person(&p.db, person_id).await?.ok_or_else(|| AppError::bad_request("points.no_person", "居民不存在").at_field("person"))?;
+    if !scope.contains(&UnitCode::parse(&b.unit_code).map_err(AppError::internal)?) {
+        return Err(AppError::bad_request("points.no_person", "居民不存在").at_field("person"));
+    }
+    check_present(present)?;
+    shop_redeem(p, me, &b, item_id, payer, Some(&me.username)).await
+}
+
+fn check_present(present: bool) -> AppResult<()> {
+    if present {
+        Ok(())
+    } else {
+        Err(AppError::bad_request("assist.presence_required", "代为兑换须居民本人在场：请核对本人后勾选“本人在场”").at_field("present"))
+    }
+}
+
+/// One item from stock and its price from the chosen account, together or not at all.
+async fn shop_redeem(
+    p: &Platform,
+    me: &Principal,
+    b: &registry::lookup::PersonBrief,
+    item_id: &str,
+    payer: model::Payer,
+    assisted_by: Option<&str>,
+) -> AppResult<String> {
+    let hh = household_of(p, b).await?;
     let item = store::item(&p.db, item_id).await?.filter(|i| i.active == 1).ok_or_else(AppError::not_found)?;
     if item.unit_code != village_of(&hh.unit_code) {
         return Err(AppError::not_found());
+    }
+    if payer == model::Payer::Household {
+        household_spend(p, &item.unit_code).await?.check(b.relation.as_deref())?;
     }
     let now = p.now();
     let mut tx = p.db.begin().await?;
     if !store::take_stock(&mut tx, &item.id).await? {
         return Err(AppError::conflict("shop.out_of_stock", format!("「{}」已兑完，请等待补货", item.name)));
     }
-    let household = store::account(&mut tx, Currency::Points, AccountKind::Household, &hh.id, &hh.unit_code, now).await?;
+    let from = match payer {
+        model::Payer::Household => store::account(&mut tx, Currency::Points, AccountKind::Household, &hh.id, &hh.unit_code, now).await?,
+        model::Payer::Person => store::account(&mut tx, Currency::Points, AccountKind::Person, &b.id, &b.unit_code, now).await?,
+    };
     let shop = store::account(&mut tx, Currency::Points, AccountKind::Sink, &item.unit_code, &item.unit_code, now).await?;
     let t = store::post(
         &mut tx,
         &NewTransfer {
             currency: Currency::Points,
             kind: TransferKind::Redeem,
-            from: &household,
+            from: &from,
             to: &shop,
             amount: item.price,
             floor: Some(0),
@@ -1375,10 +1575,27 @@ pub async fn redeem_item(p: &Platform, me: &Principal, item_id: &str) -> AppResu
     let rid = new_id();
     store::insert_redemption(
         &mut tx,
-        &store::RedemptionRow { id: rid.clone(), item_id: item.id.clone(), unit_code: item.unit_code.clone(), household_id: hh.id.clone(), transfer_id: t, points: item.price, by_user: me.username.clone(), created_ms: now },
+        &store::RedemptionRow {
+            id: rid.clone(),
+            item_id: item.id.clone(),
+            unit_code: item.unit_code.clone(),
+            household_id: hh.id.clone(),
+            transfer_id: t,
+            points: item.price,
+            by_user: me.username.clone(),
+            created_ms: now,
+            account_kind: payer.as_str().into(),
+            person_id: Some(b.id.clone()),
+            assisted_by: assisted_by.map(str::to_owned),
+        },
     )
     .await?;
-    audit(&mut tx, p, me, &hh.unit_code, "shop.redeem", &rid, &format!("{} {} 分", item.name, item.price)).await?;
+    let whose = if payer == model::Payer::Household { "家庭积分" } else { "个人积分" };
+    let detail = match assisted_by {
+        Some(staff) => format!("{staff} 代 {}（户 {}，本人在场）兑换 {}，{whose} {} 分", b.name, hh.household_no, item.name, item.price),
+        None => format!("{} {}，{whose} {} 分", item.name, b.name, item.price),
+    };
+    audit(&mut tx, p, me, &hh.unit_code, if assisted_by.is_some() { "shop.redeem_assisted" } else { "shop.redeem" }, &rid, &detail).await?;
     tx.commit().await?;
     Ok(rid)
 }

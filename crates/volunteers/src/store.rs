@@ -190,6 +190,8 @@ pub struct RuleSetRow {
     pub approved_ms: Option<i64>,
     pub created_by: String,
     pub created_ms: i64,
+    /// Who may spend the household's points: 'head' (户主) or 'members'.
+    pub household_spend: String,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow, Serialize)]
@@ -247,6 +249,11 @@ pub struct RedemptionRow {
     pub points: i64,
     pub by_user: String,
     pub created_ms: i64,
+    /// 'household' or 'person': whose account paid.
+    pub account_kind: String,
+    pub person_id: Option<String>,
+    /// Staff who redeemed on the resident's behalf, her presence confirmed.
+    pub assisted_by: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -277,7 +284,11 @@ pub async fn volunteers(db: &Db, scope: &Scope, q: &str, limit: i64, offset: i64
         s.push(" WHERE ");
         scope.push_filter(&mut s, "unit_code");
         if !q.trim().is_empty() {
-            s.push(" AND (name LIKE ").bind(format!("%{}%", platform::db::like_escape(q.trim()))).push(" ESCAPE '\\' OR volunteer_no = ").bind(q.trim()).push(")");
+            s.push(" AND (name LIKE ")
+                .bind(format!("%{}%", platform::db::like_escape(q.trim())))
+                .push(" ESCAPE '\\' OR volunteer_no = ")
+                .bind(q.trim())
+                .push(")");
         }
         s
     };
@@ -348,7 +359,14 @@ pub async fn org(db: &Db, id: &str) -> DbResult<Option<OrgRow>> {
 pub async fn insert_org(tx: &mut Tx, o: &OrgRow) -> DbResult<()> {
     tx.execute(sql!(
         "INSERT INTO vol_orgs (id, unit_code, name, kind, parent_id, contact, created_ms, synthetic) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        o.id.as_str(), o.unit_code.as_str(), o.name.as_str(), o.kind.as_str(), o.parent_id.clone(), o.contact.as_str(), o.created_ms, o.synthetic
+        o.id.as_str(),
+        o.unit_code.as_str(),
+        o.name.as_str(),
+        o.kind.as_str(),
+        o.parent_id.clone(),
+        o.contact.as_str(),
+        o.created_ms,
+        o.synthetic
     ))
     .await?;
     Ok(())
@@ -388,10 +406,7 @@ pub async fn activities(db: &Db, scope: &Scope, from_ms: Millis, limit: i64) -> 
 /// cannot both get the last place.
 pub async fn take_place(tx: &mut Tx, activity_id: &str) -> DbResult<bool> {
     Ok(tx
-        .execute(sql!(
-            "UPDATE vol_activities SET signed_up = signed_up + 1 WHERE id = $1 AND signed_up < quota AND state = 'recruiting'",
-            activity_id
-        ))
+        .execute(sql!("UPDATE vol_activities SET signed_up = signed_up + 1 WHERE id = $1 AND signed_up < quota AND state = 'recruiting'", activity_id))
         .await?
         == 1)
 }
@@ -438,7 +453,14 @@ pub async fn signups_of_activity(db: &Db, activity_id: &str) -> DbResult<Vec<(Si
         .into_iter()
         .map(|r| {
             (
-                SignupRow { id: r.id, activity_id: r.activity_id, volunteer_id: r.volunteer_id, signed_ms: r.signed_ms, checkin_ms: r.checkin_ms, checkout_ms: r.checkout_ms },
+                SignupRow {
+                    id: r.id,
+                    activity_id: r.activity_id,
+                    volunteer_id: r.volunteer_id,
+                    signed_ms: r.signed_ms,
+                    checkin_ms: r.checkin_ms,
+                    checkout_ms: r.checkout_ms,
+                },
                 r.name,
                 r.volunteer_no,
             )
@@ -456,10 +478,7 @@ pub async fn set_checkin(tx: &mut Tx, signup_id: &str, at: Millis) -> DbResult<b
 }
 
 pub async fn set_checkout(tx: &mut Tx, signup_id: &str, at: Millis) -> DbResult<bool> {
-    Ok(tx
-        .execute(sql!("UPDATE vol_signups SET checkout_ms = $1 WHERE id = $2 AND checkin_ms IS NOT NULL AND checkout_ms IS NULL", at, signup_id))
-        .await?
-        == 1)
+    Ok(tx.execute(sql!("UPDATE vol_signups SET checkout_ms = $1 WHERE id = $2 AND checkin_ms IS NOT NULL AND checkout_ms IS NULL", at, signup_id)).await? == 1)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -548,7 +567,14 @@ pub async fn notes_of(db: &Db, volunteer_id: &str) -> DbResult<Vec<NoteRow>> {
 pub async fn insert_note(tx: &mut Tx, n: &NoteRow) -> DbResult<()> {
     tx.execute(sql!(
         "INSERT INTO vol_notes (id, volunteer_id, block, content, on_date, issuer, created_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        n.id.as_str(), n.volunteer_id.as_str(), n.block.as_str(), n.content.as_str(), n.on_date.as_str(), n.issuer.as_str(), n.created_by.as_str(), n.created_ms
+        n.id.as_str(),
+        n.volunteer_id.as_str(),
+        n.block.as_str(),
+        n.content.as_str(),
+        n.on_date.as_str(),
+        n.issuer.as_str(),
+        n.created_by.as_str(),
+        n.created_ms
     ))
     .await?;
     Ok(())
@@ -616,7 +642,8 @@ struct ConfigRow {
 pub async fn config_for(db: &Db, unit: &str) -> DbResult<(TimeBankConfig, model::StarLadder, Option<String>)> {
     let county: String = unit.chars().take(6).collect();
     let city: String = unit.chars().take(4).collect();
-    let rows: Vec<ConfigRow> = db.fetch_all(sql!("SELECT * FROM tb_config WHERE unit_code = $1 OR unit_code = $2 ORDER BY unit_code DESC", county.as_str(), city.as_str())).await?;
+    let rows: Vec<ConfigRow> =
+        db.fetch_all(sql!("SELECT * FROM tb_config WHERE unit_code = $1 OR unit_code = $2 ORDER BY unit_code DESC", county.as_str(), city.as_str())).await?;
     Ok(match rows.into_iter().next() {
         Some(r) => (
             TimeBankConfig {
@@ -737,12 +764,8 @@ pub async fn post(tx: &mut Tx, t: &NewTransfer<'_>) -> AppResult<String> {
 
 /// Transfers touching an account, newest first.
 pub async fn history(db: &Db, account_id: &str, limit: i64) -> DbResult<Vec<TransferRow>> {
-    db.fetch_all(sql!(
-        "SELECT * FROM ledger_transfers WHERE from_account = $1 OR to_account = $1 ORDER BY created_ms DESC, id LIMIT $2",
-        account_id,
-        limit
-    ))
-    .await
+    db.fetch_all(sql!("SELECT * FROM ledger_transfers WHERE from_account = $1 OR to_account = $1 ORDER BY created_ms DESC, id LIMIT $2", account_id, limit))
+        .await
 }
 
 pub async fn transfer(db: &Db, id: &str) -> DbResult<Option<TransferRow>> {
@@ -885,13 +908,14 @@ pub async fn rule(db: &Db, id: &str) -> DbResult<Option<RuleRow>> {
 
 pub async fn insert_rule_set(tx: &mut Tx, s: &RuleSetRow, rules: &[RuleRow]) -> DbResult<()> {
     tx.execute(sql!(
-        "INSERT INTO pb_rule_sets (id, unit_code, version, state, created_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO pb_rule_sets (id, unit_code, version, state, created_by, created_ms, household_spend) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         s.id.as_str(),
         s.unit_code.as_str(),
         s.version,
         s.state.as_str(),
         s.created_by.as_str(),
-        s.created_ms
+        s.created_ms,
+        s.household_spend.as_str()
     ))
     .await?;
     for r in rules {
@@ -1044,7 +1068,7 @@ pub async fn add_stock(tx: &mut Tx, item_id: &str, n: i64) -> DbResult<bool> {
 
 pub async fn insert_redemption(tx: &mut Tx, r: &RedemptionRow) -> DbResult<()> {
     tx.execute(sql!(
-        "INSERT INTO pb_redemptions (id, item_id, unit_code, household_id, transfer_id, points, by_user, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO pb_redemptions (id, item_id, unit_code, household_id, transfer_id, points, by_user, created_ms, account_kind, person_id, assisted_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         r.id.as_str(),
         r.item_id.as_str(),
         r.unit_code.as_str(),
@@ -1052,7 +1076,10 @@ pub async fn insert_redemption(tx: &mut Tx, r: &RedemptionRow) -> DbResult<()> {
         r.transfer_id.as_str(),
         r.points,
         r.by_user.as_str(),
-        r.created_ms
+        r.created_ms,
+        r.account_kind.as_str(),
+        r.person_id.clone(),
+        r.assisted_by.clone()
     ))
     .await?;
     Ok(())

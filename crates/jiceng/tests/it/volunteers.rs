@@ -7,7 +7,7 @@ use platform::auth::{self, Grant, Principal, Role, Via};
 use platform::clock::{DAY, HOUR, MINUTE};
 use platform::scope::UnitCode;
 use platform::sql;
-use volunteers::model::{AccountKind, Currency, ScanAction, TransferKind};
+use volunteers::model::{AccountKind, Currency, HouseholdSpend, Payer, ScanAction, TransferKind};
 use volunteers::service::{self, Claim, NewActivity, Registration};
 use volunteers::store;
 
@@ -47,7 +47,14 @@ async fn people(t: &TestApp, from: &str, to: &str, n: i64) -> Vec<(String, Strin
 }
 
 fn reg(name: &str, id: &str) -> Registration {
-    Registration { name: name.into(), id_number: id.into(), phone: "13800138000".into(), skills: "助老、读报".into(), availability: "周末".into(), ..Default::default() }
+    Registration {
+        name: name.into(),
+        id_number: id.into(),
+        phone: "13800138000".into(),
+        skills: "助老、读报".into(),
+        availability: "周末".into(),
+        ..Default::default()
+    }
 }
 
 /// Self-registration as the person with the typed ID number: the account is first bound to her
@@ -65,7 +72,12 @@ async fn setup() -> TestApp {
 
 /// A community team and an activity running now for two hours.
 async fn activity(t: &TestApp, staff: &Principal, quota: i64) -> String {
-    let org = match store::orgs(&t.platform.db, &platform::Scope::new(vec![UnitCode::parse(COMMUNITY).unwrap()])).await.unwrap().into_iter().find(|o| o.kind == "team") {
+    let org = match store::orgs(&t.platform.db, &platform::Scope::new(vec![UnitCode::parse(COMMUNITY).unwrap()]))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.kind == "team")
+    {
         Some(o) => o.id,
         None => service::create_org(&t.platform, staff, COMMUNITY, "电江路志愿服务队", "team", None, "0825-1234567").await.unwrap(),
     };
@@ -73,7 +85,15 @@ async fn activity(t: &TestApp, staff: &Principal, quota: i64) -> String {
     service::create_activity(
         &t.platform,
         staff,
-        &NewActivity { org_id: org, title: "周末助老".into(), description: "陪老人读报".into(), place: "社区活动室".into(), starts_ms: now, ends_ms: now + 4 * HOUR, quota },
+        &NewActivity {
+            org_id: org,
+            title: "周末助老".into(),
+            description: "陪老人读报".into(),
+            place: "社区活动室".into(),
+            starts_ms: now,
+            ends_ms: now + 4 * HOUR,
+            quota,
+        },
     )
     .await
     .unwrap()
@@ -273,12 +293,28 @@ async fn parallel_redemptions_never_spend_twice() {
     assert!(store::check_ledger(&t.platform.db).await.unwrap().is_empty());
 
     // Points: a household with 100 points, an item of 60 with stock 5; 6 parallel tries → one.
-    let rules = service::draft_rules(&t.platform, &staff, COMMUNITY, "L01,垃圾分类达标,+50,检查记录\nL02,乱扔垃圾,-10").await.unwrap();
+    // Any member may spend the household's points here (the test person need not be 户主).
+    let rules =
+        service::draft_rules_with(&t.platform, &staff, COMMUNITY, "L01,垃圾分类达标,+50,检查记录\nL02,乱扔垃圾,-10", HouseholdSpend::Members).await.unwrap();
     service::approve_rules(&t.platform, &staff, &rules, "2026年5月村民代表会议第3号决议").await.unwrap();
     let checker = principal(&t, "checker", Role::TownshipStaff, "510903001").await;
     let hh = &old[0].3;
     for i in 0..2 {
-        let id = service::submit_award(&t.platform, &staff, &Claim { household_id: hh, rule_code: "L01", source: "inspection", evidence: "入户检查", idem_key: Some(&format!("k{i}")), occurred_ms: t.platform.now() }).await.unwrap();
+        let id = service::submit_award(
+            &t.platform,
+            &staff,
+            &Claim {
+                person_id: None,
+                household_id: hh,
+                rule_code: "L01",
+                source: "inspection",
+                evidence: "入户检查",
+                idem_key: Some(&format!("k{i}")),
+                occurred_ms: t.platform.now(),
+            },
+        )
+        .await
+        .unwrap();
         service::decide_award(&t.platform, &staff, &id, true).await.unwrap();
         service::decide_award(&t.platform, &checker, &id, true).await.unwrap();
     }
@@ -286,7 +322,7 @@ async fn parallel_redemptions_never_spend_twice() {
     let mut tasks = Vec::new();
     for _ in 0..6 {
         let (p, me, i) = (t.platform.clone(), o.clone(), item.clone());
-        tasks.push(tokio::spawn(async move { service::redeem_item(&p, &me, &i).await }));
+        tasks.push(tokio::spawn(async move { service::redeem_item(&p, &me, &i, Payer::Household).await }));
     }
     let mut ok = 0;
     for h in tasks {
@@ -347,11 +383,19 @@ async fn points_rules_take_effect_only_when_approved() {
     let checker = principal(&t, "checker", Role::TownshipStaff, "510903001").await;
     let person = people(&t, "1970-01-01", "1985-12-31", 1).await;
     let hh = person[0].3.clone();
-    let claim = |code: &'static str, key: &'static str| Claim { household_id: "", rule_code: code, source: "inspection", evidence: "", idem_key: Some(key), occurred_ms: 0 };
+    let claim = |code: &'static str, key: &'static str| Claim {
+        person_id: None,
+        household_id: "",
+        rule_code: code,
+        source: "inspection",
+        evidence: "",
+        idem_key: Some(key),
+        occurred_ms: 0,
+    };
     let mut c = claim("L01", "a");
     c.household_id = &hh;
     assert_eq!(service::submit_award(&t.platform, &staff, &c).await.unwrap_err().code, "points.no_approved_rules");
-    let set = service::draft_rules(&t.platform, &staff, COMMUNITY, "L01,门前三包,+10").await.unwrap();
+    let set = service::draft_rules_with(&t.platform, &staff, COMMUNITY, "L01,门前三包,+10", HouseholdSpend::Members).await.unwrap();
     assert_eq!(service::submit_award(&t.platform, &staff, &c).await.unwrap_err().code, "points.no_approved_rules", "a draft is not in force");
     assert_eq!(service::approve_rules(&t.platform, &staff, &set, "").await.unwrap_err().code, "points.meeting_required");
     service::approve_rules(&t.platform, &staff, &set, "2026年5月村民会议").await.unwrap();
@@ -383,16 +427,23 @@ async fn points_rules_take_effect_only_when_approved() {
     assert_eq!(r1.json()["award_id"], r2.json()["award_id"]);
     let acct = store::find_account(&t.platform.db, Currency::Points, AccountKind::Household, &hh).await.unwrap().unwrap();
     assert_eq!(acct.balance, 20, "the retry did not pay twice");
-    let anon = t.send(axum::http::Request::post("/api/v1/points/bin-events").header("content-type", "application/json").body(axum::body::Body::from(body.to_string())).unwrap()).await;
+    let anon = t
+        .send(
+            axum::http::Request::post("/api/v1/points/bin-events")
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await;
     assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
     // Shop at zero stock.
     let resident = principal(&t, "res", Role::Resident, COMMUNITY).await;
     register_bound(&t, &resident, &reg(&person[0].0, &person[0].1)).await.unwrap();
     let item = service::add_item(&t.platform, &staff, COMMUNITY, "毛巾", 5, 0).await.unwrap();
-    assert_eq!(service::redeem_item(&t.platform, &resident, &item).await.unwrap_err().code, "shop.out_of_stock");
+    assert_eq!(service::redeem_item(&t.platform, &resident, &item, Payer::Household).await.unwrap_err().code, "shop.out_of_stock");
     let item = service::add_item(&t.platform, &staff, COMMUNITY, "牙膏", 15, 3).await.unwrap();
-    service::redeem_item(&t.platform, &resident, &item).await.unwrap();
-    assert_eq!(service::redeem_item(&t.platform, &resident, &item).await.unwrap_err().code, "ledger.insufficient");
+    service::redeem_item(&t.platform, &resident, &item, Payer::Household).await.unwrap();
+    assert_eq!(service::redeem_item(&t.platform, &resident, &item, Payer::Household).await.unwrap_err().code, "ledger.insufficient");
     assert!(store::check_ledger(&t.platform.db).await.unwrap().is_empty());
     // T22: a station registered for the community counts it as covered.
     // T22: the street counts as covered once a station is registered in one of its communities.
@@ -464,19 +515,31 @@ async fn pages_keep_to_scope_and_show_clear_errors() {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let org: (String,) = t.platform.db.fetch_one(sql!("SELECT id FROM vol_orgs WHERE name = '测试队'")).await.unwrap();
     let r = t
-        .post(&mut office, "/volunteers/activities", &[("org_id", &org.0), ("title", "助老"), ("starts", "2026-06-01T09:00"), ("ends", "2026-06-01T08:00"), ("quota", "3")])
+        .post(
+            &mut office,
+            "/volunteers/activities",
+            &[("org_id", &org.0), ("title", "助老"), ("starts", "2026-06-01T09:00"), ("ends", "2026-06-01T08:00"), ("quota", "3")],
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "end before start");
     // One activity next week (too early to check in) and one starting now.
     let r = t
-        .post(&mut office, "/volunteers/activities", &[("org_id", &org.0), ("title", "下周助老"), ("starts", "2026-06-08T09:00"), ("ends", "2026-06-08T11:00"), ("quota", "3")])
+        .post(
+            &mut office,
+            "/volunteers/activities",
+            &[("org_id", &org.0), ("title", "下周助老"), ("starts", "2026-06-08T09:00"), ("ends", "2026-06-08T11:00"), ("quota", "3")],
+        )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let later = r.location().split('?').next().unwrap().to_owned();
     let local = |ms: i64| platform::clock::format_beijing(ms)[..16].replace(' ', "T");
     let now = t.platform.now();
     let r = t
-        .post(&mut office, "/volunteers/activities", &[("org_id", &org.0), ("title", "助老"), ("starts", &local(now)), ("ends", &local(now + 2 * HOUR)), ("quota", "3")])
+        .post(
+            &mut office,
+            "/volunteers/activities",
+            &[("org_id", &org.0), ("title", "助老"), ("starts", &local(now)), ("ends", &local(now + 2 * HOUR)), ("quota", "3")],
+        )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let page = r.location().split('?').next().unwrap().to_owned();
@@ -548,7 +611,13 @@ async fn stars_are_applied_for_and_approved_and_points_objections_close() {
     service::approve_rules(&t.platform, &staff, &set, "村民代表会议第1号决议").await.unwrap();
     let checker = principal(&t, "checker", Role::TownshipStaff, "510903001").await;
     let hh = who[0].3.clone();
-    let id = service::submit_award(&t.platform, &me, &Claim { household_id: &hh, rule_code: "L01", source: "self", evidence: "已清扫", idem_key: None, occurred_ms: t.platform.now() }).await.unwrap();
+    let id = service::submit_award(
+        &t.platform,
+        &me,
+        &Claim { person_id: None, household_id: &hh, rule_code: "L01", source: "self", evidence: "已清扫", idem_key: None, occurred_ms: t.platform.now() },
+    )
+    .await
+    .unwrap();
     let neighbour = principal(&t, "neighbour", Role::Resident, COMMUNITY).await;
     assert_eq!(service::object_award(&t.platform, &neighbour, &id, "没看到").await.unwrap_err().code, "points.not_published");
     service::decide_award(&t.platform, &staff, &id, true).await.unwrap();
@@ -560,7 +629,14 @@ async fn stars_are_applied_for_and_approved_and_points_objections_close() {
     let stranger = people(&t, "1970-01-01", "1985-12-31", 1).await;
     assert_ne!(stranger[0].3, hh);
     assert_eq!(
-        service::submit_award(&t.platform, &me, &Claim { household_id: &stranger[0].3, rule_code: "L01", source: "self", evidence: "", idem_key: None, occurred_ms: 0 }).await.unwrap_err().code,
+        service::submit_award(
+            &t.platform,
+            &me,
+            &Claim { person_id: None, household_id: &stranger[0].3, rule_code: "L01", source: "self", evidence: "", idem_key: None, occurred_ms: 0 }
+        )
+        .await
+        .unwrap_err()
+        .code,
         "not_found"
     );
 }
@@ -608,4 +684,175 @@ async fn staff_register_residents_without_phones_and_enter_paper_records() {
     let mut n = t.login("neighbour", None).await;
     assert_eq!(t.get(&n, &format!("/volunteers/people/{vid}")).await.status, StatusCode::NOT_FOUND);
     assert_eq!(t.post(&mut n, &format!("/volunteers/timebank/deposit/{rid}"), &[]).await.status, StatusCode::NOT_FOUND);
+}
+
+/// (head, member): (name, ID number, person id) of a household of the community with a 户主 and
+/// another living member, both with ID numbers.
+async fn head_and_member(t: &TestApp) -> ((String, String, String), (String, String, String), String) {
+    let rows: Vec<(String, String, String, String, Option<String>)> = t
+        .platform
+        .db
+        .fetch_all(sql!(
+            "SELECT name, id_enc, id, household_id, relation FROM people WHERE unit_code LIKE '510903001001%' AND moved_out IS NULL AND deceased IS NULL AND id_enc IS NOT NULL AND household_id IS NOT NULL ORDER BY household_id, id"
+        ))
+        .await
+        .unwrap();
+    for h in rows.iter().filter(|r| r.4.as_deref() == Some("户主")) {
+        if let Some(m) = rows.iter().find(|r| r.3 == h.3 && r.4.as_deref() != Some("户主")) {
+            let dec = |r: &(String, String, String, String, Option<String>)| (r.0.clone(), t.platform.cipher.decrypt(&r.1).unwrap(), r.2.clone());
+            return (dec(h), dec(m), h.3.clone());
+        }
+    }
+    panic!("no household with a head and a member");
+}
+
+async fn approve(t: &TestApp, staff: &Principal, checker: &Principal, c: &Claim<'_>) -> String {
+    let id = service::submit_award(&t.platform, staff, c).await.unwrap();
+    service::decide_award(&t.platform, staff, &id, true).await.unwrap();
+    service::decide_award(&t.platform, checker, &id, true).await.unwrap();
+    id
+}
+
+async fn points_of(t: &TestApp, kind: AccountKind, owner: &str) -> i64 {
+    store::find_account(&t.platform.db, Currency::Points, kind, owner).await.unwrap().map(|a| a.balance).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn person_and_household_points_follow_the_bound_identity() {
+    let t = setup().await;
+    let staff = principal(&t, "office", Role::CommunityStaff, COMMUNITY).await;
+    let checker = principal(&t, "checker", Role::TownshipStaff, "510903001").await;
+    let (head, member, hh) = head_and_member(&t).await;
+    let set = service::draft_rules(&t.platform, &staff, COMMUNITY, "L01,门前三包,+10\nL02,志愿服务,+20").await.unwrap();
+    service::approve_rules(&t.platform, &staff, &set, "2026年5月村民代表会议").await.unwrap();
+    // Neither is a registered volunteer: the points bank knows them by the bound identity only.
+    let mum = principal(&t, "mum", Role::Resident, COMMUNITY).await;
+    let kid = principal(&t, "kid", Role::Resident, COMMUNITY).await;
+    assert_eq!(service::my_person(&t.platform, &kid).await.unwrap_err().code, "points.identity_required");
+    crate::identity::bind_by_id_number(&t, "mum", &head.1).await;
+    crate::identity::bind_by_id_number(&t, "kid", &member.1).await;
+    assert!(store::volunteer_of_user(&t.platform.db, &kid.user_id).await.unwrap().is_none());
+    // The member declares for herself (person account), staff award the household and the head.
+    let claim = |code: &'static str| Claim {
+        person_id: None,
+        household_id: "",
+        rule_code: code,
+        source: "self",
+        evidence: "",
+        idem_key: None,
+        occurred_ms: t.platform.now(),
+    };
+    let id = service::submit_award(&t.platform, &kid, &Claim { person_id: Some(&member.2), ..claim("L02") }).await.unwrap();
+    assert!(service::decide_award(&t.platform, &kid, &id, true).await.is_err(), "a resident cannot review her own claim");
+    service::decide_award(&t.platform, &staff, &id, true).await.unwrap();
+    service::decide_award(&t.platform, &checker, &id, true).await.unwrap();
+    // ...but not for another household's member.
+    let stranger = people(&t, "1950-01-01", "1990-12-31", 40).await.into_iter().find(|p| p.3 != hh).unwrap();
+    assert_eq!(service::submit_award(&t.platform, &kid, &Claim { person_id: Some(&stranger.2), ..claim("L02") }).await.unwrap_err().code, "not_found");
+    approve(&t, &staff, &checker, &Claim { household_id: &hh, source: "inspection", ..claim("L01") }).await;
+    approve(&t, &staff, &checker, &Claim { person_id: Some(&head.2), source: "inspection", ..claim("L01") }).await;
+    assert_eq!(
+        service::submit_award(&t.platform, &staff, &Claim { person_id: Some(&stranger.2), household_id: &hh, source: "inspection", ..claim("L01") })
+            .await
+            .unwrap_err()
+            .code,
+        "points.person_not_in_household"
+    );
+    assert_eq!(points_of(&t, AccountKind::Person, &member.2).await, 20);
+    assert_eq!(points_of(&t, AccountKind::Person, &head.2).await, 10);
+    assert_eq!(points_of(&t, AccountKind::Household, &hh).await, 10);
+    // The shop: by default only the head spends the household's points; everyone her own.
+    let soap = service::add_item(&t.platform, &staff, COMMUNITY, "肥皂", 5, 10).await.unwrap();
+    assert_eq!(service::redeem_item(&t.platform, &kid, &soap, Payer::Household).await.unwrap_err().code, "points.head_only");
+    service::redeem_item(&t.platform, &kid, &soap, Payer::Person).await.unwrap();
+    service::redeem_item(&t.platform, &mum, &soap, Payer::Household).await.unwrap();
+    assert_eq!(points_of(&t, AccountKind::Person, &member.2).await, 15);
+    assert_eq!(points_of(&t, AccountKind::Household, &hh).await, 5);
+    // A new rule version letting members spend it, in force once voted.
+    let v2 = service::draft_rules_with(&t.platform, &staff, COMMUNITY, "L01,门前三包,+10", HouseholdSpend::Members).await.unwrap();
+    assert_eq!(service::redeem_item(&t.platform, &kid, &soap, Payer::Household).await.unwrap_err().code, "points.head_only", "a draft is not in force");
+    service::approve_rules(&t.platform, &staff, &v2, "2026年6月村民代表会议").await.unwrap();
+    service::redeem_item(&t.platform, &kid, &soap, Payer::Household).await.unwrap();
+    assert_eq!(service::redeem_item(&t.platform, &kid, &soap, Payer::Household).await.unwrap_err().code, "ledger.insufficient");
+    assert_eq!(points_of(&t, AccountKind::Household, &hh).await, 0);
+    // Pages: the resident's page shows both balances without a volunteer registration; the
+    // month's publication lists the household and each person apart.
+    let kb = t.login("kid", None).await;
+    let page = t.get(&kb, "/volunteers/points").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("data-testid=\"person-points\">15<") && page.body.contains("data-testid=\"points-balance\">0<"), "{}", page.body);
+    let publ = t.get(&kb, &format!("/volunteers/points/publication?unit={COMMUNITY}")).await;
+    let masked = volunteers::model::mask_name(&member.0);
+    assert!(publ.body.contains(&format!("{masked}（个人）")) && publ.body.contains(&volunteers::model::mask_name(&head.0)), "{}", publ.body);
+    assert!(store::check_ledger(&t.platform.db).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn staff_redeem_for_residents_present_at_the_counter() {
+    let t = setup().await;
+    let city = principal(&t, "city", Role::CityStaff, "5109").await;
+    let staff = principal(&t, "office", Role::CommunityStaff, COMMUNITY).await;
+    let elsewhere = principal(&t, "elsewhere", Role::CommunityStaff, "510904001001").await;
+    let checker = principal(&t, "checker", Role::TownshipStaff, "510903001").await;
+    // Time bank: an older volunteer registered at the counter, without an account.
+    let old = people(&t, "1940-01-01", "1955-12-31", 1).await;
+    let v = service::register_assisted(&t.platform, &staff, &reg(&old[0].0, &old[0].1)).await.unwrap();
+    let bath = service::add_service(&t.platform, &city, "510903", "助浴", 50).await.unwrap();
+    assert_eq!(service::redeem_for(&t.platform, &staff, &v.id, &bath, false, None).await.unwrap_err().code, "assist.presence_required");
+    assert_eq!(service::redeem_for(&t.platform, &elsewhere, &v.id, &bath, true, None).await.unwrap_err().code, "not_found");
+    // 120 welcome minutes and 6 parallel counter redemptions of 50: exactly two.
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (p, me, vid, s) = (t.platform.clone(), staff.clone(), v.id.clone(), bath.clone());
+        tasks.push(tokio::spawn(async move { service::redeem_for(&p, &me, &vid, &s, true, None).await }));
+    }
+    let mut ok = 0;
+    for h in tasks {
+        match h.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(e.code, "ledger.insufficient", "{e}"),
+        }
+    }
+    assert_eq!(ok, 2);
+    assert_eq!(store::find_account(&t.platform.db, Currency::Minutes, AccountKind::Person, &v.person_id).await.unwrap().unwrap().balance, 20);
+    let audits: Vec<(String, String)> =
+        t.platform.db.fetch_all(sql!("SELECT actor, detail FROM audit_log WHERE action = 'timebank.redeem_assisted'")).await.unwrap();
+    assert_eq!(audits.len(), 2);
+    assert!(audits[0].0.contains("office") && audits[0].1.contains(&old[0].0) && audits[0].1.contains("本人在场"), "{audits:?}");
+    // The same through the page: without the presence box the form is refused with the reason.
+    let mut ob = t.login("office", None).await;
+    let page = t.get(&ob, &format!("/volunteers/people/{}", v.id)).await;
+    assert!(page.body.contains("data-testid=\"redeem-for\""), "{}", page.body);
+    let r = t.post(&mut ob, &format!("/volunteers/people/{}/redeem", v.id), &[("service", &bath), ("idem_key", "k1")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("data-code=\"assist.presence_required\""), "{}", r.body);
+
+    // Points shop: a resident with no account at all, by the register.
+    let (head, member, hh) = head_and_member(&t).await;
+    let set = service::draft_rules(&t.platform, &staff, COMMUNITY, "L01,门前三包,+10").await.unwrap();
+    service::approve_rules(&t.platform, &staff, &set, "2026年5月村民代表会议").await.unwrap();
+    let claim =
+        Claim { person_id: None, household_id: &hh, rule_code: "L01", source: "inspection", evidence: "", idem_key: None, occurred_ms: t.platform.now() };
+    approve(&t, &staff, &checker, &claim).await;
+    approve(&t, &staff, &checker, &Claim { person_id: Some(&member.2), household_id: "", ..claim }).await;
+    let oil = service::add_item(&t.platform, &staff, COMMUNITY, "食用油", 10, 5).await.unwrap();
+    assert_eq!(service::redeem_item_for(&t.platform, &staff, &head.2, &oil, Payer::Household, false).await.unwrap_err().code, "assist.presence_required");
+    assert_eq!(service::redeem_item_for(&t.platform, &elsewhere, &head.2, &oil, Payer::Household, true).await.unwrap_err().code, "points.no_person");
+    assert_eq!(service::redeem_item_for(&t.platform, &staff, &member.2, &oil, Payer::Household, true).await.unwrap_err().code, "points.head_only");
+    let r = t
+        .post(&mut ob, "/volunteers/points/assisted", &[("unit", COMMUNITY), ("person", &member.2), ("item", &oil), ("from", "person"), ("present", "1")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    service::redeem_item_for(&t.platform, &staff, &head.2, &oil, Payer::Household, true).await.unwrap();
+    assert_eq!(service::redeem_item_for(&t.platform, &staff, &head.2, &oil, Payer::Household, true).await.unwrap_err().code, "ledger.insufficient");
+    assert_eq!(points_of(&t, AccountKind::Household, &hh).await, 0);
+    assert_eq!(points_of(&t, AccountKind::Person, &member.2).await, 0);
+    let (stock,): (i64,) = t.platform.db.fetch_one(sql!("SELECT stock FROM pb_items WHERE id = $1", oil.as_str())).await.unwrap();
+    assert_eq!(stock, 3);
+    let page = t.get(&ob, &format!("/volunteers/points?unit={COMMUNITY}")).await;
+    assert!(page.body.contains(&format!("{} 个人积分，office 代办（本人在场）", member.0)), "{}", page.body);
+    let audits: Vec<(String,)> = t.platform.db.fetch_all(sql!("SELECT detail FROM audit_log WHERE action = 'shop.redeem_assisted'")).await.unwrap();
+    assert_eq!(audits.len(), 2);
+    assert!(audits.iter().any(|a| a.0.contains(&head.0) && a.0.contains("office")), "{audits:?}");
+    assert!(store::check_ledger(&t.platform.db).await.unwrap().is_empty());
 }
