@@ -40,6 +40,8 @@ pub fn router() -> Router<AppState> {
         .route("/consultation/affairs", get(pages::affairs).post(pages::affair_create))
         .route("/consultation/affairs/check", post(pages::affairs_check))
         .route("/consultation/affairs/{id}/publish", post(pages::affair_publish))
+        .route("/consultation/power/{unit}", get(pages::power).post(pages::power_add))
+        .route("/consultation/power/{unit}/{item}", post(pages::power_change))
         .route("/public/affairs/{unit}", get(pages::public_affairs))
         .route("/api/v1/ballots/{id}/result", get(api::result))
 }

@@ -740,7 +740,7 @@ struct AffairsPage {
     items: Vec<AffairView>,
     escalated: Vec<(AffairView, String)>,
     kinds: Vec<(&'static str, &'static str)>,
-    power: Vec<(&'static str, &'static str, &'static str)>,
+    power: Vec<model::PowerItemInput>,
     flash: Option<String>,
     error: Option<(String, String)>,
 }
@@ -771,7 +771,7 @@ async fn affairs_view(p: &Platform, site: &Site, me: &Principal, unit: Option<St
         items,
         escalated,
         kinds: AffairKind::ALL.iter().map(|k| (k.as_str(), k.label())).collect(),
-        power: model::POWER_LIST.to_vec(),
+        power: service::power_list(p, code.as_str()).await?,
         flash,
         error: error.map(|e| (e.code.to_owned(), e.human())),
     });
@@ -856,7 +856,7 @@ struct PublicPage {
     unit_name: String,
     items: Vec<AffairView>,
     decisions: Vec<(String, String, String)>,
-    power: Vec<(&'static str, &'static str, &'static str)>,
+    power: Vec<model::PowerItemInput>,
 }
 
 /// The public page of a village: what it has published, its published decisions and its power
@@ -876,7 +876,122 @@ pub async fn public_affairs(State(p): State<Platform>, Path(unit): Path<String>)
             .into_iter()
             .map(|c| (c.title, c.body, c.published_ms.map(format_beijing).unwrap_or_default()))
             .collect(),
-        power: model::POWER_LIST.to_vec(),
+        power: service::power_list(&p, code.as_str()).await?,
         unit_name: u.name,
     }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 小微权力清单
+
+struct PowerLine {
+    item: store::PowerItemRow,
+    steps_lines: String,
+    updated: String,
+    history: Vec<(i64, String, String, String, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "power.html")]
+struct PowerPage {
+    shell: Shell,
+    unit: String,
+    unit_name: String,
+    /// The village still follows the template (nothing changed yet).
+    template: Vec<model::PowerItemInput>,
+    items: Vec<PowerLine>,
+    flash: Option<String>,
+    error: Option<(String, String)>,
+}
+
+async fn power_view(p: &Platform, site: &Site, me: &Principal, unit: &str, flash: Option<String>, error: Option<&AppError>) -> AppResult<Response> {
+    let (code, items, versions) = service::power_items(p, me, unit).await?;
+    let items = items
+        .into_iter()
+        .map(|item| PowerLine {
+            steps_lines: item.steps.split(" → ").collect::<Vec<_>>().join("\n"),
+            updated: format_beijing(item.updated_ms),
+            history: versions
+                .iter()
+                .filter(|v| v.item_id == item.id)
+                .map(|v| (v.version, format_beijing(v.changed_ms), v.changed_by.clone(), format!("{}｜{}｜{}｜{}", v.name, v.basis, v.steps, v.responsible), v.retired != 0))
+                .collect(),
+            item,
+        })
+        .collect::<Vec<_>>();
+    let page = render(&PowerPage {
+        shell: Shell::new(site, me, "小微权力清单", "/consultation"),
+        unit_name: unit_name(p, code.as_str()).await,
+        unit: code.as_str().to_owned(),
+        template: if items.is_empty() { model::power_template() } else { Vec::new() },
+        items,
+        flash,
+        error: error.map(|e| (e.code.to_owned(), e.human())),
+    });
+    Ok(match error {
+        Some(e) => with_status(e.status, page),
+        None => page,
+    })
+}
+
+pub async fn power(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(unit): Path<String>) -> AppResult<Response> {
+    power_view(&p, &site, &me, &unit, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct PowerForm {
+    category: Option<String>,
+    name: Option<String>,
+    basis: Option<String>,
+    steps: Option<String>,
+    responsible: Option<String>,
+    version: Option<i64>,
+    action: Option<String>,
+}
+
+impl PowerForm {
+    fn input(&self) -> AppResult<model::PowerItemInput> {
+        let g = |v: &Option<String>| v.clone().unwrap_or_default();
+        model::PowerItemInput::parse(&g(&self.category), &g(&self.name), &g(&self.basis), &g(&self.steps), &g(&self.responsible))
+    }
+}
+
+async fn power_after(p: &Platform, site: &Site, me: &Principal, unit: &str, r: AppResult<String>, done: &str) -> AppResult<Response> {
+    match r {
+        Ok(_) => power_view(p, site, me, unit, Some(done.to_owned()), None).await,
+        Err(e) if user_error(&e) => power_view(p, site, me, unit, None, Some(&e)).await,
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn power_add(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(unit): Path<String>, Form(f): Form<PowerForm>) -> AppResult<Response> {
+    if f.action.as_deref() == Some("adopt") {
+        let r = service::change_power_item(&p, &me, &unit, service::PowerChange::Adopt).await;
+        return power_after(&p, &site, &me, &unit, r, "已按模板建立本村清单，可逐项修改").await;
+    }
+    let r = match f.input() {
+        Ok(i) => service::change_power_item(&p, &me, &unit, service::PowerChange::Add(i)).await,
+        Err(e) => Err(e),
+    };
+    power_after(&p, &site, &me, &unit, r, "已新增事项").await
+}
+
+pub async fn power_change(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path((unit, item)): Path<(String, String)>,
+    Form(f): Form<PowerForm>,
+) -> AppResult<Response> {
+    let seen = f.version.unwrap_or(-1);
+    let (r, done) = if f.action.as_deref() == Some("retire") {
+        (service::change_power_item(&p, &me, &unit, service::PowerChange::Retire(item, seen)).await, "已停用该事项（历史版本保留）")
+    } else {
+        let r = match f.input() {
+            Ok(i) => service::change_power_item(&p, &me, &unit, service::PowerChange::Edit(item, seen, i)).await,
+            Err(e) => Err(e),
+        };
+        (r, "已保存新版本")
+    };
+    power_after(&p, &site, &me, &unit, r, done).await
 }

@@ -830,6 +830,8 @@ async fn adopt_template(tx: &mut platform::Tx, unit: &str, by: &str, now: Millis
 
 /// What staff do to an item.
 pub enum PowerChange {
+    /// Take the template as the village's own list, to edit it item by item.
+    Adopt,
     Add(model::PowerItemInput),
     /// Item id, the version the editor saw, the new text.
     Edit(String, i64, model::PowerItemInput),
@@ -844,6 +846,7 @@ pub async fn change_power_item(p: &Platform, me: &Principal, unit: &str, change:
     let find = |id: &str| items.iter().find(|i| i.id == id).cloned().ok_or_else(AppError::not_found);
     let stale = || AppError::conflict("power.stale", "该事项已被他人修改或已停用，请刷新后再改");
     let (action, id, detail) = match change {
+        PowerChange::Adopt => ("power.adopt", code.as_str().to_owned(), format!("{} items from the template", items.len())),
         PowerChange::Add(i) => {
             let seq = items.iter().map(|x| x.seq).max().unwrap_or(0) + 1;
             let id = store::insert_power_item(&mut tx, code.as_str(), seq, &i, &me.username, now).await?;

@@ -731,3 +731,96 @@ async fn voting_window_refuses_early_and_late_votes_and_the_job_closes_the_ballo
     assert_eq!(alert_code(&r.body), "ballot.not_open");
     assert!(platform::audit::verify(&t.platform.db).await.unwrap().first_break.is_none());
 }
+
+/// The item id of a 小微权力清单 entry on the staff page, by its name.
+fn power_item_id(html: &str, name: &str) -> String {
+    let section = html.split("data-testid=\"power-item\"").skip(1).find(|s| s.contains(&format!("data-name=\"{name}\""))).expect(name);
+    section.split("/consultation/power/").nth(1).unwrap().split('"').next().unwrap().split('/').nth(1).unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn power_list_is_edited_per_village_with_versions_kept() {
+    let t = TestApp::new().await;
+    t.user("staff", Role::CommunityStaff, COMMUNITY).await;
+    t.user("neighbour", Role::CommunityStaff, "510903001002").await;
+    t.user("resident", Role::Resident, COMMUNITY).await;
+    let mut staff = t.login("staff", None).await;
+    let public = format!("/public/affairs/{COMMUNITY}");
+    let anon = crate::harness::Browser::default();
+    let r = t.get(&anon, &public).await;
+    assert!(r.body.contains("村级印章使用") && r.body.contains("各类证明出具"), "the template until the village changes it");
+
+    let page = format!("/consultation/power/{COMMUNITY}");
+    let r = t.get(&staff, &page).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("data-testid=\"power-template\""));
+    let r = t.post(&mut staff, &page, &[("action", "adopt")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body.matches("data-testid=\"power-item\"").count(), 12);
+
+    // Edit one item: a new version; an edit from a stale page is refused, not lost.
+    let cert = power_item_id(&r.body, "各类证明出具");
+    let edit = |name: &'static str, version: &'static str| {
+        vec![
+            ("category", "便民服务"),
+            ("name", name),
+            ("basis", "《村民委员会组织法》第二十四条；本村便民服务规定"),
+            ("steps", "申请\n核实（2 个工作日内）\n村委会出具\n登记存档"),
+            ("responsible", "村民委员会主任"),
+            ("version", version),
+        ]
+    };
+    let r = t.post(&mut staff, &format!("{page}/{cert}"), &edit("各类证明出具（含居住证明）", "1")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("第 2 版"));
+    let r = t.post(&mut staff, &format!("{page}/{cert}"), &edit("被覆盖的修改", "1")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(alert_code(&r.body), "power.stale");
+    let mut bad = edit("x", "2");
+    bad[3] = ("steps", "只有一步");
+    let r = t.post(&mut staff, &format!("{page}/{cert}"), &bad).await;
+    assert_eq!(alert_code(&r.body), "power.steps");
+
+    // Retire one, add one.
+    let seal = power_item_id(&r.body, "村级印章使用");
+    let r = t.post(&mut staff, &format!("{page}/{seal}"), &[("action", "retire"), ("version", "1")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = t
+        .post(
+            &mut staff,
+            &page,
+            &[
+                ("category", "便民服务"),
+                ("name", "农机购置补贴初审"),
+                ("basis", "县农业农村局农机购置补贴实施方案"),
+                ("steps", "农户申请 → 村核实 → 公示 5 天 → 报乡镇"),
+                ("responsible", "村民委员会"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // The public page shows the current list; the history is kept and append-only.
+    let r = t.get(&anon, &public).await;
+    assert!(r.body.contains("各类证明出具（含居住证明）") && r.body.contains("核实（2 个工作日内）"));
+    assert!(r.body.contains("农机购置补贴初审"));
+    assert!(!r.body.contains("村级印章使用"), "a retired item leaves the public list");
+    let versions: i64 = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM power_item_versions WHERE item_id = $1", cert.as_str())).await.unwrap();
+    assert_eq!(versions, 2);
+    assert!(t.platform.db.execute(sql!("DELETE FROM power_item_versions WHERE item_id = $1", cert.as_str())).await.is_err());
+    let other = t.get(&anon, "/public/affairs/510903001002").await;
+    assert!(other.body.contains("村级印章使用"), "another village keeps the template");
+
+    // Out of scope: 404 for a neighbour's staff; residents may not edit.
+    let mut n = t.login("neighbour", None).await;
+    assert_eq!(t.get(&n, &page).await.status, StatusCode::NOT_FOUND);
+    let r = t.post(&mut n, &format!("{page}/{cert}"), &edit("越权", "2")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let res = t.login("resident", None).await;
+    assert_eq!(t.get(&res, &page).await.status, StatusCode::FORBIDDEN);
+
+    let actions: Vec<(String,)> =
+        t.platform.db.fetch_all(sql!("SELECT action FROM audit_log WHERE action LIKE 'power.%' ORDER BY seq")).await.unwrap();
+    let actions: Vec<&str> = actions.iter().map(|(a,)| a.as_str()).collect();
+    assert_eq!(actions, ["power.adopt", "power.edit", "power.retire", "power.add"]);
+}
