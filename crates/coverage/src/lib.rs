@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/coverage", get(pages::map))
         .route("/coverage/table", get(pages::table))
         .route("/coverage/table.csv", get(pages::table_csv))
+        .route("/coverage/table.xlsx", get(pages::table_xlsx))
         .route("/coverage/compliance", get(pages::compliance))
         .route("/coverage/buildings", get(pages::buildings).post(pages::buildings_import).layer(DefaultBodyLimit::max(registry::import::MAX_FILE_BYTES + 1024 * 1024)))
         .route("/coverage/buildings/template.csv", get(pages::buildings_template))

@@ -325,7 +325,17 @@ struct TablePage {
 }
 
 /// (unit code, unit name, has children, cells per rule) for the unit itself and its children.
-async fn table_rows(p: &Platform, me: &Principal, unit: Option<&str>) -> AppResult<(UnitCode, String, Vec<Rule>, Vec<(String, String, bool, Vec<String>)>)> {
+type TableRow = (String, String, bool, Vec<(Tally, i64, i64)>);
+
+fn cell_text(c: &(Tally, i64, i64)) -> String {
+    let (t, n, k) = c;
+    match t.share_pct() {
+        Some(s) => format!("{s:.1}%（{}/{} 人；达标单位 {k}/{n}）", t.residents_covered, t.residents),
+        None => "—".to_owned(),
+    }
+}
+
+async fn table_rows(p: &Platform, me: &Principal, unit: Option<&str>) -> AppResult<(UnitCode, String, Vec<Rule>, Vec<TableRow>)> {
     let root = root_of(me, unit)?;
     let scope = me.require(Permission::ViewRegisters)?;
     let rules = service::rules(p).await?;
@@ -339,11 +349,7 @@ async fn table_rows(p: &Platform, me: &Principal, unit: Option<&str>) -> AppResu
         let Ok(uc) = UnitCode::parse(&code) else { continue };
         let mut cells = Vec::new();
         for r in &rules {
-            let (t, n, k) = service::subtree_tally(&p.db, r, &uc).await?;
-            cells.push(match t.share_pct() {
-                Some(s) => format!("{s:.1}%（{}/{} 人；达标单位 {k}/{n}）", t.residents_covered, t.residents),
-                None => "—".to_owned(),
-            });
+            cells.push(service::subtree_tally(&p.db, r, &uc).await?);
         }
         rows.push((code, uname, drill, cells));
     }
@@ -358,7 +364,7 @@ pub async fn table(State(p): State<Platform>, State(site): State<Site>, Auth(me)
         unit: root.as_str().to_owned(),
         unit_name: name,
         headers: rules.iter().map(|r| format!("{}（{} 米{}）", r.name, r.metres, if r.indicator.is_empty() { String::new() } else { format!("，{}", r.indicator) })).collect(),
-        rows,
+        rows: rows.into_iter().map(|(c, n, d, cells)| (c, n, d, cells.iter().map(cell_text).collect())).collect(),
         synthetic,
         synthetic_label: SYNTHETIC_LABEL,
     }))
@@ -373,8 +379,8 @@ pub async fn table_csv(State(p): State<Platform>, Auth(me): Auth, Query(q): Quer
     out.push_str("\r\n");
     for (code, name, _, cells) in rows {
         let _ = write!(out, "{},{}", platform::pages::csv_cell(&code), platform::pages::csv_cell(&name));
-        for c in cells {
-            let _ = write!(out, ",{}", platform::pages::csv_cell(&c));
+        for c in &cells {
+            let _ = write!(out, ",{}", platform::pages::csv_cell(&cell_text(c)));
         }
         out.push_str("\r\n");
     }
@@ -551,4 +557,39 @@ pub async fn api_summary(State(p): State<Platform>, Auth(me): Auth, Query(q): Qu
         .map(|r| serde_json::json!({"profile": r.profile, "network": r.network_name, "synthetic": r.synthetic == 1, "nodes": r.nodes, "buildings": r.buildings, "unreachable": r.unreachable, "facilities": r.facilities, "facilities_outside": r.facilities_outside, "finished_ms": r.finished_ms}))
         .collect();
     Ok(axum::Json(serde_json::json!({"unit": root.as_str(), "rules": rules, "runs": runs})).into_response())
+}
+
+/// The table as XLSX: per rule, residents covered, residents and the share as numbers.
+pub async fn table_xlsx(State(p): State<Platform>, Auth(me): Auth, Query(q): Query<MapQuery>) -> AppResult<Response> {
+    let (root, name, rules, rows) = table_rows(&p, &me, q.unit.as_deref()).await?;
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("生活圈覆盖").map_err(AppError::internal)?;
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let synthetic = store::runs(&p.db, 1).await?.first().is_some_and(|r| r.synthetic == 1);
+    ws.write_string(0, 0, format!("{name} 生活圈覆盖统计{}", if synthetic { format!("（{SYNTHETIC_LABEL}）") } else { String::new() })).map_err(AppError::internal)?;
+    ws.write_string_with_format(1, 0, "单位代码", &bold).map_err(AppError::internal)?;
+    ws.write_string_with_format(1, 1, "单位", &bold).map_err(AppError::internal)?;
+    for (i, r) in rules.iter().enumerate() {
+        let c = 2 + i as u16 * 3;
+        ws.write_string_with_format(1, c, format!("{} 覆盖人口", r.name), &bold).map_err(AppError::internal)?;
+        ws.write_string_with_format(1, c + 1, format!("{} 人口", r.name), &bold).map_err(AppError::internal)?;
+        ws.write_string_with_format(1, c + 2, format!("{} 覆盖率（%）", r.name), &bold).map_err(AppError::internal)?;
+    }
+    for (j, (code, uname, _, cells)) in rows.iter().enumerate() {
+        let row = j as u32 + 2;
+        ws.write_string(row, 0, code).map_err(AppError::internal)?;
+        ws.write_string(row, 1, uname).map_err(AppError::internal)?;
+        for (i, (t, _, _)) in cells.iter().enumerate() {
+            let c = 2 + i as u16 * 3;
+            ws.write_number(row, c, t.residents_covered as f64).map_err(AppError::internal)?;
+            ws.write_number(row, c + 1, t.residents as f64).map_err(AppError::internal)?;
+            if let Some(s) = t.share_pct() {
+                ws.write_number(row, c + 2, (s * 10.0).round() / 10.0).map_err(AppError::internal)?;
+            }
+        }
+    }
+    let bytes = wb.save_to_buffer().map_err(AppError::internal)?;
+    let disposition = format!("attachment; filename=\"coverage-{}.xlsx\"", root.as_str());
+    Ok(([(header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response())
 }

@@ -221,6 +221,9 @@ async fn map_table_csv_and_rules_pages() {
     let csv = t.get(&b, &format!("/coverage/table.csv?unit={TOWNSHIP}")).await;
     assert_eq!(csv.status, StatusCode::OK);
     assert!(csv.body.contains("510903001001") && csv.body.contains("55.6%"));
+    let xlsx = t.get(&b, &format!("/coverage/table.xlsx?unit={TOWNSHIP}")).await;
+    assert_eq!(xlsx.status, StatusCode::OK);
+    assert!(xlsx.headers[axum::http::header::CONTENT_TYPE].to_str().unwrap().contains("spreadsheetml"));
 
     // Out of scope: a community's staff cannot see another community's map.
     let c2 = t.login("comm2", None).await;
