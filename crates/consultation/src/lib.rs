@@ -42,6 +42,8 @@ pub fn router() -> Router<AppState> {
         .route("/consultation/affairs/{id}/publish", post(pages::affair_publish))
         .route("/consultation/power/{unit}", get(pages::power).post(pages::power_add))
         .route("/consultation/power/{unit}/{item}", post(pages::power_change))
+        .route("/consultation/representatives/{unit}", get(pages::representatives).post(pages::representative_add))
+        .route("/consultation/representatives/{unit}/{person}/retire", post(pages::representative_retire))
         .route("/public/affairs/{unit}", get(pages::public_affairs))
         .route("/api/v1/ballots/{id}/result", get(api::result))
 }

@@ -995,3 +995,72 @@ pub async fn power_change(
     };
     power_after(&p, &site, &me, &unit, r, done).await
 }
+
+// ---------------------------------------------------------------------------------------------
+// 村民代表
+
+#[derive(Template)]
+#[template(path = "representatives.html")]
+struct RepresentativesPage {
+    shell: Shell,
+    unit: String,
+    unit_name: String,
+    current: Vec<registry::roll::Representative>,
+    retired: Vec<(registry::roll::Representative, String)>,
+    since: Vec<String>,
+    flash: Option<String>,
+    error: Option<(String, String)>,
+}
+
+async fn representatives_view(p: &Platform, site: &Site, me: &Principal, unit: &str, flash: Option<String>, error: Option<&AppError>) -> AppResult<Response> {
+    let (code, all) = service::representatives(p, me, unit).await?;
+    let (current, retired): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r.retired_ms.is_none());
+    let page = render(&RepresentativesPage {
+        shell: Shell::new(site, me, "村民代表", "/consultation"),
+        unit_name: unit_name(p, code.as_str()).await,
+        unit: code.as_str().to_owned(),
+        since: current.iter().map(|r| format_beijing(r.created_ms)).collect(),
+        current,
+        retired: retired.into_iter().map(|r| { let d = r.retired_ms.map(format_beijing).unwrap_or_default(); (r, d) }).collect(),
+        flash,
+        error: error.map(|e| (e.code.to_owned(), e.human())),
+    });
+    Ok(match error {
+        Some(e) => with_status(e.status, page),
+        None => page,
+    })
+}
+
+pub async fn representatives(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(unit): Path<String>) -> AppResult<Response> {
+    representatives_view(&p, &site, &me, &unit, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct RepAddForm {
+    id_number: String,
+    household_group: Option<String>,
+}
+
+pub async fn representative_add(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(unit): Path<String>,
+    Form(f): Form<RepAddForm>,
+) -> AppResult<Response> {
+    match service::add_village_representative(&p, &me, &unit, &f.id_number, f.household_group.as_deref().unwrap_or("")).await {
+        Ok(name) => representatives_view(&p, &site, &me, &unit, Some(format!("已登记村民代表：{name}")), None).await,
+        Err(e) if user_error(&e) => representatives_view(&p, &site, &me, &unit, None, Some(&e)).await,
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn representative_retire(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path((unit, person)): Path<(String, String)>,
+) -> AppResult<Response> {
+    service::retire_village_representative(&p, &me, &unit, &person).await?;
+    representatives_view(&p, &site, &me, &unit, Some("已卸任；此前冻结的表决名册不受影响".into()), None).await
+}

@@ -325,7 +325,7 @@ pub async fn add_representative(p: &Platform, me: &Principal, id: &str, id_numbe
         .ok_or_else(|| AppError::bad_request("roll.unknown_person", "该村民不在本村人口台账中").at_field("身份证号"))?;
     let now = p.now();
     let mut tx = p.db.begin().await?;
-    registry::roll::add_representative(&mut tx, now, &b.unit_code, &pid, false).await?;
+    registry::roll::add_representative(&mut tx, now, &b.unit_code, &pid, "", &me.username, false).await?;
     audit(&mut tx, now, &me.actor(), &b.unit_code, "roll.representative_add", &pid, "").await?;
     tx.commit().await?;
     Ok(name)
@@ -877,6 +877,48 @@ pub async fn change_power_item(p: &Platform, me: &Principal, unit: &str, change:
     audit(&mut tx, now, &me.actor(), code.as_str(), action, &id, &detail).await?;
     tx.commit().await?;
     Ok(id)
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// 村民代表
+
+pub async fn representatives(p: &Platform, me: &Principal, unit: &str) -> AppResult<(UnitCode, Vec<registry::roll::Representative>)> {
+    let code = managed_village(me, unit)?;
+    Ok((code.clone(), registry::roll::all_representatives(&p.db, code.as_str()).await?))
+}
+
+/// Adds a 村民代表 from the register by ID number (living in the village), with the 户 group they
+/// stand for; a retired one comes back. Returns the name.
+pub async fn add_village_representative(p: &Platform, me: &Principal, unit: &str, id_number: &str, group: &str) -> AppResult<String> {
+    let code = managed_village(me, unit)?;
+    let group = group.trim();
+    if group.chars().count() > 60 {
+        return Err(AppError::bad_request("input.too_long", "不能超过 60 个字").at_field("联系户"));
+    }
+    let idx = registry::roll::id_index(&p.cipher, id_number, Date::of_instant(p.now()))
+        .ok_or_else(|| AppError::bad_request("ballot.bad_id", "身份证号格式或校验码不正确").at_field("身份证号"))?;
+    let (pid, name) = registry::roll::person_by_index(&p.db, &idx, Some(code.as_str()))
+        .await?
+        .ok_or_else(|| AppError::bad_request("roll.unknown_person", "该村民不在本村人口台账中").at_field("身份证号"))?;
+    let now = p.now();
+    let mut tx = p.db.begin().await?;
+    let new = registry::roll::add_representative(&mut tx, now, code.as_str(), &pid, group, &me.username, false).await.map_err(|e| e.at_field("身份证号"))?;
+    audit(&mut tx, now, &me.actor(), code.as_str(), if new { "roll.representative_add" } else { "roll.representative_group" }, &pid, group).await?;
+    tx.commit().await?;
+    Ok(name)
+}
+
+pub async fn retire_village_representative(p: &Platform, me: &Principal, unit: &str, person_id: &str) -> AppResult<()> {
+    let code = managed_village(me, unit)?;
+    let now = p.now();
+    let mut tx = p.db.begin().await?;
+    if registry::roll::retire_representative(&mut tx, now, code.as_str(), person_id, &me.username).await? == 0 {
+        return Err(AppError::not_found());
+    }
+    audit(&mut tx, now, &me.actor(), code.as_str(), "roll.representative_retire", person_id, "").await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 

@@ -145,31 +145,86 @@ pub async fn household_representatives(db: &Db, unit: &str, today: Date) -> DbRe
     Ok(out)
 }
 
-/// 村民代表 of a village.
+/// The current 村民代表 of a village (not retired, living there), for the representatives' roll.
 pub async fn representatives(db: &Db, unit: &str) -> DbResult<Vec<Voter>> {
     db.fetch_all(sql!(
-        "SELECT p.id AS person_id, p.name, p.id_index, COALESCE(p.id_masked, '') AS detail FROM village_representatives r JOIN people p ON p.id = r.person_id
-         WHERE r.unit_code = $1 AND p.moved_out IS NULL AND p.deceased IS NULL ORDER BY p.name, p.id",
+        "SELECT p.id AS person_id, p.name, p.id_index,
+                CASE WHEN r.household_group = '' THEN COALESCE(p.id_masked, '') ELSE COALESCE(p.id_masked, '') || ' · 联系 ' || r.household_group END AS detail
+         FROM village_representatives r JOIN people p ON p.id = r.person_id
+         WHERE r.unit_code = $1 AND r.retired_ms IS NULL AND p.moved_out IS NULL AND p.deceased IS NULL ORDER BY p.name, p.id",
         unit
     ))
     .await
 }
 
-/// Adds a 村民代表 (who must live in the village).
-pub async fn add_representative(tx: &mut Tx, now: Millis, unit: &str, person_id: &str, synthetic: bool) -> AppResult<()> {
-    let n = tx.scalar(sql!("SELECT COUNT(*) FROM people WHERE id = $1 AND unit_code >= $2 AND unit_code < $3", person_id, unit, format!("{unit}~"))).await?;
+/// A 村民代表 as the management page lists them, current and retired.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Representative {
+    pub person_id: String,
+    pub name: String,
+    pub id_masked: Option<String>,
+    /// The 户 group the representative stands for (e.g. 三组 1–15 户).
+    pub household_group: String,
+    pub created_ms: i64,
+    pub retired_ms: Option<i64>,
+    /// Moved out or deceased since: no longer on any roll whatever the list says.
+    pub gone: i64,
+}
+
+/// Every 村民代表 a village has had: current first, then retired.
+pub async fn all_representatives(db: &Db, unit: &str) -> DbResult<Vec<Representative>> {
+    db.fetch_all(sql!(
+        "SELECT p.id AS person_id, p.name, p.id_masked, r.household_group, r.created_ms, r.retired_ms,
+                CAST(CASE WHEN p.moved_out IS NOT NULL OR p.deceased IS NOT NULL THEN 1 ELSE 0 END AS BIGINT) AS gone
+         FROM village_representatives r JOIN people p ON p.id = r.person_id
+         WHERE r.unit_code = $1 ORDER BY (r.retired_ms IS NOT NULL), r.household_group, p.name, p.id",
+        unit
+    ))
+    .await
+}
+
+/// Adds a 村民代表 (who must live in the village), or brings a retired one back, with the 户 group
+/// they stand for. Returns false when they were already a current representative.
+pub async fn add_representative(tx: &mut Tx, now: Millis, unit: &str, person_id: &str, group: &str, by: &str, synthetic: bool) -> AppResult<bool> {
+    let n = tx
+        .scalar(sql!(
+            "SELECT COUNT(*) FROM people WHERE id = $1 AND unit_code >= $2 AND unit_code < $3 AND moved_out IS NULL AND deceased IS NULL",
+            person_id,
+            unit,
+            format!("{unit}~")
+        ))
+        .await?;
     if n == 0 {
         return Err(AppError::bad_request("roll.unknown_person", "该村民不在本村人口台账中"));
     }
+    let current = tx
+        .scalar(sql!("SELECT COUNT(*) FROM village_representatives WHERE unit_code = $1 AND person_id = $2 AND retired_ms IS NULL", unit, person_id))
+        .await?;
     tx.execute(sql!(
-        "INSERT INTO village_representatives (unit_code, person_id, synthetic, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (unit_code, person_id) DO NOTHING",
+        "INSERT INTO village_representatives (unit_code, person_id, synthetic, created_ms, household_group, updated_by) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (unit_code, person_id) DO UPDATE SET household_group = $5, retired_ms = NULL, updated_by = $6",
         unit,
         person_id,
         synthetic,
-        now
+        now,
+        group,
+        by
     ))
     .await?;
-    Ok(())
+    Ok(current == 0)
+}
+
+/// Retires a current 村民代表 (the row stays, with the day they left). Returns the rows changed.
+pub async fn retire_representative(tx: &mut Tx, now: Millis, unit: &str, person_id: &str, by: &str) -> AppResult<u64> {
+    Ok(tx
+        .execute(sql!(
+            "UPDATE village_representatives SET retired_ms = $1, updated_by = $2 WHERE unit_code = $3 AND person_id = $4 AND retired_ms IS NULL",
+            now,
+            by,
+            unit,
+            person_id
+        ))
+        .await?)
 }
 
 /// The blind index of an ID number typed by a voter, or `None` when it is not a valid number.

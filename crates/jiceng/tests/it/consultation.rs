@@ -824,3 +824,71 @@ async fn power_list_is_edited_per_village_with_versions_kept() {
     let actions: Vec<&str> = actions.iter().map(|(a,)| a.as_str()).collect();
     assert_eq!(actions, ["power.adopt", "power.edit", "power.retire", "power.add"]);
 }
+
+#[tokio::test]
+async fn representatives_are_managed_per_village_and_the_meeting_roll_uses_the_current_list() {
+    let t = TestApp::new().await;
+    let (_, ids) = small_compound(&t).await;
+    t.user("staff", Role::CommunityStaff, COMMUNITY).await;
+    t.user("neighbour", Role::CommunityStaff, "510903001002").await;
+    let mut staff = t.login("staff", None).await;
+    let page = format!("/consultation/representatives/{COMMUNITY}");
+    assert_eq!(t.get(&staff, &page).await.status, StatusCode::OK);
+    for (idn, group) in ids.iter().zip(["一组 1–20 户", "二组 1–18 户", "三组 1–22 户"]) {
+        let r = t.post(&mut staff, &page, &[("id_number", idn), ("household_group", group)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let r = t.post(&mut staff, &page, &[("id_number", "510903197001011234"), ("household_group", "")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(["ballot.bad_id", "roll.unknown_person"].contains(&alert_code(&r.body).as_str()));
+    let r = t.get(&staff, &page).await;
+    assert_eq!(r.body.matches("data-testid=\"representative\"").count(), 3);
+    assert!(r.body.contains("二组 1–18 户"));
+
+    // Retire the third: the draft of a 村民代表会议 previews only the current two.
+    let third = t.platform.db.fetch_optional::<(String,)>(sql!("SELECT person_id FROM village_representatives WHERE household_group = $1", "三组 1–22 户")).await.unwrap().unwrap().0;
+    let r = t.post(&mut staff, &format!("{page}/{third}/retire"), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body.matches("data-testid=\"representative\"").count(), 2);
+    assert!(r.body.contains("data-testid=\"retired\""));
+    let r = t.post(&mut staff, &format!("{page}/{third}/retire"), &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "retiring twice finds no current representative");
+    let r = t
+        .post(
+            &mut staff,
+            "/consultation/ballots",
+            &[
+                ("unit", COMMUNITY),
+                ("title", "集体资产租赁方案"),
+                ("organiser", "居民委员会"),
+                ("electorate", "representatives"),
+                ("preset", "representatives_meeting"),
+                ("q1", "同意租赁方案"),
+                ("cat1", "ordinary"),
+            ],
+        )
+        .await;
+    let id = r.location().trim_start_matches("/consultation/ballots/").to_owned();
+    let r = t.get(&staff, &format!("/consultation/ballots/{id}")).await;
+    assert!(r.body.contains("应参与 2 人"), "{}", r.body);
+    assert!(r.body.contains("联系 一组 1–20 户"));
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/open"), &[]).await;
+    assert!(r.body.contains("名册已冻结（2 人）"), "{}", r.body);
+    // Changes after opening do not touch the frozen roll; a retired representative can come back.
+    let r = t.post(&mut staff, &page, &[("id_number", &ids[2]), ("household_group", "三组 1–25 户")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body.matches("data-testid=\"representative\"").count(), 3);
+    let r = t.get(&staff, &format!("/consultation/ballots/{id}")).await;
+    assert!(r.body.contains("应参与 2 人"));
+    assert_eq!(registry::roll::representatives(&t.platform.db, COMMUNITY).await.unwrap().len(), 3);
+
+    // Out of scope is 404.
+    let mut n = t.login("neighbour", None).await;
+    assert_eq!(t.get(&n, &page).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(t.post(&mut n, &page, &[("id_number", &ids[0])]).await.status, StatusCode::NOT_FOUND);
+
+    let actions: Vec<(String,)> =
+        t.platform.db.fetch_all(sql!("SELECT action FROM audit_log WHERE action LIKE 'roll.representative%' ORDER BY seq")).await.unwrap();
+    let actions: Vec<&str> = actions.iter().map(|(a,)| a.as_str()).collect();
+    assert_eq!(actions, ["roll.representative_add", "roll.representative_add", "roll.representative_add", "roll.representative_retire", "roll.representative_add"]);
+}
