@@ -208,12 +208,15 @@ describe('volunteers', () => {
       assert.match(await resident.locator('[data-testid=certificate-no]').innerText(), /^ZYZM510903\d{8}[0-9A-F]{8}$/);
       assert.ok((await resident.locator('[data-testid=proof-page]').innerText()).includes(title));
 
-      // Points bank: the household declares a deed under the approved rules, the community's review
-      // group passes it, a different person (the street) checks it, and the household spends it.
+      // Points bank: she declares a deed of her own (个人积分, found by her bound identity) under the
+      // approved rules, the community's review group passes it, a different person (the street)
+      // checks it, and she spends it; her household's points do not move.
       await resident.goto(`${BASE}/volunteers/points`);
-      const pointsBefore = Number(await resident.locator('[data-testid=points-balance]').innerText());
+      const householdBefore = Number(await resident.locator('[data-testid=points-balance]').innerText());
+      const pointsBefore = Number(await resident.locator('[data-testid=person-points]').innerText());
       await resident.locator('summary', { hasText: '申报积分' }).click();
       const claim = resident.locator('form[action="/volunteers/points/awards"]');
+      await claim.locator('select[name=whom]').selectOption('me');
       await claim.locator('select[name=rule]').selectOption('L03');
       await claim.locator('input[name=evidence]').fill(`庭院已整理 E2E${RUN}`);
       await submit(resident, claim.locator('button[type=submit]'));
@@ -232,19 +235,41 @@ describe('volunteers', () => {
       await submit(other, other.locator('form', { hasText: `E2E${RUN}` }).locator('button[value=approve]'));
 
       await resident.goto(`${BASE}/volunteers/points`);
-      assert.equal(Number(await resident.locator('[data-testid=points-balance]').innerText()), pointsBefore + 10);
+      assert.equal(Number(await resident.locator('[data-testid=person-points]').innerText()), pointsBefore + 10);
       const item = resident.locator('[data-testid=shop] li', { hasText: '牙膏' });
       const stockBefore = Number((await item.innerText()).match(/库存 (\d+)/)[1]);
-      await submit(resident, item.locator('[data-testid=buy]'));
+      await submit(resident, item.locator('[data-testid=buy-person]'));
       assert.match(await resident.locator('.notice').innerText(), /兑换成功/);
-      assert.equal(Number(await resident.locator('[data-testid=points-balance]').innerText()), pointsBefore + 10 - 10);
+      assert.equal(Number(await resident.locator('[data-testid=person-points]').innerText()), pointsBefore + 10 - 10);
+      assert.equal(Number(await resident.locator('[data-testid=points-balance]').innerText()), householdBefore, 'the household account did not pay');
       const stockAfter = Number((await resident.locator('[data-testid=shop] li', { hasText: '牙膏' }).innerText()).match(/库存 (\d+)/)[1]);
       assert.equal(stockAfter, stockBefore - 1, 'one item left the stock');
       await resident.screenshot({ path: join(RESULTS, 'volunteer-points-phone.png'), fullPage: true });
 
-      // The monthly publication lists the household's points with the reason.
+      // The monthly publication lists her own points apart, with the reason.
       await resident.goto(`${BASE}/volunteers/points/publication?unit=${COMMUNITY}`);
-      assert.match(await resident.locator('[data-testid=points-publication]').innerText(), /庭院整洁/);
+      assert.match(await resident.locator('[data-testid=points-publication]').innerText(), /（个人）[\s\S]*庭院整洁/);
+
+      // At the counter the worker may redeem for her (residents without a phone): refused until her
+      // presence is ticked, and then held to the same balance (she has just spent her points).
+      await office.goto(`${BASE}/volunteers/points?unit=${COMMUNITY}`);
+      let assisted = office.locator('form[data-testid=assisted-redeem]');
+      const pick = async (form) => {
+        const value = await form.locator('select[name=person] option', { hasText: who.name }).first().getAttribute('value');
+        await form.locator('select[name=person]').selectOption(value);
+        const toothpaste = await form.locator('select[name=item] option', { hasText: '牙膏' }).first().getAttribute('value');
+        await form.locator('select[name=item]').selectOption(toothpaste);
+        await form.locator('select[name=from]').selectOption('person');
+      };
+      await pick(assisted);
+      await submit(office, assisted.locator('button[type=submit]'));
+      assert.equal(await office.locator('[data-code="assist.presence_required"]').count(), 1, 'presence must be confirmed');
+      await office.goto(`${BASE}/volunteers/points?unit=${COMMUNITY}`);
+      assisted = office.locator('form[data-testid=assisted-redeem]');
+      await pick(assisted);
+      await assisted.locator('input[name=present]').check();
+      await submit(office, assisted.locator('button[type=submit]'));
+      assert.equal(await office.locator('[data-code="ledger.insufficient"]').count(), 1, 'the same balance check applies');
     });
   });
 });

@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/volunteers/people/{id}/redeem", post(pages::redeem_for))
         .route("/volunteers/stars/apply", post(pages::star_apply))
         .route("/volunteers/stars/{id}/decide", post(pages::star_decide))
+        .route("/volunteers/stars/approvers", post(pages::star_approvers_submit))
         .route("/volunteers/proofs", post(pages::proof_issue))
         .route("/volunteers/proofs/{no}", get(pages::proof))
         .route("/volunteers/timebank", get(pages::timebank))

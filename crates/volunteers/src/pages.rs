@@ -54,6 +54,7 @@ fn flash(ok: Option<&str>) -> Option<String> {
             "donated" => "已捐入爱心池，谢谢您",
             "star" => "星级申请已提交",
             "star_decided" => "星级申请已处理",
+            "star_approvers" => "星级审批层级已保存",
             "service" => "服务项目已添加",
             "config" => "时间银行规则已保存",
             "granted" => "已从爱心池发放",
@@ -409,6 +410,9 @@ struct ManagePage {
     presets: Vec<&'static str>,
     services: Vec<(String, String, String)>,
     pool: String,
+    /// The city of the caller's grant, where she sets the star approval levels.
+    city_root: Option<String>,
+    star_approvers: String,
 }
 
 pub async fn manage(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Query(q): Query<OkQuery>) -> AppResult<Response> {
@@ -435,12 +439,22 @@ pub async fn manage(State(p): State<Platform>, State(site): State<Site>, Auth(me
         let t22 = service::station_coverage(&p.db, root).await?;
         indicators.push((unit_name(&p, root.as_str()).await, t06.percent(), t06.numerator, t06.denominator, t22.percent(), t22.numerator, t22.denominator));
     }
+    // Only the applications this level approves (the city sets which level approves each star).
     let mut stars = Vec::new();
     for a in store::star_apps_in(&p.db, &scope, "pending").await? {
+        let approvers = store::star_approvers_for(&p.db, &a.unit_code).await?;
+        if !service::may_decide_star(&me, &approvers, a.level, &a.unit_code) {
+            continue;
+        }
         let v =
             store::volunteer(&p.db, &a.volunteer_id).await?.map(|v| format!("{} {}", registry::model::mask_name(&v.name), v.volunteer_no)).unwrap_or_default();
         stars.push((a.id, v, a.level, hm(a.minutes_at)));
     }
+    let city_root = scope.roots().iter().find(|r| r.level() == platform::scope::Level::City).map(|r| r.as_str().to_owned());
+    let star_approvers = match &city_root {
+        Some(c) => store::star_approvers_for(&p.db, c).await?.to_config(),
+        None => String::new(),
+    };
     let root = scope.roots().first().cloned().ok_or_else(AppError::forbidden)?;
     let (config, _, _) = store::config_for(&p.db, root.as_str()).await?;
     let config_unit: String = root.as_str().chars().take(6).collect();
@@ -465,7 +479,14 @@ pub async fn manage(State(p): State<Platform>, State(site): State<Site>, Auth(me
         presets: model::TimeBankConfig::PRESETS.to_vec(),
         pool,
         services,
+        city_root,
+        star_approvers,
     }))
+}
+
+pub async fn star_approvers_submit(State(p): State<Platform>, Auth(me): Auth, Form(m): Fields) -> AppResult<Response> {
+    service::set_star_approvers(&p, &me, f(&m, "unit"), f(&m, "star_approvers")).await?;
+    Ok(Redirect::to("/volunteers/manage?ok=star_approvers").into_response())
 }
 
 pub async fn org_create(State(p): State<Platform>, Auth(me): Auth, Form(m): Fields) -> AppResult<Response> {

@@ -714,11 +714,44 @@ pub async fn apply_star(p: &Platform, me: &Principal) -> AppResult<i64> {
     Ok(level)
 }
 
+/// May the caller decide a star of `level` for a volunteer of `unit`? Only through a grant at the
+/// level the city set for that star (区县 for 1–3, 市 for 4–5 by default) that covers the unit.
+pub fn may_decide_star(me: &Principal, approvers: &model::StarApprovers, level: i64, unit: &str) -> bool {
+    let Ok(code) = UnitCode::parse(unit) else {
+        return false;
+    };
+    let scope = me.scope(Permission::ManageVolunteers);
+    scope.roots().iter().any(|r| r.contains(&code) && approvers.may_decide(level, r.level()))
+}
+
+/// 星级认定 approval levels, set by the city.
+pub async fn set_star_approvers(p: &Platform, me: &Principal, unit: &str, text: &str) -> AppResult<()> {
+    let scope = me.require(Permission::ManageVolunteers)?;
+    let code = UnitCode::parse(unit).map_err(|_| AppError::bad_request("unit.bad_code", "单位代码无效").at_field("unit"))?;
+    if code.level() != platform::scope::Level::City {
+        return Err(AppError::bad_request("star.approvers_city_only", "星级审批层级由市设置").at_field("unit"));
+    }
+    if !scope.contains(&code) {
+        return Err(AppError::forbidden());
+    }
+    let a = model::StarApprovers::parse(text)?;
+    let mut tx = p.db.begin().await?;
+    store::put_star_approvers(&mut tx, code.as_str(), &a, &me.username, p.now()).await?;
+    audit(&mut tx, p, me, code.as_str(), "volunteer.star_approvers", code.as_str(), &a.to_config()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 pub async fn decide_star(p: &Platform, me: &Principal, app_id: &str, approve: bool, note: &str) -> AppResult<()> {
     let scope = me.require(Permission::ManageVolunteers)?;
     let apps = store::star_apps_in(&p.db, &scope, "pending").await?;
     let a = apps.into_iter().find(|a| a.id == app_id).ok_or_else(AppError::not_found)?;
     let v = store::volunteer(&p.db, &a.volunteer_id).await?.ok_or_else(AppError::not_found)?;
+    let approvers = store::star_approvers_for(&p.db, &v.unit_code).await?;
+    if !may_decide_star(me, &approvers, a.level, &v.unit_code) {
+        let by = model::StarApprovers::level_label(approvers.level_for(a.level));
+        return Err(AppError::conflict("star.wrong_level", format!("{} 星由{by}志愿服务主管部门审批", a.level)));
+    }
     let (_, ladder, _) = store::config_for(&p.db, &v.unit_code).await?;
     if approve {
         ladder.check_application(v.stars, a.level, store::final_minutes(&p.db, &v.id, p.now()).await?)?;

@@ -664,6 +664,26 @@ pub async fn config_for(db: &Db, unit: &str) -> DbResult<(TimeBankConfig, model:
     })
 }
 
+/// The level that approves each star, as the city set it (the default when it has not).
+pub async fn star_approvers_for(db: &Db, unit: &str) -> DbResult<model::StarApprovers> {
+    let city: String = unit.chars().take(4).collect();
+    let row: Option<(Option<String>,)> = db.fetch_optional(sql!("SELECT star_approvers FROM tb_config WHERE unit_code = $1", city.as_str())).await?;
+    Ok(row.and_then(|r| r.0).and_then(|s| model::StarApprovers::parse(&s).ok()).unwrap_or_default())
+}
+
+/// Stores the city's star approval levels; a city without a time-bank configuration of its own
+/// gets the default one beside them (counties keep theirs).
+pub async fn put_star_approvers(tx: &mut Tx, city: &str, a: &model::StarApprovers, by: &str, now: Millis) -> DbResult<()> {
+    let n = tx
+        .execute(sql!("UPDATE tb_config SET star_approvers = $1, updated_by = $2, updated_ms = $3 WHERE unit_code = $4", a.to_config(), by, now, city))
+        .await?;
+    if n == 0 {
+        put_config(tx, city, &TimeBankConfig::default_preset(), &model::StarLadder::default(), by, now).await?;
+        tx.execute(sql!("UPDATE tb_config SET star_approvers = $1 WHERE unit_code = $2", a.to_config(), city)).await?;
+    }
+    Ok(())
+}
+
 pub async fn put_config(tx: &mut Tx, unit: &str, c: &TimeBankConfig, stars: &model::StarLadder, by: &str, now: Millis) -> DbResult<()> {
     let ladder = stars.0.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(",");
     tx.execute(sql!(

@@ -602,9 +602,39 @@ async fn stars_are_applied_for_and_approved_and_points_objections_close() {
     assert_eq!(service::apply_star(&t.platform, &me).await.unwrap(), 1);
     assert_eq!(service::apply_star(&t.platform, &me).await.unwrap_err().code, "star.pending");
     let apps = store::star_apps_of(&t.platform.db, &v.id).await.unwrap();
-    service::decide_star(&t.platform, &staff, &apps[0].id, true, "同意").await.unwrap();
+    // Stars go to the level the city sets: 1–3 stars the county by default, not the community nor
+    // the city; the county's management page lists the application, the community's does not.
+    let county = principal(&t, "county", Role::CountyStaff, "510903").await;
+    assert_eq!(service::decide_star(&t.platform, &staff, &apps[0].id, true, "同意").await.unwrap_err().code, "star.wrong_level");
+    assert_eq!(service::decide_star(&t.platform, &city, &apps[0].id, true, "同意").await.unwrap_err().code, "star.wrong_level");
+    let cb = t.login("county", None).await;
+    assert!(t.get(&cb, "/volunteers/manage").await.body.contains(&format!("/volunteers/stars/{}/decide", apps[0].id)));
+    let ob = t.login("office", None).await;
+    assert!(!t.get(&ob, "/volunteers/manage").await.body.contains(&format!("/volunteers/stars/{}/decide", apps[0].id)));
+    service::decide_star(&t.platform, &county, &apps[0].id, true, "同意").await.unwrap();
     assert_eq!(store::volunteer(&t.platform.db, &v.id).await.unwrap().unwrap().stars, 1);
     assert_eq!(service::apply_star(&t.platform, &me).await.unwrap_err().code, "star.not_enough_hours", "2 stars need 3 hours");
+    // The city moves every star to itself; only the city may set it, and the page shows the levels.
+    assert_eq!(service::set_star_approvers(&t.platform, &county, "510903", "city").await.unwrap_err().code, "star.approvers_city_only");
+    assert_eq!(service::set_star_approvers(&t.platform, &city, "5109", "county,town").await.unwrap_err().code, "star.bad_approvers");
+    let mut cityb = t.login("city", None).await;
+    let r = t.post(&mut cityb, "/volunteers/stars/approvers", &[("unit", "5109"), ("star_approvers", "city,city,city,city,province")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(t.get(&cityb, "/volunteers/manage").await.body.contains("value=\"city,city,city,city,province\""));
+    assert_eq!(store::config_for(&t.platform.db, "510903001001").await.unwrap().1.0, vec![1, 3], "the county's own ladder is untouched");
+    t.clock.advance(DAY);
+    let a2 = activity(&t, &staff, 5).await;
+    service::sign_up(&t.platform, &me, &a2).await.unwrap();
+    service::scan(&t.platform, &me, &service::scan_code(&t.platform, &a2, ScanAction::CheckIn)).await.unwrap();
+    t.clock.advance(3 * HOUR);
+    let r2 = service::scan(&t.platform, &me, &service::scan_code(&t.platform, &a2, ScanAction::CheckOut)).await.unwrap().record_id.unwrap();
+    service::confirm(&t.platform, &staff, &r2, true, None, "").await.unwrap();
+    t.clock.advance(8 * DAY);
+    assert_eq!(service::apply_star(&t.platform, &me).await.unwrap(), 2);
+    let pending = store::star_apps_of(&t.platform.db, &v.id).await.unwrap().into_iter().find(|a| a.state == "pending").unwrap();
+    assert_eq!(service::decide_star(&t.platform, &county, &pending.id, true, "").await.unwrap_err().code, "star.wrong_level");
+    service::decide_star(&t.platform, &city, &pending.id, true, "同意").await.unwrap();
+    assert_eq!(store::volunteer(&t.platform.db, &v.id).await.unwrap().unwrap().stars, 2);
 
     // Points objections are taken until 7 days after the month of publication.
     let set = service::draft_rules(&t.platform, &staff, COMMUNITY, "L01,门前三包,+10").await.unwrap();
