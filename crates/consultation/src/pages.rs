@@ -704,6 +704,31 @@ pub async fn meeting_update(
     topic_after(&p, &site, &me, &id, r).await
 }
 
+/// Attendance as JSON for the meeting page's script, which polls it so every screen in the hall
+/// shows the same count (the page itself works without it, on reload).
+pub async fn meeting_attendance(State(p): State<Platform>, Auth(me): Auth, Path((id, mid)): Path<(String, String)>) -> AppResult<Response> {
+    let (due, present, ok, line) = service::attendance(&p, &me, &id, &mid).await?;
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        axum::Json(serde_json::json!({ "due": due, "present": present, "quorum_ok": ok, "line": line })),
+    )
+        .into_response())
+}
+
+pub async fn meeting_arrive(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path((id, mid)): Path<(String, String)>) -> AppResult<Response> {
+    let r = service::meeting_arrive(&p, &me, &id, &mid).await;
+    topic_after(&p, &site, &me, &id, r).await
+}
+
+/// The meeting page's script, served by the slice (CSP `script-src 'self'`).
+pub async fn meeting_js() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (axum::http::header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../static/meeting.js"),
+    )
+        .into_response()
+}
+
 // ---------------------------------------------------------------------------------------------
 // 村务公开
 

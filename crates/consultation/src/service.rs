@@ -784,6 +784,32 @@ pub async fn update_meeting(p: &Platform, me: &Principal, id: &str, mid: &str, p
     Ok(())
 }
 
+/// The live attendance of a meeting: (due, present, quorum met, the line shown).
+pub async fn attendance(p: &Platform, me: &Principal, id: &str, mid: &str) -> AppResult<(i64, i64, bool, String)> {
+    topic(p, me, id).await?;
+    let m = store::meeting(&p.db, mid).await?.filter(|m| m.consultation_id == id).ok_or_else(AppError::not_found)?;
+    let (ok, line) = model::meeting_quorum(m.due, m.present, m.quorum());
+    Ok((m.due, m.present, ok, line))
+}
+
+/// Records one arrival at the door (签到), audited like any attendance change.
+pub async fn meeting_arrive(p: &Platform, me: &Principal, id: &str, mid: &str) -> AppResult<()> {
+    let c = topic(p, me, id).await?;
+    if !can_manage_topic(me, &c) {
+        return Err(AppError::forbidden());
+    }
+    let now = p.now();
+    let mut tx = p.db.begin().await?;
+    let m = store::meeting_tx(&mut tx, mid).await?.filter(|m| m.consultation_id == id).ok_or_else(AppError::not_found)?;
+    if store::meeting_arrive(&mut tx, mid).await? == 0 {
+        return Err(AppError::bad_request("meeting.bad_present", "实到人数已等于应到人数").at_field("实到人数"));
+    }
+    audit(&mut tx, now, &me.actor(), &c.unit_code, "consultation.meeting_update", mid, &format!("present {}", m.present + 1)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+
 // ---------------------------------------------------------------------------------------------
 // 小微权力清单
 

@@ -611,6 +611,16 @@ pub async fn meeting_tx(tx: &mut Tx, mid: &str) -> DbResult<Option<MeetingRow>> 
     tx.fetch_optional(sql!("SELECT * FROM meetings WHERE id = $1", mid)).await
 }
 
+pub async fn meeting(db: &Db, mid: &str) -> DbResult<Option<MeetingRow>> {
+    db.fetch_optional(sql!("SELECT * FROM meetings WHERE id = $1", mid)).await
+}
+
+/// One more person signed in at the door: an increment in the database, so two desks counting at
+/// once both count; never past the number due.
+pub async fn meeting_arrive(tx: &mut Tx, mid: &str) -> DbResult<u64> {
+    tx.execute(sql!("UPDATE meetings SET present = present + 1 WHERE id = $1 AND present < due", mid)).await
+}
+
 // ---------------------------------------------------------------------------------------------
 // 村务公开
 

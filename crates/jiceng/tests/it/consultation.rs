@@ -508,7 +508,25 @@ async fn four_two_consultation_runs_in_order_with_meeting_quorum_and_publication
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let page = t.get(&staff, &format!("/consultation/topics/{id}")).await;
     assert!(page.body.contains("应到 9 人，实到 5 人，要求三分之二以上（含本数）：未达到法定人数"), "{}", page.body);
-    let mid = page.body.split(&format!("/consultation/topics/{id}/meetings/")).nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let mid = page.body.split(&format!("/consultation/topics/{id}/meetings/")).nth(1).unwrap().split(['"', '/']).next().unwrap().to_owned();
+    // Live attendance: the page loads the slice's script and polls the count, which 签到 +1 raises
+    // (an increment, audited); the quorum state follows.
+    assert!(page.body.contains("<script src=\"/consultation/meeting.js\" defer></script>"));
+    assert!(page.body.contains(&format!("data-meeting-live=\"/consultation/topics/{id}/meetings/{mid}/attendance\"")));
+    let js = t.get(&staff, "/consultation/meeting.js").await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js.body.contains("data-meeting-live"));
+    let live = format!("/consultation/topics/{id}/meetings/{mid}/attendance");
+    let a = t.get(&staff, &live).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!((a.json()["present"].as_i64(), a.json()["quorum_ok"].as_bool()), (Some(5), Some(false)));
+    let r = t.post(&mut staff, &format!("/consultation/topics/{id}/meetings/{mid}/arrive"), &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let a = t.get(&staff, &live).await;
+    assert_eq!((a.json()["present"].as_i64(), a.json()["quorum_ok"].as_bool()), (Some(6), Some(true)), "6 of 9 is exactly two thirds");
+    assert!(a.json()["line"].as_str().unwrap().contains("已达到法定人数"));
+    let r = t.post(&mut staff, &format!("/consultation/topics/{id}/meetings/{mid}"), &[("present", "5"), ("minutes", ""), ("decision", "")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
     let r = t
         .post(
             &mut staff,
