@@ -61,3 +61,18 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/volunteers/indicators", get(api::indicators))
         .route("/api/v1/points/bin-events", post(api::bin_event))
 }
+
+/// The background loop of a serving process: the time-bank expiry runs every hour (it does nothing
+/// unless a county's or the city's rules set a validity, which no preset does).
+pub fn spawn_jobs(p: platform::Platform) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match service::expire_hours(&p).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(transfers = n, "time-bank hours past their validity moved to the donation pools"),
+                Err(e) => tracing::error!(error = %e, "time-bank expiry failed"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+    })
+}

@@ -102,10 +102,12 @@ pub enum TransferKind {
     Award,
     /// 冲正: a compensating entry; history is never edited.
     Correction,
+    /// 过期: unspent hours past the configured validity moved to the donation pool.
+    Expire,
 }
 
 impl TransferKind {
-    pub const ALL: [TransferKind; 8] = [
+    pub const ALL: [TransferKind; 9] = [
         TransferKind::Deposit,
         TransferKind::Welcome,
         TransferKind::Redeem,
@@ -114,6 +116,7 @@ impl TransferKind {
         TransferKind::Grant,
         TransferKind::Award,
         TransferKind::Correction,
+        TransferKind::Expire,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -125,6 +128,7 @@ impl TransferKind {
             TransferKind::Grant => "grant",
             TransferKind::Award => "award",
             TransferKind::Correction => "correction",
+            TransferKind::Expire => "expire",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -140,12 +144,13 @@ impl TransferKind {
             TransferKind::Grant => "爱心池发放",
             TransferKind::Award => "积分评定",
             TransferKind::Correction => "冲正",
+            TransferKind::Expire => "过期转入爱心池",
         }
     }
     /// Transfers that spend the payer's own balance are held to its floor; issuing, deductions
     /// under an approved rule and corrections are not (a deduction may leave a household below 0).
     pub fn checks_floor(self) -> bool {
-        matches!(self, TransferKind::Redeem | TransferKind::Gift | TransferKind::Donate | TransferKind::Grant)
+        matches!(self, TransferKind::Redeem | TransferKind::Gift | TransferKind::Donate | TransferKind::Grant | TransferKind::Expire)
     }
 }
 
@@ -710,6 +715,13 @@ pub const OBJECTION_DAYS: i64 = 7;
 // ---------------------------------------------------------------------------------------------
 // Points accounts: household and person
 
+/// How many minutes of an account expire now (first in, first out: spending uses the oldest hours
+/// first): what was credited before the cutoff and not yet spent, expired or otherwise debited —
+/// never more than the balance. Expiry itself is a debit, so running it again expires nothing more.
+pub fn expiring(credited_before_cutoff: i64, debited_ever: i64, balance: i64) -> i64 {
+    (credited_before_cutoff - debited_ever).min(balance).max(0)
+}
+
 /// 张三丰 → 张**: a name as a village notice board shows it.
 pub fn mask_name(name: &str) -> String {
     let mut c = name.chars();
@@ -1062,6 +1074,15 @@ mod tests {
         assert_eq!(HouseholdSpend::parse("x").unwrap_err().code, "points.bad_household_spend");
         assert_eq!(Payer::parse("").unwrap(), Payer::Household);
         assert_eq!(Payer::parse("person").unwrap(), Payer::Person);
+    }
+
+    #[test]
+    fn expiry_takes_the_oldest_unspent_hours_once() {
+        assert_eq!(expiring(120, 0, 120), 120);
+        assert_eq!(expiring(120, 50, 70), 70, "spent hours were the oldest");
+        assert_eq!(expiring(120, 120, 60), 0, "already expired: nothing more");
+        assert_eq!(expiring(100, 0, 40), 40, "never below zero");
+        assert_eq!(expiring(100, 0, -10), 0, "an overdrawn account loses nothing");
     }
 
     #[test]

@@ -576,6 +576,16 @@ pub async fn config_submit(State(p): State<Platform>, Auth(me): Auth, Form(m): F
         c.overdraft = opt_hours("overdraft")?.unwrap_or(0);
         c.welcome = opt_hours("welcome")?.unwrap_or(0);
         c.gifts = f(&m, "gifts") == "1";
+        // Off unless filled in: no authoritative expiry rule was found, so no preset sets one.
+        c.expiry_days = match f(&m, "expiry_days").trim() {
+            "" => None,
+            s => Some(
+                s.parse::<i64>()
+                    .ok()
+                    .filter(|d| (30..=36_500).contains(d))
+                    .ok_or_else(|| AppError::bad_request("timebank.bad_expiry", "有效期须为 30–36500 天的整数，留空表示长期有效").at_field("expiry_days"))?,
+            ),
+        };
     }
     let stars = if f(&m, "stars").trim().is_empty() { model::StarLadder::default() } else { model::StarLadder::parse(f(&m, "stars"))? };
     service::set_config(&p, &me, f(&m, "unit"), &c, &stars).await?;

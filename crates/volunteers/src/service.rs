@@ -1685,3 +1685,89 @@ pub async fn station_coverage(db: &platform::Db, root: &UnitCode) -> AppResult<R
     let n = townships.iter().filter(|u| covered.contains(&u.code)).count() as i64;
     Ok(Rate::new(root.as_str(), n, townships.len() as i64, 1.0))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Expiry (off by default)
+
+/// 过期: where a county's (or the city's) time-bank rules set a validity, unspent hours credited
+/// longer ago than that move to the county's donation pool (爱心池) by a transfer of their own —
+/// no deposit is ever edited. First in, first out; idempotent (a second run, or a second process
+/// at the same moment, expires nothing more). Returns the number of transfers posted.
+pub async fn expire_hours(p: &Platform) -> AppResult<usize> {
+    if !store::any_expiry(&p.db).await? {
+        return Ok(0);
+    }
+    let actor = audit::Actor::system();
+    let now = p.now();
+    let mut configs: std::collections::HashMap<String, Option<i64>> = std::collections::HashMap::new();
+    let mut posted = 0;
+    let mut after = String::new();
+    loop {
+        let page = store::person_minute_accounts(&p.db, &after, 500).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id.clone();
+        for acct in page {
+            let county = county_of(&acct.unit_code);
+            let days = match configs.get(&county) {
+                Some(d) => *d,
+                None => {
+                    let d = store::config_for(&p.db, &acct.unit_code).await?.0.expiry_days;
+                    configs.insert(county.clone(), d);
+                    d
+                }
+            };
+            let Some(days) = days.filter(|d| *d > 0) else { continue };
+            let mut tx = p.db.begin().await?;
+            let (credited, debited) = store::credits_and_debits(&mut tx, &acct.id, now - days * platform::clock::DAY).await?;
+            let (balance,): (i64,) = tx.fetch_one(platform::sql!("SELECT balance FROM ledger_accounts WHERE id = $1", acct.id.as_str())).await?;
+            let amount = model::expiring(credited, debited, balance);
+            if amount == 0 {
+                continue;
+            }
+            let pool = store::account(&mut tx, Currency::Minutes, AccountKind::Pool, &county, &county, now).await?;
+            // The key names the debits already counted: a concurrent run computing the same
+            // amount collides on it instead of expiring twice.
+            let key = format!("expire:{}:{debited}", acct.id);
+            let res = store::post(
+                &mut tx,
+                &NewTransfer {
+                    currency: Currency::Minutes,
+                    kind: TransferKind::Expire,
+                    from: &acct,
+                    to: &pool,
+                    amount,
+                    floor: Some(0),
+                    reason: &format!("超过 {days} 天未使用的时长转入爱心池"),
+                    ref_id: None,
+                    corrects_id: None,
+                    service_day: None,
+                    idem_key: Some(&key),
+                    actor: &actor.name,
+                    now,
+                },
+            )
+            .await;
+            let id = match res {
+                Ok(id) => id,
+                Err(e) if e.code == "ledger.duplicate" || e.code == "ledger.insufficient" => continue,
+                Err(e) => return Err(e),
+            };
+            audit::record(
+                &mut tx,
+                now,
+                &AuditEvent {
+                    actor: &actor,
+                    unit: Some(&acct.unit_code),
+                    action: "timebank.expire",
+                    target: &id,
+                    outcome: Outcome::Ok,
+                    detail: &format!("{amount} 分钟，账户 {}", acct.owner),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            posted += 1;
+        }
+    }
+    Ok(posted)
+}

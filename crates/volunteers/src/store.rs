@@ -1108,3 +1108,27 @@ pub async fn insert_redemption(tx: &mut Tx, r: &RedemptionRow) -> DbResult<()> {
 pub async fn redemptions_in(db: &Db, unit: &str, limit: i64) -> DbResult<Vec<RedemptionRow>> {
     db.fetch_all(sql!("SELECT * FROM pb_redemptions WHERE unit_code = $1 ORDER BY created_ms DESC LIMIT $2", unit, limit)).await
 }
+
+// ---------------------------------------------------------------------------------------------
+// Expiry
+
+/// Is expiry enabled anywhere? (Off in every preset: the job then does nothing.)
+pub async fn any_expiry(db: &Db) -> DbResult<bool> {
+    let n: i64 = db.scalar(sql!("SELECT COUNT(*) FROM tb_config WHERE expiry_days IS NOT NULL")).await?;
+    Ok(n > 0)
+}
+
+/// Person time accounts, a page at a time by id.
+pub async fn person_minute_accounts(db: &Db, after: &str, limit: i64) -> DbResult<Vec<AccountRow>> {
+    db.fetch_all(sql!("SELECT * FROM ledger_accounts WHERE currency = 'minutes' AND kind = 'person' AND id > $1 ORDER BY id LIMIT $2", after, limit)).await
+}
+
+/// (credited before `cutoff`, debited ever) of an account, in its transaction.
+pub async fn credits_and_debits(tx: &mut Tx, account_id: &str, cutoff: Millis) -> DbResult<(i64, i64)> {
+    tx.fetch_one(sql!(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN to_account = $1 AND created_ms < $2 THEN amount ELSE 0 END), 0) AS BIGINT), CAST(COALESCE(SUM(CASE WHEN from_account = $1 THEN amount ELSE 0 END), 0) AS BIGINT) FROM ledger_transfers WHERE to_account = $1 OR from_account = $1",
+        account_id,
+        cutoff
+    ))
+    .await
+}

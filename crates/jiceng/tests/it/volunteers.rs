@@ -886,3 +886,50 @@ async fn staff_redeem_for_residents_present_at_the_counter() {
     assert!(audits.iter().any(|a| a.0.contains(&head.0) && a.0.contains("office")), "{audits:?}");
     assert!(store::check_ledger(&t.platform.db).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn expired_hours_move_to_the_pool_by_transfers_once() {
+    let t = setup().await;
+    let city = principal(&t, "city", Role::CityStaff, "5109").await;
+    let staff = principal(&t, "office", Role::CommunityStaff, COMMUNITY).await;
+    let old = people(&t, "1940-01-01", "1955-12-31", 1).await;
+    let v = service::register_assisted(&t.platform, &staff, &reg(&old[0].0, &old[0].1)).await.unwrap();
+    let acct = || async { store::find_account(&t.platform.db, Currency::Minutes, AccountKind::Person, &v.person_id).await.unwrap().unwrap().balance };
+    // Off by default: a year later nothing has expired.
+    t.clock.advance(400 * DAY);
+    assert_eq!(service::expire_hours(&t.platform).await.unwrap(), 0);
+    assert_eq!(acct().await, 120);
+    // The county enables a 30-day validity; 50 of the 120 welcome minutes were spent first.
+    let bath = service::add_service(&t.platform, &city, "510903", "助浴", 50).await.unwrap();
+    service::redeem_for(&t.platform, &staff, &v.id, &bath, true, None).await.unwrap();
+    t.clock.advance(MINUTE);
+    let mut cfg = volunteers::model::TimeBankConfig::default_preset();
+    cfg.expiry_days = Some(30);
+    service::set_config(&t.platform, &city, "510903", &cfg, &volunteers::model::StarLadder::default()).await.unwrap();
+    let mut cb = t.login("city", None).await;
+    let r = t.post(&mut cb, "/volunteers/timebank/config", &[("unit", "510903"), ("preset", "suining"), ("custom", "1"), ("expiry_days", "10")]).await;
+    assert!(r.status == StatusCode::BAD_REQUEST && r.body.contains("data-code=\"timebank.bad_expiry\""), "{}", r.body);
+    let pool_before = service::pool_balance(&t.platform, "510903").await.unwrap();
+    assert_eq!(service::expire_hours(&t.platform).await.unwrap(), 1);
+    assert_eq!(acct().await, 0, "the 70 unspent welcome minutes expired");
+    assert_eq!(service::pool_balance(&t.platform, "510903").await.unwrap(), pool_before + 70);
+    assert_eq!(service::expire_hours(&t.platform).await.unwrap(), 0, "a second run expires nothing more");
+    // The welcome credit itself is untouched: the expiry is a transfer of its own.
+    let kinds: Vec<(String, i64)> = t
+        .platform
+        .db
+        .fetch_all(sql!(
+            "SELECT t.kind, t.amount FROM ledger_transfers t JOIN ledger_accounts a ON a.id = t.from_account OR a.id = t.to_account WHERE a.kind = 'person' AND a.owner = $1 ORDER BY t.created_ms, t.kind",
+            v.person_id.as_str()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(kinds, vec![("welcome".into(), 120), ("redeem".into(), 50), ("expire".into(), 70)]);
+    // Fresh hours are kept: a pool grant today does not expire until 30 days have passed.
+    service::grant_from_pool(&t.platform, &staff, &old[0].0, &old[0].1, 30, "独居高龄老人").await.unwrap();
+    assert_eq!(service::expire_hours(&t.platform).await.unwrap(), 0);
+    t.clock.advance(31 * DAY);
+    assert_eq!(service::expire_hours(&t.platform).await.unwrap(), 1);
+    assert_eq!(acct().await, 0);
+    assert!(store::check_ledger(&t.platform.db).await.unwrap().is_empty());
+}
