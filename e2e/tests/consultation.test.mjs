@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BASE, RESULTS, launch, login, withPages } from './helpers.mjs';
+import { BASE, COMMUNITY, RESULTS, launch, login, withPages } from './helpers.mjs';
 
 const STAFF = 'e2e-village';
 const OWNER = 'e2e-owner';
@@ -176,6 +176,137 @@ describe('owners’ ballot from roll to result', () => {
       assert.equal(res.status(), 200);
       assert.match(await anon.locator('h1').innerText(), /村务公开栏/);
       assert.ok((await anon.locator('text=小微权力清单').count()) >= 1);
+    });
+  });
+
+  test('小微权力清单: the village adopts the template, adds an item, and the public page shows it', async () => {
+    await withPages(browser, 'consultation-power', ['staff', 'anon'], async ({ staff, anon }) => {
+      await login(staff, STAFF);
+      await staff.goto(`${BASE}/consultation/power/${COMMUNITY}`);
+      const adopt = staff.locator('form[data-testid=power-adopt] button');
+      if (await adopt.count()) {
+        await submit(staff, adopt);
+        assert.equal(await staff.locator('[data-testid=power-item]').count(), 12);
+      }
+      const name = `农机购置补贴初审 ${RUN}`;
+      const add = staff.locator('form[data-testid=power-add]');
+      await add.locator('input[name=category]').fill('便民服务');
+      await add.locator('input[name=name]').fill(name);
+      await add.locator('input[name=basis]').fill('县农业农村局农机购置补贴实施方案');
+      await add.locator('textarea[name=steps]').fill('农户申请\n村核实\n公示 5 天\n报乡镇');
+      await add.locator('input[name=responsible]').fill('村民委员会');
+      await submit(staff, add.locator('button[type=submit]'));
+      assert.match(await staff.locator('[data-testid=flash]').innerText(), /已新增事项/);
+      await anon.goto(`${BASE}/public/affairs/${COMMUNITY}`);
+      const row = anon.locator('table[data-testid=power-list] tr', { hasText: name });
+      assert.equal(await row.count(), 1);
+      assert.match(await row.innerText(), /农户申请 → 村核实 → 公示 5 天 → 报乡镇/);
+    });
+  });
+
+  test('meeting attendance and quorum update live on every screen', async () => {
+    await withPages(browser, 'consultation-meeting', ['desk', 'hall'], async ({ desk, hall }) => {
+      await login(desk, STAFF);
+      await login(hall, STAFF);
+      await desk.goto(`${BASE}/consultation`);
+      const raise = desk.locator('form[data-testid=raise-topic]');
+      await raise.locator('input[name=title]').fill(`小区停车管理 ${RUN}`);
+      await raise.locator('textarea[name=body]').fill('居民反映夜间停车难');
+      await submit(desk, raise.locator('button[type=submit]'));
+      const topicUrl = desk.url();
+      const mf = desk.locator('form[data-testid=meeting-form]');
+      await desk.locator('details', { has: mf }).locator('summary').click();
+      await mf.locator('input[name=title]').fill('居民议事会');
+      await mf.locator('input[name=due]').fill('3');
+      await mf.locator('input[name=present]').fill('1');
+      await submit(desk, mf.locator('button[type=submit]'));
+      await hall.goto(topicUrl);
+      const quorum = (page) => page.locator('[data-testid=meeting] [data-testid=meeting-quorum]').first();
+      assert.equal(await quorum(hall).getAttribute('data-ok'), 'false');
+      assert.match(await quorum(hall).innerText(), /实到 1 人/);
+
+      // The desk signs one person in: its own count changes without a reload…
+      await desk.locator('form[data-testid=arrive] button').first().click();
+      await desk.waitForFunction(() => /实到 2 人/.test(document.querySelector('[data-testid=meeting-quorum]')?.textContent || ''));
+      assert.equal(new URL(desk.url()).pathname, new URL(topicUrl).pathname, 'no navigation');
+      assert.equal(await quorum(desk).getAttribute('data-ok'), 'true', '2 of 3 is exactly two thirds');
+      // …and the screen in the hall follows by itself.
+      await hall.waitForFunction(() => document.querySelector('[data-testid=meeting-quorum]')?.getAttribute('data-ok') === 'true', null, { timeout: 10_000 });
+      assert.match(await quorum(hall).innerText(), /实到 2 人.*已达到法定人数/);
+    });
+  });
+});
+
+describe('ballot voting window on the test clock', async () => {
+  const clock = await fetch(`${BASE}/test/clock`).then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  const skip = !clock && 'the server has no test clock (start it with JICENG_TEST_CLOCK=1, as run.sh does)';
+  let browser;
+  before(async () => { if (!skip) browser = await launch(); });
+  after(async () => {
+    await browser?.close();
+    if (!skip) await fetch(`${BASE}/test/clock/reset`, { method: 'POST' });
+  });
+
+  async function advance(minutes) {
+    const res = await fetch(`${BASE}/test/clock/advance`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ minutes }) });
+    assert.equal(res.status, 200, `advancing the test clock by ${minutes} min`);
+    return res.json();
+  }
+  // Beijing wall-clock time for a datetime-local input.
+  const beijing = (ms) => new Date(ms + 8 * 3600_000).toISOString().slice(0, 16);
+
+  test('refused before the opening time, paper entered in the window, closed by the system at the closing time', { skip }, async () => {
+    await withPages(browser, 'consultation-window', ['staff'], async ({ staff }) => {
+      const now = (await (await fetch(`${BASE}/test/clock`)).json()).now_ms;
+      await login(staff, STAFF);
+      await staff.goto(`${BASE}/consultation`);
+      await submit(staff, staff.locator('table[data-testid=ballots] a', { hasText: '演示数据' }).first());
+      const compound = (await staff.locator('dl.facts dd').first().innerText()).match(/（(\d{15})）/)?.[1];
+      assert.ok(compound);
+      await staff.goto(`${BASE}/consultation/ballots/new`);
+      const form = staff.locator('form[data-testid=ballot-form]');
+      await form.locator('input[name=unit]').fill(compound);
+      await form.locator('input[name=title]').fill(`更换电梯 ${RUN}`);
+      await form.locator('input[name=organiser]').fill('小区业主委员会');
+      await form.locator('select[name=electorate]').selectOption('owners');
+      await form.locator('select[name=preset]').selectOption('civil_code_278');
+      await form.locator('input[name=q1]').fill('使用维修资金更换电梯');
+      await form.locator('select[name=matter1]').selectOption('5');
+      await form.locator('[data-testid=opens-at]').fill(beijing(now + 60 * 60_000));
+      await form.locator('[data-testid=closes-at]').fill(beijing(now + 120 * 60_000));
+      await submit(staff, form.locator('button[type=submit]'));
+      const ballotUrl = staff.url();
+      assert.match(new URL(ballotUrl).pathname, /^\/consultation\/ballots\/[0-9a-f]+$/);
+      await submit(staff, staff.locator('form[data-testid=open] button'));
+      assert.equal(await staff.locator('[data-testid=window]').getAttribute('data-window'), 'not_open_yet');
+
+      const enterPaper = async (evidence) => {
+        const paper = staff.locator('form[data-testid=vote-staff]');
+        await paper.locator('select[name=channel]').selectOption('paper');
+        await paper.locator('input[name=roll_no]').fill('1');
+        await paper.locator('input[name=evidence]').fill(evidence);
+        await choose(paper, ['yes']);
+        await submit(staff, paper.locator('button[type=submit]'));
+      };
+      await enterPaper(`纸质票 ${RUN}-early`);
+      assert.equal(await staff.locator('[data-testid=error]').getAttribute('data-code'), 'ballot.not_open_yet');
+
+      // Ninety minutes on: inside the window, the paper ballot counts.
+      await advance(90);
+      await login(staff, STAFF);
+      await staff.goto(ballotUrl);
+      await enterPaper(`纸质票 ${RUN}-001`);
+      assert.match(await staff.locator('[data-testid=flash]').innerText(), /纸质票录入/);
+
+      // Past the closing time the system closes the ballot and archives the result.
+      await advance(60);
+      await login(staff, STAFF);
+      await staff.goto(ballotUrl);
+      assert.equal(await staff.locator('[data-testid=state]').getAttribute('data-state'), 'closed');
+      await submit(staff, staff.locator('[data-testid=result-link]'));
+      const doc = await staff.locator('[data-testid=document]').innerText();
+      assert.match(doc, /纸质票录入 1 人/);
+      assert.match(await staff.locator('[data-testid=hash]').innerText(), /^[0-9a-f]{64}$/);
     });
   });
 });
