@@ -424,6 +424,9 @@ pub async fn vote(p: &Platform, me: &Principal, id: &str, v: VoteInput) -> AppRe
         _ => None,
     };
     let mut tx = p.db.begin().await?;
+    if store::lock_open_ballot(&mut tx, id).await? == 0 {
+        return Err(AppError::conflict("ballot.not_open", "表决已结束，不能再投票"));
+    }
     let entry = match &v.voter {
         VoterRef::Account => {
             let person = bound.as_ref().ok_or_else(|| AppError::internal("app vote without a bound person"))?;
@@ -582,10 +585,10 @@ async fn close_as(p: &Platform, actor: &Actor, id: &str) -> AppResult<String> {
     let not_open = || AppError::conflict("ballot.not_open", "只有投票中的表决可以结束");
     let now = p.now();
     let mut tx = p.db.begin().await?;
-    let b = store::ballot_tx(&mut tx, id).await?.ok_or_else(AppError::not_found)?;
-    if b.state != "open" {
+    if store::lock_open_ballot(&mut tx, id).await? == 0 {
         return Err(not_open());
     }
+    let b = store::ballot_tx(&mut tx, id).await?.ok_or_else(AppError::not_found)?;
     let unit = geography::store::get(&p.db, &b.unit_code).await?.map(|u| u.name).unwrap_or_default();
     let qs = store::questions_tx(&mut tx, id).await?;
     let part = store::participation_tx(&mut tx, id).await?;

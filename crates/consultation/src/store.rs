@@ -380,6 +380,12 @@ pub async fn close_ballot(tx: &mut Tx, ballot_id: &str, document: &str, hash: &s
     tx.execute(sql!("UPDATE ballots SET state = 'closed', closed_ms = $1 WHERE id = $2 AND state = 'open'", now, ballot_id)).await
 }
 
+/// Takes the ballot's row lock while it is open, as the first statement of a vote or a close, so the
+/// two serialise: a vote either lands before the result is computed or is refused, never after it.
+pub async fn lock_open_ballot(tx: &mut Tx, id: &str) -> DbResult<u64> {
+    tx.execute(sql!("UPDATE ballots SET state = 'open' WHERE id = $1 AND state = 'open'", id)).await
+}
+
 /// Open ballots whose closing time has passed, for the periodic close.
 pub async fn due_for_closing(db: &Db, now: Millis) -> DbResult<Vec<String>> {
     let r: Vec<(String,)> =

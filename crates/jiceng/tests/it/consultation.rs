@@ -910,3 +910,59 @@ async fn representatives_are_managed_per_village_and_the_meeting_roll_uses_the_c
     let actions: Vec<&str> = actions.iter().map(|(a,)| a.as_str()).collect();
     assert_eq!(actions, ["roll.representative_add", "roll.representative_add", "roll.representative_add", "roll.representative_retire", "roll.representative_add"]);
 }
+
+/// Late paper entries racing the automatic close: each is either counted in the archived result or
+/// refused, never recorded after the result was computed.
+#[tokio::test]
+async fn late_paper_entries_racing_the_automatic_close_are_in_the_result_or_refused() {
+    use platform::clock::HOUR;
+    let t = TestApp::new().await;
+    let (compound, _) = small_compound(&t).await;
+    t.user("staff", Role::CommunityStaff, COMMUNITY).await;
+    let mut staff = t.login("staff", None).await;
+    let r = t
+        .post(
+            &mut staff,
+            "/consultation/ballots",
+            &[
+                ("unit", compound.as_str()),
+                ("title", "更换门禁"),
+                ("organiser", "业主委员会"),
+                ("electorate", "owners"),
+                ("preset", "civil_code_278"),
+                ("secret", "1"),
+                ("q1", "更换小区门禁"),
+                ("matter1", "9"),
+                ("closes_at", "2026-05-29 10:00"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let id = r.location().trim_start_matches("/consultation/ballots/").to_owned();
+    let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/open"), &[]).await;
+    let qk = format!("q_{}", ordered_questions(&r.body)[0]);
+    t.clock.advance(6 * HOUR);
+    let path = format!("/consultation/ballots/{id}/vote");
+    let mut desks = Vec::new();
+    for _ in 0..3 {
+        desks.push(t.login("staff", None).await);
+    }
+    let [mut d1, mut d2, mut d3] = <[_; 3]>::try_from(desks).ok().unwrap();
+    let paper = |n: &'static str| [("channel", "paper"), ("roll_no", n), ("evidence", "票箱 1 号"), (qk.as_str(), "yes")];
+    let (p1, p2, p3) = (paper("1"), paper("2"), paper("3"));
+    let (r1, r2, r3, closed) = tokio::join!(
+        t.post(&mut d1, &path, &p1),
+        t.post(&mut d2, &path, &p2),
+        t.post(&mut d3, &path, &p3),
+        consultation::service::close_due_ballots(&t.platform)
+    );
+    assert_eq!(closed.unwrap(), 1);
+    for r in [&r1, &r2, &r3] {
+        assert!(r.status == StatusCode::OK || alert_code(&r.body) == "ballot.not_open", "{} {}", r.status, alert_code(&r.body));
+    }
+    let counted = [&r1, &r2, &r3].iter().filter(|r| r.status == StatusCode::OK).count() as i64;
+    let voters: i64 = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM ballot_voters WHERE ballot_id = $1", id.as_str())).await.unwrap();
+    assert_eq!(voters, counted);
+    let (doc,): (String,) = t.platform.db.fetch_optional(sql!("SELECT document FROM ballot_results WHERE ballot_id = $1", id.as_str())).await.unwrap().unwrap();
+    assert!(doc.contains(&format!("实际参与：{counted} 人")), "the archived result counts exactly the recorded votes: {doc}");
+}
