@@ -888,7 +888,11 @@ async fn award_views(p: &Platform, rows: Vec<store::AwardRow>) -> AppResult<Vec<
     let mut out = Vec::new();
     for a in rows {
         let item = store::rule(&p.db, &a.rule_id).await?.map(|r| format!("{} {}", r.code, r.item)).unwrap_or_default();
-        let household = registry::lookup::household(&p.db, &a.household_id).await?.map(|h| h.household_no).unwrap_or_default();
+        let mut household = registry::lookup::household(&p.db, &a.household_id).await?.map(|h| h.household_no).unwrap_or_default();
+        if let Some(pid) = &a.person_id {
+            let name = registry::lookup::person(&p.db, pid).await?.map(|b| b.name).unwrap_or_default();
+            household.push_str(&format!(" · {name}（个人积分）"));
+        }
         out.push(AwardView {
             household,
             item,

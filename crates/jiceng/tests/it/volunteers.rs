@@ -773,6 +773,9 @@ async fn person_and_household_points_follow_the_bound_identity() {
         occurred_ms: t.platform.now(),
     };
     let id = service::submit_award(&t.platform, &kid, &Claim { person_id: Some(&member.2), ..claim("L02") }).await.unwrap();
+    let ob = t.login("office", None).await;
+    let queue = t.get(&ob, &format!("/volunteers/points?unit={COMMUNITY}")).await;
+    assert!(queue.body.contains(&format!("{}（个人积分）", member.0)), "the review queue names the person: {}", queue.body);
     assert!(service::decide_award(&t.platform, &kid, &id, true).await.is_err(), "a resident cannot review her own claim");
     service::decide_award(&t.platform, &staff, &id, true).await.unwrap();
     service::decide_award(&t.platform, &checker, &id, true).await.unwrap();
