@@ -708,14 +708,16 @@ pub async fn meeting_update(
 /// shows the same count (the page itself works without it, on reload).
 pub async fn meeting_attendance(State(p): State<Platform>, Auth(me): Auth, Path((id, mid)): Path<(String, String)>) -> AppResult<Response> {
     let (due, present, ok, line) = service::attendance(&p, &me, &id, &mid).await?;
-    Ok((
-        [(axum::http::header::CACHE_CONTROL, "no-store")],
-        axum::Json(serde_json::json!({ "due": due, "present": present, "quorum_ok": ok, "line": line })),
-    )
+    Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], axum::Json(serde_json::json!({ "due": due, "present": present, "quorum_ok": ok, "line": line })))
         .into_response())
 }
 
-pub async fn meeting_arrive(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path((id, mid)): Path<(String, String)>) -> AppResult<Response> {
+pub async fn meeting_arrive(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path((id, mid)): Path<(String, String)>,
+) -> AppResult<Response> {
     let r = service::meeting_arrive(&p, &me, &id, &mid).await;
     topic_after(&p, &site, &me, &id, r).await
 }
@@ -939,7 +941,15 @@ async fn power_view(p: &Platform, site: &Site, me: &Principal, unit: &str, flash
             history: versions
                 .iter()
                 .filter(|v| v.item_id == item.id)
-                .map(|v| (v.version, format_beijing(v.changed_ms), v.changed_by.clone(), format!("{}｜{}｜{}｜{}", v.name, v.basis, v.steps, v.responsible), v.retired != 0))
+                .map(|v| {
+                    (
+                        v.version,
+                        format_beijing(v.changed_ms),
+                        v.changed_by.clone(),
+                        format!("{}｜{}｜{}｜{}", v.name, v.basis, v.steps, v.responsible),
+                        v.retired != 0,
+                    )
+                })
                 .collect(),
             item,
         })
@@ -989,7 +999,13 @@ async fn power_after(p: &Platform, site: &Site, me: &Principal, unit: &str, r: A
     }
 }
 
-pub async fn power_add(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(unit): Path<String>, Form(f): Form<PowerForm>) -> AppResult<Response> {
+pub async fn power_add(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(unit): Path<String>,
+    Form(f): Form<PowerForm>,
+) -> AppResult<Response> {
     if f.action.as_deref() == Some("adopt") {
         let r = service::change_power_item(&p, &me, &unit, service::PowerChange::Adopt).await;
         return power_after(&p, &site, &me, &unit, r, "已按模板建立本村清单，可逐项修改").await;
@@ -1046,7 +1062,13 @@ async fn representatives_view(p: &Platform, site: &Site, me: &Principal, unit: &
         unit: code.as_str().to_owned(),
         since: current.iter().map(|r| format_beijing(r.created_ms)).collect(),
         current,
-        retired: retired.into_iter().map(|r| { let d = r.retired_ms.map(format_beijing).unwrap_or_default(); (r, d) }).collect(),
+        retired: retired
+            .into_iter()
+            .map(|r| {
+                let d = r.retired_ms.map(format_beijing).unwrap_or_default();
+                (r, d)
+            })
+            .collect(),
         flash,
         error: error.map(|e| (e.code.to_owned(), e.human())),
     });

@@ -600,8 +600,7 @@ async fn close_as(p: &Platform, actor: &Actor, id: &str) -> AppResult<String> {
         return Err(not_open());
     }
     let outcomes: Vec<&str> = r.questions.iter().map(|q| q.decision.outcome.as_str()).collect();
-    audit(&mut tx, now, actor, &b.unit_code, "ballot.close", id, &format!("{} took part; {}; sha256 {hash}", r.took_part.heads, outcomes.join(",")))
-        .await?;
+    audit(&mut tx, now, actor, &b.unit_code, "ballot.close", id, &format!("{} took part; {}; sha256 {hash}", r.took_part.heads, outcomes.join(","))).await?;
     tx.commit().await?;
     Ok(hash)
 }
@@ -812,7 +811,6 @@ pub async fn meeting_arrive(p: &Platform, me: &Principal, id: &str, mid: &str) -
     Ok(())
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // 小微权力清单
 
@@ -908,7 +906,6 @@ pub async fn change_power_item(p: &Platform, me: &Principal, unit: &str, change:
     Ok(id)
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // 村民代表
 
@@ -949,7 +946,6 @@ pub async fn retire_village_representative(p: &Platform, me: &Principal, unit: &
     tx.commit().await?;
     Ok(())
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // 村务公开
@@ -1045,10 +1041,10 @@ pub fn spawn_jobs(p: Platform) -> tokio::task::JoinHandle<()> {
             if let Err(e) = close_due_ballots(&p).await {
                 tracing::error!(error = %e, "closing ballots past their closing time failed");
             }
-            if minute % 60 == 0 {
-                if let Err(e) = check_deadlines(&p).await {
-                    tracing::error!(error = %e, "village-affairs deadline check failed");
-                }
+            if minute.is_multiple_of(60)
+                && let Err(e) = check_deadlines(&p).await
+            {
+                tracing::error!(error = %e, "village-affairs deadline check failed");
             }
             minute += 1;
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;

@@ -197,9 +197,8 @@ pub async fn add_representative(tx: &mut Tx, now: Millis, unit: &str, person_id:
     if n == 0 {
         return Err(AppError::bad_request("roll.unknown_person", "该村民不在本村人口台账中"));
     }
-    let current = tx
-        .scalar(sql!("SELECT COUNT(*) FROM village_representatives WHERE unit_code = $1 AND person_id = $2 AND retired_ms IS NULL", unit, person_id))
-        .await?;
+    let current =
+        tx.scalar(sql!("SELECT COUNT(*) FROM village_representatives WHERE unit_code = $1 AND person_id = $2 AND retired_ms IS NULL", unit, person_id)).await?;
     tx.execute(sql!(
         "INSERT INTO village_representatives (unit_code, person_id, synthetic, created_ms, household_group, updated_by) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (unit_code, person_id) DO UPDATE SET household_group = $5, retired_ms = NULL, updated_by = $6",

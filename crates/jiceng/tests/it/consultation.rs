@@ -837,8 +837,7 @@ async fn power_list_is_edited_per_village_with_versions_kept() {
     let res = t.login("resident", None).await;
     assert_eq!(t.get(&res, &page).await.status, StatusCode::FORBIDDEN);
 
-    let actions: Vec<(String,)> =
-        t.platform.db.fetch_all(sql!("SELECT action FROM audit_log WHERE action LIKE 'power.%' ORDER BY seq")).await.unwrap();
+    let actions: Vec<(String,)> = t.platform.db.fetch_all(sql!("SELECT action FROM audit_log WHERE action LIKE 'power.%' ORDER BY seq")).await.unwrap();
     let actions: Vec<&str> = actions.iter().map(|(a,)| a.as_str()).collect();
     assert_eq!(actions, ["power.adopt", "power.edit", "power.retire", "power.add"]);
 }
@@ -864,7 +863,14 @@ async fn representatives_are_managed_per_village_and_the_meeting_roll_uses_the_c
     assert!(r.body.contains("二组 1–18 户"));
 
     // Retire the third: the draft of a 村民代表会议 previews only the current two.
-    let third = t.platform.db.fetch_optional::<(String,)>(sql!("SELECT person_id FROM village_representatives WHERE household_group = $1", "三组 1–22 户")).await.unwrap().unwrap().0;
+    let third = t
+        .platform
+        .db
+        .fetch_optional::<(String,)>(sql!("SELECT person_id FROM village_representatives WHERE household_group = $1", "三组 1–22 户"))
+        .await
+        .unwrap()
+        .unwrap()
+        .0;
     let r = t.post(&mut staff, &format!("{page}/{third}/retire"), &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body.matches("data-testid=\"representative\"").count(), 2);
@@ -908,7 +914,10 @@ async fn representatives_are_managed_per_village_and_the_meeting_roll_uses_the_c
     let actions: Vec<(String,)> =
         t.platform.db.fetch_all(sql!("SELECT action FROM audit_log WHERE action LIKE 'roll.representative%' ORDER BY seq")).await.unwrap();
     let actions: Vec<&str> = actions.iter().map(|(a,)| a.as_str()).collect();
-    assert_eq!(actions, ["roll.representative_add", "roll.representative_add", "roll.representative_add", "roll.representative_retire", "roll.representative_add"]);
+    assert_eq!(
+        actions,
+        ["roll.representative_add", "roll.representative_add", "roll.representative_add", "roll.representative_retire", "roll.representative_add"]
+    );
 }
 
 /// Late paper entries racing the automatic close: each is either counted in the archived result or
