@@ -388,6 +388,8 @@ async fn serve(p: Platform, listen: &str, mqtt: Option<&str>, webhook: Option<&s
     let indicator_jobs = indicators::spawn_jobs(p.clone());
     // 村务公开: missed publication deadlines are flagged to the township.
     let publication_jobs = consultation::spawn_jobs(p.clone());
+    // Time-bank expiry (off unless a county or the city sets a validity).
+    let volunteer_jobs = volunteers::spawn_jobs(p.clone());
     let alarms = match mqtt {
         Some(addr) => {
             let (host, port) = parse_mqtt(addr)?;
@@ -414,6 +416,7 @@ async fn serve(p: Platform, listen: &str, mqtt: Option<&str>, webhook: Option<&s
     jobs.abort();
     indicator_jobs.abort();
     publication_jobs.abort();
+    volunteer_jobs.abort();
     if let Some(a) = alarms {
         a.abort();
     }
