@@ -204,6 +204,38 @@ describe('owners’ ballot from roll to result', () => {
     });
   });
 
+  test('村民代表: the worker adds a villager from the register with the 户 group, then retires them', async () => {
+    await withPages(browser, 'consultation-representatives', ['staff'], async ({ staff }) => {
+      await login(staff, STAFF);
+      // The full ID number comes from the register, unmasked for a stated purpose.
+      await staff.goto(`${BASE}/registry/${COMMUNITY}/people`);
+      const href = await staff.locator('a[href^="/registry/people/"]').first().getAttribute('href');
+      await staff.goto(`${BASE}${href}`);
+      const unmask = staff.locator('form[data-testid=unmask]');
+      await unmask.locator('select[name=purpose]').selectOption({ index: 1 });
+      await unmask.locator('input[name=note]').fill(`村民代表登记 ${RUN}`);
+      await submit(staff, unmask.locator('button[type=submit]'));
+      const codes = (await staff.locator('[data-testid=revealed] code').allInnerTexts()).map((c) => c.trim());
+      const idNumber = codes.find((c) => /^\d{17}[\dX]$/.test(c));
+      assert.ok(idNumber, `no ID number revealed: ${JSON.stringify(codes)}`);
+
+      await staff.goto(`${BASE}/consultation/representatives/${COMMUNITY}`);
+      const group = `五组 ${RUN}`;
+      const add = staff.locator('form[data-testid=representative-add]');
+      await add.locator('input[name=id_number]').fill(idNumber);
+      await add.locator('input[name=household_group]').fill(group);
+      await submit(staff, add.locator('button[type=submit]'));
+      assert.match(await staff.locator('[data-testid=flash]').innerText(), /已登记村民代表/);
+      const row = staff.locator('[data-testid=representative]', { hasText: group });
+      assert.equal(await row.count(), 1);
+      assert.equal((await staff.content()).match(new RegExp(idNumber)), null, 'the list shows the ID number masked');
+      await submit(staff, row.locator('button[type=submit]'));
+      assert.match(await staff.locator('[data-testid=flash]').innerText(), /已卸任/);
+      assert.equal(await staff.locator('[data-testid=representative]', { hasText: group }).count(), 0);
+      assert.match(await staff.locator('[data-testid=retired]').innerText(), new RegExp(group));
+    });
+  });
+
   test('meeting attendance and quorum update live on every screen', async () => {
     await withPages(browser, 'consultation-meeting', ['desk', 'hall'], async ({ desk, hall }) => {
       await login(desk, STAFF);
