@@ -69,6 +69,7 @@ pub async fn seed(p: &Platform) -> AppResult<bool> {
                     synthetic: true,
                     opens_ms: None,
                     closes_ms: None,
+                    paper_hours: 0,
                 },
             )
             .await?;

@@ -217,6 +217,10 @@ fn parse_create(f: &[(String, String)]) -> AppResult<CreateBallot> {
         synthetic: false,
         opens_ms: model::parse_beijing(get(f, "opens_at"), "开始时间")?,
         closes_ms: model::parse_beijing(get(f, "closes_at"), "截止时间")?,
+        paper_hours: match get(f, "paper_hours").trim() {
+            "" => 0,
+            h => h.parse().map_err(|_| AppError::bad_request("ballot.bad_paper_hours", "纸质票录入期应为 0 到 168 小时").at_field("纸质票录入期"))?,
+        },
     })
 }
 
@@ -278,6 +282,8 @@ struct BallotPage {
     /// The voting window in Beijing time ("" = no limit), and where now stands in it.
     opens_at: String,
     closes_at: String,
+    /// When the automatic count happens, if later than the close (the paper-entry period).
+    count_at: String,
     window_state: &'static str,
 }
 
@@ -389,6 +395,10 @@ async fn ballot_view(
             .map(|v| (v.name, v.id_masked.unwrap_or_default())),
         opens_at: b.opens_ms.map(format_beijing).unwrap_or_default(),
         closes_at: b.closes_ms.map(format_beijing).unwrap_or_default(),
+        count_at: match (b.closes_ms, b.count_at_ms) {
+            (Some(c), Some(n)) if n > c => format_beijing(n),
+            _ => String::new(),
+        },
         window_state: match (b.state.as_str(), b.opens_ms, b.closes_ms) {
             ("open", Some(o), _) if now < o => "not_open_yet",
             ("open", _, Some(c)) if now >= c => "past_closing",

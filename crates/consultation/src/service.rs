@@ -66,6 +66,9 @@ pub struct CreateBallot {
     /// The voting window (UTC ms), optional at either end.
     pub opens_ms: Option<Millis>,
     pub closes_ms: Option<Millis>,
+    /// 纸质票录入期: hours after the close during which staff still enter the paper ballots
+    /// collected before it; the automatic count waits for them (0–168).
+    pub paper_hours: i64,
 }
 
 /// Checks that the ballot's unit fits its electorate: owners vote per compound, the others per
@@ -136,6 +139,9 @@ pub async fn create_ballot(p: &Platform, me: &Principal, c: CreateBallot) -> App
         return Err(AppError::bad_request("ballot.no_questions", "至少填写一项表决事项").at_field("表决事项"));
     }
     model::check_window(c.opens_ms, c.closes_ms)?;
+    if !(0..=168).contains(&c.paper_hours) {
+        return Err(AppError::bad_request("ballot.bad_paper_hours", "纸质票录入期应为 0 到 168 小时").at_field("纸质票录入期"));
+    }
     let now = p.now();
     if c.closes_ms.is_some_and(|t| t <= now) {
         return Err(AppError::bad_request("ballot.bad_window", "截止时间已过，请重新填写").at_field("截止时间"));
@@ -154,6 +160,7 @@ pub async fn create_ballot(p: &Platform, me: &Principal, c: CreateBallot) -> App
         created_by: &me.username,
         opens_ms: c.opens_ms,
         closes_ms: c.closes_ms,
+        count_at_ms: c.closes_ms.map(|t| t + c.paper_hours * platform::clock::HOUR),
     };
     let id = store::insert_ballot(&mut tx, now, &nb, &qs).await?;
     let detail = format!("{} · {} · {} 项 · {}", c.electorate.as_str(), rule.preset.as_str(), qs.len(), if c.secret { "secret" } else { "named" });

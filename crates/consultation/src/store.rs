@@ -45,6 +45,8 @@ pub struct BallotRow {
     /// The voting window (UTC ms), when the organiser set one.
     pub opens_ms: Option<i64>,
     pub closes_ms: Option<i64>,
+    /// When the periodic job counts it: the close plus the paper-entry period.
+    pub count_at_ms: Option<i64>,
 }
 
 fn threshold(cmp: &str, num: i64, den: i64) -> Threshold {
@@ -96,14 +98,15 @@ pub struct NewBallot<'a> {
     pub created_by: &'a str,
     pub opens_ms: Option<Millis>,
     pub closes_ms: Option<Millis>,
+    pub count_at_ms: Option<Millis>,
 }
 
 pub async fn insert_ballot(tx: &mut Tx, now: Millis, b: &NewBallot<'_>, questions: &[(String, Category, Option<i64>)]) -> DbResult<String> {
     let id = new_id();
     let r = b.rule;
     tx.execute(sql!(
-        "INSERT INTO ballots (id, unit_code, title, description, organiser, electorate, preset, quorum_cmp, quorum_num, quorum_den, by_area, ordinary_cmp, ordinary_num, ordinary_den, special_cmp, special_num, special_den, herd, local_rule, secret, state, synthetic, created_by, created_ms, opens_ms, closes_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, 'draft', $21, $22, $23, $24, $25)",
+        "INSERT INTO ballots (id, unit_code, title, description, organiser, electorate, preset, quorum_cmp, quorum_num, quorum_den, by_area, ordinary_cmp, ordinary_num, ordinary_den, special_cmp, special_num, special_den, herd, local_rule, secret, state, synthetic, created_by, created_ms, opens_ms, closes_ms, count_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, 'draft', $21, $22, $23, $24, $25, $26)",
         id.as_str(),
         b.unit_code,
         b.title,
@@ -128,7 +131,8 @@ pub async fn insert_ballot(tx: &mut Tx, now: Millis, b: &NewBallot<'_>, question
         b.created_by,
         now,
         b.opens_ms,
-        b.closes_ms
+        b.closes_ms,
+        b.count_at_ms
     ))
     .await?;
     for (i, (text, cat, matter)) in questions.iter().enumerate() {
@@ -386,10 +390,11 @@ pub async fn lock_open_ballot(tx: &mut Tx, id: &str) -> DbResult<u64> {
     tx.execute(sql!("UPDATE ballots SET state = 'open' WHERE id = $1 AND state = 'open'", id)).await
 }
 
-/// Open ballots whose closing time has passed, for the periodic close.
+/// Open ballots whose counting time (the close plus the paper-entry period) has passed, for the
+/// periodic close.
 pub async fn due_for_closing(db: &Db, now: Millis) -> DbResult<Vec<String>> {
     let r: Vec<(String,)> =
-        db.fetch_all(sql!("SELECT id FROM ballots WHERE state = 'open' AND closes_ms IS NOT NULL AND closes_ms <= $1 ORDER BY closes_ms, id", now)).await?;
+        db.fetch_all(sql!("SELECT id FROM ballots WHERE state = 'open' AND count_at_ms IS NOT NULL AND count_at_ms <= $1 ORDER BY count_at_ms, id", now)).await?;
     Ok(r.into_iter().map(|(i,)| i).collect())
 }
 

@@ -666,6 +666,8 @@ async fn voting_window_refuses_early_and_late_votes_and_the_job_closes_the_ballo
             ("matter1", "5".into()),
             ("opens_at", "2026-05-29T09:00".into()),
             ("closes_at", closes.into()),
+            // Paper ballots collected until the close are entered within 24 hours after it.
+            ("paper_hours", "24".into()),
         ]
     };
     let f = form("2026-05-29T08:00");
@@ -709,7 +711,6 @@ async fn voting_window_refuses_early_and_late_votes_and_the_job_closes_the_ballo
     // with its evidence, until the result is computed.
     t.clock.advance(40 * HOUR);
     let mut staff = t.login("staff", None).await;
-    let a = t.login("owner-a", None).await;
     let f = post(booth(&ids[1]));
     let fr: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let r = t.post(&mut staff, &format!("/consultation/ballots/{id}/vote"), &fr).await;
@@ -727,6 +728,13 @@ async fn voting_window_refuses_early_and_late_votes_and_the_job_closes_the_ballo
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The count waits for the paper-entry period: 24 hours after the close.
+    assert_eq!(consultation::service::close_due_ballots(&t.platform).await.unwrap(), 0, "still in the paper-entry period");
+    let page = t.get(&staff, &format!("/consultation/ballots/{id}")).await;
+    assert!(page.body.contains("data-testid=\"count-at\">2026-05-31 18:00:00"), "{}", page.body);
+    t.clock.advance(17 * HOUR);
+    let mut staff = t.login("staff", None).await;
+    let a = t.login("owner-a", None).await;
 
     // The job closes it as the system, with the archived result; a second run does nothing.
     assert_eq!(consultation::service::close_due_ballots(&t.platform).await.unwrap(), 1);
