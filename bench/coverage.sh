@@ -9,11 +9,12 @@
 # (seeded) inside each network's bounding box and spread over 100 communities of 船山区, so the
 # per-community roll-ups have real work; they are benchmark fixtures, not data.
 #
-# Usage: bench/coverage.sh [OUT_DIR]   (default bench/.data/coverage); needs the extract from
+# LARGE=1 adds a 10 × 10 tiling (about 611k nodes) with BUILDINGS=100000 buildings there.
+# Usage: bench/coverage.sh [OUT_DIR]   (default $TMPDIR/jiceng-bench-coverage); needs the extract from
 # bench/fetch_osm.sh in $WALKNET_OSM_DIR (default /work/osmdata).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:-bench/.data/coverage}
+OUT=${1:-${TMPDIR:-/tmp}/jiceng-bench-coverage}
 OSM=${WALKNET_OSM_DIR:-/work/osmdata}/Helsinki.osm.pbf
 mkdir -p "$OUT"
 [ -f "$OSM" ] || bash bench/fetch_osm.sh
@@ -29,9 +30,9 @@ run_one() { # name pbf-file bbox...
   export JICENG_FIELD_KEY_FILE=$OUT/field.key
   $BIN --db "$db" migrate >/dev/null
   $BIN --db "$db" import reference >/dev/null
-  python3 - "$db" "$minx" "$miny" "$maxx" "$maxy" <<'PY'
+  python3 - "$db" "$minx" "$miny" "$maxx" "$maxy" "${BUILDINGS:-20000}" <<'PY'
 import random, sqlite3, sys, uuid
-db, minx, miny, maxx, maxy = sys.argv[1], *map(float, sys.argv[2:])
+db, minx, miny, maxx, maxy, nb = sys.argv[1], *map(float, sys.argv[2:6]), int(sys.argv[6])
 c = sqlite3.connect(db)
 units = [r[0] for r in c.execute("SELECT code FROM units WHERE kind = '社区' AND code LIKE '510903%' AND valid_to IS NULL ORDER BY code LIMIT 100")]
 rnd = random.Random(42)
@@ -40,7 +41,7 @@ for cat in cats:
     for i in range(50):
         c.execute("INSERT INTO facilities (id, unit_code, name, category, lon_e6, lat_e6, floor_area_dm2, capacity, friendly_renovated, synthetic, created_ms) VALUES (?, ?, ?, ?, ?, ?, 30000, 50, 0, 1, 0)",
                   (uuid.uuid4().hex, units[i % len(units)], f"bench {cat} {i}", cat, round(rnd.uniform(minx, maxx) * 1e6), round(rnd.uniform(miny, maxy) * 1e6)))
-for i in range(20000):
+for i in range(nb):
     c.execute("INSERT INTO coverage_buildings (id, unit_code, name, lon_e6, lat_e6, households, residents, source, created_ms) VALUES (?, ?, ?, ?, ?, 30, 90, 'import', 0)",
               (uuid.uuid4().hex, units[i % len(units)], f"bench {i}", round(rnd.uniform(minx, maxx) * 1e6), round(rnd.uniform(miny, maxy) * 1e6)))
 c.commit()
@@ -60,3 +61,8 @@ run_one hel "$OSM" "$a" "$b" "$c" "$d"
 read -r a b c d n e < <($TILE "$OSM" "$OUT/hel4x4.osm.pbf" 4)
 echo "hel4x4: $n nodes, $e edges"
 run_one hel4x4 "$OUT/hel4x4.osm.pbf" "$a" "$b" "$c" "$d"
+if [ "${LARGE:-0}" = 1 ]; then
+  read -r a b c d n e < <($TILE "$OSM" "$OUT/hel10x10.osm.pbf" 10)
+  echo "hel10x10: $n nodes, $e edges"
+  BUILDINGS=100000 run_one hel10x10 "$OUT/hel10x10.osm.pbf" "$a" "$b" "$c" "$d"
+fi

@@ -30,7 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|(i, e)| walknet::pbf::OwnedWay {
             id: i as i64 + 1,
             refs: vec![i64::from(e.a) + 1, i64::from(e.b) + 1],
-            tags: vec![("highway".into(), "footway".into())],
+            // residential: usable by both profiles, so the bicycle run has a network too.
+            tags: vec![("highway".into(), "residential".into())],
         })
         .collect();
     walknet::pbf::write(std::io::BufWriter::new(std::fs::File::create(output)?), &nodes, &ways, true)?;
