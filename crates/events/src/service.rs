@@ -98,6 +98,17 @@ pub fn to_wgs84(lon: f64, lat: f64, crs: &str) -> AppResult<(f64, f64)> {
     Ok((lon, lat))
 }
 
+/// What makes two reports "the same report": type, place, text and coordinates (WGS-84 × 10⁶).
+fn same_report_hash(type_code: &str, unit: &str, description: &str, lon_e6: Option<i64>, lat_e6: Option<i64>) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in [type_code, unit, description, &lon_e6.map(|v| v.to_string()).unwrap_or_default(), &lat_e6.map(|v| v.to_string()).unwrap_or_default()] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
 /// 上报. Idempotent by `idem_key`: a retried submission returns the event the first one made.
 pub async fn report(p: &Platform, me: &Principal, r: Report, attachments: Vec<Attachment>) -> AppResult<(String, bool)> {
     let scope = me.require(Permission::ReportEvents)?;
@@ -150,22 +161,21 @@ pub async fn report_as(
     }
     // The same person sending the same report again within ten minutes (a form resubmitted after
     // going back, a second tap) gets the first event, even without an idempotency key.
-    if let Some(who) = reporter {
+    let content_hash = {
         let (lon, lat) = match (r.lon, r.lat) {
             (Some(x), Some(y)) => to_wgs84(x, y, &r.crs).map(|(a, b)| (Some((a * 1e6).round() as i64), Some((b * 1e6).round() as i64))).unwrap_or((None, None)),
             _ => (None, None),
         };
-        let recent: Option<(String,)> =
-            p.db.fetch_optional(sql!(
-                "SELECT id FROM events WHERE reporter = $1 AND type_code = $2 AND unit_code = $3 AND description = $4 AND created_ms >= $5 \
-                 AND COALESCE(lon_e6, -1) = COALESCE($6, -1) AND COALESCE(lat_e6, -1) = COALESCE($7, -1) ORDER BY created_ms DESC LIMIT 1",
+        same_report_hash(r.type_code.trim(), r.unit.trim(), r.description.trim(), lon, lat)
+    };
+    if let Some(who) = reporter {
+        let recent: Option<(String,)> = p
+            .db
+            .fetch_optional(sql!(
+                "SELECT id FROM events WHERE reporter = $1 AND content_hash = $2 AND created_ms >= $3 ORDER BY created_ms DESC LIMIT 1",
                 who,
-                r.type_code.trim(),
-                r.unit.trim(),
-                r.description.trim(),
-                p.now() - 10 * 60_000,
-                lon,
-                lat
+                content_hash.as_str(),
+                p.now() - 10 * 60_000
             ))
             .await?;
         if let Some((id,)) = recent {
@@ -218,6 +228,7 @@ pub async fn report_as(
         anonymous: r.anonymous,
         idem_key: r.idem_key.filter(|k| !k.is_empty()),
         limit: stage_limit(State::Reported, urgency, t.limit()),
+        content_hash: Some(content_hash),
     };
     // Reports arriving together share one durable commit (group commit); each is answered only
     // once its transaction is on disk.

@@ -299,6 +299,8 @@ pub struct NewEvent {
     pub anonymous: bool,
     pub idem_key: Option<String>,
     pub limit: Limit,
+    /// Hash of what was reported (type, place, text, coordinates): finds "the same report again".
+    pub content_hash: Option<String>,
 }
 
 pub struct Attachment {
@@ -322,8 +324,8 @@ pub async fn insert(tx: &mut Tx, now: Millis, actor: &Actor, e: &NewEvent, attac
         .await?;
     let event_no = format!("{day}-{seq:04}");
     tx.execute(Sql::new(
-        "INSERT INTO events (id, event_no, type_code, title, description, urgency, state, unit_code, handling_unit, department_id, lon_e6, lat_e6, address, source, reporter, anonymous, idem_key, created_ms, stage_started_ms, stage_limit_amount, stage_limit_unit, light, version, updated_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'reported', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19, 'green', 1, $17)",
+        "INSERT INTO events (id, event_no, type_code, title, description, urgency, state, unit_code, handling_unit, department_id, lon_e6, lat_e6, address, source, reporter, anonymous, idem_key, created_ms, stage_started_ms, stage_limit_amount, stage_limit_unit, light, version, updated_ms, content_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'reported', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19, 'green', 1, $17, $20)",
         [
             Value::from(id.as_str()),
             event_no.as_str().into(),
@@ -344,6 +346,7 @@ pub async fn insert(tx: &mut Tx, now: Millis, actor: &Actor, e: &NewEvent, attac
             now.into(),
             e.limit.amount.into(),
             e.limit.unit.as_str().into(),
+            e.content_hash.clone().into(),
         ],
     ))
     .await?;

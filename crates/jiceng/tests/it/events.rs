@@ -168,6 +168,12 @@ async fn stale_forms_and_bad_reports_are_refused_clearly() {
     // Sent again without a key (the form was reloaded after going back): still one event.
     let again = report(&t, &grid, &with(&[("type_code", "06001")]), None).await;
     assert_eq!(event_id(&again), id);
+    // Another type, or the same report after ten minutes, is a new event.
+    let other = report(&t, &grid, &with(&[("type_code", "06005")]), None).await;
+    assert_ne!(event_id(&other), id);
+    t.clock.advance(11 * platform::clock::MINUTE);
+    let later = report(&t, &grid, &with(&[("type_code", "06001")]), None).await;
+    assert_ne!(event_id(&later), id, "ten minutes later it is a new report");
     // Two officers open the same event; the second submission is stale.
     let page_a = t.get(&a, &format!("/events/{id}")).await;
     let page_b = t.get(&b, &format!("/events/{id}")).await;
