@@ -68,10 +68,8 @@ pub fn network_pbf() -> std::io::Result<Vec<u8>> {
     let mut ways = Vec::new();
     let mut way_id = 1;
     let tags = |k: i64, oneway: bool| {
-        let mut t = vec![
-            ("highway".to_owned(), if k % 5 == 0 { "secondary" } else { "residential" }.to_owned()),
-            ("name".to_owned(), format!("合成路{k}（演示）")),
-        ];
+        let mut t =
+            vec![("highway".to_owned(), if k % 5 == 0 { "secondary" } else { "residential" }.to_owned()), ("name".to_owned(), format!("合成路{k}（演示）"))];
         if oneway {
             t.push(("oneway".to_owned(), "yes".to_owned()));
         }
@@ -110,11 +108,8 @@ pub async fn seed(p: &Platform, data_dir: &Path) -> AppResult<bool> {
         return Ok(false);
     }
     let county = UnitCode::parse("510903").map_err(AppError::internal)?;
-    let communities: Vec<_> = geography::store::current_of_kind(&p.db, &county, &[geography::model::UnitKind::Community])
-        .await?
-        .into_iter()
-        .take(GRID * GRID)
-        .collect();
+    let communities: Vec<_> =
+        geography::store::current_of_kind(&p.db, &county, &[geography::model::UnitKind::Community]).await?.into_iter().take(GRID * GRID).collect();
     let size = SIDE_M / GRID as f64;
     let mut rows = Vec::new();
     for (k, u) in communities.iter().enumerate() {

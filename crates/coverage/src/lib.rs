@@ -22,7 +22,10 @@ pub fn router() -> Router<AppState> {
         .route("/coverage/table.csv", get(pages::table_csv))
         .route("/coverage/table.xlsx", get(pages::table_xlsx))
         .route("/coverage/compliance", get(pages::compliance))
-        .route("/coverage/buildings", get(pages::buildings).post(pages::buildings_import).layer(DefaultBodyLimit::max(registry::import::MAX_FILE_BYTES + 1024 * 1024)))
+        .route(
+            "/coverage/buildings",
+            get(pages::buildings).post(pages::buildings_import).layer(DefaultBodyLimit::max(registry::import::MAX_FILE_BYTES + 1024 * 1024)),
+        )
         .route("/coverage/buildings/template.csv", get(pages::buildings_template))
         .route("/coverage/network", get(upload::form).post(upload::submit).layer(DefaultBodyLimit::max(upload::MAX_NETWORK_BYTES as usize + 1024 * 1024)))
         .route("/coverage/network/{job}", get(upload::status))

@@ -219,7 +219,8 @@ impl Rule {
             return Err(bad("对应指标", indicator));
         }
         let counts = Counts::parse(&r.counts).ok_or_else(|| bad("计数方式", &r.counts))?;
-        let unit_share_pct = r.unit_share_pct.trim().parse::<u32>().ok().filter(|p| (1..=100).contains(p)).ok_or_else(|| bad("单位覆盖阈值（%）", &r.unit_share_pct))?;
+        let unit_share_pct =
+            r.unit_share_pct.trim().parse::<u32>().ok().filter(|p| (1..=100).contains(p)).ok_or_else(|| bad("单位覆盖阈值（%）", &r.unit_share_pct))?;
         Ok(Rule {
             id: id.to_owned(),
             name: name.to_owned(),
@@ -424,7 +425,8 @@ mod tests {
 
 /// Categories whose floor area counts as community public service facility area (T11). The same
 /// list the indicators slice sums for T02/T11; an integration test holds the two together.
-pub const SERVICE_CATEGORIES: [&str; 11] = ["党群服务中心", "综合服务站", "养老服务", "托育", "卫生服务站", "文化活动", "社工站", "志愿服务站", "法律服务", "体育健身", "便民服务"];
+pub const SERVICE_CATEGORIES: [&str; 11] =
+    ["党群服务中心", "综合服务站", "养老服务", "托育", "卫生服务站", "文化活动", "社工站", "志愿服务站", "法律服务", "体育健身", "便民服务"];
 
 /// A village's or community's figures from the registers and the population table.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -478,7 +480,12 @@ pub fn facility_checks(i: &FacilityInputs) -> Vec<Check> {
         name: "每百户公共服务设施面积",
         standard: "≥ 30 平方米/百户",
         value: if i.households > 0 {
-            format!("{:.1} 平方米/百户（{:.0} 平方米 ÷ {} 户 × 100）", m2(i.service_area_dm2) * 100.0 / i.households as f64, m2(i.service_area_dm2), i.households)
+            format!(
+                "{:.1} 平方米/百户（{:.0} 平方米 ÷ {} 户 × 100）",
+                m2(i.service_area_dm2) * 100.0 / i.households as f64,
+                m2(i.service_area_dm2),
+                i.households
+            )
         } else {
             "无户数".into()
         },
@@ -511,22 +518,22 @@ pub fn facility_checks(i: &FacilityInputs) -> Vec<Check> {
         pass: None,
     });
     out.push(Check {
-        target: "T48",
-        name: "新建小区配建（2000 户以下）",
-        standard: "≥ 600 平方米",
-        value: "设施尚未关联到小区".into(),
-        pass: None,
+        target: "T48", name: "新建小区配建（2000 户以下）", standard: "≥ 600 平方米", value: "设施尚未关联到小区".into(), pass: None
     });
     out.push(Check {
-        target: "T49",
-        name: "新建小区配建（2000 户及以上）",
-        standard: "≥ 1000 平方米",
-        value: "设施尚未关联到小区".into(),
-        pass: None,
+        target: "T49", name: "新建小区配建（2000 户及以上）", standard: "≥ 1000 平方米", value: "设施尚未关联到小区".into(), pass: None
     });
     out.push(match &i.scale {
-        Some((text, pass)) => Check { target: "", name: "社区规模", standard: "按社区类型的户数与人口范围", value: format!("{} 户、{} 人；{text}", i.households, i.residents), pass: *pass },
-        None => Check { target: "", name: "社区规模", standard: "按社区类型的户数与人口范围", value: "未标注社区类型".into(), pass: None },
+        Some((text, pass)) => Check {
+            target: "",
+            name: "社区规模",
+            standard: "按社区类型的户数与人口范围",
+            value: format!("{} 户、{} 人；{text}", i.households, i.residents),
+            pass: *pass,
+        },
+        None => {
+            Check { target: "", name: "社区规模", standard: "按社区类型的户数与人口范围", value: "未标注社区类型".into(), pass: None }
+        }
     });
     out
 }

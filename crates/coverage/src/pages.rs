@@ -81,7 +81,13 @@ struct MapPage {
 pub async fn map(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Query(q): Query<MapQuery>) -> AppResult<Response> {
     let root = root_of(&me, q.unit.as_deref())?;
     let rules = service::rules(&p).await?;
-    let rule = q.rule.as_deref().and_then(|id| rules.iter().find(|r| r.id == id)).or_else(|| rules.first()).cloned().ok_or_else(|| AppError::internal("no coverage rules"))?;
+    let rule = q
+        .rule
+        .as_deref()
+        .and_then(|id| rules.iter().find(|r| r.id == id))
+        .or_else(|| rules.first())
+        .cloned()
+        .ok_or_else(|| AppError::internal("no coverage rules"))?;
     let category = q.category.clone().filter(|c| registry::model::FACILITY_CATEGORIES.contains(&c.as_str()));
     let runs = store::runs(&p.db, 10).await?;
     let synthetic = runs.iter().find(|r| r.profile == rule.mode.as_str()).is_some_and(|r| r.synthetic == 1);
@@ -108,7 +114,13 @@ pub async fn map(State(p): State<Platform>, State(site): State<Site>, Auth(me): 
             gaps += 1;
             ("gap", "未覆盖")
         };
-        points.push(Mark { lon: b.lon_e6 as f64 / 1e6, lat: b.lat_e6 as f64 / 1e6, class: format!("bld {class}"), title: format!("{}（{} 人）{label}", b.name, b.residents), r: 3.0 });
+        points.push(Mark {
+            lon: b.lon_e6 as f64 / 1e6,
+            lat: b.lat_e6 as f64 / 1e6,
+            class: format!("bld {class}"),
+            title: format!("{}（{} 人）{label}", b.name, b.residents),
+            r: 3.0,
+        });
     }
     // Facilities of the rule's categories (or the one chosen).
     let facilities: Vec<_> = registry::coverage_inputs::facilities(&p.db, &root)
@@ -131,7 +143,13 @@ pub async fn map(State(p): State<Platform>, State(site): State<Site>, Auth(me): 
     }
     let cands = store::candidates(&p.db, &rule.id).await?;
     for c in &cands {
-        points.push(Mark { lon: c.lon_e6 as f64 / 1e6, lat: c.lat_e6 as f64 / 1e6, class: "cand".into(), title: format!("候选点 {}：可新增覆盖 {} 人", c.rank, c.residents_gain), r: 7.0 });
+        points.push(Mark {
+            lon: c.lon_e6 as f64 / 1e6,
+            lat: c.lat_e6 as f64 / 1e6,
+            class: "cand".into(),
+            title: format!("候选点 {}：可新增覆盖 {} 人", c.rank, c.residents_gain),
+            r: 7.0,
+        });
     }
     let lines = store::network_lines(&p.db, rule.mode.as_str()).await?;
     let map_svg = if points.is_empty() { String::new() } else { render_map(&outlines(&p).await?, &lines, &points, "服务资源一幅地图") };
@@ -151,7 +169,12 @@ pub async fn map(State(p): State<Platform>, State(site): State<Site>, Auth(me): 
         facilities: facilities.len(),
         candidates: cands
             .iter()
-            .map(|c| CandidateView { rank: c.rank, lon: format!("{:.5}", c.lon_e6 as f64 / 1e6), lat: format!("{:.5}", c.lat_e6 as f64 / 1e6), gain: c.residents_gain })
+            .map(|c| CandidateView {
+                rank: c.rank,
+                lon: format!("{:.5}", c.lon_e6 as f64 / 1e6),
+                lat: format!("{:.5}", c.lat_e6 as f64 / 1e6),
+                gain: c.residents_gain,
+            })
             .collect(),
         runs: runs
             .iter()
@@ -238,7 +261,11 @@ pub fn render_map(outlines: &[(String, geography::geo::MultiPolygon)], lines: &[
     let height = ((maxy - miny) * scale).max(1.0);
     let px = |x: f64, y: f64| ((x - minx) * kx * scale, (maxy - y) * scale);
     let mut out = String::new();
-    let _ = write!(out, r#"<svg class="map covmap" viewBox="0 0 {width:.0} {height:.0}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#, esc(title));
+    let _ = write!(
+        out,
+        r#"<svg class="map covmap" viewBox="0 0 {width:.0} {height:.0}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
+        esc(title)
+    );
     for (name, g) in outlines {
         let mut d = String::new();
         for poly in g {
@@ -300,10 +327,10 @@ fn paint(class: &str) -> (&'static str, &'static str) {
 async fn outlines(p: &Platform) -> AppResult<Vec<(String, geography::geo::MultiPolygon)>> {
     let mut out = Vec::new();
     for b in geography::store::boundaries_at(&p.db, Level::County).await? {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&b.geometry) {
-            if let Ok(g) = geography::geo::parse_geometry(&v) {
-                out.push((b.name, g));
-            }
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&b.geometry)
+            && let Ok(g) = geography::geo::parse_geometry(&v)
+        {
+            out.push((b.name, g));
         }
     }
     Ok(out)
@@ -363,7 +390,10 @@ pub async fn table(State(p): State<Platform>, State(site): State<Site>, Auth(me)
         shell: Shell::new(&site, &me, "生活圈覆盖统计", "/coverage"),
         unit: root.as_str().to_owned(),
         unit_name: name,
-        headers: rules.iter().map(|r| format!("{}（{} 米{}）", r.name, r.metres, if r.indicator.is_empty() { String::new() } else { format!("，{}", r.indicator) })).collect(),
+        headers: rules
+            .iter()
+            .map(|r| format!("{}（{} 米{}）", r.name, r.metres, if r.indicator.is_empty() { String::new() } else { format!("，{}", r.indicator) }))
+            .collect(),
         rows: rows.into_iter().map(|(c, n, d, cells)| (c, n, d, cells.iter().map(cell_text).collect())).collect(),
         synthetic,
         synthetic_label: SYNTHETIC_LABEL,
@@ -470,7 +500,15 @@ pub async fn compliance(State(p): State<Platform>, State(site): State<Site>, Aut
         .into_iter()
         .map(|c| (if c.target.is_empty() { c.name.to_owned() } else { format!("{}（{}）", c.name, c.target) }, c.standard.to_owned()))
         .collect();
-    Ok(render(&CompliancePage { shell: Shell::new(&site, &me, "设施配置达标", "/coverage"), unit: root.as_str().to_owned(), unit_name, headers, rows, total, limit: service::COMPLIANCE_LIMIT }))
+    Ok(render(&CompliancePage {
+        shell: Shell::new(&site, &me, "设施配置达标", "/coverage"),
+        unit: root.as_str().to_owned(),
+        unit_name,
+        headers,
+        rows,
+        total,
+        limit: service::COMPLIANCE_LIMIT,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -505,10 +543,19 @@ pub async fn buildings(State(p): State<Platform>, State(site): State<Site>, Auth
 }
 
 pub async fn buildings_template() -> Response {
-    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"buildings-template.csv\"")], crate::model::building_template_csv()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"buildings-template.csv\"")],
+        crate::model::building_template_csv(),
+    )
+        .into_response()
 }
 
-pub async fn buildings_import(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, mut multipart: axum::extract::Multipart) -> AppResult<Response> {
+pub async fn buildings_import(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    mut multipart: axum::extract::Multipart,
+) -> AppResult<Response> {
     let scope = me.require(Permission::EditRegisters)?;
     let mut file: Option<(String, Vec<u8>)> = None;
     while let Some(field) = multipart.next_field().await.map_err(|_| AppError::bad_request("coverage.upload", "上传中断，请重试").at_field("file"))? {
@@ -567,7 +614,8 @@ pub async fn table_xlsx(State(p): State<Platform>, Auth(me): Auth, Query(q): Que
     ws.set_name("生活圈覆盖").map_err(AppError::internal)?;
     let bold = rust_xlsxwriter::Format::new().set_bold();
     let synthetic = store::runs(&p.db, 1).await?.first().is_some_and(|r| r.synthetic == 1);
-    ws.write_string(0, 0, format!("{name} 生活圈覆盖统计{}", if synthetic { format!("（{SYNTHETIC_LABEL}）") } else { String::new() })).map_err(AppError::internal)?;
+    ws.write_string(0, 0, format!("{name} 生活圈覆盖统计{}", if synthetic { format!("（{SYNTHETIC_LABEL}）") } else { String::new() }))
+        .map_err(AppError::internal)?;
     ws.write_string_with_format(1, 0, "单位代码", &bold).map_err(AppError::internal)?;
     ws.write_string_with_format(1, 1, "单位", &bold).map_err(AppError::internal)?;
     for (i, r) in rules.iter().enumerate() {
@@ -591,5 +639,9 @@ pub async fn table_xlsx(State(p): State<Platform>, Auth(me): Auth, Query(q): Que
     }
     let bytes = wb.save_to_buffer().map_err(AppError::internal)?;
     let disposition = format!("attachment; filename=\"coverage-{}.xlsx\"", root.as_str());
-    Ok(([(header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        bytes,
+    )
+        .into_response())
 }

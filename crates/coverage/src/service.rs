@@ -196,7 +196,15 @@ pub async fn analyze(p: &Platform, actor: &Actor, net: &Network, network_name: &
     let mut tx = p.db.begin().await?;
     store::write_run(
         &mut tx,
-        &RunWrite { run: &run, buildings: &building_rows, distances: &distance_rows, rollups: &rollups, candidates: &candidates, rule_ids: &rule_ids, lines: &lines },
+        &RunWrite {
+            run: &run,
+            buildings: &building_rows,
+            distances: &distance_rows,
+            rollups: &rollups,
+            candidates: &candidates,
+            rule_ids: &rule_ids,
+            lines: &lines,
+        },
         actor,
     )
     .await?;
@@ -402,7 +410,9 @@ pub async fn import_buildings(p: &Platform, actor: &Actor, scope: &platform::sco
                     Some(v) => *v,
                     None => {
                         let v = match UnitCode::parse(&b.unit_code) {
-                            Ok(c) if scope.contains(&c) => geography::store::get(&p.db, c.as_str()).await?.is_some_and(|u| u.valid_to.is_none() && (u.kind == "社区" || u.kind == "村")),
+                            Ok(c) if scope.contains(&c) => {
+                                geography::store::get(&p.db, c.as_str()).await?.is_some_and(|u| u.valid_to.is_none() && (u.kind == "社区" || u.kind == "村"))
+                            }
                             _ => false,
                         };
                         known.insert(b.unit_code.clone(), v);
@@ -412,7 +422,11 @@ pub async fn import_buildings(p: &Platform, actor: &Actor, scope: &platform::sco
                 if ok {
                     good.push(b);
                 } else {
-                    errors.push(model::RowError { row: *line, field: model::BUILDING_COLUMNS[0].0.to_owned(), message: format!("“{}”不是您管辖范围内现有的村（社区）", b.unit_code) });
+                    errors.push(model::RowError {
+                        row: *line,
+                        field: model::BUILDING_COLUMNS[0].0.to_owned(),
+                        message: format!("“{}”不是您管辖范围内现有的村（社区）", b.unit_code),
+                    });
                 }
             }
             Err(mut e) => errors.append(&mut e),
@@ -444,7 +458,14 @@ pub async fn import_buildings(p: &Platform, actor: &Actor, scope: &platform::sco
     platform::audit::record(
         &mut tx,
         p.now(),
-        &platform::audit::Event { actor, unit: units.iter().next().map(String::as_str), action: "coverage.buildings_import", target: filename, outcome: platform::audit::Outcome::Ok, detail: &detail },
+        &platform::audit::Event {
+            actor,
+            unit: units.iter().next().map(String::as_str),
+            action: "coverage.buildings_import",
+            target: filename,
+            outcome: platform::audit::Outcome::Ok,
+            detail: &detail,
+        },
     )
     .await?;
     tx.commit().await?;

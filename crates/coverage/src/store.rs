@@ -44,7 +44,11 @@ pub async fn seed_rules(tx: &mut Tx, rules: &[Rule], now: Millis) -> DbResult<()
 /// The rules in force, ordered by id. A row that no longer parses (it cannot, through the page)
 /// is skipped with a log line rather than failing every page.
 pub async fn rules(db: &Db) -> DbResult<Vec<Rule>> {
-    let rows: Vec<RuleRow> = db.fetch_all(sql!("SELECT id, name, profile, metres, categories, match_mode, applies_to, indicator, counts, unit_share_pct, note FROM coverage_rules ORDER BY id")).await?;
+    let rows: Vec<RuleRow> = db
+        .fetch_all(sql!(
+            "SELECT id, name, profile, metres, categories, match_mode, applies_to, indicator, counts, unit_share_pct, note FROM coverage_rules ORDER BY id"
+        ))
+        .await?;
     Ok(rows
         .into_iter()
         .filter_map(|r| {
@@ -78,7 +82,9 @@ pub async fn update_rule(tx: &mut Tx, r: &Rule, now: Millis, actor: &Actor) -> A
     if n == 0 {
         return Err(platform::AppError::not_found());
     }
-    let detail = serde_json::json!({"metres": r.metres, "profile": r.mode.as_str(), "categories": r.categories, "all": r.all, "unit_share_pct": r.unit_share_pct}).to_string();
+    let detail =
+        serde_json::json!({"metres": r.metres, "profile": r.mode.as_str(), "categories": r.categories, "all": r.all, "unit_share_pct": r.unit_share_pct})
+            .to_string();
     audit::record(tx, now, &AuditEvent { actor, unit: None, action: "coverage.rule_update", target: &r.id, outcome: Outcome::Ok, detail: &detail }).await?;
     Ok(())
 }
@@ -225,7 +231,10 @@ pub async fn write_run(tx: &mut Tx, w: &RunWrite<'_>, actor: &Actor) -> DbResult
         tx.execute(q).await?;
     }
     for chunk in w.rollups.chunks(CHUNK) {
-        let mut q = Sql::new("INSERT INTO coverage_rollups (run_id, rule_id, unit_code, buildings, buildings_covered, unreachable, residents, residents_covered) VALUES ", []);
+        let mut q = Sql::new(
+            "INSERT INTO coverage_rollups (run_id, rule_id, unit_code, buildings, buildings_covered, unreachable, residents, residents_covered) VALUES ",
+            [],
+        );
         for (i, (rule, unit, t)) in chunk.iter().enumerate() {
             if i > 0 {
                 q.push(", ");
@@ -251,7 +260,12 @@ pub async fn write_run(tx: &mut Tx, w: &RunWrite<'_>, actor: &Actor) -> DbResult
         *k += 1;
         tx.execute(sql!(
             "INSERT INTO coverage_candidates (rule_id, rank, run_id, lon_e6, lat_e6, residents_gain) VALUES ($1, $2, $3, $4, $5, $6)",
-            rule.as_str(), *k, r.id.as_str(), *lon, *lat, *gain
+            rule.as_str(),
+            *k,
+            r.id.as_str(),
+            *lon,
+            *lat,
+            *gain
         ))
         .await?;
     }
@@ -260,7 +274,8 @@ pub async fn write_run(tx: &mut Tx, w: &RunWrite<'_>, actor: &Actor) -> DbResult
         "unreachable": r.unreachable, "facilities": r.facilities, "facilities_outside": r.facilities_outside
     })
     .to_string();
-    audit::record(tx, r.finished_ms, &AuditEvent { actor, unit: None, action: "coverage.analyze", target: &r.id, outcome: Outcome::Ok, detail: &detail }).await?;
+    audit::record(tx, r.finished_ms, &AuditEvent { actor, unit: None, action: "coverage.analyze", target: &r.id, outcome: Outcome::Ok, detail: &detail })
+        .await?;
     Ok(())
 }
 
@@ -293,7 +308,10 @@ impl RollupRow {
 
 /// The per-unit roll-ups of one rule in a subtree (units are the buildings' own units).
 pub async fn rollups(db: &Db, rule_id: &str, root: &UnitCode) -> DbResult<Vec<RollupRow>> {
-    let mut q = Sql::new("SELECT rule_id, unit_code, buildings, buildings_covered, unreachable, residents, residents_covered FROM coverage_rollups WHERE rule_id = ", []);
+    let mut q = Sql::new(
+        "SELECT rule_id, unit_code, buildings, buildings_covered, unreachable, residents, residents_covered FROM coverage_rollups WHERE rule_id = ",
+        [],
+    );
     q.bind(rule_id).push(" AND ");
     Scope::new(vec![root.clone()]).push_filter(&mut q, "unit_code");
     q.push(" ORDER BY unit_code");
@@ -332,7 +350,10 @@ pub struct DistanceRow {
 }
 
 pub async fn distances(db: &Db, profile: &str, root: &UnitCode) -> DbResult<Vec<DistanceRow>> {
-    let mut q = Sql::new("SELECT d.building_id, d.category, d.distance_m FROM coverage_distances d JOIN coverage_buildings b ON b.id = d.building_id WHERE d.profile = ", []);
+    let mut q = Sql::new(
+        "SELECT d.building_id, d.category, d.distance_m FROM coverage_distances d JOIN coverage_buildings b ON b.id = d.building_id WHERE d.profile = ",
+        [],
+    );
     q.bind(profile).push(" AND ");
     Scope::new(vec![root.clone()]).push_filter(&mut q, "b.unit_code");
     db.fetch_all(q).await

@@ -98,7 +98,9 @@ pub async fn submit(State(p): State<Platform>, Auth(me): Auth, Query(q): Query<U
                     if written > MAX_NETWORK_BYTES {
                         drop(out);
                         let _ = tokio::fs::remove_file(&path).await;
-                        return Err(AppError::bad_request("coverage.too_large", format!("路网文件超过 {} MB 上限", MAX_NETWORK_BYTES / 1024 / 1024)).at_field("file"));
+                        return Err(
+                            AppError::bad_request("coverage.too_large", format!("路网文件超过 {} MB 上限", MAX_NETWORK_BYTES / 1024 / 1024)).at_field("file")
+                        );
                     }
                     out.write_all(&chunk).await.map_err(AppError::internal)?;
                 }

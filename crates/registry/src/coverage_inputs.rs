@@ -30,7 +30,10 @@ pub async fn facilities(db: &Db, root: &UnitCode) -> DbResult<Vec<FacilityPoint>
 /// Demo only: gives synthetic facilities without a position one (`place` decides where, from the
 /// facility's unit and id). Real records are never touched. Returns how many were placed.
 pub async fn place_synthetic_facilities(tx: &mut Tx, root: &UnitCode, place: impl Fn(&FacilityPoint) -> Option<(i64, i64)>) -> DbResult<u64> {
-    let mut q = Sql::new("SELECT id, unit_code, name, category, lon_e6, lat_e6, floor_area_dm2, capacity FROM facilities WHERE synthetic = 1 AND lon_e6 IS NULL AND ", []);
+    let mut q = Sql::new(
+        "SELECT id, unit_code, name, category, lon_e6, lat_e6, floor_area_dm2, capacity FROM facilities WHERE synthetic = 1 AND lon_e6 IS NULL AND ",
+        [],
+    );
     Scope::new(vec![root.clone()]).push_filter(&mut q, "unit_code");
     let rows: Vec<FacilityPoint> = tx.fetch_all(q).await?;
     let mut n = 0;

@@ -412,7 +412,10 @@ async fn upload(t: &TestApp, b: &crate::harness::Browser, path: &str, name: &str
     use axum::http::{Request, header};
     let boundary = "COVBOUNDARY";
     let mut body: Vec<u8> = Vec::new();
-    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+    body.extend(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+            .as_bytes(),
+    );
     body.extend(bytes);
     body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
     let req = Request::post(format!("{path}?_csrf={}", crate::harness::enc(&b.csrf)))
