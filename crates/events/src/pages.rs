@@ -9,7 +9,6 @@ use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use base64_lite as b64;
 use serde::Deserialize;
 
 use platform::auth::{Permission, Principal, Role};
@@ -25,37 +24,6 @@ use crate::store::{self, Attachment, EventFilter, EventRow};
 /// Photos: JPEG or PNG by their first bytes, at most 5 MB each, three per report.
 pub const MAX_PHOTO_BYTES: usize = 5 * 1024 * 1024;
 
-mod base64_lite {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    pub fn encode(data: &[u8]) -> String {
-        let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-        for c in data.chunks(3) {
-            let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-            out.push(T[(n >> 18) as usize & 63] as char);
-            out.push(T[(n >> 12) as usize & 63] as char);
-            out.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-            out.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
-        }
-        out
-    }
-    pub fn decode(s: &str) -> Vec<u8> {
-        let mut out = Vec::with_capacity(s.len() / 4 * 3);
-        let (mut buf, mut bits) = (0u32, 0);
-        for b in s.bytes() {
-            let v = match T.iter().position(|&t| t == b) {
-                Some(v) => v as u32,
-                None => continue,
-            };
-            buf = buf << 6 | v;
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                out.push((buf >> bits) as u8);
-            }
-        }
-        out
-    }
-}
 
 pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
@@ -314,7 +282,7 @@ async fn read_report(mut m: Multipart, source: &str) -> AppResult<(Report, Vec<A
                 problem.get_or_insert(AppError::bad_request("event.too_many_photos", "最多上传 3 张照片").at_field("photo"));
                 continue;
             }
-            photos.push(Attachment { filename, content_type: ct.to_owned(), size: bytes.len() as i64, data_b64: b64::encode(&bytes) });
+            photos.push(Attachment { filename, content_type: ct.to_owned(), size: bytes.len() as i64, data_b64: platform::crypto::base64_encode(&bytes) });
         } else {
             let v = field.text().await.unwrap_or_default();
             fields.insert(name, v);
@@ -589,7 +557,7 @@ pub async fn attachment(State(p): State<Platform>, Auth(me): Auth, Path(id): Pat
     let (scope, deps) = service::visibility(&p, &me).await?;
     let a = store::attachment(&p.db, &id).await?.ok_or_else(AppError::not_found)?;
     store::get(&p.db, &scope, &deps, &a.event_id).await?.ok_or_else(AppError::not_found)?;
-    Ok(([(header::CONTENT_TYPE, a.content_type), (header::CACHE_CONTROL, "private, max-age=86400".to_owned())], b64::decode(&a.data_b64)).into_response())
+    Ok(([(header::CONTENT_TYPE, a.content_type), (header::CACHE_CONTROL, "private, max-age=86400".to_owned())], platform::crypto::base64_decode(&a.data_b64).ok_or_else(|| AppError::internal("attachment is not base64"))?).into_response())
 }
 
 #[derive(Template)]

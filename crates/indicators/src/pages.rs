@@ -741,7 +741,7 @@ pub async fn evidence(State(p): State<Platform>, Auth(me): Auth, Path(id): Path<
     let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
     Ok((
         [(header::CONTENT_TYPE, ct), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", if safe.is_empty() { "evidence".into() } else { safe }))],
-        crate::b64::decode(&data),
+        platform::crypto::base64_decode(&data).ok_or_else(|| platform::AppError::internal("evidence is not base64"))?,
     )
         .into_response())
 }

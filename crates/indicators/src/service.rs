@@ -400,7 +400,7 @@ pub async fn submit(p: &Platform, me: &Principal, s: Submission) -> AppResult<St
             }
             let t = evidence_type(name, bytes)
                 .ok_or_else(|| AppError::bad_request("indicators.evidence_type", "佐证材料须为 PDF、JPEG、PNG、XLSX 或 DOCX 文件").at_field("evidence"))?;
-            Some((name.as_str(), t, crate::b64::encode(bytes)))
+            Some((name.as_str(), t, platform::crypto::base64_encode(bytes)))
         }
         _ => None,
     };

@@ -8,6 +8,16 @@ use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+
+/// Base64 (standard alphabet) for binary attachments that the slices store as text.
+pub fn base64_encode(data: &[u8]) -> String {
+    B64.encode(data)
+}
+
+/// The bytes of a stored base64 attachment; `None` when the text is not base64 (a damaged row).
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    B64.decode(s.trim()).ok()
+}
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 

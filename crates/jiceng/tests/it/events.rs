@@ -93,6 +93,7 @@ async fn a_report_goes_round_the_whole_loop() {
     let photo = page.body.split("/events/attachments/").nth(1).unwrap().split('"').next().unwrap().to_owned();
     let img = t.get(&grid, &format!("/events/attachments/{photo}")).await;
     assert_eq!(img.headers.get(header::CONTENT_TYPE).unwrap(), "image/png");
+    assert_eq!(img.headers.get(header::CONTENT_LENGTH).unwrap().to_str().unwrap(), PNG.len().to_string(), "the photo comes back whole");
 
     let list = t.get(&office, "/events").await;
     assert!(list.body.contains("data-testid=\"event-map\"") && list.body.contains("<circle class=\"pt green\""), "open events with coordinates are on the map");
