@@ -68,8 +68,7 @@ pub async fn create(State(p): State<Platform>, Auth(me): Auth, headers: HeaderMa
         subject: None,
     };
     let (id, created) = service::report(&p, &me, r, Vec::new()).await?;
-    let (scope, deps) = service::visibility(&p, &me).await?;
-    let e = store::get(&p.db, &scope, &deps, &id).await?.ok_or_else(AppError::not_found)?;
+    let e = store::reported_by(&p.db, &id, &me.username).await?.ok_or_else(AppError::not_found)?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(to_json(&e))).into_response())
 }
 

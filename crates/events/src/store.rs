@@ -278,6 +278,12 @@ pub async fn get(db: &Db, scope: &Scope, departments: &[String], id: &str) -> Db
     db.fetch_optional(q).await
 }
 
+/// An event its reporter just submitted: reporters always see their own reports, so this needs no
+/// visibility check (the intake API answers with it).
+pub async fn reported_by(db: &Db, id: &str, reporter: &str) -> DbResult<Option<EventRow>> {
+    db.fetch_optional(sql!("SELECT * FROM events WHERE id = $1 AND reporter = $2", id, reporter)).await
+}
+
 pub async fn by_idem_key(db: &Db, key: &str) -> DbResult<Option<EventRow>> {
     db.fetch_optional(sql!("SELECT * FROM events WHERE idem_key = $1", key)).await
 }
