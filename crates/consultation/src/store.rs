@@ -393,8 +393,9 @@ pub async fn lock_open_ballot(tx: &mut Tx, id: &str) -> DbResult<u64> {
 /// Open ballots whose counting time (the close plus the paper-entry period) has passed, for the
 /// periodic close.
 pub async fn due_for_closing(db: &Db, now: Millis) -> DbResult<Vec<String>> {
-    let r: Vec<(String,)> =
-        db.fetch_all(sql!("SELECT id FROM ballots WHERE state = 'open' AND count_at_ms IS NOT NULL AND count_at_ms <= $1 ORDER BY count_at_ms, id", now)).await?;
+    let r: Vec<(String,)> = db
+        .fetch_all(sql!("SELECT id FROM ballots WHERE state = 'open' AND count_at_ms IS NOT NULL AND count_at_ms <= $1 ORDER BY count_at_ms, id", now))
+        .await?;
     Ok(r.into_iter().map(|(i,)| i).collect())
 }
 

@@ -1,10 +1,10 @@
 //! Aggregates per unit for the indicators slice: one query for a whole subtree, grouped by the
 //! village-level prefix, so indicators roll up from exact numerators and denominators.
 
+use platform::Db;
 use platform::clock::{DAY, Millis};
 use platform::db::{DbResult, Sql};
 use platform::scope::{Scope, UnitCode};
-use platform::Db;
 
 use crate::model::State;
 

@@ -24,7 +24,6 @@ use crate::store::{self, Attachment, EventFilter, EventRow};
 /// Photos: JPEG or PNG by their first bytes, at most 5 MB each, three per report.
 pub const MAX_PHOTO_BYTES: usize = 5 * 1024 * 1024;
 
-
 pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         Some("image/jpeg")
@@ -557,7 +556,11 @@ pub async fn attachment(State(p): State<Platform>, Auth(me): Auth, Path(id): Pat
     let (scope, deps) = service::visibility(&p, &me).await?;
     let a = store::attachment(&p.db, &id).await?.ok_or_else(AppError::not_found)?;
     store::get(&p.db, &scope, &deps, &a.event_id).await?.ok_or_else(AppError::not_found)?;
-    Ok(([(header::CONTENT_TYPE, a.content_type), (header::CACHE_CONTROL, "private, max-age=86400".to_owned())], platform::crypto::base64_decode(&a.data_b64).ok_or_else(|| AppError::internal("attachment is not base64"))?).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, a.content_type), (header::CACHE_CONTROL, "private, max-age=86400".to_owned())],
+        platform::crypto::base64_decode(&a.data_b64).ok_or_else(|| AppError::internal("attachment is not base64"))?,
+    )
+        .into_response())
 }
 
 #[derive(Template)]

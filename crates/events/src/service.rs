@@ -169,9 +169,8 @@ pub async fn report_as(
         same_report_hash(r.type_code.trim(), r.unit.trim(), r.description.trim(), lon, lat)
     };
     if let Some(who) = reporter {
-        let recent: Option<(String,)> = p
-            .db
-            .fetch_optional(sql!(
+        let recent: Option<(String,)> =
+            p.db.fetch_optional(sql!(
                 "SELECT id FROM events WHERE reporter = $1 AND content_hash = $2 AND created_ms >= $3 ORDER BY created_ms DESC LIMIT 1",
                 who,
                 content_hash.as_str(),
@@ -236,9 +235,8 @@ pub async fn report_as(
     let alert = (urgency != Urgency::Normal).then(|| format!("【{}】{} {}：{}", urgency.label(), place.name, t.name, e.title));
     let idem_key = e.idem_key.clone();
     let job_actor = actor.clone();
-    let written = p
-        .db
-        .write_grouped(move |tx: &mut platform::Tx| -> platform::web::BoxFuture<'_, AppResult<String>> {
+    let written =
+        p.db.write_grouped(move |tx: &mut platform::Tx| -> platform::web::BoxFuture<'_, AppResult<String>> {
             Box::pin(async move {
                 let id = store::insert(tx, now, &job_actor, &e, &attachments).await?;
                 if let Some(msg) = alert {

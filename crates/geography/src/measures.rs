@@ -1,9 +1,9 @@
 //! Aggregates per unit for the indicators slice: one query for a whole subtree, grouped by the
 //! village-level prefix, so indicators roll up from exact numerators and denominators.
 
+use platform::Db;
 use platform::db::{DbResult, Sql};
 use platform::scope::{Scope, UnitCode};
-use platform::Db;
 
 use crate::store::Population;
 

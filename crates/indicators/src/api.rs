@@ -38,7 +38,11 @@ pub async fn values(State(p): State<Platform>, Auth(me): Auth, Path(id): Path<St
     let (root, _) = pages::resolve(&p, &me, q.unit.as_deref()).await?;
     let period = match q.period.as_deref().map(str::trim).filter(|s| !s.is_empty() && *s != "live") {
         None => None,
-        Some(s) => Some(Period::parse(s).filter(|x| x.as_str().len() == 7).ok_or_else(|| AppError::bad_request("indicators.bad_period", "period 应形如 2026-05").at_field("period"))?),
+        Some(s) => Some(
+            Period::parse(s)
+                .filter(|x| x.as_str().len() == 7)
+                .ok_or_else(|| AppError::bad_request("indicators.bad_period", "period 应形如 2026-05").at_field("period"))?,
+        ),
     };
     let v = pages::view(&p, &root, period.clone()).await?;
     let one = |code: &str, name: &str| {

@@ -22,7 +22,10 @@ pub fn router() -> Router<AppState> {
         .route("/indicators/indicators.css", get(pages::stylesheet))
         .route("/indicators/report.xlsx", get(pages::report_xlsx))
         .route("/indicators/snapshots", post(pages::snapshot_now))
-        .route("/indicators/reports", get(pages::reports_page).post(pages::report_submit).layer(DefaultBodyLimit::max(service::MAX_EVIDENCE_BYTES + 1024 * 1024)))
+        .route(
+            "/indicators/reports",
+            get(pages::reports_page).post(pages::report_submit).layer(DefaultBodyLimit::max(service::MAX_EVIDENCE_BYTES + 1024 * 1024)),
+        )
         .route("/indicators/reports/{id}/review", post(pages::report_review))
         .route("/indicators/reports/{id}/evidence", get(pages::evidence))
         .route("/indicators/assessment", get(pages::assessment).post(pages::scheme_add))
@@ -52,4 +55,3 @@ pub fn spawn_jobs(p: platform::Platform) -> tokio::task::JoinHandle<()> {
 pub async fn seed_demo(p: &platform::Platform) -> platform::AppResult<bool> {
     service::seed_demo(p).await
 }
-

@@ -81,10 +81,18 @@ pub async fn view(p: &Platform, root: &UnitCode, period: Option<Period>) -> AppR
         }
         Some(period) => {
             if !store::snapshot_periods(&p.db).await?.iter().any(|x| x == period.as_str()) {
-                return Err(AppError::bad_request("indicators.no_snapshot", format!("没有 {} 月的快照；可选的月份见「数据」下拉框", period.as_str())).at_field("as_of"));
+                return Err(
+                    AppError::bad_request("indicators.no_snapshot", format!("没有 {} 月的快照；可选的月份见「数据」下拉框", period.as_str())).at_field("as_of")
+                );
             }
             let units = geography::store::current_of_kind(&p.db, root, &TREE).await?;
-            let info = |u: &geography::model::Unit| UnitInfo { code: u.code.clone(), name: u.name.clone(), kind: u.kind(), community_kind: None, parent: u.parent_code.clone() };
+            let info = |u: &geography::model::Unit| UnitInfo {
+                code: u.code.clone(),
+                name: u.name.clone(),
+                kind: u.kind(),
+                community_kind: None,
+                parent: u.parent_code.clone(),
+            };
             let root_info = units.iter().find(|u| u.code == root.as_str()).map(info).ok_or_else(AppError::not_found)?;
             let children: Vec<UnitInfo> = units.iter().filter(|u| u.parent_code.as_deref() == Some(root.as_str())).map(info).collect();
             let mut codes: Vec<String> = children.iter().map(|c| c.code.clone()).collect();
@@ -405,7 +413,13 @@ fn classes(values: &[(String, Option<f64>)]) -> (HashMap<String, String>, Vec<(S
     (out, legend)
 }
 
-pub async fn indicator_page(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>, Query(q): Query<UnitQuery>) -> AppResult<Response> {
+pub async fn indicator_page(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+    Query(q): Query<UnitQuery>,
+) -> AppResult<Response> {
     let ind = model::find(&id).ok_or_else(AppError::not_found)?;
     let (root, scope) = resolve(&p, &me, q.unit.as_deref()).await?;
     let period = parse_period(q.as_of.as_deref())?;
@@ -441,13 +455,19 @@ pub async fn indicator_page(State(p): State<Platform>, State(site): State<Site>,
     let child_level = v.children.first().map(|c| level_of(&c.code));
     let mut map_svg = String::new();
     if let Some(level) = child_level {
-        let bounds: HashMap<String, geography::store::BoundaryRow> =
-            geography::store::boundaries_at(&p.db, level).await?.into_iter().filter(|b| v.children.iter().any(|c| c.code == b.code)).map(|b| (b.code.clone(), b)).collect();
+        let bounds: HashMap<String, geography::store::BoundaryRow> = geography::store::boundaries_at(&p.db, level)
+            .await?
+            .into_iter()
+            .filter(|b| v.children.iter().any(|c| c.code == b.code))
+            .map(|b| (b.code.clone(), b))
+            .collect();
         if !v.children.is_empty() && v.children.iter().all(|c| bounds.contains_key(&c.code)) {
             let mut shapes = Vec::new();
             for c in &v.children {
                 let Some(b) = bounds.get(&c.code) else { continue };
-                let Ok(g) = serde_json::from_str::<serde_json::Value>(&b.geometry).map_err(|_| ()).and_then(|j| geography::geo::parse_geometry(&j).map_err(|_| ())) else {
+                let Ok(g) =
+                    serde_json::from_str::<serde_json::Value>(&b.geometry).map_err(|_| ()).and_then(|j| geography::geo::parse_geometry(&j).map_err(|_| ()))
+                else {
                     continue;
                 };
                 let val = vals.iter().find(|(k, _)| *k == c.code).and_then(|(_, v)| *v);
@@ -629,7 +649,15 @@ pub struct ReportsQuery {
     done: Option<String>,
 }
 
-async fn reports_view(p: &Platform, site: &Site, me: &Principal, sel: Option<&str>, unit: Option<&str>, error: Option<&AppError>, notice: Option<String>) -> AppResult<Response> {
+async fn reports_view(
+    p: &Platform,
+    site: &Site,
+    me: &Principal,
+    sel: Option<&str>,
+    unit: Option<&str>,
+    error: Option<&AppError>,
+    notice: Option<String>,
+) -> AppResult<Response> {
     let scope = me.require(Permission::ViewUnits)?;
     let mut rows = Vec::new();
     let names: HashMap<String, String> = model::indicators().into_iter().map(|i| (i.id.clone(), format!("{} {}", i.id, i.name))).collect();
@@ -664,7 +692,9 @@ async fn reports_view(p: &Platform, site: &Site, me: &Principal, sel: Option<&st
         .into_iter()
         .filter_map(|i| match i.formula {
             Formula::Reported { level, .. } => Some((i.id.clone(), format!("{} {}（{}填报）", i.id, i.name, level.label()), sel == Some(i.id.as_str()))),
-            Formula::ReportedUnits { item, .. } if item == i.id => Some((i.id.clone(), format!("{} 村集体经济收入（元，各村填报，用于 T36–T38）", i.id), sel == Some(i.id.as_str()))),
+            Formula::ReportedUnits { item, .. } if item == i.id => {
+                Some((i.id.clone(), format!("{} 村集体经济收入（元，各村填报，用于 T36–T38）", i.id), sel == Some(i.id.as_str())))
+            }
             _ => None,
         })
         .collect();
@@ -691,7 +721,8 @@ pub async fn reports_page(State(p): State<Platform>, State(site): State<Site>, A
 pub async fn report_submit(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, mut m: Multipart) -> AppResult<Response> {
     let mut fields: HashMap<String, String> = HashMap::new();
     let mut evidence = None;
-    while let Some(field) = m.next_field().await.map_err(|_| AppError::bad_request("indicators.upload", "上传中断或文件超过 5 MB").at_field("evidence"))? {
+    while let Some(field) = m.next_field().await.map_err(|_| AppError::bad_request("indicators.upload", "上传中断或文件超过 5 MB").at_field("evidence"))?
+    {
         let name = field.name().unwrap_or("").to_owned();
         if name == "evidence" {
             let filename = field.file_name().unwrap_or("evidence").to_owned();
@@ -705,7 +736,15 @@ pub async fn report_submit(State(p): State<Platform>, State(site): State<Site>, 
         }
     }
     let g = |k: &str| fields.get(k).cloned().unwrap_or_default();
-    let s = service::Submission { indicator_id: g("indicator"), unit: g("unit"), period: g("period"), numerator: g("numerator"), denominator: g("denominator"), note: g("note"), evidence };
+    let s = service::Submission {
+        indicator_id: g("indicator"),
+        unit: g("unit"),
+        period: g("period"),
+        numerator: g("numerator"),
+        denominator: g("denominator"),
+        note: g("note"),
+        evidence,
+    };
     let (sel, unit) = (g("indicator"), g("unit"));
     match service::submit(&p, &me, s).await {
         Ok(_) => Ok(Redirect::to("/indicators/reports?done=submitted").into_response()),
@@ -722,11 +761,19 @@ pub struct ReviewForm {
     note: String,
 }
 
-pub async fn report_review(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>, Form(f): Form<ReviewForm>) -> AppResult<Response> {
+pub async fn report_review(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Path(id): Path<String>,
+    Form(f): Form<ReviewForm>,
+) -> AppResult<Response> {
     let approve = f.decision == "approve";
     match service::review(&p, &me, &id, approve, f.version, &f.note).await {
         Ok(()) => Ok(Redirect::to(if approve { "/indicators/reports?done=approved" } else { "/indicators/reports?done=rejected" }).into_response()),
-        Err(e) if e.status == axum::http::StatusCode::BAD_REQUEST || e.status == axum::http::StatusCode::CONFLICT => reports_view(&p, &site, &me, None, None, Some(&e), None).await,
+        Err(e) if e.status == axum::http::StatusCode::BAD_REQUEST || e.status == axum::http::StatusCode::CONFLICT => {
+            reports_view(&p, &site, &me, None, None, Some(&e), None).await
+        }
         Err(e) => Err(e),
     }
 }
@@ -740,7 +787,10 @@ pub async fn evidence(State(p): State<Platform>, Auth(me): Auth, Path(id): Path<
     }
     let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
     Ok((
-        [(header::CONTENT_TYPE, ct), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", if safe.is_empty() { "evidence".into() } else { safe }))],
+        [
+            (header::CONTENT_TYPE, ct),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", if safe.is_empty() { "evidence".into() } else { safe })),
+        ],
         platform::crypto::base64_decode(&data).ok_or_else(|| platform::AppError::internal("evidence is not base64"))?,
     )
         .into_response())
@@ -1041,7 +1091,14 @@ pub async fn scheme_add(State(p): State<Platform>, State(site): State<Site>, Aut
     platform::audit::record(
         &mut tx,
         p.now(),
-        &platform::audit::Event { actor: &me.actor(), unit: None, action: "indicators.scheme_add", target: &id, outcome: platform::audit::Outcome::Ok, detail: &format!("{name}: {text}") },
+        &platform::audit::Event {
+            actor: &me.actor(),
+            unit: None,
+            action: "indicators.scheme_add",
+            target: &id,
+            outcome: platform::audit::Outcome::Ok,
+            detail: &format!("{name}: {text}"),
+        },
     )
     .await?;
     tx.commit().await?;

@@ -29,7 +29,8 @@ const TREE_KINDS: [UnitKind; 9] = [
 
 /// Facility categories counted as community public-service floor area (每百户公共服务配套设施面积):
 /// shops, kindergartens and shelters are left out.
-const SERVICE_CATEGORIES: [&str; 11] = ["党群服务中心", "综合服务站", "养老服务", "托育", "卫生服务站", "文化活动", "社工站", "志愿服务站", "法律服务", "体育健身", "便民服务"];
+const SERVICE_CATEGORIES: [&str; 11] =
+    ["党群服务中心", "综合服务站", "养老服务", "托育", "卫生服务站", "文化活动", "社工站", "志愿服务站", "法律服务", "体育健身", "便民服务"];
 
 /// Collects the measures of a subtree from geography and the registers, and the approved 填报
 /// values of `year`.
@@ -41,24 +42,14 @@ pub async fn gather(p: &Platform, root: &UnitCode, year: i64) -> AppResult<Datas
     let kinds: HashMap<String, Option<String>> = pops.iter().map(|x| (x.code.clone(), x.community_kind.clone())).collect();
     ds.units = units
         .into_iter()
-        .map(|u| UnitInfo {
-            kind: u.kind(),
-            community_kind: kinds.get(&u.code).cloned().flatten(),
-            parent: u.parent_code.clone(),
-            name: u.name,
-            code: u.code,
-        })
+        .map(|u| UnitInfo { kind: u.kind(), community_kind: kinds.get(&u.code).cloned().flatten(), parent: u.parent_code.clone(), name: u.name, code: u.code })
         .collect();
     let village_codes: Vec<String> = ds.units.iter().filter(|u| u.code.len() == 12).map(|u| u.code.clone()).collect();
     for c in &village_codes {
         ds.add(c, Measure::Units, 1);
     }
-    let grids: HashMap<String, i64> = geography::measures::cells_per_village(db, root)
-        .await?
-        .into_iter()
-        .filter(|(_, k, _)| k == UnitKind::Grid.label())
-        .map(|(c, _, n)| (c, n))
-        .collect();
+    let grids: HashMap<String, i64> =
+        geography::measures::cells_per_village(db, root).await?.into_iter().filter(|(_, k, _)| k == UnitKind::Grid.label()).map(|(c, _, n)| (c, n)).collect();
     for x in &pops {
         ds.add(&x.code, Measure::Residents, x.residents);
         ds.add(&x.code, Measure::Households, x.households);
@@ -216,7 +207,8 @@ pub async fn compute(p: &Platform, root: &UnitCode, year: i64, reach: Reach) -> 
         let prep = Prepared::new(&dataset);
         indicators.iter().map(|i| (i.id.clone(), prep.compute(i))).collect()
     };
-    let units: Vec<&UnitInfo> = dataset.units.iter().filter(|u| reach == Reach::All || u.code == root.as_str() || u.parent.as_deref() == Some(root.as_str())).collect();
+    let units: Vec<&UnitInfo> =
+        dataset.units.iter().filter(|u| reach == Reach::All || u.code == root.as_str() || u.parent.as_deref() == Some(root.as_str())).collect();
     for ind in &indicators {
         if let Formula::External { measure, .. } = ind.formula {
             let m = values.entry(ind.id.clone()).or_default();
@@ -270,7 +262,14 @@ pub async fn snapshot(p: &Platform, period: &Period) -> AppResult<usize> {
     audit::record(
         &mut tx,
         p.now(),
-        &Event { actor: &platform::audit::Actor::system(), unit: Some("5109"), action: "indicators.snapshot", target: period.as_str(), outcome: Outcome::Ok, detail: &detail },
+        &Event {
+            actor: &platform::audit::Actor::system(),
+            unit: Some("5109"),
+            action: "indicators.snapshot",
+            target: period.as_str(),
+            outcome: Outcome::Ok,
+            detail: &detail,
+        },
     )
     .await?;
     tx.commit().await?;
@@ -280,7 +279,8 @@ pub async fn snapshot(p: &Platform, period: &Period) -> AppResult<usize> {
 /// The job's step: snapshot the current month unless it was taken in the last `min_age_ms`.
 pub async fn snapshot_if_due(p: &Platform) -> AppResult<Option<usize>> {
     let period = Period::month_of(Date::of_instant(p.now()));
-    let last = p.db.scalar(platform::sql!("SELECT CAST(COALESCE(MAX(computed_ms), 0) AS BIGINT) FROM indicator_snapshots WHERE period = $1", period.as_str())).await?;
+    let last =
+        p.db.scalar(platform::sql!("SELECT CAST(COALESCE(MAX(computed_ms), 0) AS BIGINT) FROM indicator_snapshots WHERE period = $1", period.as_str())).await?;
     // Once a day within the month keeps the current month's snapshot close to live values.
     if last > 0 && p.now() - last < platform::clock::DAY {
         return Ok(None);
@@ -364,7 +364,9 @@ pub async fn submit(p: &Platform, me: &Principal, s: Submission) -> AppResult<St
     if !may_submit(me, &unit) {
         return Err(AppError::forbidden());
     }
-    if matches!(ind.formula, Formula::ReportedUnits { .. }) && geography::store::get(&p.db, unit.as_str()).await?.and_then(|u| u.kind()) != Some(UnitKind::Village) {
+    if matches!(ind.formula, Formula::ReportedUnits { .. })
+        && geography::store::get(&p.db, unit.as_str()).await?.and_then(|u| u.kind()) != Some(UnitKind::Village)
+    {
         return Err(AppError::bad_request("indicators.wrong_level", format!("指标 {} 由各村（村民委员会）填报", ind.id)).at_field("unit"));
     }
     if level_of(unit.as_str()) != level {
@@ -422,7 +424,12 @@ pub async fn submit(p: &Platform, me: &Principal, s: Submission) -> AppResult<St
     )
     .await?;
     let detail = format!("{} {} {} = {}/{}", ind.id, unit, period.as_str(), numerator, denominator.map(|d| d.to_string()).unwrap_or_default());
-    audit::record(&mut tx, p.now(), &Event { actor: &me.actor(), unit: Some(unit.as_str()), action: "indicators.report_submit", target: &id, outcome: Outcome::Ok, detail: &detail }).await?;
+    audit::record(
+        &mut tx,
+        p.now(),
+        &Event { actor: &me.actor(), unit: Some(unit.as_str()), action: "indicators.report_submit", target: &id, outcome: Outcome::Ok, detail: &detail },
+    )
+    .await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -452,7 +459,14 @@ pub async fn review(p: &Platform, me: &Principal, id: &str, approve: bool, versi
     audit::record(
         &mut tx,
         p.now(),
-        &Event { actor: &me.actor(), unit: Some(&r.unit_code), action: if approve { "indicators.report_approve" } else { "indicators.report_reject" }, target: id, outcome: Outcome::Ok, detail: &detail },
+        &Event {
+            actor: &me.actor(),
+            unit: Some(&r.unit_code),
+            action: if approve { "indicators.report_approve" } else { "indicators.report_reject" },
+            target: id,
+            outcome: Outcome::Ok,
+            detail: &detail,
+        },
     )
     .await?;
     tx.commit().await?;
@@ -482,7 +496,10 @@ pub async fn seed_demo(p: &Platform) -> AppResult<bool> {
     ];
     let mut rows = demo;
     for (i, c) in counties.iter().enumerate() {
-        let villages = geography::store::current_of_kind(&p.db, &UnitCode::parse(&c.code).map_err(AppError::internal)?, &[UnitKind::Community, UnitKind::Village]).await?.len() as i64;
+        let villages =
+            geography::store::current_of_kind(&p.db, &UnitCode::parse(&c.code).map_err(AppError::internal)?, &[UnitKind::Community, UnitKind::Village])
+                .await?
+                .len() as i64;
         let i = i as i64;
         rows.push(("T26", c.code.clone(), villages / (8 + i), Some(villages)));
         rows.push(("T30", c.code.clone(), villages * (5 + i) / 10, Some(villages)));
@@ -518,7 +535,14 @@ pub async fn seed_demo(p: &Platform) -> AppResult<bool> {
     audit::record(
         &mut tx,
         p.now(),
-        &Event { actor: &platform::audit::Actor::system(), unit: None, action: "indicators.demo_seed", target: "synthetic", outcome: Outcome::Ok, detail: &detail },
+        &Event {
+            actor: &platform::audit::Actor::system(),
+            unit: None,
+            action: "indicators.demo_seed",
+            target: "synthetic",
+            outcome: Outcome::Ok,
+            detail: &detail,
+        },
     )
     .await?;
     tx.commit().await?;

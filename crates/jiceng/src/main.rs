@@ -345,7 +345,23 @@ fn read_password() -> Result<String> {
 /// Pads `s` to `width` terminal columns, counting CJK and full-width characters as two, so the
 /// account table lines up in a terminal (`{:<n}` counts characters).
 fn pad(s: &str, width: usize) -> String {
-    let cols: usize = s.chars().map(|c| if ('\u{1100}'..='\u{115f}').contains(&c) || ('\u{2e80}'..='\u{a4cf}').contains(&c) || ('\u{ac00}'..='\u{d7a3}').contains(&c) || ('\u{f900}'..='\u{faff}').contains(&c) || ('\u{fe30}'..='\u{fe4f}').contains(&c) || ('\u{ff00}'..='\u{ff60}').contains(&c) || ('\u{ffe0}'..='\u{ffe6}').contains(&c) { 2 } else { 1 }).sum();
+    let cols: usize = s
+        .chars()
+        .map(|c| {
+            if ('\u{1100}'..='\u{115f}').contains(&c)
+                || ('\u{2e80}'..='\u{a4cf}').contains(&c)
+                || ('\u{ac00}'..='\u{d7a3}').contains(&c)
+                || ('\u{f900}'..='\u{faff}').contains(&c)
+                || ('\u{fe30}'..='\u{fe4f}').contains(&c)
+                || ('\u{ff00}'..='\u{ff60}').contains(&c)
+                || ('\u{ffe0}'..='\u{ffe6}').contains(&c)
+            {
+                2
+            } else {
+                1
+            }
+        })
+        .sum();
     format!("{s}{} ", " ".repeat(width.saturating_sub(cols)))
 }
 
@@ -426,7 +442,14 @@ async fn serve(p: Platform, listen: &str, mqtt: Option<&str>, webhook: Option<&s
 
 /// Reads the network (a spinner while walknet streams the file), runs the analysis and prints a
 /// summary with counts.
-async fn analyze_coverage(p: &Platform, actor: &Actor, osm: &std::path::Path, mode: coverage::model::Mode, max_snap_m: f64, synthetic: bool) -> Result<coverage::service::Report> {
+async fn analyze_coverage(
+    p: &Platform,
+    actor: &Actor,
+    osm: &std::path::Path,
+    mode: coverage::model::Mode,
+    max_snap_m: f64,
+    synthetic: bool,
+) -> Result<coverage::service::Report> {
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -470,7 +493,8 @@ async fn analyze_coverage(p: &Platform, actor: &Actor, osm: &std::path::Path, mo
 /// PostgreSQL), buildings, and one analysis per profile.
 async fn coverage_demo(p: &Platform, cfg: &Config) -> Result<()> {
     let db_path = cfg.db.strip_prefix("sqlite://").or_else(|| cfg.db.strip_prefix("sqlite:")).unwrap_or(&cfg.db);
-    let dir = if cfg.db.contains("postgres") { cfg.field_key_file.parent().map(PathBuf::from) } else { std::path::Path::new(db_path).parent().map(PathBuf::from) };
+    let dir =
+        if cfg.db.contains("postgres") { cfg.field_key_file.parent().map(PathBuf::from) } else { std::path::Path::new(db_path).parent().map(PathBuf::from) };
     let dir = dir.filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
     if coverage::demo::seed(p, &dir).await.map_err(app_err)? {
         println!(

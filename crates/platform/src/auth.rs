@@ -129,7 +129,16 @@ impl Role {
             Role::AuditAdmin => matches!(p, ViewAudit),
             Role::CityStaff | Role::CountyStaff => matches!(
                 p,
-                ViewUnits | ViewRegisters | UnmaskPersonal | ReportEvents | HandleEvents | WorkEvents | Whistle | ManageVolunteers | ManageConsultation | Participate
+                ViewUnits
+                    | ViewRegisters
+                    | UnmaskPersonal
+                    | ReportEvents
+                    | HandleEvents
+                    | WorkEvents
+                    | Whistle
+                    | ManageVolunteers
+                    | ManageConsultation
+                    | Participate
             ),
             Role::TownshipStaff => matches!(
                 p,
@@ -147,7 +156,16 @@ impl Role {
             ),
             Role::CommunityStaff => matches!(
                 p,
-                ViewUnits | ViewRegisters | EditRegisters | UnmaskPersonal | ReportEvents | HandleEvents | WorkEvents | ManageVolunteers | ManageConsultation | Participate
+                ViewUnits
+                    | ViewRegisters
+                    | EditRegisters
+                    | UnmaskPersonal
+                    | ReportEvents
+                    | HandleEvents
+                    | WorkEvents
+                    | ManageVolunteers
+                    | ManageConsultation
+                    | Participate
             ),
             Role::GridWorker => matches!(p, ViewUnits | ViewRegisters | EditRegisters | UnmaskPersonal | ReportEvents | WorkEvents | Participate),
             // Departments read registers only through their sharing list; they work the events sent to them.

@@ -1,9 +1,9 @@
 //! Aggregates per unit for the indicators slice: one query for a whole subtree, grouped by the
 //! village-level prefix, so indicators roll up from exact numerators and denominators.
 
+use platform::Db;
 use platform::db::{DbResult, Sql};
 use platform::scope::{Scope, UnitCode};
-use platform::Db;
 
 /// One group of a register, counted under a village-level unit (or the township/county/city code
 /// itself when a record is registered there). `key` is the grouping the function names; `n` the
@@ -96,7 +96,8 @@ pub async fn houses(db: &Db, root: &UnitCode) -> DbResult<Vec<Group>> {
 }
 pub async fn households(db: &Db, root: &UnitCode) -> DbResult<Vec<Group>> {
     // PostgreSQL refuses a constant in GROUP BY, so this one groups by the unit alone.
-    let mut q = Sql::new("SELECT SUBSTR(unit_code, 1, 12) AS code, '户' AS key, CAST(COUNT(*) AS BIGINT) AS n, CAST(0 AS BIGINT) AS sum FROM households WHERE ", []);
+    let mut q =
+        Sql::new("SELECT SUBSTR(unit_code, 1, 12) AS code, '户' AS key, CAST(COUNT(*) AS BIGINT) AS n, CAST(0 AS BIGINT) AS sum FROM households WHERE ", []);
     Scope::new(vec![root.clone()]).push_filter(&mut q, "unit_code");
     q.push(" GROUP BY SUBSTR(unit_code, 1, 12) ORDER BY 1");
     db.fetch_all(q).await

@@ -49,7 +49,10 @@ async fn units_to_check(t: &TestApp) -> Vec<String> {
 async fn by_sql(t: &TestApp, id: &str, code: &str) -> Option<Fraction> {
     let l = like(code);
     let residents = || {
-        sql!("SELECT CAST(COALESCE(SUM(p.residents), 0) AS BIGINT) FROM unit_population p JOIN units u ON u.code = p.code WHERE u.valid_to IS NULL AND p.code LIKE $1", l.clone())
+        sql!(
+            "SELECT CAST(COALESCE(SUM(p.residents), 0) AS BIGINT) FROM unit_population p JOIN units u ON u.code = p.code WHERE u.valid_to IS NULL AND p.code LIKE $1",
+            l.clone()
+        )
     };
     Some(match id {
         "T04" => Fraction {
@@ -69,7 +72,8 @@ async fn by_sql(t: &TestApp, id: &str, code: &str) -> Option<Fraction> {
             }
         }
         "T12" => Fraction {
-            num: scalar(t, sql!("SELECT COUNT(*) FROM compound_info WHERE management <> '三无小区' AND owners_committee = 1 AND code LIKE $1", l.clone())).await,
+            num: scalar(t, sql!("SELECT COUNT(*) FROM compound_info WHERE management <> '三无小区' AND owners_committee = 1 AND code LIKE $1", l.clone()))
+                .await,
             den: Some(scalar(t, sql!("SELECT COUNT(*) FROM compound_info WHERE management <> '三无小区' AND code LIKE $1", l.clone())).await),
         },
         "T13" => {
@@ -112,7 +116,10 @@ async fn by_sql(t: &TestApp, id: &str, code: &str) -> Option<Fraction> {
         }
         "T07" => {
             if code != CITY {
-                return Some(Fraction { num: scalar(t, sql!("SELECT COUNT(*) FROM organisations WHERE certified_social_enterprise = 1 AND unit_code LIKE $1", l.clone())).await, den: None });
+                return Some(Fraction {
+                    num: scalar(t, sql!("SELECT COUNT(*) FROM organisations WHERE certified_social_enterprise = 1 AND unit_code LIKE $1", l.clone())).await,
+                    den: None,
+                });
             }
             Fraction { num: scalar(t, sql!("SELECT COUNT(*) FROM organisations WHERE certified_social_enterprise = 1")).await, den: None }
         }
@@ -123,7 +130,14 @@ async fn by_sql(t: &TestApp, id: &str, code: &str) -> Option<Fraction> {
             }
             let hh = "SELECT CAST(COALESCE(SUM(p.households), 0) AS BIGINT) FROM unit_population p JOIN units u ON u.code = p.code WHERE u.kind = '社区' AND u.valid_to IS NULL AND p.code LIKE $1";
             Fraction {
-                num: scalar(t, sql!(&format!("{hh} AND EXISTS (SELECT 1 FROM units g WHERE g.parent_code = u.code AND g.kind = '网格' AND g.valid_to IS NULL)"), l.clone())).await,
+                num: scalar(
+                    t,
+                    sql!(
+                        &format!("{hh} AND EXISTS (SELECT 1 FROM units g WHERE g.parent_code = u.code AND g.kind = '网格' AND g.valid_to IS NULL)"),
+                        l.clone()
+                    ),
+                )
+                .await,
                 den: Some(scalar(t, sql!(hh, l.clone())).await),
             }
         }
@@ -296,7 +310,10 @@ async fn submit(t: &TestApp, b: &Browser, fields: &[(&str, &str)], evidence: Opt
         body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes());
     }
     if let Some((name, bytes)) = evidence {
-        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"evidence\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"evidence\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+                .as_bytes(),
+        );
         body.extend(bytes);
         body.extend(b"\r\n");
     }
@@ -312,7 +329,11 @@ async fn submit(t: &TestApp, b: &Browser, fields: &[(&str, &str)], evidence: Opt
 async fn report_row(t: &TestApp, indicator: &str, unit: &str) -> (String, i64, String) {
     t.platform
         .db
-        .fetch_one(sql!("SELECT id, version, state FROM indicator_reports WHERE indicator_id = $1 AND unit_code = $2 ORDER BY submitted_ms DESC LIMIT 1", indicator, unit))
+        .fetch_one(sql!(
+            "SELECT id, version, state FROM indicator_reports WHERE indicator_id = $1 AND unit_code = $2 ORDER BY submitted_ms DESC LIMIT 1",
+            indicator,
+            unit
+        ))
         .await
         .unwrap()
 }
@@ -334,8 +355,13 @@ async fn a_reported_value_counts_only_after_the_level_above_approves_it() {
     assert!(r.body.contains("由县级填报"), "wrong level named");
     let r = submit(&t, &county, &[("indicator", "T04"), ("unit", COUNTY), ("period", "2026"), ("numerator", "1"), ("denominator", "10")], None).await;
     assert!(r.body.contains("无需填报"), "a measured indicator cannot be reported");
-    let r = submit(&t, &county, &[("indicator", "T26"), ("unit", COUNTY), ("period", "2026"), ("numerator", "12"), ("denominator", "100")], Some(("x.exe", b"MZ\x90\x00")))
-        .await;
+    let r = submit(
+        &t,
+        &county,
+        &[("indicator", "T26"), ("unit", COUNTY), ("period", "2026"), ("numerator", "12"), ("denominator", "100")],
+        Some(("x.exe", b"MZ\x90\x00")),
+    )
+    .await;
     assert!(r.body.contains("佐证材料须为"), "evidence checked by content");
     assert_eq!(scalar(&t, sql!("SELECT COUNT(*) FROM indicator_reports")).await, 0);
     // A community cannot report for the county.
@@ -343,8 +369,13 @@ async fn a_reported_value_counts_only_after_the_level_above_approves_it() {
     let r = submit(&t, &comm, &[("indicator", "T26"), ("unit", COUNTY), ("period", "2026"), ("numerator", "1"), ("denominator", "10")], None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     // A good submission with a PNG as evidence.
-    let r = submit(&t, &county, &[("indicator", "T26"), ("unit", COUNTY), ("period", "2026"), ("numerator", "12"), ("denominator", "100"), ("note", "2026 年命名")], Some(("cert.png", PNG)))
-        .await;
+    let r = submit(
+        &t,
+        &county,
+        &[("indicator", "T26"), ("unit", COUNTY), ("period", "2026"), ("numerator", "12"), ("denominator", "100"), ("note", "2026 年命名")],
+        Some(("cert.png", PNG)),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let (id, version, state) = report_row(&t, "T26", COUNTY).await;
     assert_eq!(state, "submitted");
@@ -367,7 +398,9 @@ async fn a_reported_value_counts_only_after_the_level_above_approves_it() {
     assert_eq!(ev.headers[header::CONTENT_TYPE], "image/png");
     let r = t.post(&mut cityb, &format!("/indicators/reports/{id}/review"), &[("decision", "reject"), ("version", &version.to_string())]).await;
     assert!(r.body.contains("退回时须填写原因"));
-    let r = t.post(&mut cityb, &format!("/indicators/reports/{id}/review"), &[("decision", "approve"), ("version", &version.to_string()), ("note", "核实无误")]).await;
+    let r = t
+        .post(&mut cityb, &format!("/indicators/reports/{id}/review"), &[("decision", "approve"), ("version", &version.to_string()), ("note", "核实无误")])
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     // A second decision on the same version is a conflict, not a silent overwrite.
     let r = t.post(&mut cityb, &format!("/indicators/reports/{id}/review"), &[("decision", "reject"), ("version", &version.to_string()), ("note", "x")]).await;
@@ -408,9 +441,12 @@ async fn monthly_snapshots_feed_as_of_views_and_sparklines() {
     // A month later a social worker joins; the next snapshot differs, the old one stays.
     t.clock.advance(31 * DAY);
     let mut tx = t.platform.db.begin().await.unwrap();
-    tx.execute(sql!("INSERT INTO workforce (id, unit_code, name, role, qualification, synthetic, created_ms) VALUES ('w2', $1, '新社工', '社会工作者', NULL, 0, 0)", COMMUNITY))
-        .await
-        .unwrap();
+    tx.execute(sql!(
+        "INSERT INTO workforce (id, unit_code, name, role, qualification, synthetic, created_ms) VALUES ('w2', $1, '新社工', '社会工作者', NULL, 0, 0)",
+        COMMUNITY
+    ))
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     indicators::service::snapshot_if_due(&t.platform).await.unwrap().expect("new month");
     let second = indicators::model::Period::month_of(platform::clock::Date::of_instant(t.platform.now()));
@@ -418,8 +454,10 @@ async fn monthly_snapshots_feed_as_of_views_and_sparklines() {
     let get = |p: String| {
         let db = t.platform.db.clone();
         async move {
-            let (n,): (Option<i64>,) =
-                db.fetch_one(sql!("SELECT numerator FROM indicator_snapshots WHERE period = $1 AND indicator_id = 'T04' AND unit_code = '5109'", p)).await.unwrap();
+            let (n,): (Option<i64>,) = db
+                .fetch_one(sql!("SELECT numerator FROM indicator_snapshots WHERE period = $1 AND indicator_id = 'T04' AND unit_code = '5109'", p))
+                .await
+                .unwrap();
             n.unwrap()
         }
     };
@@ -534,8 +572,12 @@ async fn volunteer_indicators_come_from_the_volunteers_slice_at_every_level() {
 #[tokio::test]
 async fn village_income_reports_feed_t36_to_t38_after_the_township_approves() {
     let t = TestApp::new().await;
-    let (village, township): (String, String) =
-        t.platform.db.fetch_one(sql!("SELECT code, parent_code FROM units WHERE kind = '村' AND valid_to IS NULL AND code LIKE $1 ORDER BY code LIMIT 1", like(COUNTY))).await.unwrap();
+    let (village, township): (String, String) = t
+        .platform
+        .db
+        .fetch_one(sql!("SELECT code, parent_code FROM units WHERE kind = '村' AND valid_to IS NULL AND code LIKE $1 ORDER BY code LIMIT 1", like(COUNTY)))
+        .await
+        .unwrap();
     t.user("vil", Role::CommunityStaff, &village).await;
     t.user("town", Role::TownshipStaff, &township).await;
     t.user("comm", Role::CommunityStaff, COMMUNITY).await;
