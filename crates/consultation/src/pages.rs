@@ -11,7 +11,7 @@ use serde::Deserialize;
 use platform::auth::{Permission, Principal};
 use platform::clock::{Date, format_beijing};
 use platform::scope::UnitCode;
-use platform::web::{Auth, Shell, Site, render};
+use platform::web::{Auth, Shell, Site, form_pairs, render};
 use platform::{AppError, AppResult, Platform};
 
 use crate::model::{self, AffairKind, Category, Channel, Choice, Electorate, Preset, Threshold};
@@ -23,15 +23,6 @@ async fn unit_name(p: &Platform, code: &str) -> String {
 }
 
 /// Parses an urlencoded body into pairs (forms here have repeated and per-question fields).
-fn pairs(body: &str) -> Vec<(String, String)> {
-    body.split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (platform::web::form_decode(k), platform::web::form_decode(v))
-        })
-        .collect()
-}
 
 fn get<'a>(f: &'a [(String, String)], k: &str) -> &'a str {
     f.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("")
@@ -226,7 +217,7 @@ fn parse_create(f: &[(String, String)]) -> AppResult<CreateBallot> {
 
 pub async fn ballot_create(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, body: String) -> AppResult<Response> {
     me.require(Permission::ManageConsultation)?;
-    let f = pairs(&body);
+    let f = form_pairs(&body);
     let r = match parse_create(&f) {
         Ok(c) => service::create_ballot(&p, &me, c).await,
         Err(e) => Err(e),
@@ -425,7 +416,7 @@ pub async fn ballot_open(State(p): State<Platform>, State(site): State<Site>, Au
 }
 
 pub async fn ballot_vote(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>, body: String) -> AppResult<Response> {
-    let f = pairs(&body);
+    let f = form_pairs(&body);
     let channel = Channel::parse(get(&f, "channel")).unwrap_or(Channel::App);
     // An app vote is cast as the account's bound person (实名认证), never a typed ID number.
     let voter = match channel {
@@ -568,7 +559,7 @@ pub async fn ballot_receipt(
 // Consultations
 
 pub async fn topic_create(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, body: String) -> AppResult<Response> {
-    let f = pairs(&body);
+    let f = form_pairs(&body);
     match service::raise_topic(&p, &me, get(&f, "unit"), get(&f, "title"), get(&f, "body"), get(&f, "template"), false).await {
         Ok(id) => Ok(Redirect::to(&format!("/consultation/topics/{id}")).into_response()),
         Err(e) if user_error(&e) => home_view(&p, &site, &me, Some(&e)).await,

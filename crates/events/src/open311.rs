@@ -265,15 +265,7 @@ struct Params(Vec<(String, String)>);
 
 impl Params {
     fn parse(text: &str) -> Self {
-        Params(
-            text.split('&')
-                .filter(|kv| !kv.is_empty())
-                .map(|kv| {
-                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                    (form_decode(k), form_decode(v))
-                })
-                .collect(),
-        )
+        Params(platform::web::form_pairs(text))
     }
     fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, v)| k == name && !v.trim().is_empty()).map(|(_, v)| v.trim())

@@ -219,6 +219,18 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
     })
 }
 
+/// A form-urlencoded body (or query string) as decoded (name, value) pairs in order; repeated names
+/// (check boxes) stay repeated.
+pub fn form_pairs(body: &str) -> Vec<(String, String)> {
+    body.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (form_decode(k), form_decode(v))
+        })
+        .collect()
+}
+
 pub fn form_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
