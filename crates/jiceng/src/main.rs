@@ -505,7 +505,7 @@ async fn coverage_demo(p: &Platform, cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-async fn demo(p: &Platform, scale: Scale) -> Result<()> {
+async fn demo(p: &Platform, cfg: &Config, scale: Scale) -> Result<()> {
     let actor = Actor::system();
     if geography::import::load_reference(&p.db, p.now(), &actor).await.map_err(app_err)? {
         println!("已载入遂宁市真实区划：1 市、5 区县、95 乡镇（街道）、1,445 村（社区），及 5 个区县边界。");
@@ -544,6 +544,9 @@ async fn demo(p: &Platform, scale: Scale) -> Result<()> {
     if consultation::demo::seed(p).await.map_err(app_err)? {
         println!("已生成演示议事协商数据：议题、会议、业主表决与村务公开（标注为「演示数据」）。");
     }
+    // Before the indicators' snapshot (coverage feeds T10, T17 …) and before the account table,
+    // which is the last thing a new user should read.
+    coverage_demo(p, cfg).await?;
     if indicators::seed_demo(p).await.map_err(app_err)? {
         println!("已生成规划指标月度快照与演示填报数据（标注为「演示数据」）。");
     }
@@ -599,8 +602,7 @@ async fn run() -> Result<std::process::ExitCode> {
         Cmd::Serve(_) => serve(p, &cfg.listen, cfg.mqtt.as_deref(), cfg.webhook.as_deref(), cfg.test_clock.clone()).await?,
         Cmd::Demo { scale, no_serve, .. } => {
             let scale = Scale::parse(&scale).ok_or_else(|| anyhow!("--scale 只能是 small 或 city"))?;
-            demo(&p, scale).await?;
-            coverage_demo(&p, &cfg).await?;
+            demo(&p, &cfg, scale).await?;
             if !no_serve {
                 // The demo listens for device alarms on the local broker unless told otherwise.
                 let mqtt = cfg.mqtt.clone().unwrap_or_else(|| "127.0.0.1:1883".into());
