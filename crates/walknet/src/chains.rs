@@ -3,33 +3,98 @@
 //! *core* (nodes of any other degree), each chain of degree-2 nodes between two core nodes
 //! being one arc; the chain's inner nodes then get their distances from the chain's two ends
 //! without any heap operation. Results are the same as on the full graph.
+//!
+//! The core has its own dense numbering (`0..core.len()`), in Hilbert-curve order of the
+//! nodes' projected coordinates, so that nodes near each other on the ground are near each
+//! other in memory: a bounded search touches a few compact stretches of the arrays instead of
+//! cache lines scattered over the whole node range. Chains are numbered in the order they are
+//! met from the core nodes in that order. The public API stays in the network's node ids; the
+//! translation happens at the boundary (`core`, `core_id`).
 
-use crate::network::{Csr, Edge};
+use crate::network::Edge;
 
 pub(crate) const DIRECT: u32 = u32::MAX;
 
+/// One arc of the core graph, packed so that a relaxation reads one cache line.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Arc {
+    /// Core id of the head.
+    pub to: u32,
+    pub w: f32,
+    /// `DIRECT`, or `chain * 2 + 0` when the arc leaves from the chain's first end and
+    /// `chain * 2 + 1` when it leaves from its last end.
+    pub tag: u32,
+}
+
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Chains {
-    /// Core adjacency over all node ids (inner nodes have no arcs).
-    pub csr: Csr,
-    /// Per arc: `DIRECT`, or `chain * 2 + 0` when the arc leaves from the chain's first end and
-    /// `chain * 2 + 1` when it leaves from its last end.
-    pub arc_chain: Vec<u32>,
-    /// Inner nodes of chain `c` are `nodes[start[c]..start[c + 1]]`, in order from `ends[c].0`.
+    /// Core adjacency in core ids: arcs of core node `c` are `arcs[first[c]..first[c + 1]]`.
+    pub first: Vec<u32>,
+    pub arcs: Vec<Arc>,
+    /// Core id → node id, and node id → core id (`u32::MAX` for inner nodes).
+    pub core: Vec<u32>,
+    pub core_id: Vec<u32>,
+    /// Inner nodes (node ids) of chain `c` are `nodes[start[c]..start[c + 1]]`, in order from
+    /// `ends[c].0`.
     pub start: Vec<u32>,
     pub nodes: Vec<u32>,
     /// Distance from `ends[c].0` to each inner node, parallel to `nodes`.
     pub off: Vec<f32>,
     pub len: Vec<f32>,
+    /// The chain's two end nodes, as core ids.
     pub ends: Vec<(u32, u32)>,
     /// For an inner node: its chain and its index into `nodes`; `u32::MAX` for core nodes.
     pub chain_of: Vec<u32>,
     pub pos_of: Vec<u32>,
 }
 
+/// Position along a Hilbert curve over a 2^16 × 2^16 grid.
+fn hilbert(mut x: u32, mut y: u32) -> u64 {
+    const N: u32 = 1 << 16;
+    let mut d = 0u64;
+    let mut s = N / 2;
+    while s > 0 {
+        let rx = u32::from(x & s > 0);
+        let ry = u32::from(y & s > 0);
+        d += u64::from(s) * u64::from(s) * u64::from((3 * rx) ^ ry);
+        if ry == 0 {
+            if rx == 1 {
+                x = N - 1 - x;
+                y = N - 1 - y;
+            }
+            std::mem::swap(&mut x, &mut y);
+        }
+        s /= 2;
+    }
+    d
+}
+
+/// Nodes `0..n` where `core` is set, in Hilbert order of `xy` (ties by node id).
+fn spatial_order(core: &[bool], xy: &[[f64; 2]]) -> Vec<u32> {
+    let mut nodes: Vec<u32> = (0..core.len() as u32).filter(|&v| core[v as usize]).collect();
+    let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
+    for &v in &nodes {
+        for k in 0..2 {
+            lo[k] = lo[k].min(xy[v as usize][k]);
+            hi[k] = hi[k].max(xy[v as usize][k]);
+        }
+    }
+    let scale = [0, 1].map(|k| if hi[k] > lo[k] { 65_535.0 / (hi[k] - lo[k]) } else { 0.0 });
+    let cell = |v: u32, k: usize| -> u32 {
+        let c = (xy[v as usize][k] - lo[k]) * scale[k];
+        if c.is_finite() { c.clamp(0.0, 65_535.0) as u32 } else { 0 }
+    };
+    let mut keyed: Vec<(u64, u32)> = nodes.iter().map(|&v| (hilbert(cell(v, 0), cell(v, 1)), v)).collect();
+    keyed.sort_unstable();
+    nodes.clear();
+    nodes.extend(keyed.into_iter().map(|(_, v)| v));
+    nodes
+}
+
 impl Chains {
-    /// Builds the contraction; only for networks whose edges are all two-way.
-    pub fn build(n: usize, edges: &[Edge]) -> Chains {
+    /// Builds the contraction; only for networks whose edges are all two-way. `xy` (projected
+    /// coordinates, one per node) only decides the memory order of the core.
+    pub fn build(n: usize, edges: &[Edge], xy: &[[f64; 2]]) -> Chains {
         // Incident edges per node.
         let mut inc_off = vec![0u32; n + 1];
         for e in edges {
@@ -58,77 +123,104 @@ impl Chains {
             let ed = &edges[e as usize];
             if ed.a == v { ed.b } else { ed.a }
         };
-        let mut ch = Chains { chain_of: vec![u32::MAX; n], pos_of: vec![u32::MAX; n], start: vec![0], ..Chains::default() };
-        // Arcs (from, to, length, tag).
-        let mut arcs: Vec<(u32, u32, f32, u32)> = Vec::new();
-        let walk = |ch: &mut Chains, core: &[bool], u: u32, e0: u32, arcs: &mut Vec<(u32, u32, f32, u32)>| {
-            let first = other(e0, u);
-            if !core[first as usize] && ch.chain_of[first as usize] != u32::MAX {
-                return; // Found from its other end already.
-            }
-            if core[first as usize] {
-                arcs.push((u, first, edges[e0 as usize].length_m, DIRECT));
-                return;
-            }
-            let c = ch.len.len() as u32;
-            let mut total = edges[e0 as usize].length_m;
-            let (mut prev_edge, mut x) = (e0, first);
-            while !core[x as usize] {
-                ch.chain_of[x as usize] = c;
-                ch.pos_of[x as usize] = ch.nodes.len() as u32;
-                ch.nodes.push(x);
-                ch.off.push(total);
+        // Rings of degree-2 nodes with no core node: make their lowest node core. A ring is
+        // what a walk along the chains from every core node does not reach.
+        let mut seen = core.clone();
+        let mark = |seen: &mut [bool], core: &[bool], u: u32, e0: u32| {
+            let (mut prev_edge, mut x) = (e0, other(e0, u));
+            while !core[x as usize] && !seen[x as usize] {
+                seen[x as usize] = true;
                 let i = incident(x);
-                let next = if i[0] == prev_edge { i[1] } else { i[0] };
-                total += edges[next as usize].length_m;
-                prev_edge = next;
-                x = other(next, x);
+                prev_edge = if i[0] == prev_edge { i[1] } else { i[0] };
+                x = other(prev_edge, x);
             }
-            ch.start.push(ch.nodes.len() as u32);
-            ch.len.push(total);
-            ch.ends.push((u, x));
-            arcs.push((u, x, total, c * 2));
-            arcs.push((x, u, total, c * 2 + 1));
         };
         for u in 0..n as u32 {
             if core[u as usize] {
                 for &e in incident(u) {
-                    walk(&mut ch, &core, u, e, &mut arcs);
+                    mark(&mut seen, &core, u, e);
                 }
             }
         }
-        // Rings of degree-2 nodes with no core node: make the lowest node core.
         for x in 0..n as u32 {
-            if !core[x as usize] && ch.chain_of[x as usize] == u32::MAX {
+            if !seen[x as usize] {
                 core[x as usize] = true;
-                let e0 = incident(x)[0];
-                walk(&mut ch, &core, x, e0, &mut arcs);
+                seen[x as usize] = true;
+                mark(&mut seen, &core, x, incident(x)[0]);
             }
         }
-        let mut offsets = vec![0u32; n + 1];
+        drop(seen);
+
+        let order = spatial_order(&core, xy);
+        let mut core_id = vec![u32::MAX; n];
+        for (c, &v) in order.iter().enumerate() {
+            core_id[v as usize] = c as u32;
+        }
+        let mut ch = Chains { chain_of: vec![u32::MAX; n], pos_of: vec![u32::MAX; n], start: vec![0], ..Chains::default() };
+        // Arcs (from, to, length, tag) in core ids.
+        let mut arcs: Vec<(u32, u32, f32, u32)> = Vec::new();
+        for (cu, &u) in order.iter().enumerate() {
+            let cu = cu as u32;
+            for &e0 in incident(u) {
+                let first = other(e0, u);
+                if !core[first as usize] && ch.chain_of[first as usize] != u32::MAX {
+                    continue; // Found from its other end already.
+                }
+                if core[first as usize] {
+                    arcs.push((cu, core_id[first as usize], edges[e0 as usize].length_m, DIRECT));
+                    continue;
+                }
+                let c = ch.len.len() as u32;
+                let mut total = edges[e0 as usize].length_m;
+                let (mut prev_edge, mut x) = (e0, first);
+                while !core[x as usize] {
+                    ch.chain_of[x as usize] = c;
+                    ch.pos_of[x as usize] = ch.nodes.len() as u32;
+                    ch.nodes.push(x);
+                    ch.off.push(total);
+                    let i = incident(x);
+                    let next = if i[0] == prev_edge { i[1] } else { i[0] };
+                    total += edges[next as usize].length_m;
+                    prev_edge = next;
+                    x = other(next, x);
+                }
+                let cx = core_id[x as usize];
+                ch.start.push(ch.nodes.len() as u32);
+                ch.len.push(total);
+                ch.ends.push((cu, cx));
+                arcs.push((cu, cx, total, c * 2));
+                arcs.push((cx, cu, total, c * 2 + 1));
+            }
+        }
+        let nc = order.len();
+        let mut first = vec![0u32; nc + 1];
         for a in &arcs {
-            offsets[a.0 as usize + 1] += 1;
+            first[a.0 as usize + 1] += 1;
         }
-        for i in 0..n {
-            offsets[i + 1] += offsets[i];
+        for i in 0..nc {
+            first[i + 1] += first[i];
         }
-        let mut fill = offsets.clone();
-        let m = arcs.len();
-        let (mut targets, mut weights, mut tags) = (vec![0u32; m], vec![0f32; m], vec![0u32; m]);
+        let mut fill = first.clone();
+        let mut packed = vec![Arc::default(); arcs.len()];
         for (u, v, w, t) in arcs {
-            let s = fill[u as usize] as usize;
-            targets[s] = v;
-            weights[s] = w;
-            tags[s] = t;
+            packed[fill[u as usize] as usize] = Arc { to: v, w, tag: t };
             fill[u as usize] += 1;
         }
-        ch.csr = Csr { offsets, targets, weights };
-        ch.arc_chain = tags;
+        ch.first = first;
+        ch.arcs = packed;
+        ch.core = order;
+        ch.core_id = core_id;
         ch
     }
 
-    /// Share of nodes left in the core.
+    /// Nodes left in the core.
     pub fn core_nodes(&self) -> usize {
-        self.chain_of.iter().filter(|&&c| c == u32::MAX).count()
+        self.core.len()
+    }
+
+    /// Arcs of core node `c`.
+    #[inline]
+    pub fn arcs_of(&self, c: u32) -> &[Arc] {
+        &self.arcs[self.first[c as usize] as usize..self.first[c as usize + 1] as usize]
     }
 }

@@ -200,7 +200,7 @@ impl Network {
             }
             Projection::around((lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0)
         };
-        let xy = lonlat.iter().map(|p| proj.to_xy(*p)).collect();
+        let xy: Vec<[f64; 2]> = lonlat.iter().map(|p| proj.to_xy(*p)).collect();
         let arcs = edges.iter().flat_map(|e| {
             let f = e.dir.forward.then_some((e.a, e.b, e.length_m));
             let b = e.dir.backward.then_some((e.b, e.a, e.length_m));
@@ -208,7 +208,7 @@ impl Network {
         });
         let fwd = Csr::build(n, arcs.clone());
         let rev = edges.iter().any(|e| !(e.dir.forward && e.dir.backward)).then(|| Csr::build(n, arcs.map(|(u, v, w)| (v, u, w))));
-        let chains = rev.is_none().then(|| Chains::build(n, &edges));
+        let chains = rev.is_none().then(|| Chains::build(n, &edges, &xy));
         let (component, component_size) = components(n, &edges);
         let largest = component_size.iter().copied().max().unwrap_or(0);
         let mut report = BuildReport {

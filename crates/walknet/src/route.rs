@@ -182,18 +182,67 @@ fn relax(v: u32, d: f32, src: u32, dist: &mut [f32], nearest: &mut [u32], touche
     }
 }
 
-/// Gives the inner nodes of every chain next to a reached core node (and of the chains holding
-/// a seed) their distances, walking along the chain from each end until the bound.
-fn expand(ch: &Chains, bound: f32, dist: &mut [f32], nearest: &mut [u32], touched: &mut Vec<u32>, inner: &[(u32, f32, u32)]) {
-    let reached = touched.len();
-    for i in 0..reached {
-        let u = touched[i];
-        if ch.chain_of[u as usize] != u32::MAX {
+/// [`dijkstra`] on the contracted core, in core ids.
+fn core_dijkstra<const TRACK: bool>(
+    ch: &Chains,
+    bound: f32,
+    dist: &mut [f32],
+    nearest: &mut [u32],
+    touched: &mut Vec<u32>,
+    heap: &mut BinaryHeap<Reverse<u64>>,
+) {
+    while let Some(Reverse(k)) = heap.pop() {
+        let u = k as u32;
+        let d = f32::from_bits((k >> 32) as u32);
+        if d > dist[u as usize] {
             continue;
         }
-        let (du, su) = (dist[u as usize], nearest[u as usize]);
-        for arc in ch.csr.offsets[u as usize] as usize..ch.csr.offsets[u as usize + 1] as usize {
-            let tag = ch.arc_chain[arc];
+        let src = if TRACK { nearest[u as usize] } else { 0 };
+        for a in ch.arcs_of(u) {
+            let v = a.to;
+            let nd = d + a.w;
+            if nd > bound {
+                continue;
+            }
+            let dv = &mut dist[v as usize];
+            if nd < *dv || (TRACK && nd == *dv && src < nearest[v as usize]) {
+                if dv.is_infinite() {
+                    touched.push(v);
+                }
+                *dv = nd;
+                if TRACK {
+                    nearest[v as usize] = src;
+                }
+                heap.push(Reverse(key(nd, v)));
+            }
+        }
+    }
+}
+
+/// After a core search (`cdist`, `cnear`, `ctouched` in core ids): copies the core labels to
+/// the node arrays and gives the inner nodes of every chain next to a reached core node (and of
+/// the chains holding a seed) their distances, walking along the chain from each end until the
+/// bound.
+#[allow(clippy::too_many_arguments)]
+fn expand(
+    ch: &Chains,
+    bound: f32,
+    cdist: &[f32],
+    cnear: &[u32],
+    ctouched: &[u32],
+    dist: &mut [f32],
+    nearest: &mut [u32],
+    touched: &mut Vec<u32>,
+    inner: &[(u32, f32, u32)],
+) {
+    for &c in ctouched {
+        let v = ch.core[c as usize];
+        relax(v, cdist[c as usize], cnear[c as usize], dist, nearest, touched);
+    }
+    for &cu in ctouched {
+        let (du, su) = (cdist[cu as usize], cnear[cu as usize]);
+        for a in ch.arcs_of(cu) {
+            let tag = a.tag;
             if tag == DIRECT {
                 continue;
             }
@@ -202,7 +251,7 @@ fn expand(ch: &Chains, bound: f32, dist: &mut [f32], nearest: &mut [u32], touche
             let len = ch.len[c];
             let (first, last) = ch.ends[c];
             if tag & 1 == 0 {
-                let (dw, sw) = (dist[last as usize], nearest[last as usize]);
+                let (dw, sw) = (cdist[last as usize], cnear[last as usize]);
                 if dw.is_finite() {
                     // Both ends reached: one pass, each inner node from its nearer end.
                     for p in s..e {
@@ -221,7 +270,7 @@ fn expand(ch: &Chains, bound: f32, dist: &mut [f32], nearest: &mut [u32], touche
                         relax(ch.nodes[p], d, su, dist, nearest, touched);
                     }
                 }
-            } else if dist[first as usize].is_infinite() {
+            } else if cdist[first as usize].is_infinite() {
                 // Only the last end reached (otherwise the first end's pass covered the chain).
                 for p in (s..e).rev() {
                     let d = du + (len - ch.off[p]);
@@ -234,6 +283,7 @@ fn expand(ch: &Chains, bound: f32, dist: &mut [f32], nearest: &mut [u32], touche
         }
     }
     for &(x, d0, src) in inner {
+        relax(x, d0, src, dist, nearest, touched);
         let c = ch.chain_of[x as usize] as usize;
         let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
         let px = ch.pos_of[x as usize] as usize;
@@ -277,11 +327,15 @@ impl Network {
     /// nodes it reaches.
     pub fn searcher(&self) -> Searcher<'_> {
         let n = self.node_count();
+        let nc = self.chains.as_ref().map_or(0, |c| c.core_nodes());
         Searcher {
             net: self,
             dist: vec![f32::INFINITY; n],
             nearest: vec![u32::MAX; n],
             touched: Vec::new(),
+            cdist: vec![f32::INFINITY; nc],
+            cnear: vec![u32::MAX; nc],
+            ctouched: Vec::new(),
             heap: BinaryHeap::new(),
             seeds: Vec::with_capacity(2),
             inner: Vec::new(),
@@ -409,9 +463,15 @@ impl Network {
 /// See [`Network::searcher`].
 pub struct Searcher<'a> {
     net: &'a Network,
+    /// Labels by node id (all nodes of an uncontracted network; after [`Searcher::run`] also
+    /// the chain nodes of a contracted one).
     dist: Vec<f32>,
     nearest: Vec<u32>,
     touched: Vec<u32>,
+    /// Labels of the contracted core, by core id.
+    cdist: Vec<f32>,
+    cnear: Vec<u32>,
+    ctouched: Vec<u32>,
     heap: BinaryHeap<Reverse<u64>>,
     seeds: Vec<(u32, f32)>,
     /// Seeds on inner chain nodes: node, distance, site.
@@ -438,20 +498,18 @@ impl Searcher<'_> {
         };
         self.reset();
         self.add_site(site, 0, bound_m);
-        dijkstra::<false>(&ch.csr, bound_m, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap);
+        core_dijkstra::<false>(ch, bound_m, &mut self.cdist, &mut self.cnear, &mut self.ctouched, &mut self.heap);
         let bound = bound_m;
-        let dist = &self.dist;
+        let dist = &self.cdist;
         // Chains holding a seed are done separately (paths inside the chain count too).
         let special = |c: u32| self.inner.iter().any(|&(x, _, _)| ch.chain_of[x as usize] == c);
-        for &u in &self.touched {
-            if ch.chain_of[u as usize] != u32::MAX {
-                continue;
-            }
-            out.push(u);
-            let du = dist[u as usize];
-            for arc in ch.csr.offsets[u as usize] as usize..ch.csr.offsets[u as usize + 1] as usize {
-                let tag = ch.arc_chain[arc];
-                if tag == DIRECT || special(tag / 2) {
+        let any_inner = !self.inner.is_empty();
+        for &cu in &self.ctouched {
+            out.push(ch.core[cu as usize]);
+            let du = dist[cu as usize];
+            for a in ch.arcs_of(cu) {
+                let tag = a.tag;
+                if tag == DIRECT || (any_inner && special(tag / 2)) {
                     continue;
                 }
                 let c = (tag / 2) as usize;
@@ -488,6 +546,9 @@ impl Searcher<'_> {
                 }
             }
         }
+        if !any_inner {
+            return;
+        }
         let mut seeded: Vec<u32> = self.inner.iter().map(|&(x, _, _)| ch.chain_of[x as usize]).collect();
         seeded.sort_unstable();
         seeded.dedup();
@@ -517,7 +578,12 @@ impl Searcher<'_> {
             self.dist[v as usize] = f32::INFINITY;
             self.nearest[v as usize] = u32::MAX;
         }
+        for &c in &self.ctouched {
+            self.cdist[c as usize] = f32::INFINITY;
+            self.cnear[c as usize] = u32::MAX;
+        }
         self.touched.clear();
+        self.ctouched.clear();
         self.inner.clear();
         self.heap.clear();
     }
@@ -535,21 +601,26 @@ impl Searcher<'_> {
             return;
         }
         match &self.net.chains {
-            Some(ch) if ch.chain_of[v as usize] != u32::MAX => {
-                // An inner chain node: start from both chain ends, and walk the chain itself later.
-                if relax(v, d, src, &mut self.dist, &mut self.nearest, &mut self.touched) {
-                    self.inner.push((v, d, src));
-                }
-                let c = ch.chain_of[v as usize] as usize;
-                let off = ch.off[ch.pos_of[v as usize] as usize];
-                let (a, b) = ch.ends[c];
-                for (end, de) in [(a, d + off), (b, d + (ch.len[c] - off))] {
-                    if de <= bound && relax(end, de, src, &mut self.dist, &mut self.nearest, &mut self.touched) {
-                        self.heap.push(Reverse(key(de, end)));
+            Some(ch) => {
+                let start = |c: u32, d: f32, s: &mut Self| {
+                    if d <= bound && relax(c, d, src, &mut s.cdist, &mut s.cnear, &mut s.ctouched) {
+                        s.heap.push(Reverse(key(d, c)));
                     }
+                };
+                let cv = ch.core_id[v as usize];
+                if cv != u32::MAX {
+                    start(cv, d, self);
+                } else {
+                    // An inner chain node: start from both chain ends, and walk the chain itself later.
+                    self.inner.push((v, d, src));
+                    let c = ch.chain_of[v as usize] as usize;
+                    let off = ch.off[ch.pos_of[v as usize] as usize];
+                    let (a, b) = ch.ends[c];
+                    start(a, d + off, self);
+                    start(b, d + (ch.len[c] - off), self);
                 }
             }
-            _ => {
+            None => {
                 if relax(v, d, src, &mut self.dist, &mut self.nearest, &mut self.touched) {
                     self.heap.push(Reverse(key(d, v)));
                 }
@@ -560,8 +631,8 @@ impl Searcher<'_> {
     fn search(&mut self, bound: f32) {
         match &self.net.chains {
             Some(ch) => {
-                dijkstra::<true>(&ch.csr, bound, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap);
-                expand(ch, bound, &mut self.dist, &mut self.nearest, &mut self.touched, &self.inner);
+                core_dijkstra::<true>(ch, bound, &mut self.cdist, &mut self.cnear, &mut self.ctouched, &mut self.heap);
+                expand(ch, bound, &self.cdist, &self.cnear, &self.ctouched, &mut self.dist, &mut self.nearest, &mut self.touched, &self.inner);
             }
             None => dijkstra::<true>(self.net.towards(), bound, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap),
         }

@@ -598,3 +598,144 @@ fn oversized_blocks_are_refused_before_allocating() {
     assert_eq!(err.code(), "walknet.not_pbf");
     assert!(err.to_string().contains("32 MiB"), "{err}");
 }
+
+/// A grid of street corners (random gaps) whose blocks are split into chains of 0–3 nodes,
+/// plus a free-standing ring, with node ids shuffled so that id order is not spatial order:
+/// exercises the Hilbert renumbering of the core and the chain bookkeeping at a larger size.
+fn shuffled_street_grid(rng: &mut Rng) -> Network {
+    let side = 6 + rng.below(8) as usize;
+    let step = 80.0 / 111_195.0;
+    let mut pts: Vec<[f64; 2]> = Vec::new();
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for i in 0..side * side {
+        pts.push([SUINING[0] + (i % side) as f64 * step * (1.0 + 0.2 * rng.unit()), SUINING[1] + (i / side) as f64 * step]);
+    }
+    let link = |a: usize, b: usize, rng: &mut Rng, pts: &mut Vec<[f64; 2]>, pairs: &mut Vec<(usize, usize)>| {
+        let mut prev = a;
+        let k = rng.below(4) as usize;
+        for j in 1..=k {
+            let f = j as f64 / (k + 1) as f64;
+            let (p, q) = (pts[a], pts[b]);
+            pts.push([p[0] + f * (q[0] - p[0]) + rng.unit() * 1e-5, p[1] + f * (q[1] - p[1])]);
+            pairs.push((prev, pts.len() - 1));
+            prev = pts.len() - 1;
+        }
+        pairs.push((prev, b));
+    };
+    for i in 0..side * side {
+        if i % side + 1 < side && rng.below(5) != 0 {
+            link(i, i + 1, rng, &mut pts, &mut pairs);
+        }
+        if i / side + 1 < side && rng.below(5) != 0 {
+            link(i, i + side, rng, &mut pts, &mut pairs);
+        }
+    }
+    // A ring of degree-2 nodes only, away from the grid.
+    let r0 = pts.len();
+    for j in 0..5 {
+        let a = j as f64 * std::f64::consts::TAU / 5.0;
+        pts.push([SUINING[0] - 0.003 + 0.0005 * a.cos(), SUINING[1] + 0.0005 * a.sin()]);
+        pairs.push((r0 + j, r0 + (j + 1) % 5));
+    }
+    // Shuffle the ids.
+    let n = pts.len();
+    let mut perm: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        perm.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let mut lonlat = vec![[0.0; 2]; n];
+    for (old, &new) in perm.iter().enumerate() {
+        lonlat[new] = pts[old];
+    }
+    let edges = pairs
+        .into_iter()
+        .map(|(a, b)| {
+            let (a, b) = (perm[a] as u32, perm[b] as u32);
+            Edge { a, b, length_m: (haversine_m(lonlat[a as usize], lonlat[b as usize]) * (1.0 + rng.unit() * 0.3)) as f32, dir: Direction::BOTH, way: 1 }
+        })
+        .collect();
+    Network::new(Profile::Walk, lonlat, (0..n as i64).collect(), edges).expect("valid grid")
+}
+
+/// Plain Dijkstra over the uncontracted edges, f64: distance from every node to `s`.
+fn plain_dijkstra(net: &Network, s: u32) -> Vec<f64> {
+    let n = net.node_count();
+    let mut adj = vec![Vec::new(); n];
+    for e in net.edges() {
+        adj[e.a as usize].push((e.b, f64::from(e.length_m)));
+        adj[e.b as usize].push((e.a, f64::from(e.length_m)));
+    }
+    let mut d = vec![f64::INFINITY; n];
+    let mut done = vec![false; n];
+    d[s as usize] = 0.0;
+    while let Some(u) = (0..n).filter(|&v| !done[v] && d[v].is_finite()).min_by(|&a, &b| d[a].total_cmp(&d[b])) {
+        done[u] = true;
+        for &(v, w) in &adj[u] {
+            d[v as usize] = d[v as usize].min(d[u] + w);
+        }
+    }
+    d
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The renumbered core is a permutation of the non-chain nodes, and searches on it equal
+    /// plain Dijkstra on the whole graph: nearest facility (node and mid-chain sites, bounded
+    /// and not), single-site runs and coverage sets.
+    #[test]
+    fn renumbered_core_matches_plain_dijkstra(seed in any::<u64>()) {
+        let mut rng = Rng(seed);
+        let net = shuffled_street_grid(&mut rng);
+        let n = net.node_count();
+        let ch = net.chains.as_ref().expect("two-way network is contracted");
+        prop_assert_eq!(ch.core.len(), ch.core_nodes());
+        for (c, &v) in ch.core.iter().enumerate() {
+            prop_assert_eq!(ch.core_id[v as usize], c as u32);
+            prop_assert_eq!(ch.chain_of[v as usize], u32::MAX);
+        }
+        prop_assert_eq!(ch.core.len() + ch.nodes.len(), n);
+        let sites: Vec<u32> = (0..3).map(|_| rng.below(n as u64) as u32).collect();
+        let cands: Vec<u32> = (0..40).map(|_| rng.below(n as u64) as u32).collect();
+        let mut rows: Vec<Vec<f64>> = vec![Vec::new(); n];
+        for &s in sites.iter().chain(&cands) {
+            if rows[s as usize].is_empty() {
+                rows[s as usize] = plain_dijkstra(&net, s);
+            }
+        }
+        let site_list: Vec<Site> = sites.iter().map(|&s| Site::Node(s)).collect();
+        for bound in [f32::INFINITY, 250.0] {
+            let field = net.nearest_facility(&site_list, bound);
+            for v in 0..n {
+                let exact = sites.iter().map(|&s| rows[s as usize][v]).fold(f64::INFINITY, f64::min);
+                check_bounded(field.node(v as u32).map(|g| g.0), exact, f64::from(bound))?;
+                if let Some((d, s)) = field.node(v as u32) {
+                    prop_assert!(close(rows[sites[s as usize] as usize][v], f64::from(d)));
+                }
+            }
+        }
+        let cand_sites: Vec<Site> = cands.iter().map(|&s| Site::Node(s)).collect();
+        let bound = 300.0f32;
+        let sets = net.coverage(&cand_sites, bound);
+        let par = net.coverage_threads(&cand_sites, bound, 2);
+        prop_assert_eq!(&sets, &par);
+        let mut searcher = net.searcher();
+        for (i, &c) in cands.iter().enumerate() {
+            let mut got = sets.set(i).to_vec();
+            got.sort_unstable();
+            let mut dedup = got.clone();
+            dedup.dedup();
+            prop_assert_eq!(&got, &dedup, "each node once");
+            let reached: Vec<u32> = searcher.run(&Site::Node(c), bound).to_vec();
+            for v in 0..n as u32 {
+                let ex = rows[c as usize][v as usize];
+                let d = searcher.distance(v);
+                check_bounded(d.is_finite().then_some(d), ex, f64::from(bound))?;
+                if (ex - f64::from(bound)).abs() > 1e-2 {
+                    prop_assert_eq!(got.binary_search(&v).is_ok(), ex <= f64::from(bound), "site {} node {} exact {}", c, v, ex);
+                    prop_assert_eq!(reached.contains(&v), ex <= f64::from(bound));
+                }
+            }
+        }
+    }
+}
