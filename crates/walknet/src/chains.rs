@@ -46,6 +46,8 @@ pub(crate) struct Chains {
     /// For an inner node: its chain and its index into `nodes`; `u32::MAX` for core nodes.
     pub chain_of: Vec<u32>,
     pub pos_of: Vec<u32>,
+    /// How many buckets of the search queue the longest arc spans, plus two.
+    pub arc_buckets: usize,
 }
 
 /// Position along a Hilbert curve over a 2^16 × 2^16 grid.
@@ -206,6 +208,8 @@ impl Chains {
             packed[fill[u as usize] as usize] = Arc { to: v, w, tag: t };
             fill[u as usize] += 1;
         }
+        let longest = packed.iter().map(|a| a.w).fold(0.0f32, f32::max);
+        ch.arc_buckets = if longest.is_finite() { (longest / crate::route::BUCKET_M) as usize + 2 } else { usize::MAX / 2 };
         ch.first = first;
         ch.arcs = packed;
         ch.core = order;

@@ -182,7 +182,16 @@ fn relax(v: u32, d: f32, src: u32, dist: &mut [f32], nearest: &mut [u32], touche
     }
 }
 
-/// [`dijkstra`] on the contracted core, in core ids.
+/// Width (metres) of a bucket of the core search's queue.
+pub(crate) const BUCKET_M: f32 = 4.0;
+
+/// [`dijkstra`] on the contracted core, in core ids, with the seeds in `heap`. Uses a cyclic
+/// bucket queue (Dial's algorithm with buckets `BUCKET_M` wide) when `buckets` is not empty
+/// and the seeds fit into its window, else the heap. Within a bucket the order is arbitrary
+/// and a node improved after its scan is scanned again (label-correcting inside the bucket), so
+/// labels are exact whatever the bucket width: a node's shortest-path predecessor has a
+/// smaller or equal label, so it lies in an earlier bucket (final) or in the same one, where it
+/// is rescanned after its last improvement.
 fn core_dijkstra<const TRACK: bool>(
     ch: &Chains,
     bound: f32,
@@ -190,7 +199,57 @@ fn core_dijkstra<const TRACK: bool>(
     nearest: &mut [u32],
     touched: &mut Vec<u32>,
     heap: &mut BinaryHeap<Reverse<u64>>,
+    buckets: &mut [Vec<u32>],
 ) {
+    let inv = 1.0 / BUCKET_M;
+    let at = |d: f32| (d * inv) as usize;
+    let (mut lo, mut hi) = (usize::MAX, 0usize);
+    for &Reverse(k) in heap.iter() {
+        let b = at(f32::from_bits((k >> 32) as u32));
+        lo = lo.min(b);
+        hi = hi.max(b);
+    }
+    let slots = buckets.len();
+    if !heap.is_empty() && slots > 0 && hi - lo + ch.arc_buckets < slots {
+        let mask = slots - 1;
+        let mut queued = heap.len();
+        for Reverse(k) in heap.drain() {
+            buckets[at(f32::from_bits((k >> 32) as u32)) & mask].push(k as u32);
+        }
+        let mut cur = lo;
+        while queued > 0 {
+            let slot = cur & mask;
+            while let Some(u) = buckets[slot].pop() {
+                queued -= 1;
+                let d = dist[u as usize];
+                if at(d) != cur {
+                    continue; // improved into an earlier bucket since
+                }
+                let src = if TRACK { nearest[u as usize] } else { 0 };
+                for a in ch.arcs_of(u) {
+                    let v = a.to;
+                    let nd = d + a.w;
+                    if nd > bound {
+                        continue;
+                    }
+                    let dv = &mut dist[v as usize];
+                    if nd < *dv || (TRACK && nd == *dv && src < nearest[v as usize]) {
+                        if dv.is_infinite() {
+                            touched.push(v);
+                        }
+                        *dv = nd;
+                        if TRACK {
+                            nearest[v as usize] = src;
+                        }
+                        buckets[at(nd) & mask].push(v);
+                        queued += 1;
+                    }
+                }
+            }
+            cur += 1;
+        }
+        return;
+    }
     while let Some(Reverse(k)) = heap.pop() {
         let u = k as u32;
         let d = f32::from_bits((k >> 32) as u32);
@@ -337,6 +396,7 @@ impl Network {
             cnear: vec![u32::MAX; nc],
             ctouched: Vec::new(),
             heap: BinaryHeap::new(),
+            buckets: vec![Vec::new(); self.chains.as_ref().map_or(0, |c| (c.arc_buckets + 64).next_power_of_two())],
             seeds: Vec::with_capacity(2),
             inner: Vec::new(),
         }
@@ -473,6 +533,8 @@ pub struct Searcher<'a> {
     cnear: Vec<u32>,
     ctouched: Vec<u32>,
     heap: BinaryHeap<Reverse<u64>>,
+    /// The core search's cyclic bucket queue (empty without a core); see [`core_dijkstra`].
+    buckets: Vec<Vec<u32>>,
     seeds: Vec<(u32, f32)>,
     /// Seeds on inner chain nodes: node, distance, site.
     inner: Vec<(u32, f32, u32)>,
@@ -498,7 +560,7 @@ impl Searcher<'_> {
         };
         self.reset();
         self.add_site(site, 0, bound_m);
-        core_dijkstra::<false>(ch, bound_m, &mut self.cdist, &mut self.cnear, &mut self.ctouched, &mut self.heap);
+        core_dijkstra::<false>(ch, bound_m, &mut self.cdist, &mut self.cnear, &mut self.ctouched, &mut self.heap, &mut self.buckets);
         let bound = bound_m;
         let dist = &self.cdist;
         // Chains holding a seed are done separately (paths inside the chain count too).
@@ -631,7 +693,7 @@ impl Searcher<'_> {
     fn search(&mut self, bound: f32) {
         match &self.net.chains {
             Some(ch) => {
-                core_dijkstra::<true>(ch, bound, &mut self.cdist, &mut self.cnear, &mut self.ctouched, &mut self.heap);
+                core_dijkstra::<true>(ch, bound, &mut self.cdist, &mut self.cnear, &mut self.ctouched, &mut self.heap, &mut self.buckets);
                 expand(ch, bound, &self.cdist, &self.cnear, &self.ctouched, &mut self.dist, &mut self.nearest, &mut self.touched, &self.inner);
             }
             None => dijkstra::<true>(self.net.towards(), bound, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap),

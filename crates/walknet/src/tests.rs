@@ -714,6 +714,22 @@ proptest! {
                 }
             }
         }
+        // A snapped site far off the network (900 m of access) next to a node site: the seeds
+        // span more than the bucket queue's window, so the search falls back to the heap.
+        let far = OnEdge { edge: rng.below(net.edge_count() as u64) as u32, t: rng.unit(), access: 900.0 };
+        let e = net.edges()[far.edge as usize];
+        for s in [e.a, e.b] {
+            if rows[s as usize].is_empty() {
+                rows[s as usize] = plain_dijkstra(&net, s);
+            }
+        }
+        let len = f64::from(e.length_m);
+        let field = net.nearest_facility(&[Site::Node(sites[0]), Site::Snap(as_snap(&net, &far))], f32::INFINITY);
+        for v in 0..n {
+            let via = (far.t * len + rows[e.a as usize][v]).min((1.0 - far.t) * len + rows[e.b as usize][v]);
+            let exact = rows[sites[0] as usize][v].min(far.access + via);
+            check_bounded(field.node(v as u32).map(|g| g.0), exact, f64::INFINITY)?;
+        }
         let cand_sites: Vec<Site> = cands.iter().map(|&s| Site::Node(s)).collect();
         let bound = 300.0f32;
         let sets = net.coverage(&cand_sites, bound);
