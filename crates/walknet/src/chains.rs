@@ -71,26 +71,30 @@ fn hilbert(mut x: u32, mut y: u32) -> u64 {
     d
 }
 
-/// Nodes `0..n` where `core` is set, in Hilbert order of `xy` (ties by node id).
-fn spatial_order(core: &[bool], xy: &[[f64; 2]]) -> Vec<u32> {
-    let mut nodes: Vec<u32> = (0..core.len() as u32).filter(|&v| core[v as usize]).collect();
+/// Hilbert keys of points, on a grid over their own bounding box (non-finite points get 0).
+pub(crate) fn hilbert_keys(points: impl Iterator<Item = [f64; 2]> + Clone) -> Vec<u64> {
     let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
-    for &v in &nodes {
+    for p in points.clone().filter(|p| p[0].is_finite() && p[1].is_finite()) {
         for k in 0..2 {
-            lo[k] = lo[k].min(xy[v as usize][k]);
-            hi[k] = hi[k].max(xy[v as usize][k]);
+            lo[k] = lo[k].min(p[k]);
+            hi[k] = hi[k].max(p[k]);
         }
     }
     let scale = [0, 1].map(|k| if hi[k] > lo[k] { 65_535.0 / (hi[k] - lo[k]) } else { 0.0 });
-    let cell = |v: u32, k: usize| -> u32 {
-        let c = (xy[v as usize][k] - lo[k]) * scale[k];
+    let cell = |p: [f64; 2], k: usize| -> u32 {
+        let c = (p[k] - lo[k]) * scale[k];
         if c.is_finite() { c.clamp(0.0, 65_535.0) as u32 } else { 0 }
     };
-    let mut keyed: Vec<(u64, u32)> = nodes.iter().map(|&v| (hilbert(cell(v, 0), cell(v, 1)), v)).collect();
+    points.map(|p| hilbert(cell(p, 0), cell(p, 1))).collect()
+}
+
+/// Nodes `0..n` where `core` is set, in Hilbert order of `xy` (ties by node id).
+fn spatial_order(core: &[bool], xy: &[[f64; 2]]) -> Vec<u32> {
+    let nodes: Vec<u32> = (0..core.len() as u32).filter(|&v| core[v as usize]).collect();
+    let keys = hilbert_keys(nodes.iter().map(|&v| xy[v as usize]));
+    let mut keyed: Vec<(u64, u32)> = keys.into_iter().zip(nodes).collect();
     keyed.sort_unstable();
-    nodes.clear();
-    nodes.extend(keyed.into_iter().map(|(_, v)| v));
-    nodes
+    keyed.into_iter().map(|(_, v)| v).collect()
 }
 
 impl Chains {

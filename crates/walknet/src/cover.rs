@@ -7,17 +7,36 @@ use std::collections::BinaryHeap;
 use crate::WalknetError;
 
 /// For each candidate site, the demand elements (nodes or buildings, `0..universe`) it covers,
-/// each once. Stored flat: memory is one `u32` per (site, element) pair.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// each once. Stored flat: memory is one `u32` per (site, element) pair, except that sets known
+/// to be equal (repeated sites) share their storage.
+#[derive(Clone, Debug)]
 pub struct CoverSets {
     universe: usize,
-    offsets: Vec<usize>,
+    /// Per set, its range of `items`.
+    spans: Vec<(usize, usize)>,
     items: Vec<u32>,
+    pairs: usize,
 }
 
+/// Equal when the universes and every set (in its stored order) are equal, however stored.
+impl PartialEq for CoverSets {
+    fn eq(&self, other: &Self) -> bool {
+        self.universe == other.universe && self.len() == other.len() && (0..self.len()).all(|i| self.set(i) == other.set(i))
+    }
+}
+impl Eq for CoverSets {}
+
 impl CoverSets {
+    /// Sets from ranges of `items`; ranges must lie within it.
+    pub(crate) fn from_spans(universe: usize, spans: Vec<(usize, usize)>, items: Vec<u32>) -> CoverSets {
+        debug_assert!(spans.iter().all(|&(a, b)| a <= b && b <= items.len()));
+        let pairs = spans.iter().map(|&(a, b)| b - a).sum();
+        CoverSets { universe, spans, items, pairs }
+    }
+
+    /// Sets from consecutive runs of `items` (`offsets` ascending, starting at 0).
     pub(crate) fn from_raw(universe: usize, offsets: Vec<usize>, items: Vec<u32>) -> CoverSets {
-        CoverSets { universe, offsets, items }
+        CoverSets::from_spans(universe, offsets.windows(2).map(|w| (w[0], w[1])).collect(), items)
     }
 
     /// Builds sets from lists; elements must be below `universe`.
@@ -41,11 +60,11 @@ impl CoverSets {
             items.truncate(w);
             offsets.push(items.len());
         }
-        Ok(CoverSets { universe, offsets, items })
+        Ok(CoverSets::from_raw(universe, offsets, items))
     }
 
     pub fn len(&self) -> usize {
-        self.offsets.len() - 1
+        self.spans.len()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -54,10 +73,15 @@ impl CoverSets {
         self.universe
     }
     pub fn set(&self, i: usize) -> &[u32] {
-        &self.items[self.offsets[i]..self.offsets[i + 1]]
+        let (a, b) = self.spans[i];
+        &self.items[a..b]
     }
     /// Total (site, element) pairs.
     pub fn pairs(&self) -> usize {
+        self.pairs
+    }
+    /// Elements actually stored (below [`CoverSets::pairs`] when equal sets share storage).
+    pub fn stored(&self) -> usize {
         self.items.len()
     }
 }

@@ -413,44 +413,83 @@ impl Network {
 
     /// For each site, the nodes within `bound_m` of it (in the order the search reached them,
     /// which is deterministic): the coverage sets of a maximal-covering problem whose demand is
-    /// the graph's nodes.
+    /// the graph's nodes. The sites are searched in spatial (Hilbert) order, so that each
+    /// search finds most of the graph it needs in cache from the previous ones; a repeated site
+    /// is searched once and its set stored once.
     pub fn coverage(&self, sites: &[Site], bound_m: f32) -> CoverSets {
-        let (offsets, items) = self.coverage_chunk(sites, bound_m);
-        CoverSets::from_raw(self.node_count(), offsets, items)
+        self.coverage_threads(sites, bound_m, 1)
     }
 
     /// [`Network::coverage`] split over `threads` threads (each with its own workspace, so
-    /// memory grows by one node-sized array per thread); the result is identical.
+    /// memory grows by one node-sized array per thread, and each taking one stretch of the
+    /// spatial order); the sets are identical.
     pub fn coverage_threads(&self, sites: &[Site], bound_m: f32, threads: usize) -> CoverSets {
+        let order = self.spatial_order(sites);
         let threads = threads.clamp(1, sites.len().max(1));
-        if threads == 1 {
-            return self.coverage(sites, bound_m);
-        }
-        let chunk = sites.len().div_ceil(threads);
-        let parts: Vec<(Vec<usize>, Vec<u32>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = sites.chunks(chunk).map(|c| scope.spawn(move || self.coverage_chunk(c, bound_m))).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-        });
-        let mut offsets = vec![0usize];
+        let chunk = order.len().div_ceil(threads).max(1);
+        let parts: Vec<Part> = if threads == 1 {
+            vec![self.coverage_chunk(sites, &order, bound_m)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = order.chunks(chunk).map(|c| scope.spawn(move || self.coverage_chunk(sites, c, bound_m))).collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+            })
+        };
+        let mut spans = vec![(0usize, 0usize); sites.len()];
         let mut items = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
-        for (off, it) in parts {
+        for ((part_spans, it), idx) in parts.into_iter().zip(order.chunks(chunk)) {
             let base = items.len();
-            offsets.extend(off[1..].iter().map(|o| o + base));
+            for (&(a, b), &i) in part_spans.iter().zip(idx) {
+                spans[i as usize] = (a + base, b + base);
+            }
             items.extend_from_slice(&it);
         }
-        CoverSets::from_raw(self.node_count(), offsets, items)
+        CoverSets::from_spans(self.node_count(), spans, items)
     }
 
-    fn coverage_chunk(&self, sites: &[Site], bound_m: f32) -> (Vec<usize>, Vec<u32>) {
+    /// Site indices in Hilbert order of the sites' positions, equal sites next to each other.
+    fn spatial_order(&self, sites: &[Site]) -> Vec<u32> {
+        let pos = |s: &Site| -> [f64; 2] {
+            match s {
+                Site::Node(v) => self.xy.get(*v as usize).copied().unwrap_or([f64::NAN; 2]),
+                Site::Snap(sn) => match self.edges.get(sn.edge as usize) {
+                    Some(e) => {
+                        let (a, b) = (self.xy[e.a as usize], self.xy[e.b as usize]);
+                        let t = f64::from(sn.t.clamp(0.0, 1.0));
+                        [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])]
+                    }
+                    None => [f64::NAN; 2],
+                },
+            }
+        };
+        let keys = crate::chains::hilbert_keys(sites.iter().map(pos));
+        let ident = |s: &Site| match s {
+            Site::Node(v) => (0u8, *v, 0u32, 0u32),
+            Site::Snap(sn) => (1u8, sn.edge, sn.t.to_bits(), sn.access_m.to_bits()),
+        };
+        let mut order: Vec<u32> = (0..sites.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| (keys[i as usize], ident(&sites[i as usize]), i));
+        order
+    }
+
+    /// The sets of `sites[i]` for `i` in `order`, as ranges of one item list.
+    fn coverage_chunk(&self, sites: &[Site], order: &[u32], bound_m: f32) -> Part {
         let mut s = self.searcher();
-        let mut offsets = Vec::with_capacity(sites.len() + 1);
-        offsets.push(0usize);
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(order.len());
         let mut items = Vec::new();
-        for site in sites {
+        for (k, &i) in order.iter().enumerate() {
+            let site = &sites[i as usize];
+            if let Some(&last) = spans.last()
+                && sites[order[k - 1] as usize] == *site
+            {
+                spans.push(last); // the same site again: the same set
+                continue;
+            }
+            let start = items.len();
             s.members(site, bound_m, &mut items);
-            offsets.push(items.len());
+            spans.push((start, items.len()));
         }
-        (offsets, items)
+        (spans, items)
     }
 
     /// For each site, the indices of the `demand` points within `bound_m` of it (ascending),
@@ -519,6 +558,9 @@ impl Network {
         CoverSets::from_raw(demand.len(), offsets, items)
     }
 }
+
+/// One thread's coverage sets: ranges of its item list, in its order of sites.
+type Part = (Vec<(usize, usize)>, Vec<u32>);
 
 /// See [`Network::searcher`].
 pub struct Searcher<'a> {

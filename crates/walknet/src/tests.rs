@@ -735,6 +735,14 @@ proptest! {
         let sets = net.coverage(&cand_sites, bound);
         let par = net.coverage_threads(&cand_sites, bound, 2);
         prop_assert_eq!(&sets, &par);
+        // Searched in spatial order, repeated sites once: each set is still the one of its own
+        // site, in the order of a search of that site alone.
+        prop_assert_eq!(sets.pairs(), (0..sets.len()).map(|i| sets.set(i).len()).sum::<usize>());
+        prop_assert!(sets.stored() <= sets.pairs());
+        for (i, site) in cand_sites.iter().enumerate() {
+            let alone = net.coverage(std::slice::from_ref(site), bound);
+            prop_assert_eq!(alone.set(0), sets.set(i));
+        }
         let mut searcher = net.searcher();
         for (i, &c) in cands.iter().enumerate() {
             let mut got = sets.set(i).to_vec();
