@@ -50,8 +50,8 @@ describe('规划指标', () => {
       await assert.doesNotReject(page.getByTestId('dash-title').filter({ hasText: '船山区' }).waitFor());
       const rows = page.locator('[data-testid=indicators] tbody tr');
       assert.equal(await rows.count(), 52);
-      // The service radius (T18) has no source yet: said so, no number.
-      assert.match(await page.locator('tr[data-id=T18]').innerText(), /暂无数据来源/);
+      // The service radius (T18) comes from the demo's coverage analysis, in km.
+      assert.match(await page.locator('tr[data-id=T18] .value').innerText(), /^\d+(\.\d+)?$/);
       assert.match(await page.locator('tr[data-id=T04]').innerText(), /约束性/);
       assert.match(await page.getByTestId('status-summary').innerText(), /达标 \d+.*未达标 \d+/s);
       // Drill: county → township → community.

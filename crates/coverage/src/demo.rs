@@ -24,6 +24,10 @@ const STEP_M: f64 = 100.0;
 const GRID: usize = 6;
 const BUILDINGS_PER_COMMUNITY: usize = 12;
 
+/// The demo marks communities DEMO_PARKS.0 .. DEMO_PARKS.0 + DEMO_PARKS.1 (of the analysed ones)
+/// as industrial parks.
+pub const DEMO_PARKS: (usize, usize) = (2, 2);
+
 pub const NETWORK_FILE: &str = "demo-network-synthetic.osm.pbf";
 
 /// SplitMix64: a tiny deterministic generator (no dependency, same output everywhere).
@@ -161,6 +165,11 @@ pub async fn seed(p: &Platform, data_dir: &Path) -> AppResult<bool> {
         Some(((lon * 1e6).round() as i64, (lat * 1e6).round() as i64))
     })
     .await?;
+    // Two demo communities are marked 产业园区社区, so T45 has units to count (an administrator
+    // changes the mark on the unit page).
+    for u in communities.iter().skip(DEMO_PARKS.0).take(DEMO_PARKS.1) {
+        geography::store::set_industrial_park(&mut tx, p.now(), &Actor::system(), &u.code, true).await?;
+    }
     tx.commit().await?;
 
     std::fs::create_dir_all(data_dir).map_err(AppError::internal)?;

@@ -54,7 +54,7 @@ pub enum AppliesTo {
     Communities,
     /// 农村（村）
     Villages,
-    /// 园区（产业）社区; the tree has no such mark yet, so every community.
+    /// 产业园区社区: communities an administrator marked on the unit page (geography).
     Industrial,
     /// 全部
     All,
@@ -82,33 +82,44 @@ impl AppliesTo {
         match self {
             AppliesTo::Communities => "城市社区",
             AppliesTo::Villages => "农村",
-            AppliesTo::Industrial => "园区社区（暂按全部社区）",
+            AppliesTo::Industrial => "产业园区社区",
             AppliesTo::All => "全部",
         }
     }
-    /// Whether a unit of this kind label (社区 / 村) is measured.
-    pub fn includes(self, unit_kind: &str) -> bool {
+    /// Whether a unit of this kind label (社区 / 村), marked as an industrial park or not, is
+    /// measured.
+    pub fn includes(self, unit_kind: &str, park: bool) -> bool {
         match self {
-            AppliesTo::Communities | AppliesTo::Industrial => unit_kind == "社区",
+            AppliesTo::Communities => unit_kind == "社区",
+            AppliesTo::Industrial => unit_kind == "社区" && park,
             AppliesTo::Villages => unit_kind == "村",
             AppliesTo::All => true,
         }
     }
 }
 
-/// What a rule's indicator counts: residents covered ÷ residents, or units whose share of
-/// residents covered reaches `unit_share_pct` ÷ units.
+/// What a rule's indicator counts: residents covered ÷ residents, units whose share of
+/// residents covered reaches `unit_share_pct` ÷ units, or a service radius: the largest network
+/// distance from a reachable building to its nearest facility (T18, km; the rule's distance is
+/// the standard, the search goes [`RADIUS_SEARCH_FACTOR`] times as far).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Counts {
     Residents,
     Units,
+    Radius,
 }
+
+/// A radius rule searches this many times its standard distance (at most 50 km), so a radius
+/// beyond the standard is measured, not cut off; buildings with no facility even that far are
+/// counted apart (「搜索范围内不可达」).
+pub const RADIUS_SEARCH_FACTOR: u32 = 4;
 
 impl Counts {
     pub fn parse(s: &str) -> Option<Counts> {
         match s.trim() {
             "residents" => Some(Counts::Residents),
             "units" => Some(Counts::Units),
+            "radius" => Some(Counts::Radius),
             _ => None,
         }
     }
@@ -116,6 +127,7 @@ impl Counts {
         match self {
             Counts::Residents => "residents",
             Counts::Units => "units",
+            Counts::Radius => "radius",
         }
     }
 }
@@ -236,6 +248,22 @@ impl Rule {
         })
     }
 
+    /// How far the search for this rule's categories goes: the rule's distance, or for a radius
+    /// rule [`RADIUS_SEARCH_FACTOR`] times it (at most 50 km).
+    pub fn search_m(&self) -> u32 {
+        match self.counts {
+            Counts::Radius => self.metres.saturating_mul(RADIUS_SEARCH_FACTOR).clamp(self.metres, 50_000),
+            _ => self.metres,
+        }
+    }
+
+    /// The distance at which a building with these distances has this rule's facilities: the
+    /// nearest of them (`any`) or the farthest needed one (`all`); None when not within the search.
+    pub fn nearest(&self, distances: &HashMap<String, u32>) -> Option<u32> {
+        let mut ds = self.categories.iter().map(|c| distances.get(c).copied());
+        if self.all { ds.try_fold(0u32, |m, d| d.map(|d| m.max(d))) } else { ds.flatten().min() }
+    }
+
     /// Minutes at the profile's speed, for display.
     pub fn minutes(&self) -> f64 {
         f64::from(self.metres) / self.mode.speed_m_per_min()
@@ -290,8 +318,8 @@ pub fn bounds(rules: &[Rule], mode: Mode) -> Vec<(String, u32)> {
     for r in rules.iter().filter(|r| r.mode == mode) {
         for c in &r.categories {
             match m.iter_mut().find(|(k, _)| k == c) {
-                Some((_, b)) => *b = (*b).max(r.metres),
-                None => m.push((c.clone(), r.metres)),
+                Some((_, b)) => *b = (*b).max(r.search_m()),
+                None => m.push((c.clone(), r.search_m())),
             }
         }
     }
@@ -304,9 +332,15 @@ pub fn bounds(rules: &[Rule], mode: Mode) -> Vec<(String, u32)> {
 pub struct Tally {
     pub buildings: i64,
     pub buildings_covered: i64,
+    /// Buildings that could not be snapped to the network.
     pub unreachable: i64,
     pub residents: i64,
     pub residents_covered: i64,
+    /// Snapped buildings with none of the rule's facilities within the search distance.
+    pub beyond: i64,
+    /// The largest distance from a building that has the rule's facilities within the search
+    /// distance to them (see [`Rule::nearest`]), metres: the service radius.
+    pub max_distance_m: Option<i64>,
 }
 
 impl Tally {
@@ -316,6 +350,8 @@ impl Tally {
         self.unreachable += o.unreachable;
         self.residents += o.residents;
         self.residents_covered += o.residents_covered;
+        self.beyond += o.beyond;
+        self.max_distance_m = self.max_distance_m.max(o.max_distance_m);
     }
     /// Share of residents covered, percent, or `None` when nobody lives here.
     pub fn share_pct(&self) -> Option<f64> {
@@ -363,7 +399,9 @@ mod tests {
     fn shipped_rules_parse_and_feed_the_plan_targets() {
         let rules = parse_rules(RULES_CSV).expect("shipped rules");
         let ids: Vec<&str> = rules.iter().map(|r| r.indicator.as_str()).filter(|i| !i.is_empty()).collect();
-        assert_eq!(ids, ["T10", "T45", "T17", "T27", "T28", "T52"]);
+        assert_eq!(ids, ["T10", "T18", "T45", "T17", "T27", "T28", "T52"]);
+        let complex = rules.iter().find(|r| r.indicator == "T18").expect("T18");
+        assert_eq!((complex.metres, complex.search_m(), complex.counts), (1500, 6000, Counts::Radius));
         let rural = rules.iter().find(|r| r.id == "RURAL15").expect("rural");
         // 15 minutes by bicycle at 200 m/min.
         assert_eq!((rural.mode, rural.metres), (Mode::Bicycle, 3000));
@@ -397,6 +435,9 @@ mod tests {
         assert!(!r.covers(&d2), "501 m is outside 500 m");
         let d3: HashMap<String, u32> = [("托育".to_owned(), 400), ("幼儿园".to_owned(), 500)].into_iter().collect();
         assert!(r.covers(&d3), "500 m is inside");
+        assert_eq!((r.nearest(&d), r.nearest(&d3)), (None, Some(500)), "all: the farthest needed");
+        r.all = false;
+        assert_eq!((r.nearest(&d), r.nearest(&d3), r.nearest(&HashMap::new())), (Some(400), Some(400), None), "any: the nearest");
     }
 
     #[test]
@@ -412,7 +453,7 @@ mod tests {
 
     #[test]
     fn unit_threshold_is_exact_and_spread_sums() {
-        let t = Tally { buildings: 10, buildings_covered: 9, unreachable: 1, residents: 1000, residents_covered: 900 };
+        let t = Tally { buildings: 10, buildings_covered: 9, unreachable: 1, residents: 1000, residents_covered: 900, ..Tally::default() };
         assert!(t.unit_covered(90) && !t.unit_covered(91));
         assert!(!Tally::default().unit_covered(1), "an empty unit is not covered");
         let s = spread(1003, 4);
@@ -666,5 +707,209 @@ mod building_tests {
         let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["村（社区）代码", "名称或地址", "经度", "纬度", "户数", "坐标系"]);
         assert!(e.iter().all(|e| e.row == 7));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 等时圈: isochrone polygons kept small enough to store and draw
+
+/// The most vertices one facility's isochrone at one tier keeps (all rings together).
+pub const ISOCHRONE_MAX_VERTICES: usize = 400;
+
+/// A polygon in `[lon, lat]`: the exterior ring first, then holes (walknet's order).
+pub type Rings = Vec<Vec<[f64; 2]>>;
+
+/// Douglas–Peucker on one closed ring (first point = last point or not), tolerance in metres,
+/// with x scaled by cos(latitude). Keeps at least 4 points (a triangle, closed) when it can.
+pub fn simplify_ring(ring: &[[f64; 2]], tol_m: f64) -> Vec<[f64; 2]> {
+    let mut pts: Vec<[f64; 2]> = ring.to_vec();
+    if pts.len() > 1 && pts.first() == pts.last() {
+        pts.pop();
+    }
+    if pts.len() < 4 {
+        let mut out = pts;
+        if let Some(f) = out.first().copied() {
+            out.push(f);
+        }
+        return out;
+    }
+    let lat0 = pts.iter().map(|p| p[1]).sum::<f64>() / pts.len() as f64;
+    let (kx, ky) = (111_320.0 * lat0.to_radians().cos(), 110_540.0);
+    let xy: Vec<[f64; 2]> = pts.iter().map(|p| [p[0] * kx, p[1] * ky]).collect();
+    // Split the closed ring at its first point and the point farthest from it.
+    let far = (1..xy.len()).max_by(|&a, &b| d2(xy[0], xy[a]).total_cmp(&d2(xy[0], xy[b]))).unwrap_or(1);
+    let mut keep = vec![false; xy.len()];
+    keep[0] = true;
+    keep[far] = true;
+    dp(&xy, 0, far, tol_m * tol_m, &mut keep);
+    let mut idx: Vec<usize> = (far..xy.len()).collect();
+    idx.push(0);
+    let tail: Vec<[f64; 2]> = idx.iter().map(|&i| xy[i]).collect();
+    let mut keep_tail = vec![false; tail.len()];
+    dp(&tail, 0, tail.len() - 1, tol_m * tol_m, &mut keep_tail);
+    for (k, &i) in idx.iter().enumerate() {
+        keep[i] |= keep_tail[k];
+    }
+    let mut out: Vec<[f64; 2]> = pts.iter().zip(&keep).filter(|(_, k)| **k).map(|(p, _)| *p).collect();
+    if out.len() < 3 {
+        // Degenerate after simplifying: keep the original ring's first three points.
+        out = pts[..3].to_vec();
+    }
+    out.push(out[0]);
+    out
+}
+
+fn d2(a: [f64; 2], b: [f64; 2]) -> f64 {
+    (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)
+}
+
+fn seg_d2(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let l2 = dx * dx + dy * dy;
+    let t = if l2 > 0.0 { (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / l2).clamp(0.0, 1.0) } else { 0.0 };
+    d2(p, [a[0] + t * dx, a[1] + t * dy])
+}
+
+fn dp(xy: &[[f64; 2]], i: usize, j: usize, tol2: f64, keep: &mut [bool]) {
+    // Iterative, so a ring of many thousand points cannot overflow the stack.
+    let mut stack = vec![(i, j)];
+    while let Some((i, j)) = stack.pop() {
+        if j <= i + 1 {
+            continue;
+        }
+        let (mut best, mut at) = (0.0, i);
+        for k in i + 1..j {
+            let d = seg_d2(xy[k], xy[i], xy[j]);
+            if d > best {
+                best = d;
+                at = k;
+            }
+        }
+        if best > tol2 {
+            keep[at] = true;
+            stack.push((i, at));
+            stack.push((at, j));
+        }
+    }
+}
+
+/// Simplifies polygons until all their rings together have at most `max_vertices` points: the
+/// tolerance starts at `tol_m` and grows by half each round; holes and islands that shrink to
+/// nothing are dropped (smallest first when the cap still is not met).
+pub fn simplify_polygons(polys: &[Rings], tol_m: f64, max_vertices: usize) -> Vec<Rings> {
+    let mut tol = tol_m.max(0.1);
+    loop {
+        let mut out: Vec<Rings> = polys
+            .iter()
+            .map(|p| p.iter().map(|r| simplify_ring(r, tol)).filter(|r| r.len() >= 4).collect::<Rings>())
+            .filter(|p: &Rings| !p.is_empty())
+            .collect();
+        let count = |o: &[Rings]| o.iter().flatten().map(Vec::len).sum::<usize>();
+        if count(&out) <= max_vertices {
+            return out;
+        }
+        if tol > 2_000.0 {
+            // Still too many rings: keep the biggest polygons' exteriors until the cap.
+            out.sort_by_key(|p| std::cmp::Reverse(p[0].len()));
+            let mut kept = Vec::new();
+            let mut n = 0;
+            for p in out {
+                if n + p[0].len() > max_vertices {
+                    break;
+                }
+                n += p[0].len();
+                kept.push(vec![p[0].clone()]);
+            }
+            return kept;
+        }
+        tol *= 1.5;
+    }
+}
+
+/// GeoJSON MultiPolygon geometry text, 5 decimals (about 1 m).
+pub fn multipolygon_json(polys: &[Rings]) -> String {
+    let r = |x: f64| (x * 1e5).round() / 1e5;
+    let coords: Vec<Vec<Vec<[f64; 2]>>> = polys.iter().map(|p| p.iter().map(|ring| ring.iter().map(|q| [r(q[0]), r(q[1])]).collect()).collect()).collect();
+    serde_json::json!({"type": "MultiPolygon", "coordinates": coords}).to_string()
+}
+
+/// Reads back [`multipolygon_json`]; None for anything else.
+pub fn parse_multipolygon(text: &str) -> Option<Vec<Rings>> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    if v.get("type")?.as_str()? != "MultiPolygon" {
+        return None;
+    }
+    serde_json::from_value(v.get("coordinates")?.clone()).ok()
+}
+
+/// Whether `[lon, lat]` is inside the polygons (even-odd over each polygon's rings).
+pub fn polygons_contain(polys: &[Rings], p: [f64; 2]) -> bool {
+    polys.iter().any(|rings| {
+        let mut inside = false;
+        for ring in rings {
+            let n = ring.len();
+            let mut j = n.saturating_sub(1);
+            for i in 0..n {
+                let (a, b) = (ring[i], ring[j]);
+                if (a[1] > p[1]) != (b[1] > p[1]) && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0] {
+                    inside = !inside;
+                }
+                j = i;
+            }
+        }
+        inside
+    })
+}
+
+/// The tiers a category is drawn at for one profile: the distinct distances of the rules naming
+/// it, ascending (for 文化活动 on foot: 500, 1000, 5000 m).
+pub fn tiers(rules: &[Rule], mode: Mode, category: &str) -> Vec<u32> {
+    let mut t: Vec<u32> = rules.iter().filter(|r| r.mode == mode && r.categories.iter().any(|c| c == category)).map(|r| r.metres).collect();
+    t.sort_unstable();
+    t.dedup();
+    t
+}
+
+#[cfg(test)]
+mod isochrone_tests {
+    use super::*;
+
+    fn circle(n: usize, r_deg: f64) -> Vec<[f64; 2]> {
+        let mut v: Vec<[f64; 2]> = (0..n)
+            .map(|i| {
+                let a = i as f64 / n as f64 * std::f64::consts::TAU;
+                [105.6 + r_deg * a.cos(), 30.5 + r_deg * a.sin()]
+            })
+            .collect();
+        v.push(v[0]);
+        v
+    }
+
+    #[test]
+    fn simplifying_caps_vertices_and_keeps_the_shape() {
+        let ring = circle(2000, 0.01);
+        let out = simplify_polygons(&[vec![ring.clone()]], 5.0, ISOCHRONE_MAX_VERTICES);
+        let n: usize = out.iter().flatten().map(Vec::len).sum();
+        assert!(n <= ISOCHRONE_MAX_VERTICES && n >= 8, "{n} vertices");
+        assert!(polygons_contain(&out, [105.6, 30.5]), "the centre stays inside");
+        assert!(!polygons_contain(&out, [105.62, 30.5]), "outside stays outside");
+        let first = &out[0][0];
+        assert_eq!(first.first(), first.last(), "rings stay closed");
+        // A square with a square hole: the hole is kept, the point in it is outside.
+        let sq = |c: f64, h: f64| vec![[c - h, 30.0 - h], [c + h, 30.0 - h], [c + h, 30.0 + h], [c - h, 30.0 + h], [c - h, 30.0 - h]];
+        let holed = vec![vec![sq(105.0, 0.01), sq(105.0, 0.002)]];
+        let s = simplify_polygons(&holed, 5.0, 100);
+        assert!(!polygons_contain(&s, [105.0, 30.0]) && polygons_contain(&s, [105.007, 30.0]));
+        let back = parse_multipolygon(&multipolygon_json(&s)).expect("geojson");
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].len(), 2);
+    }
+
+    #[test]
+    fn tiers_are_the_rules_distances_per_category() {
+        let rules = parse_rules(RULES_CSV).expect("rules");
+        assert_eq!(tiers(&rules, Mode::Walk, "文化活动"), vec![500, 1000, 5000]);
+        assert_eq!(tiers(&rules, Mode::Walk, "养老服务"), vec![300, 1000]);
+        assert!(tiers(&rules, Mode::Bicycle, "幼儿园").is_empty());
     }
 }

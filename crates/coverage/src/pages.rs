@@ -76,9 +76,26 @@ struct MapPage {
     category_label: String,
     tally: Tally,
     share: String,
+    /// Isochrone tiers that can be shown: (value "类别:米", label, checked).
+    iso_tiers: Vec<(String, String, bool)>,
+    iso_shown: usize,
 }
 
-pub async fn map(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Query(q): Query<MapQuery>) -> AppResult<Response> {
+/// One tier's isochrones on the map.
+pub struct IsoLayer {
+    pub tier: String,
+    pub title: String,
+    pub colour: usize,
+    pub polygons: Vec<crate::model::Rings>,
+}
+
+pub async fn map(
+    State(p): State<Platform>,
+    State(site): State<Site>,
+    Auth(me): Auth,
+    Query(q): Query<MapQuery>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> AppResult<Response> {
     let root = root_of(&me, q.unit.as_deref())?;
     let rules = service::rules(&p).await?;
     let rule = q
@@ -151,8 +168,32 @@ pub async fn map(State(p): State<Platform>, State(site): State<Site>, Auth(me): 
             r: 7.0,
         });
     }
+    // Isochrones: the tiers of the facilities shown, each a checkbox (iso=类别:米, repeatable).
+    let wanted: Vec<&str> = pairs.iter().filter(|(k, _)| k == "iso").map(|(_, v)| v.as_str()).collect();
+    let shown_cat = |c: &str| match &category {
+        Some(x) => x == c,
+        None => rule.categories.iter().any(|r| r == c),
+    };
+    let mut iso_tiers = Vec::new();
+    let mut layers = Vec::new();
+    for (i, (cat, metres)) in store::isochrone_tiers(&p.db, rule.mode.as_str(), &root).await?.into_iter().filter(|(c, _)| shown_cat(c)).enumerate() {
+        let value = format!("{cat}:{metres}");
+        let label = format!("{cat} {metres} 米（约 {:.0} 分钟）", metres as f64 / rule.mode.speed_m_per_min());
+        let on = wanted.contains(&value.as_str());
+        if on {
+            let polygons: Vec<crate::model::Rings> = store::isochrones(&p.db, rule.mode.as_str(), &root, &cat, metres)
+                .await?
+                .iter()
+                .filter_map(|r| crate::model::parse_multipolygon(&r.geometry))
+                .flatten()
+                .collect();
+            layers.push(IsoLayer { tier: value.clone(), title: format!("等时圈：{label}"), colour: i, polygons });
+        }
+        iso_tiers.push((value, label, on));
+    }
+    let iso_shown = layers.iter().map(|l| l.polygons.len()).sum();
     let lines = store::network_lines(&p.db, rule.mode.as_str()).await?;
-    let map_svg = if points.is_empty() { String::new() } else { render_map(&outlines(&p).await?, &lines, &points, "服务资源一幅地图") };
+    let map_svg = if points.is_empty() { String::new() } else { render_map(&outlines(&p).await?, &lines, &layers, &points, "服务资源一幅地图") };
     let (tally, _, _) = service::subtree_tally(&p.db, &rule, &root).await?;
     Ok(render(&MapPage {
         shell: Shell::new(&site, &me, "服务资源一幅地图", "/coverage"),
@@ -200,6 +241,8 @@ pub async fn map(State(p): State<Platform>, State(site): State<Site>, Auth(me): 
         category_label: category.clone().unwrap_or_else(|| rule.categories.join("、")),
         share: tally.share_pct().map(|s| format!("{s:.1}%")).unwrap_or_else(|| "—".into()),
         tally,
+        iso_tiers,
+        iso_shown,
     }))
 }
 
@@ -231,7 +274,7 @@ fn esc(s: &str) -> String {
 /// The map: framed on the markers (or on the network when there are none), county outlines
 /// clipped by the frame, the thinned network as thin lines, then the markers. Equirectangular
 /// with x scaled by cos(latitude), 800 px wide. Empty when there is nothing to draw.
-pub fn render_map(outlines: &[(String, geography::geo::MultiPolygon)], lines: &[[f64; 4]], marks: &[Mark], title: &str) -> String {
+pub fn render_map(outlines: &[(String, geography::geo::MultiPolygon)], lines: &[[f64; 4]], isos: &[IsoLayer], marks: &[Mark], title: &str) -> String {
     let (mut minx, mut miny, mut maxx, mut maxy) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     let mut grow = |x: f64, y: f64| {
         minx = minx.min(x);
@@ -296,6 +339,27 @@ pub fn render_map(outlines: &[(String, geography::geo::MultiPolygon)], lines: &[
         }
         let _ = write!(out, r##"<path class="net" fill="none" stroke="#9aa4ae" stroke-width="0.8" d="{d}"/>"##);
     }
+    // Isochrones: translucent areas with an outline, one path per tier (holes by even-odd).
+    const ISO_COLOURS: [&str; 6] = ["#6a1b9a", "#00838f", "#ef6c00", "#2e7d32", "#ad1457", "#283593"];
+    for l in isos {
+        let mut d = String::new();
+        for poly in &l.polygons {
+            for ring in poly {
+                for (k, q) in ring.iter().enumerate() {
+                    let (a, b) = px(q[0], q[1]);
+                    let _ = write!(d, "{}{a:.1},{b:.1}", if k == 0 { 'M' } else { 'L' });
+                }
+                d.push('Z');
+            }
+        }
+        let c = ISO_COLOURS[l.colour % ISO_COLOURS.len()];
+        let _ = write!(
+            out,
+            r#"<path class="iso" data-tier="{}" fill="{c}" fill-opacity="0.15" fill-rule="evenodd" stroke="{c}" stroke-width="1.2" d="{d}"><title>{}</title></path>"#,
+            esc(&l.tier),
+            esc(&l.title)
+        );
+    }
     for m in marks {
         let (a, b) = px(m.lon, m.lat);
         let (fill, stroke) = paint(&m.class);
@@ -354,8 +418,22 @@ struct TablePage {
 /// (unit code, unit name, has children, cells per rule) for the unit itself and its children.
 type TableRow = (String, String, bool, Vec<(Tally, i64, i64)>);
 
-fn cell_text(c: &(Tally, i64, i64)) -> String {
+fn cell_text(rule: &Rule, c: &(Tally, i64, i64)) -> String {
     let (t, n, k) = c;
+    if rule.counts == crate::model::Counts::Radius {
+        // The radius, with the buildings it does not speak for named beside it.
+        return match (t.buildings, t.max_distance_m) {
+            (0, _) => "—".to_owned(),
+            (_, Some(m)) => format!(
+                "{:.2} 千米（最远楼栋到最近设施；不可达 {} 栋，{:.1} 千米内无设施 {} 栋）",
+                m as f64 / 1000.0,
+                t.unreachable,
+                f64::from(rule.search_m()) / 1000.0,
+                t.beyond
+            ),
+            (_, None) => format!("无（不可达 {} 栋，{:.1} 千米内无设施 {} 栋）", t.unreachable, f64::from(rule.search_m()) / 1000.0, t.beyond),
+        };
+    }
     match t.share_pct() {
         Some(s) => format!("{s:.1}%（{}/{} 人；达标单位 {k}/{n}）", t.residents_covered, t.residents),
         None => "—".to_owned(),
@@ -394,7 +472,7 @@ pub async fn table(State(p): State<Platform>, State(site): State<Site>, Auth(me)
             .iter()
             .map(|r| format!("{}（{} 米{}）", r.name, r.metres, if r.indicator.is_empty() { String::new() } else { format!("，{}", r.indicator) }))
             .collect(),
-        rows: rows.into_iter().map(|(c, n, d, cells)| (c, n, d, cells.iter().map(cell_text).collect())).collect(),
+        rows: rows.into_iter().map(|(c, n, d, cells)| (c, n, d, rules.iter().zip(&cells).map(|(r, x)| cell_text(r, x)).collect())).collect(),
         synthetic,
         synthetic_label: SYNTHETIC_LABEL,
     }))
@@ -409,8 +487,8 @@ pub async fn table_csv(State(p): State<Platform>, Auth(me): Auth, Query(q): Quer
     out.push_str("\r\n");
     for (code, name, _, cells) in rows {
         let _ = write!(out, "{},{}", platform::pages::csv_cell(&code), platform::pages::csv_cell(&name));
-        for c in &cells {
-            let _ = write!(out, ",{}", platform::pages::csv_cell(&cell_text(c)));
+        for (r, c) in rules.iter().zip(&cells) {
+            let _ = write!(out, ",{}", platform::pages::csv_cell(&cell_text(r, c)));
         }
         out.push_str("\r\n");
     }

@@ -87,6 +87,7 @@ pub async fn analyze(p: &Platform, actor: &Actor, net: &Network, network_name: &
     let mut warnings: Vec<String> = net.report().warnings.iter().map(|w| w.to_string()).collect();
     // Facilities: only the categories some rule of this profile needs.
     let mut sites: HashMap<&str, Vec<Site>> = HashMap::new();
+    let mut snapped_facilities: Vec<(&registry::coverage_inputs::FacilityPoint, Snap)> = Vec::new();
     let (mut counted, mut outside, mut no_pos) = (0usize, 0usize, 0usize);
     for f in &facilities {
         if !bounds.iter().any(|(c, _)| c == &f.category) {
@@ -98,7 +99,10 @@ pub async fn analyze(p: &Platform, actor: &Actor, net: &Network, network_name: &
             continue;
         };
         match net.snap_one([lon as f64 / 1e6, lat as f64 / 1e6], &snap_opts) {
-            Ok(s) => sites.entry(f.category.as_str()).or_default().push(Site::Snap(s)),
+            Ok(s) => {
+                sites.entry(f.category.as_str()).or_default().push(Site::Snap(s));
+                snapped_facilities.push((f, s));
+            }
             Err(_) => outside += 1,
         }
     }
@@ -148,7 +152,13 @@ pub async fn analyze(p: &Platform, actor: &Actor, net: &Network, network_name: &
             t.residents += b.residents;
             if snaps[i].is_none() {
                 t.unreachable += 1;
-            } else if r.covers(&dist[i]) {
+                continue;
+            }
+            match r.nearest(&dist[i]) {
+                Some(d) => t.max_distance_m = t.max_distance_m.max(Some(i64::from(d))),
+                None => t.beyond += 1,
+            }
+            if r.covers(&dist[i]) {
                 t.buildings_covered += 1;
                 t.residents_covered += b.residents;
             } else if let Some(s) = snaps[i] {
@@ -193,6 +203,7 @@ pub async fn analyze(p: &Platform, actor: &Actor, net: &Network, network_name: &
         buildings.iter().zip(&snaps).map(|(b, s)| (b.id.clone(), b.unit_code.clone(), s.map(|s| s.access_m.round() as i64))).collect();
     let rule_ids: Vec<String> = rules.iter().map(|r| r.id.clone()).collect();
     let lines = serde_json::to_string(&thinned_lines(net, 20_000)).map_err(AppError::internal)?;
+    let isochrones = isochrones(net, &rules, mode, &snapped_facilities, &mut warnings);
     let mut tx = p.db.begin().await?;
     store::write_run(
         &mut tx,
@@ -204,6 +215,7 @@ pub async fn analyze(p: &Platform, actor: &Actor, net: &Network, network_name: &
             candidates: &candidates,
             rule_ids: &rule_ids,
             lines: &lines,
+            isochrones: &isochrones,
         },
         actor,
     )
@@ -222,6 +234,61 @@ pub async fn analyze(p: &Platform, actor: &Actor, net: &Network, network_name: &
         rules: rules.len(),
         warnings,
     })
+}
+
+/// Facilities whose isochrones one run draws at most (each at every tier of its category).
+pub const ISOCHRONE_FACILITIES: usize = 3000;
+
+/// One facility's isochrone at one tier, ready to store.
+#[derive(Clone, Debug)]
+pub struct IsochroneRow {
+    pub facility_id: String,
+    pub category: String,
+    pub unit_code: String,
+    pub metres: u32,
+    pub vertices: usize,
+    pub geometry: String,
+}
+
+/// Per facility, one bounded search to its category's largest tier, then walknet's isochrone at
+/// every tier, simplified to at most [`model::ISOCHRONE_MAX_VERTICES`] vertices. The raster cell
+/// grows with the distance (1/60 of it, at least 20 m), so a 12 km circle costs about what a
+/// 1 km one does.
+pub fn isochrones(
+    net: &Network,
+    rules: &[Rule],
+    mode: Mode,
+    facilities: &[(&registry::coverage_inputs::FacilityPoint, Snap)],
+    warnings: &mut Vec<String>,
+) -> Vec<IsochroneRow> {
+    if facilities.len() > ISOCHRONE_FACILITIES {
+        warnings.push(format!("设施 {} 处，等时圈只绘制前 {ISOCHRONE_FACILITIES} 处", facilities.len()));
+    }
+    let mut out = Vec::new();
+    for (f, snap) in facilities.iter().take(ISOCHRONE_FACILITIES) {
+        let tiers = model::tiers(rules, mode, &f.category);
+        let Some(&top) = tiers.last() else { continue };
+        let field = net.nearest_facility(&[Site::Snap(*snap)], top as f32);
+        for t in tiers {
+            let cell = (f64::from(t) / 60.0).max(20.0);
+            let opts = walknet::IsochroneOptions { cell_m: cell, buffer_m: (2.0 * cell).max(40.0) };
+            let polys = net.isochrone(&field, t as f32, &opts);
+            let rings: Vec<model::Rings> = polys.into_iter().map(|p| std::iter::once(p.exterior).chain(p.holes).collect()).collect();
+            let simple = model::simplify_polygons(&rings, cell / 2.0, model::ISOCHRONE_MAX_VERTICES);
+            if simple.is_empty() {
+                continue;
+            }
+            out.push(IsochroneRow {
+                facility_id: f.id.clone(),
+                category: f.category.clone(),
+                unit_code: f.unit_code.clone(),
+                metres: t,
+                vertices: simple.iter().flatten().map(Vec::len).sum(),
+                geometry: model::multipolygon_json(&simple),
+            });
+        }
+    }
+    out
 }
 
 /// The network's edges for drawing: endpoints snapped to a grid (20 m, coarser until at most
@@ -277,17 +344,29 @@ pub fn grid_nodes(net: &Network, cell_m: f64, cap: usize) -> Vec<u32> {
 
 /// The coverage value of a plan target for one subtree: (numerator, denominator). Residents
 /// covered ÷ residents of the units the rule applies to, or units whose share reaches the rule's
-/// threshold ÷ units with residents. (0, 0) when no analysis has run.
-pub async fn indicator(db: &Db, target: &str, root: &UnitCode) -> AppResult<(i64, i64)> {
-    let Some(rule) = store::rules(db).await?.into_iter().find(|r| r.indicator == target) else {
-        return Ok((0, 0));
+/// threshold ÷ units with residents; for a radius rule (T18) the largest service radius of the
+/// units as (metres, 1000), i.e. kilometres, the maximum over the subtree. (0, 0) when no
+/// analysis has run. `None` when no unit of the subtree is one the rule applies to (T45 where no
+/// community is marked as an industrial park).
+pub async fn indicator(db: &Db, target: &str, root: &UnitCode) -> AppResult<Option<(i64, i64)>> {
+    // Before the rules were first seeded (no page opened, no analysis run) the shipped ones apply.
+    let mut rules = store::rules(db).await?;
+    if rules.is_empty() {
+        rules = model::parse_rules(model::RULES_CSV).map_err(AppError::internal)?;
+    }
+    let Some(rule) = rules.into_iter().find(|r| r.indicator == target) else {
+        return Ok(Some((0, 0)));
     };
-    let kinds: HashMap<String, String> = unit_kinds(db, root).await?;
+    let kinds = unit_kinds(db, root).await?;
+    let parks = geography::store::industrial_parks(db, root).await?;
+    let applies = |code: &str| rule.applies_to.includes(kinds.get(code).map(String::as_str).unwrap_or(""), parks.contains(code));
+    if rule.applies_to == model::AppliesTo::Industrial && !kinds.keys().any(|c| applies(c)) {
+        return Ok(None);
+    }
     let mut num = 0;
     let mut den = 0;
     for row in store::rollups(db, &rule.id, root).await? {
-        let kind = kinds.get(&row.unit_code).map(String::as_str).unwrap_or("");
-        if !rule.applies_to.includes(kind) {
+        if !applies(&row.unit_code) {
             continue;
         }
         let t = row.tally();
@@ -302,9 +381,15 @@ pub async fn indicator(db: &Db, target: &str, root: &UnitCode) -> AppResult<(i64
                     num += i64::from(t.unit_covered(rule.unit_share_pct));
                 }
             }
+            Counts::Radius => {
+                if let Some(m) = t.max_distance_m {
+                    num = num.max(m);
+                    den = 1000;
+                }
+            }
         }
     }
-    Ok((num, den))
+    Ok(Some((num, den)))
 }
 
 /// Kind labels (社区 / 村) of the villages and communities under `root`.
@@ -313,13 +398,15 @@ pub async fn unit_kinds(db: &Db, root: &UnitCode) -> AppResult<HashMap<String, S
     Ok(geography::store::current_of_kind(db, root, &[UnitKind::Community, UnitKind::Village]).await?.into_iter().map(|u| (u.code, u.kind)).collect())
 }
 
-/// One rule's tally for a whole subtree, over the units it applies to.
+/// One rule's tally for a whole subtree, over the units it applies to: (sum, units with
+/// residents, units covered). The sum's `max_distance_m` is the subtree's service radius.
 pub async fn subtree_tally(db: &Db, rule: &Rule, root: &UnitCode) -> AppResult<(Tally, i64, i64)> {
     let kinds = unit_kinds(db, root).await?;
+    let parks = geography::store::industrial_parks(db, root).await?;
     let mut total = Tally::default();
     let (mut units, mut units_covered) = (0, 0);
     for row in store::rollups(db, &rule.id, root).await? {
-        if !rule.applies_to.includes(kinds.get(&row.unit_code).map(String::as_str).unwrap_or("")) {
+        if !rule.applies_to.includes(kinds.get(&row.unit_code).map(String::as_str).unwrap_or(""), parks.contains(&row.unit_code)) {
             continue;
         }
         let t = row.tally();

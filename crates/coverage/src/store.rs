@@ -189,6 +189,7 @@ pub struct RunWrite<'a> {
     pub rule_ids: &'a [String],
     /// The thinned network drawing (JSON).
     pub lines: &'a str,
+    pub isochrones: &'a [crate::service::IsochroneRow],
 }
 
 pub async fn write_run(tx: &mut Tx, w: &RunWrite<'_>, actor: &Actor) -> DbResult<()> {
@@ -232,7 +233,7 @@ pub async fn write_run(tx: &mut Tx, w: &RunWrite<'_>, actor: &Actor) -> DbResult
     }
     for chunk in w.rollups.chunks(CHUNK) {
         let mut q = Sql::new(
-            "INSERT INTO coverage_rollups (run_id, rule_id, unit_code, buildings, buildings_covered, unreachable, residents, residents_covered) VALUES ",
+            "INSERT INTO coverage_rollups (run_id, rule_id, unit_code, buildings, buildings_covered, unreachable, residents, residents_covered, beyond, max_distance_m) VALUES ",
             [],
         );
         for (i, (rule, unit, t)) in chunk.iter().enumerate() {
@@ -248,6 +249,29 @@ pub async fn write_run(tx: &mut Tx, w: &RunWrite<'_>, actor: &Actor) -> DbResult
                 t.unreachable.into(),
                 t.residents.into(),
                 t.residents_covered.into(),
+                t.beyond.into(),
+                t.max_distance_m.into(),
+            ]);
+        }
+        tx.execute(q).await?;
+    }
+    tx.execute(sql!("DELETE FROM coverage_isochrones WHERE profile = $1", profile)).await?;
+    // Geometry text runs to kilobytes: a few rows per statement.
+    for chunk in w.isochrones.chunks(20) {
+        let mut q = Sql::new("INSERT INTO coverage_isochrones (profile, facility_id, metres, run_id, category, unit_code, vertices, geometry) VALUES ", []);
+        for (i, iso) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push_list([
+                Value::from(profile),
+                iso.facility_id.as_str().into(),
+                i64::from(iso.metres).into(),
+                r.id.as_str().into(),
+                iso.category.as_str().into(),
+                iso.unit_code.as_str().into(),
+                (iso.vertices as i64).into(),
+                iso.geometry.as_str().into(),
             ]);
         }
         tx.execute(q).await?;
@@ -292,6 +316,8 @@ pub struct RollupRow {
     pub unreachable: i64,
     pub residents: i64,
     pub residents_covered: i64,
+    pub beyond: i64,
+    pub max_distance_m: Option<i64>,
 }
 
 impl RollupRow {
@@ -302,6 +328,8 @@ impl RollupRow {
             unreachable: self.unreachable,
             residents: self.residents,
             residents_covered: self.residents_covered,
+            beyond: self.beyond,
+            max_distance_m: self.max_distance_m,
         }
     }
 }
@@ -309,7 +337,7 @@ impl RollupRow {
 /// The per-unit roll-ups of one rule in a subtree (units are the buildings' own units).
 pub async fn rollups(db: &Db, rule_id: &str, root: &UnitCode) -> DbResult<Vec<RollupRow>> {
     let mut q = Sql::new(
-        "SELECT rule_id, unit_code, buildings, buildings_covered, unreachable, residents, residents_covered FROM coverage_rollups WHERE rule_id = ",
+        "SELECT rule_id, unit_code, buildings, buildings_covered, unreachable, residents, residents_covered, beyond, max_distance_m FROM coverage_rollups WHERE rule_id = ",
         [],
     );
     q.bind(rule_id).push(" AND ");
@@ -381,4 +409,90 @@ struct LinesRow {
 pub async fn network_lines(db: &Db, profile: &str) -> DbResult<Vec<[f64; 4]>> {
     let row: Option<LinesRow> = db.fetch_optional(sql!("SELECT lines FROM coverage_networks WHERE profile = $1", profile)).await?;
     Ok(row.and_then(|r| serde_json::from_str(&r.lines).ok()).unwrap_or_default())
+}
+
+#[derive(Clone, Debug, sqlx::FromRow, Serialize)]
+pub struct IsochroneStored {
+    pub facility_id: String,
+    pub category: String,
+    pub unit_code: String,
+    pub metres: i64,
+    pub vertices: i64,
+    pub geometry: String,
+}
+
+/// The (category, metres) tiers with stored isochrones of a profile's facilities in a subtree.
+pub async fn isochrone_tiers(db: &Db, profile: &str, root: &UnitCode) -> DbResult<Vec<(String, i64)>> {
+    #[derive(sqlx::FromRow)]
+    struct T {
+        category: String,
+        metres: i64,
+    }
+    let mut q = Sql::new("SELECT DISTINCT category, metres FROM coverage_isochrones WHERE profile = ", []);
+    q.bind(profile).push(" AND ");
+    Scope::new(vec![root.clone()]).push_filter(&mut q, "unit_code");
+    q.push(" ORDER BY category, metres");
+    let rows: Vec<T> = db.fetch_all(q).await?;
+    Ok(rows.into_iter().map(|t| (t.category, t.metres)).collect())
+}
+
+/// The stored isochrones of one tier (category and metres) in a subtree, by facility id.
+pub async fn isochrones(db: &Db, profile: &str, root: &UnitCode, category: &str, metres: i64) -> DbResult<Vec<IsochroneStored>> {
+    let mut q = Sql::new("SELECT facility_id, category, unit_code, metres, vertices, geometry FROM coverage_isochrones WHERE profile = ", []);
+    q.bind(profile).push(" AND category = ").bind(category).push(" AND metres = ").bind(metres).push(" AND ");
+    Scope::new(vec![root.clone()]).push_filter(&mut q, "unit_code");
+    q.push(" ORDER BY facility_id");
+    db.fetch_all(q).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upload jobs
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: String,
+    pub boot: String,
+    pub file_name: String,
+    pub profile: String,
+    pub state: String,
+    pub progress: String,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub actor: String,
+    pub started_ms: i64,
+    pub updated_ms: i64,
+}
+
+pub async fn insert_job(db: &Db, j: &JobRow) -> DbResult<()> {
+    db.execute(sql!(
+        "INSERT INTO coverage_jobs (id, boot, file_name, profile, state, progress, result, error, actor, started_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        j.id.as_str(), j.boot.as_str(), j.file_name.as_str(), j.profile.as_str(), j.state.as_str(), j.progress.as_str(), j.result.as_deref(),
+        j.error.as_deref(), j.actor.as_str(), j.started_ms, j.updated_ms
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Moves a job on: its state, progress text, and the result (JSON) or the error.
+pub async fn update_job(db: &Db, id: &str, state: &str, progress: &str, result: Option<&str>, error: Option<&str>, now: Millis) -> DbResult<()> {
+    db.execute(sql!(
+        "UPDATE coverage_jobs SET state = $1, progress = $2, result = $3, error = $4, updated_ms = $5 WHERE id = $6",
+        state,
+        progress,
+        result,
+        error,
+        now,
+        id
+    ))
+    .await?;
+    Ok(())
+}
+
+pub async fn job(db: &Db, id: &str) -> DbResult<Option<JobRow>> {
+    db.fetch_optional(sql!("SELECT * FROM coverage_jobs WHERE id = $1", id)).await
+}
+
+/// Marks failed every job still running under another server process (cut off by a restart).
+pub async fn fail_interrupted_jobs(db: &Db, boot: &str, message: &str, now: Millis) -> DbResult<u64> {
+    db.execute(sql!("UPDATE coverage_jobs SET state = 'failed', error = $1, updated_ms = $2 WHERE state = 'running' AND boot <> $3", message, now, boot)).await
 }

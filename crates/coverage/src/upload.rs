@@ -1,10 +1,11 @@
 //! 路网上传: a city account uploads an OSM PBF file; it is streamed to disk (size-checked while it
 //! arrives, never held in memory), then read and analysed in a background task, with a page that
-//! refreshes itself until the run is done. Job states live in this process only: a restart
-//! forgets a running upload (the file is removed), and the stored results are unaffected.
+//! refreshes itself until the run is done. Job states are stored (`coverage_jobs`), so the status
+//! page survives a restart; a job that was running when the server stopped is shown as failed
+//! (「服务重启，分析已中断，请重新上传」) — its file is gone with the temp folder's cleanup and the
+//! stored results of earlier runs are unaffected.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
@@ -18,27 +19,24 @@ use platform::web::{Auth, Shell, Site, render};
 use platform::{AppError, AppResult, Platform};
 
 use crate::model::Mode;
-use crate::service;
+use crate::{service, store};
 
 /// The largest network file accepted (a province extract is a few hundred MB).
 pub const MAX_NETWORK_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
-#[derive(Clone, Debug)]
-pub enum Job {
-    Reading { name: String, bytes: u64 },
-    Analysing { name: String, nodes: usize },
-    Done { name: String, report: Box<service::Report> },
-    Failed { name: String, message: String },
+/// Shown for a job that was running when the server stopped.
+pub const INTERRUPTED: &str = "服务重启，分析已中断，请重新上传";
+
+/// This server process: jobs record it, and a running job of another process was interrupted.
+pub fn boot_id() -> &'static str {
+    static BOOT: OnceLock<String> = OnceLock::new();
+    BOOT.get_or_init(new_id)
 }
 
-fn jobs() -> &'static Mutex<HashMap<String, Job>> {
-    static JOBS: OnceLock<Mutex<HashMap<String, Job>>> = OnceLock::new();
-    JOBS.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-fn set(id: &str, j: Job) {
-    if let Ok(mut m) = jobs().lock() {
-        m.insert(id.to_owned(), j);
+/// Stores a job's progress; a failure to write is logged (the analysis itself goes on).
+async fn set(p: &Platform, id: &str, state: &str, progress: &str, result: Option<&str>, error: Option<&str>) {
+    if let Err(e) = store::update_job(&p.db, id, state, progress, result, error, p.now()).await {
+        tracing::warn!(error = %e, job = id, "could not store the upload job's state");
     }
 }
 
@@ -113,8 +111,25 @@ pub async fn submit(State(p): State<Platform>, Auth(me): Auth, Query(q): Query<U
         let _ = tokio::fs::remove_file(&path).await;
         return Err(upload_err("请选择要上传的路网文件（.osm.pbf）"));
     }
-    set(&id, Job::Reading { name: name.clone(), bytes: written });
     let actor = me.actor();
+    let now = p.now();
+    store::insert_job(
+        &p.db,
+        &store::JobRow {
+            id: id.clone(),
+            boot: boot_id().to_owned(),
+            file_name: name.clone(),
+            profile: mode.as_str().to_owned(),
+            state: "running".into(),
+            progress: format!("正在读取路网 {name}（{:.1} MB）……", written as f64 / 1_048_576.0),
+            result: None,
+            error: None,
+            actor: actor.name.clone(),
+            started_ms: now,
+            updated_ms: now,
+        },
+    )
+    .await?;
     let job = id.clone();
     tokio::spawn(async move {
         let file = path.clone();
@@ -122,13 +137,26 @@ pub async fn submit(State(p): State<Platform>, Auth(me): Auth, Query(q): Query<U
         let _ = tokio::fs::remove_file(&path).await;
         let net = match built {
             Ok(Ok(n)) => n,
-            Ok(Err(e)) => return set(&job, Job::Failed { name, message: format!("{e}（{}）", e.code()) }),
-            Err(e) => return set(&job, Job::Failed { name, message: format!("读取路网失败：{e}") }),
+            Ok(Err(e)) => return set(&p, &job, "failed", "", None, Some(&format!("{e}（{}）", e.code()))).await,
+            Err(e) => return set(&p, &job, "failed", "", None, Some(&format!("读取路网失败：{e}"))).await,
         };
-        set(&job, Job::Analysing { name: name.clone(), nodes: net.node_count() });
+        set(&p, &job, "running", &format!("正在计算 {name} 的覆盖（{} 个节点）……", net.node_count()), None, None).await;
         match service::analyze(&p, &actor, &net, &name, false, service::Options::default()).await {
-            Ok(r) => set(&job, Job::Done { name, report: Box::new(r) }),
-            Err(e) => set(&job, Job::Failed { name, message: e.to_string() }),
+            Ok(r) => {
+                let summary = format!(
+                    "{name} 分析完成（{}）：{} 个节点；住宅楼 {} 栋，其中 {} 栋不可达；设施 {} 处，其中 {} 处在路网范围外、{} 处无坐标。",
+                    r.profile.label(),
+                    r.nodes,
+                    r.buildings,
+                    r.unreachable,
+                    r.facilities,
+                    r.facilities_outside,
+                    r.facilities_without_position
+                );
+                let result = serde_json::json!({"summary": summary, "warnings": r.warnings, "run_id": r.run_id}).to_string();
+                set(&p, &job, "done", "", Some(&result), None).await
+            }
+            Err(e) => set(&p, &job, "failed", "", None, Some(&e.to_string())).await,
         }
     });
     Ok(Redirect::to(&format!("/coverage/network/{id}")).into_response())
@@ -144,30 +172,24 @@ struct JobPage {
     warnings: Vec<String>,
 }
 
-pub async fn status(State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>) -> AppResult<Response> {
+pub async fn status(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>) -> AppResult<Response> {
     if !may_upload(&me) {
         return Err(AppError::forbidden());
     }
-    let job = jobs().lock().ok().and_then(|m| m.get(&id).cloned()).ok_or_else(AppError::not_found)?;
-    let (running, failed, state, warnings) = match job {
-        Job::Reading { name, bytes } => (true, false, format!("正在读取路网 {name}（{:.1} MB）……", bytes as f64 / 1_048_576.0), Vec::new()),
-        Job::Analysing { name, nodes } => (true, false, format!("正在计算 {name} 的覆盖（{nodes} 个节点）……"), Vec::new()),
-        Job::Done { name, report: r } => (
-            false,
-            false,
-            format!(
-                "{name} 分析完成（{}）：{} 个节点；住宅楼 {} 栋，其中 {} 栋不可达；设施 {} 处，其中 {} 处在路网范围外、{} 处无坐标。",
-                r.profile.label(),
-                r.nodes,
-                r.buildings,
-                r.unreachable,
-                r.facilities,
-                r.facilities_outside,
-                r.facilities_without_position
-            ),
-            r.warnings.clone(),
-        ),
-        Job::Failed { name, message } => (false, true, format!("{name} 未能分析：{message}"), Vec::new()),
+    // A job another (earlier) server process was running can no longer finish.
+    store::fail_interrupted_jobs(&p.db, boot_id(), INTERRUPTED, p.now()).await?;
+    let job = store::job(&p.db, &id).await?.ok_or_else(AppError::not_found)?;
+    let name = &job.file_name;
+    let (running, failed, state, warnings) = match job.state.as_str() {
+        "running" => (true, false, job.progress.clone(), Vec::new()),
+        "done" => {
+            let v: serde_json::Value = job.result.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or_default();
+            let summary = v.get("summary").and_then(|s| s.as_str()).map(str::to_owned).unwrap_or_else(|| format!("{name} 分析完成。"));
+            let warnings =
+                v.get("warnings").and_then(|w| w.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+            (false, false, summary, warnings)
+        }
+        _ => (false, true, format!("{name} 未能分析：{}", job.error.as_deref().unwrap_or("原因不明")), Vec::new()),
     };
     Ok(render(&JobPage { shell: Shell::new(&site, &me, "路网分析", "/coverage"), running, state, failed, warnings }))
 }

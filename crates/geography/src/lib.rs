@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/units", get(pages::units_root))
         .route("/units/search", get(pages::search_page))
         .route("/units/{code}", get(pages::unit_page))
+        .route("/units/{code}/industrial-park", axum::routing::post(pages::industrial_park))
         .route("/units/{code}/children.csv", get(pages::children_csv))
         .route("/api/v1/units", get(api::list))
         .route("/api/v1/units/{code}", get(api::get))

@@ -103,6 +103,8 @@ struct UnitPage {
     as_of: Option<String>,
     as_of_q: String,
     lineage: Vec<store::LineageRow>,
+    /// A community: whether it is marked 产业园区社区, and whether the viewer may change that.
+    park: Option<(bool, bool)>,
 }
 
 /// Plural labels for the counts panel.
@@ -195,6 +197,11 @@ pub async fn unit_page(
         })
         .collect();
     let lineage = store::lineage(&p.db, &unit.code).await?;
+    let park = if unit.kind() == Some(UnitKind::Community) && unit.is_current() {
+        Some((store::is_industrial_park(&p.db, &unit.code).await?, me.scope(Permission::ManageUnits).contains(&code)))
+    } else {
+        None
+    };
     let title = unit.name.clone();
     let page = UnitPage {
         shell: Shell::new(&site, &me, &title, "/units"),
@@ -213,6 +220,7 @@ pub async fn unit_page(
         as_of: as_of_given.map(|d| d.to_string()),
         as_of_q,
         lineage,
+        park,
     };
     Ok(render(&page))
 }
@@ -261,4 +269,22 @@ pub async fn search_page(State(p): State<Platform>, State(site): State<Site>, Au
         (store::search(&p.db, &scope, &q, today, 50, pager.offset()).await?.0, pager)
     };
     Ok(render(&SearchPage { shell: Shell::new(&site, &me, "查找单位", "/units"), q, rows, pager }))
+}
+
+#[derive(Deserialize)]
+pub struct ParkForm {
+    /// "1" to mark, anything else to clear.
+    pub park: String,
+}
+
+/// Marks or unmarks a community as 产业园区社区 (system administrators of the unit's tree).
+pub async fn industrial_park(State(p): State<Platform>, Auth(me): Auth, Path(code): Path<String>, axum::Form(f): axum::Form<ParkForm>) -> AppResult<Response> {
+    let code = parse_code(&code)?;
+    if !me.scope(Permission::ManageUnits).contains(&code) {
+        return Err(AppError::forbidden());
+    }
+    let mut tx = p.db.begin().await?;
+    store::set_industrial_park(&mut tx, p.now(), &me.actor(), code.as_str(), f.park == "1").await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/units/{code}")).into_response())
 }

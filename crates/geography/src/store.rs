@@ -444,3 +444,47 @@ pub async fn current_of_kind(db: &Db, root: &UnitCode, kinds: &[UnitKind]) -> Db
     q.push(" ORDER BY code");
     db.fetch_all(q).await
 }
+
+// ---------------------------------------------------------------------------------------------
+// 产业园区社区: a mark an administrator sets on a community (T45 counts only marked ones)
+
+/// The communities in a subtree marked as industrial parks.
+pub async fn industrial_parks(db: &Db, root: &UnitCode) -> DbResult<std::collections::HashSet<String>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        code: String,
+    }
+    let mut q = Sql::new("SELECT code FROM unit_industrial_parks WHERE ", []);
+    Scope::new(vec![root.clone()]).push_filter(&mut q, "code");
+    let rows: Vec<Row> = db.fetch_all(q).await?;
+    Ok(rows.into_iter().map(|r| r.code).collect())
+}
+
+pub async fn is_industrial_park(db: &Db, code: &str) -> DbResult<bool> {
+    Ok(db.scalar(sql!("SELECT CAST(COUNT(*) AS BIGINT) FROM unit_industrial_parks WHERE code = $1", code)).await? > 0)
+}
+
+/// Sets or clears the mark on a current community, with its audit record. Returns whether the
+/// mark changed.
+pub async fn set_industrial_park(tx: &mut Tx, now: Millis, actor: &Actor, code: &str, park: bool) -> AppResult<bool> {
+    let unit = get_tx(tx, code).await?.ok_or_else(AppError::not_found)?;
+    if unit.kind() != Some(UnitKind::Community) || unit.valid_to.is_some() {
+        return Err(AppError::bad_request("unit.park_kind", "只有现有的社区可以标记为产业园区社区"));
+    }
+    let n = if park {
+        tx.execute(sql!(
+            "INSERT INTO unit_industrial_parks (code, actor, marked_ms) VALUES ($1, $2, $3) ON CONFLICT (code) DO NOTHING",
+            code,
+            actor.name.as_str(),
+            now
+        ))
+        .await?
+    } else {
+        tx.execute(sql!("DELETE FROM unit_industrial_parks WHERE code = $1", code)).await?
+    };
+    if n > 0 {
+        let detail = serde_json::json!({ "industrial_park": park }).to_string();
+        audit::record(tx, now, &Event { actor, unit: Some(code), action: "unit.industrial_park", target: code, outcome: Outcome::Ok, detail: &detail }).await?;
+    }
+    Ok(n > 0)
+}

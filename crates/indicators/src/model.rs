@@ -255,7 +255,9 @@ pub enum External {
     VolunteerStations,
     /// `coverage::service::indicator`: the life-circle rule feeding this target (by its id, e.g.
     /// "T10"), computed from the stored analysis: residents covered ÷ residents, or units whose
-    /// residents' share reaches the rule's threshold ÷ units with residents.
+    /// residents' share reaches the rule's threshold ÷ units with residents; for T18 the largest
+    /// service radius (metres ÷ 1000). No unit the rule applies to (T45 without a marked
+    /// industrial-park community) comes back with no denominator and shows [`no_units_text`].
     Coverage(&'static str),
 }
 
@@ -331,6 +333,9 @@ impl Formula {
                     External::VolunteerRegistration => "在册志愿者 ÷ 常住人口",
                     External::VolunteerStations => "有志愿服务站的乡镇（街道）÷ 全部乡镇（街道）",
                     External::Coverage("T10" | "T27" | "T28") => "生活圈内居民达标的村（社区）÷ 有住宅楼数据的村（社区）（沿路网计算）",
+                    External::Coverage("T18") =>
+                        "各城市社区住宅楼到最近社区综合体（党群服务中心）的路网距离，取最大值，米 ÷ 1000；上级单位取下辖社区的最大值；不可达楼栋另计（见覆盖统计表）",
+                    External::Coverage("T45") => "产业园区社区中托育或幼儿园 500 米内居民 ÷ 居民（沿路网计算；只计标记为产业园区社区的社区）",
                     External::Coverage(_) => "生活圈内居民 ÷ 居民（沿路网计算）",
                 },
                 measure.source().label()
@@ -381,6 +386,7 @@ pub fn measure_label(m: Measure) -> &'static str {
 fn coverage_target(id: &str) -> &'static str {
     match id {
         "T17" => "T17",
+        "T18" => "T18",
         "T27" => "T27",
         "T28" => "T28",
         "T45" => "T45",
@@ -398,7 +404,6 @@ pub fn formula_of(id: &str) -> (Formula, Direction) {
     let pct = |num, den, filter| Ratio { num, den, scale: 100.0, filter };
     let share = |level, filter, test| UnitShare { level, filter, test };
     let reported = |level, kind| Reported { level, kind };
-    let walk = NoSource(Source::Walknet);
     let f = match id {
         "T01" => pct(M::TwoNewOrgsCovered, M::TwoNewOrgs, F::All),
         "T02" => share(Level::Village, F::Communities, Test::RatioAtLeast { num: M::ServiceAreaDm2, den: M::Households, scale: 1.0, min: 30.0 }),
@@ -418,8 +423,8 @@ pub fn formula_of(id: &str) -> (Formula, Direction) {
         "T15" => pct(M::ManagedWithParty, M::ManagedCompounds, F::All),
         "T16" => pct(M::UnmanagedWithParty, M::UnmanagedCompounds, F::All),
         "T17" | "T27" | "T28" | "T45" | "T52" => Formula::External { measure: self::External::Coverage(coverage_target(id)), scale: 100.0 },
-        // A service radius (km), not a share: the coverage slice does not compute it yet.
-        "T18" => walk,
+        // A service radius: the coverage slice gives (metres, 1000), so the scale is 1 (km).
+        "T18" => Formula::External { measure: self::External::Coverage("T18"), scale: 1.0 },
         "T20" => ratio(M::SocialWorkers, M::Units, 1.0, F::Communities),
         "T21" | "T25" | "T34" | "T44" => reported(Level::City, ReportedKind::Count),
         "T22" => Formula::External { measure: self::External::VolunteerStations, scale: 100.0 },
@@ -554,6 +559,21 @@ impl Fraction {
             (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
         };
     }
+}
+
+/// What a coverage target shows where no unit is one it applies to (the coverage slice answers
+/// with no denominator): T45 counts only communities marked as industrial parks.
+pub fn no_units_text(f: &Formula, x: Option<Fraction>) -> Option<&'static str> {
+    match (f, x) {
+        (Formula::External { measure: External::Coverage("T45"), .. }, Some(Fraction { den: None, .. })) => Some("暂无园区社区"),
+        (Formula::External { measure: External::Coverage(_), .. }, Some(Fraction { den: None, .. })) => Some("无适用单位"),
+        _ => None,
+    }
+}
+
+/// The text of a value: [`no_units_text`] where it applies, else [`format_value`].
+pub fn value_text(f: &Formula, x: Option<Fraction>, v: Option<f64>) -> String {
+    no_units_text(f, x).map(str::to_owned).unwrap_or_else(|| format_value(v))
 }
 
 /// The number an indicator shows for a fraction; None when the denominator is zero.

@@ -237,7 +237,7 @@ pub fn rows_for(v: &View, unit: &str, sparks: &HashMap<String, Vec<Option<f64>>>
                 } else if finer {
                     "不适用".into()
                 } else {
-                    format_value(c.value)
+                    model::value_text(&i.formula, c.fraction, c.value)
                 },
                 parts: parts_text(c.fraction),
                 status: c.status.as_str(),
@@ -440,7 +440,7 @@ pub async fn indicator_page(
             rank: i + 1,
             code: u.code.clone(),
             name: u.name.clone(),
-            value: format_value(c.value),
+            value: model::value_text(&ind.formula, c.fraction, c.value),
             parts: parts_text(c.fraction),
             status: c.status.as_str(),
             status_label: c.status.label(),
@@ -507,7 +507,7 @@ pub async fn indicator_page(
         code: root.as_str().to_owned(),
         name: v.root.name.clone(),
         formula: ind.formula.describe(),
-        value: if here.status == Status::NoSource { "暂无数据来源".into() } else { format_value(here.value) },
+        value: if here.status == Status::NoSource { "暂无数据来源".into() } else { model::value_text(&ind.formula, here.fraction, here.value) },
         parts: parts_text(here.fraction),
         status: here.status.as_str(),
         status_label: here.status.label(),

@@ -224,8 +224,11 @@ pub async fn compute(p: &Platform, root: &UnitCode, year: i64, reach: Reach) -> 
 /// One external measure for one subtree, from the slice that owns it.
 pub async fn external(p: &Platform, m: model::External, root: &UnitCode) -> AppResult<Fraction> {
     if let model::External::Coverage(target) = m {
-        let (num, den) = coverage::service::indicator(&p.db, target, root).await?;
-        return Ok(Fraction { num, den: Some(den) });
+        // None: no unit of the subtree is one the target applies to (shown as such, not as 0).
+        return Ok(match coverage::service::indicator(&p.db, target, root).await? {
+            Some((num, den)) => Fraction { num, den: Some(den) },
+            None => Fraction { num: 0, den: None },
+        });
     }
     let r = match m {
         model::External::VolunteerRegistration => volunteers::service::registration_rate(&p.db, root).await?,

@@ -156,10 +156,10 @@ async fn indicators_read_the_stored_coverage_at_two_levels() {
     let township = UnitCode::parse(TOWNSHIP).unwrap();
     // T27 counts communities whose residents are ≥ 90 % inside 1000 m: COMMUNITY has 100 of 180,
     // COMMUNITY2 has 90 of 90.
-    assert_eq!(coverage::service::indicator(&t.platform.db, "T27", &community).await.expect("T27"), (0, 1));
-    assert_eq!(coverage::service::indicator(&t.platform.db, "T27", &township).await.expect("T27"), (1, 2));
+    assert_eq!(coverage::service::indicator(&t.platform.db, "T27", &community).await.expect("T27"), Some((0, 1)));
+    assert_eq!(coverage::service::indicator(&t.platform.db, "T27", &township).await.expect("T27"), Some((1, 2)));
     // T28 applies to villages only: none of these buildings count.
-    assert_eq!(coverage::service::indicator(&t.platform.db, "T28", &township).await.expect("T28"), (0, 0));
+    assert_eq!(coverage::service::indicator(&t.platform.db, "T28", &township).await.expect("T28"), Some((0, 0)));
     // Through the indicators slice, the same numbers.
     for (code, want) in [(&community, (0, Some(1))), (&township, (1, Some(2)))] {
         let f = indicators::service::external(&t.platform, indicators::model::External::Coverage("T27"), code).await.expect("external");
@@ -188,9 +188,9 @@ async fn village_residents_count_for_the_rural_bicycle_circle() {
     assert_eq!((r.buildings, r.unreachable), (2, 1));
     let v = UnitCode::parse(VILLAGE).unwrap();
     // 一组 is within 3000 m of both: 40 of 100 residents (二组 is 2 km off the road).
-    assert_eq!(coverage::service::indicator(&t.platform.db, "T17", &v).await.expect("T17"), (40, 100));
+    assert_eq!(coverage::service::indicator(&t.platform.db, "T17", &v).await.expect("T17"), Some((40, 100)));
     // The walk results are untouched (none yet) and T27 has nothing to count.
-    assert_eq!(coverage::service::indicator(&t.platform.db, "T27", &v).await.expect("T27"), (0, 0));
+    assert_eq!(coverage::service::indicator(&t.platform.db, "T27", &v).await.expect("T27"), Some((0, 0)));
 }
 
 #[tokio::test]
@@ -512,4 +512,197 @@ async fn api_summary_gives_each_rule_per_subtree() {
     assert_eq!((rule["units"].as_i64(), rule["units_covered"].as_i64()), (Some(2), Some(1)));
     assert_eq!(d["runs"][0]["synthetic"], false);
     assert_eq!(t.get_bearer(&token, "/api/v1/coverage?unit=99").await.status, StatusCode::NOT_FOUND);
+}
+
+/// Bounding box of the network's nodes, [min lon, min lat, max lon, max lat].
+fn extent(net: &Network) -> [f64; 4] {
+    let mut e = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+    for n in 0..net.node_count() as u32 {
+        let [lon, lat] = net.lonlat(n);
+        e = [e[0].min(lon), e[1].min(lat), e[2].max(lon), e[3].max(lat)];
+    }
+    e
+}
+
+#[tokio::test]
+async fn isochrones_are_stored_per_facility_and_tier_and_drawn_on_the_map_when_chosen() {
+    let t = TestApp::new().await;
+    let net = scenario(&t).await;
+    coverage::service::analyze(&t.platform, &Actor::cli(), &net, "line.osm.pbf", false, Default::default()).await.expect("analysis");
+    let city = UnitCode::parse("5109").unwrap();
+    // 文化活动 is named by rules at 500, 1000 and 5000 m on foot: three tiers for the facility on
+    // the network (the one 10 km away is outside it and has none).
+    let tiers = coverage::store::isochrone_tiers(&t.platform.db, "walk", &city).await.expect("tiers");
+    assert_eq!(tiers, vec![("文化活动".to_owned(), 500), ("文化活动".to_owned(), 1000), ("文化活动".to_owned(), 5000)]);
+    let e = extent(&net);
+    let facility = [LON0, LAT0 + m_lat(10.0)];
+    for (_, metres) in &tiers {
+        let rows = coverage::store::isochrones(&t.platform.db, "walk", &city, "文化活动", *metres).await.expect("isochrones");
+        assert_eq!(rows.len(), 1, "one facility on the network at {metres} m");
+        assert!(rows[0].vertices as usize <= coverage::model::ISOCHRONE_MAX_VERTICES);
+        let polys = coverage::model::parse_multipolygon(&rows[0].geometry).expect("GeoJSON MultiPolygon");
+        assert!(coverage::model::polygons_contain(&polys, facility), "{metres} m: the facility is inside its own isochrone");
+        // Within the network's extent, give or take the buffer drawn around the streets.
+        let margin = 250.0;
+        for q in polys.iter().flatten().flatten() {
+            assert!(q[0] >= e[0] - m_lon(margin) && q[0] <= e[2] + m_lon(margin), "{metres} m: lon {} outside the network", q[0]);
+            assert!(q[1] >= e[1] - m_lat(margin) && q[1] <= e[3] + m_lat(margin), "{metres} m: lat {} outside the network", q[1]);
+        }
+        // The 500 m circle stops along the line: a point 900 m east on it is outside.
+        if *metres == 500 {
+            assert!(coverage::model::polygons_contain(&polys, [LON0 + m_lon(400.0), LAT0]));
+            assert!(!coverage::model::polygons_contain(&polys, [LON0 + m_lon(900.0), LAT0]), "500 m reaches no further than about 500 m");
+        }
+    }
+    // A second run replaces them.
+    coverage::service::analyze(&t.platform, &Actor::cli(), &net, "line.osm.pbf", false, Default::default()).await.expect("again");
+    assert_eq!(t.platform.db.scalar(sql!("SELECT COUNT(*) FROM coverage_isochrones")).await.unwrap(), 3);
+
+    // The map offers the tiers of the facilities shown and draws only the ones ticked.
+    t.user("cityop", Role::CityStaff, "5109").await;
+    let b = t.login("cityop", None).await;
+    let page = t.get(&b, &format!("/coverage?unit={TOWNSHIP}&rule=CULTURE15")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("value=\"文化活动:1000\"") && page.body.contains("文化活动 1000 米（约 17 分钟）"), "{}", page.body);
+    assert!(!page.body.contains("class=\"iso\""), "nothing drawn until chosen");
+    let page = t
+        .get(&b, &format!("/coverage?unit={TOWNSHIP}&rule=CULTURE15&iso={}&iso={}", crate::harness::enc("文化活动:500"), crate::harness::enc("文化活动:1000")))
+        .await;
+    assert_eq!(page.body.matches("class=\"iso\"").count(), 2, "{}", page.body);
+    assert!(page.body.contains("data-tier=\"文化活动:500\"") && page.body.contains("等时圈：文化活动 500 米"));
+    assert!(page.body.contains("所选等时圈（2 个）"));
+}
+
+#[tokio::test]
+async fn t18_is_the_largest_network_distance_to_a_community_complex_with_unreachable_buildings_apart() {
+    let t = TestApp::new().await;
+    let net = scenario(&t).await;
+    add_facility(&t, COMMUNITY, "电江路社区党群服务中心", "党群服务中心", LON0, LAT0 + m_lat(10.0)).await;
+    coverage::service::analyze(&t.platform, &Actor::cli(), &net, "line.osm.pbf", false, Default::default()).await.expect("analysis");
+    let community = UnitCode::parse(COMMUNITY).unwrap();
+    let community2 = UnitCode::parse(COMMUNITY2).unwrap();
+    let township = UnitCode::parse(TOWNSHIP).unwrap();
+    // By hand: A = 10 m access + 300 m + 10 m = 320 m, B = 10 + 1200 + 5 = 1215 m; C is 1 km off
+    // the road (unreachable, counted apart); D in the second community = 10 + 400 + 10 = 420 m.
+    let t18 = |code: &UnitCode| {
+        let db = t.platform.db.clone();
+        let code = code.clone();
+        async move { coverage::service::indicator(&db, "T18", &code).await.expect("T18").expect("applies") }
+    };
+    let (m, k) = t18(&community).await;
+    assert_eq!(k, 1000);
+    assert!((m - 1215).abs() <= 1, "community: {m} m");
+    let (m2, _) = t18(&community2).await;
+    assert!((m2 - 420).abs() <= 1, "community 2: {m2} m");
+    // The street's radius is the maximum of its communities'.
+    assert_eq!(t18(&township).await, (m, 1000));
+    let rows = coverage::store::rollups(&t.platform.db, "COMPLEX15", &community).await.expect("rollups");
+    let tl = rows[0].tally();
+    assert_eq!((tl.buildings, tl.unreachable, tl.beyond, tl.max_distance_m), (3, 1, 0, Some(m)));
+    // The indicators slice shows it in km against the 1.5 km target (≤), and the table names the
+    // unreachable building.
+    let f = indicators::service::external(&t.platform, indicators::model::External::Coverage("T18"), &township).await.expect("external");
+    let ind = indicators::model::find("T18").expect("T18");
+    let v = indicators::model::value_of(&ind.formula, f).expect("a value");
+    assert!((v - 1.215).abs() < 0.0015, "{v}");
+    assert_eq!(indicators::model::status(ind.direction, ind.target_2025, Some(v)), indicators::model::Status::Green);
+    t.user("cityop", Role::CityStaff, "5109").await;
+    let b = t.login("cityop", None).await;
+    let table = t.get(&b, &format!("/coverage/table?unit={TOWNSHIP}")).await;
+    assert!(table.body.contains("1.22 千米（最远楼栋到最近设施；不可达 1 栋，6.0 千米内无设施 0 栋）"), "{}", table.body);
+    let dash = t.get(&b, &format!("/indicators?unit={TOWNSHIP}")).await;
+    let row = dash.body.split("<tr data-id=\"T18\"").nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(row.contains(">1.22<") || row.contains(">1.21<"), "{row}");
+}
+
+#[tokio::test]
+async fn t45_counts_only_communities_marked_as_industrial_parks() {
+    let t = TestApp::new().await;
+    let net = scenario(&t).await;
+    add_facility(&t, COMMUNITY, "园区托育点", "托育", LON0, LAT0 + m_lat(10.0)).await;
+    coverage::service::analyze(&t.platform, &Actor::cli(), &net, "line.osm.pbf", false, Default::default()).await.expect("analysis");
+    let township = UnitCode::parse(TOWNSHIP).unwrap();
+    // No community marked: no units to count, said as such (not 0, not 100).
+    assert_eq!(coverage::service::indicator(&t.platform.db, "T45", &township).await.expect("T45"), None);
+    let f = indicators::service::external(&t.platform, indicators::model::External::Coverage("T45"), &township).await.expect("external");
+    let ind = indicators::model::find("T45").expect("T45");
+    assert_eq!(indicators::model::value_text(&ind.formula, Some(f), indicators::model::value_of(&ind.formula, f)), "暂无园区社区");
+    t.user("cityop", Role::CityStaff, "5109").await;
+    let cb = t.login("cityop", None).await;
+    let dash = t.get(&cb, &format!("/indicators?unit={TOWNSHIP}")).await;
+    let row = dash.body.split("<tr data-id=\"T45\"").nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(row.contains("暂无园区社区"), "{row}");
+
+    // A system admin marks the second community on its unit page; staff cannot.
+    let secret = t.user("admin", Role::SystemAdmin, "5109").await;
+    let page = t.get(&cb, &format!("/units/{COMMUNITY2}")).await;
+    assert!(page.body.contains("产业园区社区") && !page.body.contains("标记为产业园区社区</button>"), "staff see the mark, no button");
+    let mut cb = cb;
+    let denied = t.post(&mut cb, &format!("/units/{COMMUNITY2}/industrial-park"), &[("park", "1")]).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let mut a = t.login("admin", secret.as_deref()).await;
+    let r = t.post(&mut a, &format!("/units/{COMMUNITY2}/industrial-park"), &[("park", "1")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = t.get(&a, &format!("/units/{COMMUNITY2}")).await;
+    assert!(page.body.contains("取消标记"), "{}", page.body);
+    let r = t.post(&mut a, &format!("/units/{TOWNSHIP}/industrial-park"), &[("park", "1")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "only communities carry the mark");
+    assert_eq!(t.platform.db.scalar(sql!("SELECT COUNT(*) FROM audit_log WHERE action = 'unit.industrial_park'")).await.unwrap(), 1);
+
+    // Now T45 counts D only (420 m from the childcare point, 90 residents), not the first
+    // community's A, B and C.
+    assert_eq!(coverage::service::indicator(&t.platform.db, "T45", &township).await.expect("T45"), Some((90, 90)));
+    let first = UnitCode::parse(COMMUNITY).unwrap();
+    assert_eq!(coverage::service::indicator(&t.platform.db, "T45", &first).await.expect("T45"), None, "the unmarked community has no park");
+    let dash = t.get(&cb, &format!("/indicators?unit={TOWNSHIP}")).await;
+    let row = dash.body.split("<tr data-id=\"T45\"").nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(row.contains(">100<") && !row.contains("暂无园区社区"), "{row}");
+    // Unmarking brings the notice back.
+    let r = t.post(&mut a, &format!("/units/{COMMUNITY2}/industrial-park"), &[("park", "0")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(coverage::service::indicator(&t.platform.db, "T45", &township).await.expect("T45"), None);
+}
+
+#[tokio::test]
+async fn upload_jobs_are_stored_and_a_job_cut_off_by_a_restart_shows_as_failed() {
+    let t = TestApp::new().await;
+    scenario(&t).await;
+    t.user("cityop", Role::CityStaff, "5109").await;
+    let b = t.login("cityop", None).await;
+    let r = upload(&t, &b, "/coverage/network", "line.osm.pbf", &line_pbf()).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let location = r.location().to_owned();
+    let body = wait_for_job(&t, &b, &location).await;
+    assert!(body.contains("line.osm.pbf 分析完成（步行）"), "{body}");
+    let id = location.rsplit('/').next().unwrap();
+    let job = coverage::store::job(&t.platform.db, id).await.unwrap().expect("stored job");
+    assert_eq!((job.state.as_str(), job.actor.as_str()), ("done", "cityop"));
+    // The result is read from the table: the page says the same after the job is done.
+    assert!(t.get(&b, &location).await.body.contains("住宅楼 4 栋，其中 1 栋不可达"));
+
+    // A job an earlier server process was running when it stopped.
+    let now = t.platform.now();
+    coverage::store::insert_job(
+        &t.platform.db,
+        &coverage::store::JobRow {
+            id: "cutoff".into(),
+            boot: "an-earlier-process".into(),
+            file_name: "city.osm.pbf".into(),
+            profile: "walk".into(),
+            state: "running".into(),
+            progress: "正在计算 city.osm.pbf 的覆盖（100 个节点）……".into(),
+            result: None,
+            error: None,
+            actor: "cityop".into(),
+            started_ms: now,
+            updated_ms: now,
+        },
+    )
+    .await
+    .unwrap();
+    let page = t.get(&b, "/coverage/network/cutoff").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("city.osm.pbf 未能分析：服务重启，分析已中断，请重新上传"), "{}", page.body);
+    assert!(!page.body.contains("http-equiv=\"refresh\""), "no longer refreshing");
+    assert_eq!(coverage::store::job(&t.platform.db, "cutoff").await.unwrap().expect("job").state, "failed");
 }

@@ -212,14 +212,14 @@ async fn dashboard_shows_all_52_targets_with_status_and_drills_down_to_communiti
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(rows(&r.body), 52);
     assert!(r.body.contains("遂宁市规划指标"));
-    // The coverage-fed targets have a source (no analysis has run here, so no number yet); the
-    // service radius T18 still has none: a clear notice.
-    for id in ["T10", "T17", "T52"] {
+    // The coverage-fed targets have a source (no analysis has run here, so no number yet), the
+    // service radius T18 among them; T45 has no industrial-park community here and says so.
+    for id in ["T10", "T17", "T18", "T52"] {
         let row = r.body.split(&format!("<tr data-id=\"{id}\"")).nth(1).unwrap().split("</tr>").next().unwrap();
         assert!(!row.contains("暂无数据来源"), "{id}: {row}");
     }
-    let row = r.body.split("<tr data-id=\"T18\"").nth(1).unwrap().split("</tr>").next().unwrap();
-    assert!(row.contains("暂无数据来源"), "T18: {row}");
+    let row = r.body.split("<tr data-id=\"T45\"").nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(row.contains("暂无园区社区"), "T45: {row}");
     assert!(r.body.contains("约束性") && r.body.contains("预期性"));
     assert!(r.body.contains("data-status=\"green\"") || r.body.contains("data-status=\"red\"") || r.body.contains("data-status=\"amber\""));
     assert!(r.body.contains("/indicators?unit=510903"), "county drill-down link");
