@@ -364,6 +364,59 @@ fn expand(
     }
 }
 
+/// [`expand`] for a whole field (fresh `dist` and `nearest`, no `touched` list): sweeps the
+/// core and then every chain in memory order, writing each node once, instead of following the
+/// reached core nodes' arcs.
+fn fill_field(ch: &Chains, bound: f32, cdist: &[f32], cnear: &[u32], dist: &mut [f32], nearest: &mut [u32], inner: &[(u32, f32, u32)]) {
+    for (c, &v) in ch.core.iter().enumerate() {
+        if cdist[c].is_finite() {
+            dist[v as usize] = cdist[c];
+            nearest[v as usize] = cnear[c];
+        }
+    }
+    for (c, &(first, last)) in ch.ends.iter().enumerate() {
+        let (du, su) = (cdist[first as usize], cnear[first as usize]);
+        let (dw, sw) = (cdist[last as usize], cnear[last as usize]);
+        let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
+        let len = ch.len[c];
+        match (du.is_finite(), dw.is_finite()) {
+            (true, true) => {
+                for p in s..e {
+                    let (a, b) = (du + ch.off[p], dw + (len - ch.off[p]));
+                    let (d, src) = if a < b || (a == b && su <= sw) { (a, su) } else { (b, sw) };
+                    if d <= bound {
+                        dist[ch.nodes[p] as usize] = d;
+                        nearest[ch.nodes[p] as usize] = src;
+                    }
+                }
+            }
+            (true, false) => {
+                for p in s..e {
+                    let d = du + ch.off[p];
+                    if d > bound {
+                        break;
+                    }
+                    dist[ch.nodes[p] as usize] = d;
+                    nearest[ch.nodes[p] as usize] = su;
+                }
+            }
+            (false, true) => {
+                for p in (s..e).rev() {
+                    let d = dw + (len - ch.off[p]);
+                    if d > bound {
+                        break;
+                    }
+                    dist[ch.nodes[p] as usize] = d;
+                    nearest[ch.nodes[p] as usize] = sw;
+                }
+            }
+            (false, false) => {}
+        }
+    }
+    let mut scratch = Vec::new();
+    expand(ch, bound, cdist, cnear, &[], dist, nearest, &mut scratch, inner);
+}
+
 impl Network {
     /// One multi-source Dijkstra: for every node, the distance to the nearest of `sites` and
     /// its index, up to `bound_m` (use `f32::INFINITY` for no bound). Node sites out of range
@@ -378,7 +431,13 @@ impl Network {
             }
         }
         on_edge.sort_by(|x, y| x.0.cmp(&y.0).then(x.3.cmp(&y.3)));
-        s.search(bound_m);
+        match &self.chains {
+            Some(ch) => {
+                core_dijkstra::<true>(ch, bound_m, &mut s.cdist, &mut s.cnear, &mut s.ctouched, &mut s.heap, &mut s.buckets);
+                fill_field(ch, bound_m, &s.cdist, &s.cnear, &mut s.dist, &mut s.nearest, &s.inner);
+            }
+            None => s.search(bound_m),
+        }
         DistanceField { dist: s.dist, nearest: s.nearest, bound: bound_m, on_edge }
     }
 
