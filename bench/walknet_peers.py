@@ -210,7 +210,7 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
-def run_graph(tile, out, reps):
+def run_graph(tile, out, reps, peers):
     print(f"  tile {tile}: load average {loadavg()}", file=sys.stderr)
     d = os.path.join(out, "hel" if tile == 1 else f"hel{tile}x{tile}")
     exe = os.path.join(TARGET, "release", "examples", "bench")
@@ -218,7 +218,7 @@ def run_graph(tile, out, reps):
         [exe, "--pbf", os.path.join(OSM_DIR, "Helsinki.osm.pbf"), "--tile", str(tile), "--out", d,
          "--reps", str(reps)], check=True, capture_output=True, text=True).stdout)
     rows = {"walknet": rust}
-    for p in PEERS:
+    for p in peers:
         r = subprocess.run([sys.executable, __file__, "--worker", p, d, "--reps", str(reps)],
                            capture_output=True, text=True)
         if r.returncode != 0:
@@ -256,7 +256,7 @@ def report(results):
         lines.append(f"| **walknet** | **{cell(rs, 'nearest_uncut', 2)}** | **{cell(rs, 'nearest_1000', 2)}** | "
                      f"**{cell(rs, 'coverage_2000', 0)}** (2 threads: {rs['coverage_2000_2threads_ms']:,.0f} wall) | "
                      f"{rs['coverage_pairs']:,} | {rs['peak_rss_nearest_mb']:.0f} ({rs['peak_rss_mb']:.0f} whole run) | – |")
-        for p in PEERS:
+        for p in [p for p in PEERS if p in rows]:
             r = rows[p]
             if "error" in r:
                 lines.append(f"| {p} | failed: {r['error']} | | | | | |")
@@ -270,7 +270,7 @@ def report(results):
             lines.append(f"| {p} {r['version']}{extra} | {cell(r, 'nearest_uncut', 2)} | {cell(r, 'nearest_1000', 2)} | "
                          f"{cell(r, 'coverage_2000', 0)} | {r['coverage_pairs']:,} | {r['peak_rss_mb']:.0f} | {diff}"
                          + (f" — {'; '.join(notes)}" if notes else "") + " |")
-        ok = [rows[p] for p in PEERS if "error" not in rows[p]]
+        ok = [rows[p] for p in PEERS if p in rows and "error" not in rows[p]]
         lines.append("")
         for key, label in (("nearest_uncut", "nearest of 50, uncut"), ("nearest_1000", "nearest of 50, 1,000 m"),
                            ("coverage_2000", "coverage sets")):
@@ -279,6 +279,11 @@ def report(results):
             lines.append(f"- {label}: fastest peer by wall {bw['peer']} {bw[key + '_ms']:,.2f} ms → walknet "
                          f"**{bw[key + '_ms'] / rs[key + '_ms']:.1f}×**; by CPU {bc['peer']} {bc[key + '_cpu_ms']:,.2f} ms → "
                          f"**{bc[key + '_cpu_ms'] / rs[key + '_cpu_ms']:.1f}×**")
+        if "scipy" in rows and "coverage_pairs" in rows["scipy"]:
+            sp, wp = rows["scipy"]["coverage_pairs"], rs["coverage_pairs"]
+            lines.append(f"- coverage pairs: walknet {wp:,}, scipy {sp:,} ("
+                         + ("equal" if sp == wp else f"differ by {wp - sp:+,}") + "); walknet stores "
+                         f"{rs.get('coverage_stored', wp):,} (repeated candidates share one set)")
         lines.append(f"- greedy choice of 20 sites over the 2,000 coverage sets: **{rs['greedy20_ms']:.1f} ms** "
                      f"({rs['greedy20_covered']:,.0f} nodes covered); share of nodes within 1,000 m of the 50 facilities: "
                      f"{rs['share_within_1000'] * 100:.0f}%")
@@ -295,13 +300,19 @@ def main():
     ap.add_argument("--tiles", default="1,4,10")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--out", default="/tmp/walknet-bench")
+    ap.add_argument("--peers", default=",".join(PEERS),
+                    help="comma-separated subset of the peers to run (default: all; for iterating only)")
     a = ap.parse_args()
     if a.worker:
         worker(a.worker[0], a.worker[1], a.reps)
         return
     if not os.path.exists(os.path.join(OSM_DIR, "Helsinki.osm.pbf")):
         sys.exit(f"{OSM_DIR}/Helsinki.osm.pbf missing: run bench/fetch_osm.sh")
-    results = [run_graph(int(t), a.out, a.reps) for t in a.tiles.split(",")]
+    peers = [p for p in a.peers.split(",") if p]
+    unknown = [p for p in peers if p not in PEERS]
+    if unknown:
+        sys.exit(f"unknown peers {unknown}; choose from {PEERS}")
+    results = [run_graph(int(t), a.out, a.reps, peers) for t in a.tiles.split(",")]
     print(f"  end: load average {loadavg()}", file=sys.stderr)
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
