@@ -495,13 +495,19 @@ impl Network {
             })
         };
         let mut spans = vec![(0usize, 0usize); sites.len()];
-        let mut items = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
+        let total: usize = parts.iter().map(|p| p.1.len()).sum();
+        let mut items: Vec<u32> = Vec::new();
         for ((part_spans, it), idx) in parts.into_iter().zip(order.chunks(chunk)) {
             let base = items.len();
             for (&(a, b), &i) in part_spans.iter().zip(idx) {
                 spans[i as usize] = (a + base, b + base);
             }
-            items.extend_from_slice(&it);
+            if base == 0 {
+                items = it; // the first part's list becomes the whole one, without a copy
+                items.reserve_exact(total - items.len());
+            } else {
+                items.extend_from_slice(&it);
+            }
         }
         CoverSets::from_spans(self.node_count(), spans, items)
     }
@@ -547,6 +553,11 @@ impl Network {
             let start = items.len();
             s.members(site, bound_m, &mut items);
             spans.push((start, items.len()));
+            // Grow the list by the expected remainder rather than by doubling (and copying).
+            if items.capacity() - items.len() < items.len() - start {
+                let left = order.len() - k - 1;
+                items.reserve(items.len() / (k + 1) * left + (items.len() - start));
+            }
         }
         (spans, items)
     }
