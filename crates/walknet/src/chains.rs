@@ -14,11 +14,24 @@
 use crate::network::Edge;
 
 pub(crate) const DIRECT: u32 = u32::MAX;
+pub(crate) const LEAF: u32 = 1 << 31;
+
+impl Arc {
+    #[inline]
+    pub fn head(&self) -> u32 {
+        self.to & !LEAF
+    }
+    #[inline]
+    pub fn to_leaf(&self) -> bool {
+        self.to & LEAF != 0
+    }
+}
 
 /// One arc of the core graph, packed so that a relaxation reads one cache line.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct Arc {
-    /// Core id of the head.
+    /// Core id of the head, with `LEAF` set when the head has no other arc (a dead end, which
+    /// a search labels but need not scan: its one arc leads back).
     pub to: u32,
     pub w: f32,
     /// `DIRECT`, or `chain * 2 + 0` when the arc leaves from the chain's first end and
@@ -208,8 +221,11 @@ impl Chains {
         }
         let mut fill = first.clone();
         let mut packed = vec![Arc::default(); arcs.len()];
+        // Core ids must leave the top bit free for the leaf flag; beyond that, no flags.
+        let flags = nc < LEAF as usize;
         for (u, v, w, t) in arcs {
-            packed[fill[u as usize] as usize] = Arc { to: v, w, tag: t };
+            let leaf = flags && first[v as usize + 1] - first[v as usize] == 1;
+            packed[fill[u as usize] as usize] = Arc { to: if leaf { v | LEAF } else { v }, w, tag: t };
             fill[u as usize] += 1;
         }
         let longest = packed.iter().map(|a| a.w).fold(0.0f32, f32::max);

@@ -227,7 +227,7 @@ fn core_dijkstra<const TRACK: bool>(
                 }
                 let src = if TRACK { nearest[u as usize] } else { 0 };
                 for a in ch.arcs_of(u) {
-                    let v = a.to;
+                    let v = a.head();
                     let nd = d + a.w;
                     if nd > bound {
                         continue;
@@ -241,8 +241,10 @@ fn core_dijkstra<const TRACK: bool>(
                         if TRACK {
                             nearest[v as usize] = src;
                         }
-                        buckets[at(nd) & mask].push(v);
-                        queued += 1;
+                        if !a.to_leaf() {
+                            buckets[at(nd) & mask].push(v);
+                            queued += 1;
+                        }
                     }
                 }
             }
@@ -258,7 +260,7 @@ fn core_dijkstra<const TRACK: bool>(
         }
         let src = if TRACK { nearest[u as usize] } else { 0 };
         for a in ch.arcs_of(u) {
-            let v = a.to;
+            let v = a.head();
             let nd = d + a.w;
             if nd > bound {
                 continue;
@@ -272,7 +274,9 @@ fn core_dijkstra<const TRACK: bool>(
                 if TRACK {
                     nearest[v as usize] = src;
                 }
-                heap.push(Reverse(key(nd, v)));
+                if !a.to_leaf() {
+                    heap.push(Reverse(key(nd, v)));
+                }
             }
         }
     }
