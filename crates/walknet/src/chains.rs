@@ -22,7 +22,7 @@ impl Arc {
         self.to & !LEAF
     }
     #[inline]
-    pub fn to_leaf(&self) -> bool {
+    pub fn head_is_leaf(&self) -> bool {
         self.to & LEAF != 0
     }
 }

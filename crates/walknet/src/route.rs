@@ -241,7 +241,7 @@ fn core_dijkstra<const TRACK: bool>(
                         if TRACK {
                             nearest[v as usize] = src;
                         }
-                        if !a.to_leaf() {
+                        if !a.head_is_leaf() {
                             buckets[at(nd) & mask].push(v);
                             queued += 1;
                         }
@@ -274,7 +274,7 @@ fn core_dijkstra<const TRACK: bool>(
                 if TRACK {
                     nearest[v as usize] = src;
                 }
-                if !a.to_leaf() {
+                if !a.head_is_leaf() {
                     heap.push(Reverse(key(nd, v)));
                 }
             }
