@@ -682,44 +682,81 @@ impl Searcher<'_> {
         // Chains holding a seed are done separately (paths inside the chain count too).
         let special = |c: u32| self.inner.iter().any(|&(x, _, _)| ch.chain_of[x as usize] == c);
         let any_inner = !self.inner.is_empty();
-        for &cu in &self.ctouched {
-            out.push(ch.core[cu as usize]);
-            let du = dist[cu as usize];
-            for a in ch.arcs_of(cu) {
-                let tag = a.tag;
-                if tag == DIRECT || (any_inner && special(tag / 2)) {
+        // A ball holding much of the network (a small town): sweep all chains in memory order
+        // rather than following the reached nodes' arcs.
+        if self.ctouched.len() * 2 > ch.len.len() {
+            out.extend(self.ctouched.iter().map(|&c| ch.core[c as usize]));
+            for (c, &(first, last)) in ch.ends.iter().enumerate() {
+                let (du, dw) = (dist[first as usize], dist[last as usize]);
+                if (du.is_infinite() && dw.is_infinite()) || (any_inner && special(c as u32)) {
                     continue;
                 }
-                let c = (tag / 2) as usize;
                 let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
                 let len = ch.len[c];
-                let (first, last) = ch.ends[c];
-                if tag & 1 == 0 {
-                    let dw = dist[last as usize];
-                    if dw.is_finite() {
-                        if (du + dw + len) / 2.0 <= bound {
-                            out.extend_from_slice(&ch.nodes[s..e]);
-                        } else {
-                            for p in s..e {
-                                if (du + ch.off[p]).min(dw + (len - ch.off[p])) <= bound {
-                                    out.push(ch.nodes[p]);
+                if (du + dw + len) / 2.0 <= bound {
+                    out.extend_from_slice(&ch.nodes[s..e]);
+                } else if dw.is_infinite() {
+                    for p in s..e {
+                        if du + ch.off[p] > bound {
+                            break;
+                        }
+                        out.push(ch.nodes[p]);
+                    }
+                } else if du.is_infinite() {
+                    for p in (s..e).rev() {
+                        if dw + (len - ch.off[p]) > bound {
+                            break;
+                        }
+                        out.push(ch.nodes[p]);
+                    }
+                } else {
+                    for p in s..e {
+                        if (du + ch.off[p]).min(dw + (len - ch.off[p])) <= bound {
+                            out.push(ch.nodes[p]);
+                        }
+                    }
+                }
+            }
+        } else {
+            for &cu in &self.ctouched {
+                out.push(ch.core[cu as usize]);
+                let du = dist[cu as usize];
+                for a in ch.arcs_of(cu) {
+                    let tag = a.tag;
+                    if tag == DIRECT || (any_inner && special(tag / 2)) {
+                        continue;
+                    }
+                    let c = (tag / 2) as usize;
+                    let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
+                    let len = ch.len[c];
+                    let (first, last) = ch.ends[c];
+                    if tag & 1 == 0 {
+                        let dw = dist[last as usize];
+                        if dw.is_finite() {
+                            if (du + dw + len) / 2.0 <= bound {
+                                out.extend_from_slice(&ch.nodes[s..e]);
+                            } else {
+                                for p in s..e {
+                                    if (du + ch.off[p]).min(dw + (len - ch.off[p])) <= bound {
+                                        out.push(ch.nodes[p]);
+                                    }
                                 }
                             }
+                        } else {
+                            for p in s..e {
+                                if du + ch.off[p] > bound {
+                                    break;
+                                }
+                                out.push(ch.nodes[p]);
+                            }
                         }
-                    } else {
-                        for p in s..e {
-                            if du + ch.off[p] > bound {
+                    } else if dist[first as usize].is_infinite() {
+                        for p in (s..e).rev() {
+                            if du + (len - ch.off[p]) > bound {
                                 break;
                             }
                             out.push(ch.nodes[p]);
                         }
-                    }
-                } else if dist[first as usize].is_infinite() {
-                    for p in (s..e).rev() {
-                        if du + (len - ch.off[p]) > bound {
-                            break;
-                        }
-                        out.push(ch.nodes[p]);
                     }
                 }
             }
