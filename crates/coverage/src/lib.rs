@@ -18,6 +18,7 @@ use platform::web::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/coverage", get(pages::map))
+        .route("/coverage/coverage.css", get(pages::stylesheet))
         .route("/coverage/table", get(pages::table))
         .route("/coverage/table.csv", get(pages::table_csv))
         .route("/coverage/table.xlsx", get(pages::table_xlsx))

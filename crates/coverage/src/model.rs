@@ -719,6 +719,26 @@ pub const ISOCHRONE_MAX_VERTICES: usize = 400;
 /// A polygon in `[lon, lat]`: the exterior ring first, then holes (walknet's order).
 pub type Rings = Vec<Vec<[f64; 2]>>;
 
+/// Holes smaller than this (m²) are filled: the inside of a street block is reached from the
+/// streets around it, so a block is not a gap in the circle (a 200 m block leaves a hole of about
+/// 1.5 ha between the 40 m buffers; a park or a river the streets go round stays a hole).
+pub const ISOCHRONE_MIN_HOLE_M2: f64 = 50_000.0;
+
+/// Area of a ring in m² (shoelace on an equirectangular projection at the ring's latitude).
+pub fn ring_area_m2(ring: &[[f64; 2]]) -> f64 {
+    if ring.len() < 3 {
+        return 0.0;
+    }
+    let lat0 = ring.iter().map(|p| p[1]).sum::<f64>() / ring.len() as f64;
+    let (kx, ky) = (111_320.0 * lat0.to_radians().cos(), 110_540.0);
+    let mut a = 0.0;
+    for i in 0..ring.len() {
+        let (p, q) = (ring[i], ring[(i + 1) % ring.len()]);
+        a += p[0] * kx * q[1] * ky - q[0] * kx * p[1] * ky;
+    }
+    (a / 2.0).abs()
+}
+
 /// Douglas–Peucker on one closed ring (first point = last point or not), tolerance in metres,
 /// with x scaled by cos(latitude). Keeps at least 4 points (a triangle, closed) when it can.
 pub fn simplify_ring(ring: &[[f64; 2]], tol_m: f64) -> Vec<[f64; 2]> {
@@ -801,7 +821,14 @@ pub fn simplify_polygons(polys: &[Rings], tol_m: f64, max_vertices: usize) -> Ve
     loop {
         let mut out: Vec<Rings> = polys
             .iter()
-            .map(|p| p.iter().map(|r| simplify_ring(r, tol)).filter(|r| r.len() >= 4).collect::<Rings>())
+            .map(|p| {
+                p.iter()
+                    .enumerate()
+                    .filter(|(i, r)| *i == 0 || ring_area_m2(r) >= ISOCHRONE_MIN_HOLE_M2)
+                    .map(|(_, r)| simplify_ring(r, tol))
+                    .filter(|r| r.len() >= 4)
+                    .collect::<Rings>()
+            })
             .filter(|p: &Rings| !p.is_empty())
             .collect();
         let count = |o: &[Rings]| o.iter().flatten().map(Vec::len).sum::<usize>();
@@ -895,8 +922,13 @@ mod isochrone_tests {
         assert!(!polygons_contain(&out, [105.62, 30.5]), "outside stays outside");
         let first = &out[0][0];
         assert_eq!(first.first(), first.last(), "rings stay closed");
-        // A square with a square hole: the hole is kept, the point in it is outside.
+        // A square with a square hole (about 400 m across): the hole is kept, the point in it is
+        // outside; a block-sized hole (about 100 m) is filled.
         let sq = |c: f64, h: f64| vec![[c - h, 30.0 - h], [c + h, 30.0 - h], [c + h, 30.0 + h], [c - h, 30.0 + h], [c - h, 30.0 - h]];
+        assert!((ring_area_m2(&sq(105.0, 0.002)) - 0.004 * 0.004 * 111_320.0 * 30f64.to_radians().cos() * 110_540.0).abs() < 1.0);
+        let block = simplify_polygons(&[vec![sq(105.0, 0.01), sq(105.0, 0.0005)]], 5.0, 100);
+        assert_eq!(block[0].len(), 1, "a block-sized hole is filled");
+        assert!(polygons_contain(&block, [105.0, 30.0]));
         let holed = vec![vec![sq(105.0, 0.01), sq(105.0, 0.002)]];
         let s = simplify_polygons(&holed, 5.0, 100);
         assert!(!polygons_contain(&s, [105.0, 30.0]) && polygons_contain(&s, [105.007, 30.0]));

@@ -339,7 +339,9 @@ pub fn render_map(outlines: &[(String, geography::geo::MultiPolygon)], lines: &[
         }
         let _ = write!(out, r##"<path class="net" fill="none" stroke="#9aa4ae" stroke-width="0.8" d="{d}"/>"##);
     }
-    // Isochrones: translucent areas with an outline, one path per tier (holes by even-odd).
+    // Isochrones: translucent areas with an outline, one path per tier (holes by even-odd); the
+    // colours are in coverage.css (the shell's `svg.map path` rule outranks attributes), the
+    // attributes are for the SVG on its own.
     const ISO_COLOURS: [&str; 6] = ["#6a1b9a", "#00838f", "#ef6c00", "#2e7d32", "#ad1457", "#283593"];
     for l in isos {
         let mut d = String::new();
@@ -352,10 +354,11 @@ pub fn render_map(outlines: &[(String, geography::geo::MultiPolygon)], lines: &[
                 d.push('Z');
             }
         }
-        let c = ISO_COLOURS[l.colour % ISO_COLOURS.len()];
+        let k = l.colour % ISO_COLOURS.len();
+        let c = ISO_COLOURS[k];
         let _ = write!(
             out,
-            r#"<path class="iso" data-tier="{}" fill="{c}" fill-opacity="0.15" fill-rule="evenodd" stroke="{c}" stroke-width="1.2" d="{d}"><title>{}</title></path>"#,
+            r#"<path class="iso iso{k}" data-tier="{}" fill="{c}" fill-opacity="0.15" fill-rule="evenodd" stroke="{c}" stroke-width="1.2" d="{d}"><title>{}</title></path>"#,
             esc(&l.tier),
             esc(&l.title)
         );
@@ -722,4 +725,11 @@ pub async fn table_xlsx(State(p): State<Platform>, Auth(me): Auth, Query(q): Que
         bytes,
     )
         .into_response())
+}
+
+/// The coverage pages' own stylesheet (map layers, isochrone colours).
+pub const CSS: &str = include_str!("../templates/coverage.css");
+
+pub async fn stylesheet() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], CSS).into_response()
 }

@@ -564,11 +564,11 @@ async fn isochrones_are_stored_per_facility_and_tier_and_drawn_on_the_map_when_c
     let page = t.get(&b, &format!("/coverage?unit={TOWNSHIP}&rule=CULTURE15")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("value=\"文化活动:1000\"") && page.body.contains("文化活动 1000 米（约 17 分钟）"), "{}", page.body);
-    assert!(!page.body.contains("class=\"iso\""), "nothing drawn until chosen");
+    assert!(!page.body.contains("class=\"iso "), "nothing drawn until chosen");
     let page = t
         .get(&b, &format!("/coverage?unit={TOWNSHIP}&rule=CULTURE15&iso={}&iso={}", crate::harness::enc("文化活动:500"), crate::harness::enc("文化活动:1000")))
         .await;
-    assert_eq!(page.body.matches("class=\"iso\"").count(), 2, "{}", page.body);
+    assert_eq!(page.body.matches("class=\"iso iso").count(), 2, "{}", page.body);
     assert!(page.body.contains("data-tier=\"文化活动:500\"") && page.body.contains("等时圈：文化活动 500 米"));
     assert!(page.body.contains("所选等时圈（2 个）"));
 }
