@@ -7,7 +7,7 @@ use platform::clock::Millis;
 use platform::{AppError, AppResult, Db, Tx};
 
 use crate::geo;
-use crate::model::{self, NewUnit, RawRow};
+use crate::model::{self, NewUnit, RawRow, UnitKind};
 use crate::store;
 
 pub const DIVISIONS_CSV: &str = include_str!("../../../data/suining-divisions.csv");
@@ -31,6 +31,20 @@ fn column(headers: &csv::StringRecord, names: &[&str]) -> Option<usize> {
 
 /// Reads and checks every row. Returns the units to insert, or every problem found (up to 50).
 pub fn parse_units_csv(text: &str) -> Result<Vec<(usize, NewUnit)>, Vec<AppError>> {
+    parse_units_and_parks(text).map(|(u, _)| u)
+}
+
+/// The optional 产业园区社区 column: 是/1/yes marks the community (T45 counts only marked ones).
+fn park_flag(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "" | "否" | "0" | "no" | "n" => Some(false),
+        "是" | "1" | "yes" | "y" => Some(true),
+        _ => None,
+    }
+}
+
+/// [`parse_units_csv`], plus the codes of the communities the file marks 产业园区社区.
+pub fn parse_units_and_parks(text: &str) -> Result<(Vec<(usize, NewUnit)>, Vec<String>), Vec<AppError>> {
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
     let headers = match rdr.headers() {
         Ok(h) => h.clone(),
@@ -44,6 +58,8 @@ pub fn parse_units_csv(text: &str) -> Result<Vec<(usize, NewUnit)>, Vec<AppError
     let kind = column(&headers, &["kind", "类型", "单位类型"]);
     let level = column(&headers, &["level", "层级"]);
     let valid_from = column(&headers, &["valid_from", "生效日期"]);
+    let park = column(&headers, &["industrial_park", "产业园区社区", "产业园区"]);
+    let mut parks = Vec::new();
     let (Some(code), Some(name)) = (code, name) else {
         return Err(vec![
             AppError::bad_request("import.missing_columns", "表头须包含「代码」(code) 和「名称」(name) 列；可选「上级代码」「类型」「层级」「生效日期」")
@@ -74,8 +90,20 @@ pub fn parse_units_csv(text: &str) -> Result<Vec<(usize, NewUnit)>, Vec<AppError
             level: get(level),
             valid_from: get(valid_from),
         };
+        let flag = park_flag(&get(park));
         match model::parse_row(&raw) {
-            Ok(Some(u)) => units.push((line, u)),
+            Ok(Some(u)) => match flag {
+                None => errors.push(AppError::bad_request("import.bad_park", "「产业园区社区」只能填 是 或 否").at_field("industrial_park").at_row(line)),
+                Some(true) if u.kind != UnitKind::Community => {
+                    errors.push(AppError::bad_request("unit.park_kind", "只有社区可以标记为产业园区社区").at_field("industrial_park").at_row(line))
+                }
+                Some(p) => {
+                    if p {
+                        parks.push(u.code.as_str().to_owned());
+                    }
+                    units.push((line, u))
+                }
+            },
             Ok(None) => {}
             Err(e) => errors.push(e),
         }
@@ -86,15 +114,18 @@ pub fn parse_units_csv(text: &str) -> Result<Vec<(usize, NewUnit)>, Vec<AppError
     if units.is_empty() && errors.is_empty() {
         errors.push(AppError::bad_request("import.empty", "文件中没有可导入的单位").at_row(2));
     }
-    if errors.is_empty() { Ok(units) } else { Err(errors) }
+    if errors.is_empty() { Ok((units, parks)) } else { Err(errors) }
 }
 
 /// Parses, checks against the database and writes in one transaction, with one audit record.
 pub async fn import_units(db: &Db, now: Millis, actor: &Actor, text: &str, source: &str) -> Result<usize, Vec<AppError>> {
-    let units = parse_units_csv(text)?;
+    let (units, parks) = parse_units_and_parks(text)?;
     let r: AppResult<usize> = async {
         let mut tx = db.begin().await?;
         let n = store::insert_units(&mut tx, &units).await?;
+        for code in &parks {
+            store::set_industrial_park(&mut tx, now, actor, code, true).await?;
+        }
         let detail = format!("{n} units from {source}");
         audit::record(&mut tx, now, &Event { actor, unit: None, action: "unit.import", target: source, outcome: Outcome::Ok, detail: &detail }).await?;
         tx.commit().await?;

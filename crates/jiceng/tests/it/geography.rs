@@ -258,3 +258,18 @@ async fn health_and_metrics_answer() {
     assert!(m.contains("jiceng_http_requests_total{method=\"GET\",route=\"/login\",status=\"200\"}"), "{m}");
     assert!(m.contains("jiceng_audit_records"));
 }
+
+#[tokio::test]
+async fn the_units_import_can_mark_new_communities_as_industrial_parks() {
+    let t = TestApp::new().await;
+    // Only a community carries the mark, and only 是/否: nothing is written on either mistake.
+    let csv = "代码,名称,上级代码,类型,产业园区社区\n510903001901,园区一社区,510903001,社区,是\n510903001901601,园区网格,510903001901,网格,是\n510903001902,园区二社区,510903001,社区,也许\n";
+    let errs = import::import_units(&t.platform.db, t.platform.now(), &Actor::system(), csv, "parks.csv").await.unwrap_err();
+    let got: Vec<(Option<usize>, &str)> = errs.iter().map(|e| (e.row, e.code)).collect();
+    assert_eq!(got, vec![(Some(3), "unit.park_kind"), (Some(4), "import.bad_park")]);
+    assert!(store::get(&t.platform.db, "510903001901").await.unwrap().is_none());
+    let csv = "代码,名称,上级代码,类型,产业园区社区\n510903001901,园区一社区,510903001,社区,是\n510903001902,老街社区,510903001,社区,否\n";
+    assert_eq!(import::import_units(&t.platform.db, t.platform.now(), &Actor::system(), csv, "parks.csv").await.unwrap(), 2);
+    let parks = store::industrial_parks(&t.platform.db, &platform::scope::UnitCode::parse("510903001").unwrap()).await.unwrap();
+    assert_eq!(parks.into_iter().collect::<Vec<_>>(), vec!["510903001901".to_owned()]);
+}
