@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Event benchmarks (issue: 一网统管):
-#  1. report intake over HTTP on SQLite — sustained reports/s and p99 with 8 clients for 20 s —
+#  1. report intake over HTTP on SQLite — sustained reports/s and p99 with 8 clients for 20 s
+#     (load from bench/intake_load.rs; LOADGEN=python for bench/intake.py) —
 #     against the floor: the same rows inserted straight into SQLite with the same durability
 #     (one transaction per row, WAL, synchronous=FULL), in the same run;
 #  2. the escalation sweep over 1,000,000 open events: time per sweep (1% of them red and escalating).
@@ -24,7 +25,14 @@ SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 echo "== 1. intake over HTTP: $CLIENTS clients, ${SECONDS_RUN} s"
-INTAKE=$(python3 "$HERE/intake.py" --port "$PORT" --token "$TOKEN" --seconds "$SECONDS_RUN" --clients "$CLIENTS")
+# The load generator: bench/intake_load.rs (std-only Rust, built here with rustc) by default;
+# LOADGEN=python runs bench/intake.py instead, which needs most of a core of its own at this rate.
+if [ "${LOADGEN:-rust}" = python ]; then
+  INTAKE=$(python3 "$HERE/intake.py" --port "$PORT" --token "$TOKEN" --seconds "$SECONDS_RUN" --clients "$CLIENTS")
+else
+  rustc --edition 2024 -O "$HERE/intake_load.rs" -o "$DATA/intake_load"
+  INTAKE=$("$DATA/intake_load" --port "$PORT" --token "$TOKEN" --seconds "$SECONDS_RUN" --clients "$CLIENTS")
+fi
 echo "jiceng  $INTAKE"
 kill $SERVER; wait $SERVER 2>/dev/null || true; trap - EXIT
 N=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['reports'])" "$INTAKE")

@@ -435,6 +435,38 @@ describe('population register', () => {
     });
   });
 
+  test('a resident\'s home opens as a house page; a report started there links back to it', async () => {
+    await withPage(browser, 'registry-house', async (page) => {
+      await login(page, USER);
+      await page.goto(PEOPLE);
+      await page.locator('table[data-testid=people] a[href^="/registry/people/"]').first().click();
+      const home = page.locator('[data-testid=person-house]');
+      await home.waitFor();
+      const address = (await home.innerText()).trim();
+      await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), home.click()]);
+      assert.match(path(page), /^\/registry\/houses\/[0-9a-f]{32}$/, 'the home links to its house page');
+      assert.equal((await page.locator('h1').innerText()).replace('演示数据', '').trim(), address, 'the house page is titled with the address');
+      const members = page.locator('[data-testid=house-households] a[href^="/registry/people/"]');
+      assert.ok((await members.count()) >= 1, 'the house page lists who lives there');
+      assert.deepEqual(((await page.content()).match(FULL_ID_IN_TEXT) || []).filter(isValidId), [], 'the house page shows no full ID number');
+      const housePath = path(page);
+
+      await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.locator('[data-testid=house-report]').click()]);
+      assert.ok((await page.locator('[data-testid=report-house]').innerText()).includes(address), 'the report form names the house');
+      const form = page.locator('form[data-testid=report]');
+      await form.locator('select[name=type_code]').selectOption('90005');
+      await form.locator('textarea[name=description]').fill('楼道堆放杂物，请上门查看');
+      await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), form.locator('button[type=submit]').click()]);
+      assert.match(path(page), /^\/events\/[0-9a-f]{32}$/, 'the report was filed');
+      const link = page.locator('[data-testid=event-house]');
+      assert.equal((await link.innerText()).trim(), address, 'the event names the house');
+      const eventPath = path(page);
+      await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), link.click()]);
+      assert.equal(path(page), housePath);
+      assert.ok(await page.locator(`[data-testid=house-related] a[href="${eventPath}"]`).count() === 1, 'the house page lists the event');
+    });
+  });
+
   test('people list and import preview at phone width', async () => {
     await withPage(browser, 'registry-phone', async (page) => {
       await login(page, USER);

@@ -243,6 +243,19 @@ fn device_secret(p: &Platform, d: &Device) -> AppResult<String> {
 /// Registers a device and returns its secret (hex), which is shown once and stored encrypted.
 /// The caller checks that `actor` may work in `unit`.
 pub async fn register_device(p: &Platform, actor: &Actor, id: &str, name: &str, kind: &str, unit: &str, type_code: &str) -> AppResult<String> {
+    register(p, actor, id, name, kind, unit, None, type_code).await
+}
+
+/// Registers a device installed in a registered house (a smoke detector in a flat, a water-leak
+/// sensor in a shop): its alarms concern that house and are listed on the house's page. The
+/// caller checks that `actor` may work where the house is.
+pub async fn register_device_in_house(p: &Platform, actor: &Actor, id: &str, name: &str, kind: &str, house: &registry::store::House, type_code: &str) -> AppResult<String> {
+    let unit = house.compound_code.as_deref().unwrap_or(&house.unit_code);
+    register(p, actor, id, name, kind, unit, Some(&house.id), type_code).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn register(p: &Platform, actor: &Actor, id: &str, name: &str, kind: &str, unit: &str, house: Option<&str>, type_code: &str) -> AppResult<String> {
     let id = id.trim();
     if !valid_device_id(id) {
         return Err(AppError::bad_request("alarm.bad_device_id", "设备编号应为 3–64 位字母、数字、下划线或连字符").at_field("id"));
@@ -274,11 +287,12 @@ pub async fn register_device(p: &Platform, actor: &Actor, id: &str, name: &str, 
     let mut tx = p.db.begin().await?;
     let inserted = tx
         .execute(sql!(
-            "INSERT INTO devices (id, name, kind, unit_code, house_id, type_code, secret, active, created_ms) VALUES ($1, $2, $3, $4, NULL, $5, $6, 1, $7)",
+            "INSERT INTO devices (id, name, kind, unit_code, house_id, type_code, secret, active, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8)",
             id,
             name,
             kind,
             code.as_str(),
+            house,
             t.code.as_str(),
             p.cipher.encrypt(&secret),
             now
@@ -521,6 +535,7 @@ async fn ingest_checked(p: &Platform, payload: &[u8], via: &str, topic_device: O
         idem_key: Some(idem_key(&d.id, &m.msg_id)),
         source: SOURCE.to_owned(),
         subject: None,
+        house: d.house_id.clone(),
     };
     let actor = Actor { name: format!("device:{}", d.id), client_addr: via.to_owned() };
     let scope = match UnitCode::parse(&d.unit_code) {
@@ -528,7 +543,7 @@ async fn ingest_checked(p: &Platform, payload: &[u8], via: &str, topic_device: O
         Err(e) => return Err(AppError::internal(format!("device {} unit: {e}", d.id))),
     };
     let (event_id, created) = match service::report_as(p, &actor, None, &scope, report, vec![]).await {
-        Ok(x) => x,
+        Ok(x) => (x.id, x.created),
         // The device's unit was abolished, its event type switched off, …: the message is refused.
         Err(e) if e.status.is_client_error() => return Err(reject(p, via, Some(&d), dev, msg, e).await),
         Err(e) => return Err(e),
@@ -647,6 +662,8 @@ struct DevicesPage {
     types: Vec<(String, String)>,
     /// id, name, kind, unit, type code of the form being (re)shown.
     form: (String, String, String, String, String),
+    /// (id, address) of the registered house the device goes into, when registering from its page.
+    house: Option<(String, String)>,
     /// id and secret of a device just registered.
     created: Option<(String, String)>,
     flash: Option<String>,
@@ -669,6 +686,8 @@ struct ListedDevice {
 #[derive(Deserialize, Default)]
 pub struct PageQuery {
     page: Option<i64>,
+    /// Registering a device in this house (from the house's page).
+    house: Option<String>,
 }
 
 /// Units where the caller may install devices: their village-level units and the compounds and grids below.
@@ -687,6 +706,7 @@ async fn install_units(p: &Platform, scope: &Scope) -> AppResult<Vec<(String, St
 
 struct PageState {
     form: (String, String, String, String, String),
+    house: Option<(String, String)>,
     created: Option<(String, String)>,
     flash: Option<String>,
     error: Option<AppError>,
@@ -743,6 +763,7 @@ async fn devices_view(p: &Platform, site: &Site, me: &Principal, page: Option<i6
         units: install_units(p, &scope).await?,
         types: all_types.into_iter().filter(|t| t.active != 0).map(|t| (t.code.clone(), format!("{} {}", t.code, t.name))).collect(),
         form,
+        house: st.house,
         created: st.created,
         flash: st.flash,
         error: st.error.as_ref().map(|e| (e.code.to_owned(), e.human())),
@@ -756,7 +777,23 @@ async fn devices_view(p: &Platform, site: &Site, me: &Principal, page: Option<i6
 }
 
 pub async fn devices_page(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Query(q): Query<PageQuery>) -> AppResult<Response> {
-    devices_view(&p, &site, &me, q.page, PageState { form: Default::default(), created: None, flash: None, error: None }).await
+    let house = match q.house.as_deref().filter(|h| !h.is_empty()) {
+        Some(h) => Some(install_house(&p, &me, h).await?),
+        None => None,
+    };
+    let house = house.map(|h| (h.id.clone(), h.full_address()));
+    devices_view(&p, &site, &me, q.page, PageState { form: Default::default(), house, created: None, flash: None, error: None }).await
+}
+
+/// A registered house the caller may install devices in (both its registers and its events are
+/// in scope); anything else is not found.
+async fn install_house(p: &Platform, me: &Principal, id: &str) -> AppResult<registry::store::House> {
+    let handle = me.require(Permission::HandleEvents)?;
+    let house = registry::store::house(&p.db, &me.scope(Permission::ViewRegisters), id).await?.ok_or_else(AppError::not_found)?;
+    if !UnitCode::parse(&house.unit_code).is_ok_and(|u| handle.contains(&u)) {
+        return Err(AppError::not_found());
+    }
+    Ok(house)
 }
 
 #[derive(Deserialize)]
@@ -771,23 +808,32 @@ pub struct RegisterForm {
     unit: String,
     #[serde(default)]
     type_code: String,
+    #[serde(default)]
+    house: String,
 }
 
 pub async fn register_submit(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Form(f): Form<RegisterForm>) -> AppResult<Response> {
     let scope = me.require(Permission::HandleEvents)?;
     let in_scope = UnitCode::parse(&f.unit).is_ok_and(|u| scope.contains(&u));
-    let result = if in_scope {
+    let house = match f.house.trim() {
+        "" => None,
+        h => Some(install_house(&p, &me, h).await?),
+    };
+    let result = if let Some(h) = &house {
+        register_device_in_house(&p, &me.actor(), &f.id, &f.name, &f.kind, h, &f.type_code).await
+    } else if in_scope {
         register_device(&p, &me.actor(), &f.id, &f.name, &f.kind, &f.unit, &f.type_code).await
     } else {
         Err(AppError::bad_request("alarm.bad_unit", "安装位置须为您管辖范围内的村（社区）、小区或网格").at_field("unit"))
     };
     match result {
         Ok(secret) => {
-            let st = PageState { form: Default::default(), created: Some((f.id.trim().to_owned(), secret)), flash: None, error: None };
+            let st = PageState { form: Default::default(), house: None, created: Some((f.id.trim().to_owned(), secret)), flash: None, error: None };
             devices_view(&p, &site, &me, None, st).await
         }
         Err(e) if matches!(e.status, StatusCode::BAD_REQUEST | StatusCode::CONFLICT) => {
-            let st = PageState { form: (f.id, f.name, f.kind, f.unit, f.type_code), created: None, flash: None, error: Some(e) };
+            let house = house.map(|h| (h.id.clone(), h.full_address()));
+            let st = PageState { form: (f.id, f.name, f.kind, f.unit, f.type_code), house, created: None, flash: None, error: Some(e) };
             devices_view(&p, &site, &me, None, st).await
         }
         Err(e) => Err(e),

@@ -66,9 +66,14 @@ pub async fn create(State(p): State<Platform>, Auth(me): Auth, headers: HeaderMa
         idem_key: key,
         source: "接口上报".into(),
         subject: None,
+        house: None,
     };
-    let (id, created) = service::report(&p, &me, r, Vec::new()).await?;
-    let e = store::reported_by(&p.db, &id, &me.username).await?.ok_or_else(AppError::not_found)?;
+    let done = service::report(&p, &me, r, Vec::new()).await?;
+    let created = done.created;
+    let e = match done.row {
+        Some(row) => row,
+        None => store::reported_by(&p.db, &done.id, &me.username).await?.ok_or_else(AppError::not_found)?,
+    };
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(to_json(&e))).into_response())
 }
 

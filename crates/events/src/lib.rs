@@ -80,4 +80,22 @@ impl platform::web::RelatedDirectory for Related {
                 .collect())
         })
     }
+
+    fn about_house<'a>(
+        &'a self,
+        db: &'a platform::Db,
+        house_id: &'a str,
+    ) -> platform::web::BoxFuture<'a, platform::db::DbResult<Vec<platform::web::RelatedItem>>> {
+        Box::pin(async move {
+            Ok(store::about_house(db, house_id)
+                .await?
+                .into_iter()
+                .map(|e| platform::web::RelatedItem {
+                    href: format!("/events/{}", e.id),
+                    label: format!("事件 {} {}", e.event_no, e.title),
+                    detail: format!("{}，{}，{}", e.source, e.state().label(), platform::clock::format_beijing(e.created_ms)),
+                })
+                .collect())
+        })
+    }
 }

@@ -560,10 +560,13 @@ async fn create(p: &Platform, parts: Parts, body: Body) -> AppResult<V> {
         idem_key: idem.map(|k| format!("open311:{}:{k}", me.username)),
         source: SOURCE.into(),
         subject: None,
+        house: None,
     };
-    let (id, _created) = service::report(p, &me, report, Vec::new()).await?;
-    let e: EventRow =
-        p.db.fetch_optional(sql!("SELECT * FROM events WHERE id = $1", id.as_str())).await?.ok_or_else(|| AppError::internal("reported event not found"))?;
+    let done = service::report(p, &me, report, Vec::new()).await?;
+    let e: EventRow = match done.row {
+        Some(row) => row,
+        None => p.db.fetch_optional(sql!("SELECT * FROM events WHERE id = $1", done.id.as_str())).await?.ok_or_else(|| AppError::internal("reported event not found"))?,
+    };
     let notice = format!("已登记为事件 {}。{}", e.event_no, notice(&e, Some(&t)));
     Ok(V::List("request", vec![V::Obj(vec![("service_request_id", s(e.event_no)), ("service_notice", s(notice)), ("account_id", V::Null)])]))
 }

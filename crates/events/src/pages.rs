@@ -175,6 +175,8 @@ struct NewPage {
     address: String,
     urgency: String,
     subject: String,
+    /// (id, address) of the registered house the report concerns (from the house's page).
+    house: Option<(String, String)>,
     lon: String,
     lat: String,
     crs: String,
@@ -202,6 +204,10 @@ async fn report_units(p: &Platform, me: &Principal) -> AppResult<Vec<(String, St
 }
 
 async fn new_page(p: &Platform, site: &Site, me: &Principal, r: Option<&Report>, error: Option<&AppError>) -> AppResult<Response> {
+    let house = match r.and_then(|r| r.house.as_deref()).filter(|h| !h.is_empty()) {
+        Some(h) => registry::store::house(&p.db, &me.scope(Permission::ViewRegisters), h).await?.map(|h| (h.id.clone(), h.full_address())),
+        None => None,
+    };
     let types = store::types(&p.db)
         .await?
         .into_iter()
@@ -221,6 +227,7 @@ async fn new_page(p: &Platform, site: &Site, me: &Principal, r: Option<&Report>,
         address: r.map(|r| r.address.clone()).unwrap_or_default(),
         urgency: r.map(|r| r.urgency.clone()).unwrap_or_else(|| "一般".into()),
         subject: r.and_then(|r| r.subject.clone()).unwrap_or_default(),
+        house,
         lon: r.and_then(|r| r.lon).map(|x| x.to_string()).unwrap_or_default(),
         lat: r.and_then(|r| r.lat).map(|x| x.to_string()).unwrap_or_default(),
         crs: r.map(|r| r.crs.clone()).unwrap_or_default(),
@@ -234,9 +241,28 @@ async fn new_page(p: &Platform, site: &Site, me: &Principal, r: Option<&Report>,
     Ok(res)
 }
 
-pub async fn new_form(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth) -> AppResult<Response> {
+#[derive(Deserialize)]
+pub struct NewQuery {
+    /// Reporting about this registered house (from the house's page): the form starts in its unit.
+    house: Option<String>,
+}
+
+pub async fn new_form(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Query(q): Query<NewQuery>) -> AppResult<Response> {
     me.require(Permission::ReportEvents)?;
-    new_page(&p, &site, &me, None, None).await
+    let start = match q.house.as_deref().filter(|h| !h.is_empty()) {
+        Some(h) => {
+            let house = registry::store::house(&p.db, &me.scope(Permission::ViewRegisters), h).await?.ok_or_else(AppError::not_found)?;
+            Some(Report {
+                unit: house.compound_code.clone().unwrap_or_else(|| house.unit_code.clone()),
+                address: house.full_address(),
+                urgency: "一般".into(),
+                house: Some(house.id),
+                ..Report::default()
+            })
+        }
+        None => None,
+    };
+    new_page(&p, &site, &me, start.as_ref(), None).await
 }
 
 fn parse_coord(s: &str, field: &str) -> AppResult<Option<f64>> {
@@ -308,6 +334,7 @@ async fn read_report(mut m: Multipart, source: &str) -> AppResult<(Report, Vec<A
         idem_key: Some(g("idem_key")).filter(|k| !k.is_empty()),
         source: source.to_owned(),
         subject: Some(g("subject")).filter(|s| !s.trim().is_empty()),
+        house: Some(g("house")).filter(|s| !s.trim().is_empty()),
     };
     Ok((r, photos, problem))
 }
@@ -342,9 +369,10 @@ pub async fn new_submit(State(p): State<Platform>, State(site): State<Site>, Aut
         idem_key: r.idem_key.clone(),
         source: r.source.clone(),
         subject: r.subject.clone(),
+        house: r.house.clone(),
     };
     match service::report(&p, &me, r, photos).await {
-        Ok((id, _)) => Ok(Redirect::to(&format!("/events/{id}?reported=1")).into_response()),
+        Ok(done) => Ok(Redirect::to(&format!("/events/{}?reported=1", done.id)).into_response()),
         Err(e) if e.status == StatusCode::BAD_REQUEST => new_page(&p, &site, &me, Some(&keep), Some(&e)).await,
         Err(e) => Err(e),
     }
@@ -367,6 +395,8 @@ struct EventPage {
     department: Option<String>,
     /// (person id, masked name) of the registered person the event concerns.
     person: Option<(String, String)>,
+    /// (house id, full address) of the registered house the event concerns, if the viewer may see it.
+    house: Option<(String, String)>,
     attachments: Vec<(String, String)>,
     actions: Vec<(&'static str, &'static str)>,
     departments: Vec<(String, String, bool)>,
@@ -433,8 +463,13 @@ async fn event_view(p: &Platform, site: &Site, me: &Principal, id: &str, flash: 
         Some(pid) => registry::store::person(&p.db, &me.scope(Permission::ViewRegisters), pid).await?.map(|x| (x.id, registry::model::mask_name(&x.name))),
         None => None,
     };
+    let house = match &e.house_id {
+        Some(h) => registry::store::house(&p.db, &me.scope(Permission::ViewRegisters), h).await?.map(|h| (h.id.clone(), h.full_address())),
+        None => None,
+    };
     let page = EventPage {
         person,
+        house,
         similar,
         shell: Shell::new(site, me, &e.title, "/events"),
         state_label: e.state().label(),

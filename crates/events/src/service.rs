@@ -52,6 +52,7 @@ pub async fn visibility(p: &Platform, me: &Principal) -> AppResult<(Scope, Vec<S
     Ok((scope, departments))
 }
 
+#[derive(Default)]
 pub struct Report {
     pub type_code: String,
     pub title: String,
@@ -67,6 +68,9 @@ pub struct Report {
     pub source: String,
     /// The ID number of a registered person the event concerns (涉及人员), if any.
     pub subject: Option<String>,
+    /// The id of a registered house the event concerns (涉及房屋), if any. Checked by [`report`]
+    /// against the reporter's registers; a device's house is trusted as registered.
+    pub house: Option<String>,
 }
 
 /// The city's rough extent in WGS-84, for rejecting coordinates that cannot be in Suining.
@@ -109,18 +113,46 @@ fn same_report_hash(type_code: &str, unit: &str, description: &str, lon_e6: Opti
     hex::encode(&h.finalize()[..16])
 }
 
+/// What a report made: the event's id, whether it is new, and the new row as stored (`None` when
+/// an earlier event was returned for a retry).
+pub struct Reported {
+    pub id: String,
+    pub created: bool,
+    pub row: Option<store::EventRow>,
+}
+
 /// 上报. Idempotent by `idem_key`: a retried submission returns the event the first one made.
-pub async fn report(p: &Platform, me: &Principal, r: Report, attachments: Vec<Attachment>) -> AppResult<(String, bool)> {
+pub async fn report(p: &Platform, me: &Principal, r: Report, attachments: Vec<Attachment>) -> AppResult<Reported> {
     let scope = me.require(Permission::ReportEvents)?;
     let person = match r.subject.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(idn) => Some(find_person(p, me, idn).await?),
         None => None,
     };
-    let (id, created) = report_as(p, &me.actor(), Some(&me.username), &scope, r, attachments).await?;
-    if let (Some(person), true) = (person, created) {
-        p.db.execute(sql!("UPDATE events SET person_id = $1 WHERE id = $2", person.as_str(), id.as_str())).await?;
+    let mut r = r;
+    r.house = match r.house.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(h) => Some(find_house(p, me, h, &r.unit).await?),
+        None => None,
+    };
+    let mut done = report_as(p, &me.actor(), Some(&me.username), &scope, r, attachments).await?;
+    if let (Some(person), true) = (person, done.created) {
+        p.db.execute(sql!("UPDATE events SET person_id = $1 WHERE id = $2", person.as_str(), done.id.as_str())).await?;
+        if let Some(row) = &mut done.row {
+            row.person_id = Some(person);
+        }
     }
-    Ok((id, created))
+    Ok(done)
+}
+
+/// The registered house with this id, if the reporter may see the register there and it lies in
+/// the village (community) where the event happens.
+async fn find_house(p: &Platform, me: &Principal, house_id: &str, unit: &str) -> AppResult<String> {
+    let bad = || AppError::bad_request("event.unknown_house", "涉及房屋须为事发村（社区）内、您管辖范围内已登记的房屋").at_field("house");
+    let house = registry::store::house(&p.db, &me.scope(Permission::ViewRegisters), house_id).await?.ok_or_else(bad)?;
+    let village = |code: &str| UnitCode::parse(code).ok().map(|u| if u.level() == Level::Cell { u.structural_parent().unwrap_or(u) } else { u });
+    match (village(&house.unit_code), village(unit.trim())) {
+        (Some(h), Some(e)) if h.as_str().starts_with(e.as_str()) || e.as_str().starts_with(h.as_str()) => Ok(house.id),
+        _ => Err(bad()),
+    }
 }
 
 /// The registered person with this ID number, if the reporter may see the register there.
@@ -146,18 +178,11 @@ pub async fn report_as(
     scope: &Scope,
     r: Report,
     attachments: Vec<Attachment>,
-) -> AppResult<(String, bool)> {
-    if let Some(k) = r.idem_key.as_deref().filter(|k| !k.is_empty()) {
-        if k.len() > 100 {
-            return Err(AppError::bad_request("event.bad_idem_key", "幂等键过长").at_field("idem_key"));
-        }
-        if let Some(e) = store::by_idem_key(&p.db, k).await? {
-            return if e.reporter.as_deref() == reporter {
-                Ok((e.id, false))
-            } else {
-                Err(AppError::conflict("event.idem_conflict", "该提交编号已被使用"))
-            };
-        }
+) -> AppResult<Reported> {
+    let earlier = |id: String| Ok(Reported { id, created: false, row: None });
+    let key = r.idem_key.as_deref().filter(|k| !k.is_empty());
+    if key.is_some_and(|k| k.len() > 100) {
+        return Err(AppError::bad_request("event.bad_idem_key", "幂等键过长").at_field("idem_key"));
     }
     // The same person sending the same report again within ten minutes (a form resubmitted after
     // going back, a second tap) gets the first event, even without an idempotency key.
@@ -168,25 +193,20 @@ pub async fn report_as(
         };
         same_report_hash(r.type_code.trim(), r.unit.trim(), r.description.trim(), lon, lat)
     };
-    if let Some(who) = reporter {
-        let recent: Option<(String,)> =
-            p.db.fetch_optional(sql!(
-                "SELECT id FROM events WHERE reporter = $1 AND content_hash = $2 AND created_ms >= $3 ORDER BY created_ms DESC LIMIT 1",
-                who,
-                content_hash.as_str(),
-                p.now() - 10 * 60_000
-            ))
-            .await?;
-        if let Some((id,)) = recent {
-            return Ok((id, false));
+    if key.is_some() || reporter.is_some() {
+        match store::earlier_report(&p.db, key, reporter, &content_hash, p.now() - 10 * 60_000).await? {
+            Some(store::Earlier::SameKey { id, reporter: by }) if by.as_deref() == reporter => return earlier(id),
+            Some(store::Earlier::SameKey { .. }) => return Err(AppError::conflict("event.idem_conflict", "该提交编号已被使用")),
+            Some(store::Earlier::SameContent { id }) => return earlier(id),
+            None => {}
         }
     }
-    let t = store::event_type(&p.db, r.type_code.trim())
+    let unit = UnitCode::parse(&r.unit).map_err(|e| AppError::bad_request("event.bad_unit", e.to_string()).at_field("unit"))?;
+    let (t, department) = store::type_and_route(&p.db, r.type_code.trim(), &unit)
         .await?
         .ok_or_else(|| AppError::bad_request("event.unknown_type", format!("未知的事件类型「{}」", r.type_code.trim())).at_field("type_code"))?;
     let urgency =
         Urgency::parse(r.urgency.trim()).ok_or_else(|| AppError::bad_request("event.bad_urgency", "紧急程度应为 一般、紧急 或 特急").at_field("urgency"))?;
-    let unit = UnitCode::parse(&r.unit).map_err(|e| AppError::bad_request("event.bad_unit", e.to_string()).at_field("unit"))?;
     if !scope.contains(&unit) || unit.level() < Level::Village {
         return Err(AppError::bad_request("event.bad_unit", "事发地须为您管辖范围内的村（社区）、小区或网格").at_field("unit"));
     }
@@ -209,7 +229,6 @@ pub async fn report_as(
     };
     // 属地: the village or community handles first; the catalogue says which department to involve.
     let village = if unit.level() == Level::Cell { unit.structural_parent().unwrap_or(unit.clone()) } else { unit.clone() };
-    let department = store::route(&p.db, &t.code, &unit, &t.department).await?;
     let address = if r.address.trim().is_empty() { place.name.clone() } else { r.address.trim().chars().take(200).collect() };
     let e = NewEvent {
         type_code: t.code.clone(),
@@ -228,6 +247,7 @@ pub async fn report_as(
         idem_key: r.idem_key.filter(|k| !k.is_empty()),
         limit: stage_limit(State::Reported, urgency, t.limit()),
         content_hash: Some(content_hash),
+        house_id: r.house.filter(|h| !h.is_empty()),
     };
     // Reports arriving together share one durable commit (group commit); each is answered only
     // once its transaction is on disk.
@@ -236,29 +256,29 @@ pub async fn report_as(
     let idem_key = e.idem_key.clone();
     let job_actor = actor.clone();
     let written =
-        p.db.write_grouped(move |tx: &mut platform::Tx| -> platform::web::BoxFuture<'_, AppResult<String>> {
+        p.db.write_grouped(move |tx: &mut platform::Tx| -> platform::web::BoxFuture<'_, AppResult<store::EventRow>> {
             Box::pin(async move {
-                let id = store::insert(tx, now, &job_actor, &e, &attachments).await?;
+                let row = store::insert(tx, now, &job_actor, &e, &attachments).await?;
                 if let Some(msg) = alert {
-                    store::enqueue(tx, now, "sms", &format!("unit:{}", e.handling_unit), &msg, Some(&id)).await?;
+                    store::enqueue(tx, now, "sms", &format!("unit:{}", e.handling_unit), &msg, Some(&row.id)).await?;
                 }
-                Ok(id)
+                Ok(row)
             })
         })
         .await;
-    let id = match written {
+    let row = match written {
         Err(err) if err.code == "internal" => {
             // A concurrent retry with the same key won the race: answer with its event.
             if let Some(k) = &idem_key {
                 if let Some(ev) = store::by_idem_key(&p.db, k).await? {
-                    return Ok((ev.id, false));
+                    return earlier(ev.id);
                 }
             }
             return Err(err);
         }
         r => r?,
     };
-    Ok((id, true))
+    Ok(Reported { id: row.id.clone(), created: true, row: Some(row) })
 }
 
 /// The inputs an action may need.
@@ -973,8 +993,9 @@ pub async fn seed_demo(p: &Platform) -> AppResult<usize> {
             idem_key: Some(format!("demo-{i}")),
             source: "演示数据".into(),
             subject: None,
+            house: None,
         };
-        let (id, _) = report_as(p, &actor, None, &Scope::new(vec![street.clone()]), r, Vec::new()).await?;
+        let id = report_as(p, &actor, None, &Scope::new(vec![street.clone()]), r, Vec::new()).await?.id;
         // Move some along the loop so every state shows up.
         let steps: &[&str] = match i % 4 {
             1 => &["accepted"],

@@ -49,6 +49,8 @@ pub struct EventRow {
     pub version: i64,
     pub updated_ms: i64,
     pub person_id: Option<String>,
+    #[sqlx(default)]
+    pub house_id: Option<String>,
 }
 
 impl EventRow {
@@ -177,6 +179,35 @@ pub async fn route(db: &Db, type_code: &str, unit: &UnitCode, catalogue_departme
     Ok(deps.into_iter().find(|d| d.name == catalogue_department).map(|d| d.id))
 }
 
+/// The active type with this code and where [`route`] sends it at `unit`, in one query: intake
+/// asks both for every report.
+pub async fn type_and_route(db: &Db, code: &str, unit: &UnitCode) -> DbResult<Option<(TypeRow, Option<String>)>> {
+    #[derive(sqlx::FromRow)]
+    struct Routed {
+        #[sqlx(flatten)]
+        t: TypeRow,
+        routed: Option<String>,
+        fallback: Option<String>,
+    }
+    let mut ancestors = vec![];
+    let mut cur = Some(unit.clone());
+    while let Some(u) = cur {
+        ancestors.push(u.to_string());
+        cur = u.structural_parent();
+    }
+    let mut q = Sql::new(
+        "SELECT t.*, \
+         (SELECT r.department_id FROM routing_rules r WHERE r.type_code = t.code AND substr($1, 1, length(r.area_code)) = r.area_code \
+          ORDER BY length(r.area_code) DESC, r.id LIMIT 1) AS routed, \
+         (SELECT d.id FROM departments d WHERE d.name = t.department AND d.unit_code IN ",
+        [unit.as_str().into()],
+    );
+    q.push_list(ancestors.iter().map(|a| a.as_str()));
+    q.push(" ORDER BY d.unit_code DESC, d.name LIMIT 1) AS fallback FROM event_types t WHERE t.code = ").bind(code).push(" AND t.active = 1");
+    let row: Option<Routed> = db.fetch_optional(q).await?;
+    Ok(row.map(|r| (r.t, r.routed.or(r.fallback))))
+}
+
 pub async fn add_rule(tx: &mut Tx, type_code: &str, area: &UnitCode, department_id: &str) -> DbResult<()> {
     tx.execute(sql!(
         "INSERT INTO routing_rules (id, type_code, area_code, department_id) VALUES ($1, $2, $3, $4)",
@@ -288,6 +319,32 @@ pub async fn by_idem_key(db: &Db, key: &str) -> DbResult<Option<EventRow>> {
     db.fetch_optional(sql!("SELECT * FROM events WHERE idem_key = $1", key)).await
 }
 
+/// An earlier report a new one repeats (see [`earlier_report`]).
+pub enum Earlier {
+    /// Made with the same idempotency key, by `reporter`.
+    SameKey { id: String, reporter: Option<String> },
+    /// The same content from the same reporter since the cut-off.
+    SameContent { id: String },
+}
+
+/// The event an earlier submission with this idempotency key made, else the latest one the same
+/// reporter made with the same content since `since` — one probe for both, the key first.
+pub async fn earlier_report(db: &Db, key: Option<&str>, reporter: Option<&str>, content_hash: &str, since: Millis) -> DbResult<Option<Earlier>> {
+    let row: Option<(String, Option<String>, i64)> = db
+        .fetch_optional(sql!(
+            "SELECT id, reporter, 1 AS by_key FROM events WHERE idem_key = $1 \
+             UNION ALL SELECT id, reporter, 0 AS by_key FROM \
+               (SELECT id, reporter FROM events WHERE reporter = $2 AND content_hash = $3 AND created_ms >= $4 ORDER BY created_ms DESC LIMIT 1) recent \
+             ORDER BY by_key DESC LIMIT 1",
+            key,
+            reporter,
+            content_hash,
+            since
+        ))
+        .await?;
+    Ok(row.map(|(id, reporter, by_key)| if by_key == 1 { Earlier::SameKey { id, reporter } } else { Earlier::SameContent { id } }))
+}
+
 /// A new event, ready to insert.
 pub struct NewEvent {
     pub type_code: String,
@@ -307,6 +364,7 @@ pub struct NewEvent {
     pub limit: Limit,
     /// Hash of what was reported (type, place, text, coordinates): finds "the same report again".
     pub content_hash: Option<String>,
+    pub house_id: Option<String>,
 }
 
 pub struct Attachment {
@@ -318,7 +376,8 @@ pub struct Attachment {
 
 /// Inserts an event with its first step, attachments and audit record. The event number is the
 /// Beijing date plus a per-day sequence: 20261125-0001.
-pub async fn insert(tx: &mut Tx, now: Millis, actor: &Actor, e: &NewEvent, attachments: &[Attachment]) -> AppResult<String> {
+/// Inserts a reported event with its first step and audit record; returns the row as stored.
+pub async fn insert(tx: &mut Tx, now: Millis, actor: &Actor, e: &NewEvent, attachments: &[Attachment]) -> AppResult<EventRow> {
     let id = new_id();
     let day = platform::clock::Date::of_instant(now).to_string().replace('-', "");
     // A per-day counter row: one indexed update, not a count over every event of the day.
@@ -329,9 +388,9 @@ pub async fn insert(tx: &mut Tx, now: Millis, actor: &Actor, e: &NewEvent, attac
         ))
         .await?;
     let event_no = format!("{day}-{seq:04}");
-    tx.execute(Sql::new(
-        "INSERT INTO events (id, event_no, type_code, title, description, urgency, state, unit_code, handling_unit, department_id, lon_e6, lat_e6, address, source, reporter, anonymous, idem_key, created_ms, stage_started_ms, stage_limit_amount, stage_limit_unit, light, version, updated_ms, content_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'reported', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19, 'green', 1, $17, $20)",
+    let row: EventRow = tx.fetch_one(Sql::new(
+        "INSERT INTO events (id, event_no, type_code, title, description, urgency, state, unit_code, handling_unit, department_id, lon_e6, lat_e6, address, source, reporter, anonymous, idem_key, created_ms, stage_started_ms, stage_limit_amount, stage_limit_unit, light, version, updated_ms, content_hash, house_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'reported', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19, 'green', 1, $17, $20, $21) RETURNING *",
         [
             Value::from(id.as_str()),
             event_no.as_str().into(),
@@ -353,6 +412,7 @@ pub async fn insert(tx: &mut Tx, now: Millis, actor: &Actor, e: &NewEvent, attac
             e.limit.amount.into(),
             e.limit.unit.as_str().into(),
             e.content_hash.clone().into(),
+            e.house_id.clone().into(),
         ],
     ))
     .await?;
@@ -374,7 +434,7 @@ pub async fn insert(tx: &mut Tx, now: Millis, actor: &Actor, e: &NewEvent, attac
     let detail = format!("{} {} ({})", event_no, e.type_code, e.source);
     audit::record(tx, now, &AuditEvent { actor, unit: Some(e.unit_code.as_str()), action: "event.report", target: &id, outcome: Outcome::Ok, detail: &detail })
         .await?;
-    Ok(id)
+    Ok(row)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -543,6 +603,11 @@ pub async fn routing_rules(db: &Db) -> DbResult<Vec<RoutingRule>> {
 
 pub async fn remove_rule(tx: &mut Tx, id: &str) -> DbResult<u64> {
     tx.execute(sql!("DELETE FROM routing_rules WHERE id = $1", id)).await
+}
+
+/// Events about a registered house, newest first (for the house's page).
+pub async fn about_house(db: &Db, house_id: &str) -> DbResult<Vec<EventRow>> {
+    db.fetch_all(sql!("SELECT * FROM events WHERE house_id = $1 ORDER BY created_ms DESC LIMIT 50", house_id)).await
 }
 
 /// Events about a registered person, newest first (for the person's page).

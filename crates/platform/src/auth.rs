@@ -647,22 +647,25 @@ pub enum SessionState {
 pub async fn resolve_session(p: &Platform, token: &str, client: &str) -> AppResult<SessionState> {
     let now = p.now();
     let hash = sha256_hex(token);
-    let row: Option<(String, String, i64, i64)> = p
+    let rows: Vec<SignedInRow> = p
         .db
-        .fetch_optional(sql!("SELECT user_id, csrf, created_ms, last_seen_ms FROM sessions WHERE token_hash = $1 AND stage = $2", hash.as_str(), STAGE_FULL))
+        .fetch_all(sql!(
+            "SELECT u.*, s.csrf AS handle, s.created_ms AS started_ms, s.last_seen_ms AS seen_ms, g.role AS grant_role, g.unit_code AS grant_unit \
+             FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN role_grants g ON g.user_id = u.id \
+             WHERE s.token_hash = $1 AND s.stage = $2 ORDER BY g.unit_code, g.role",
+            hash.as_str(),
+            STAGE_FULL
+        ))
         .await?;
-    let Some((user_id, csrf, created, last_seen)) = row else {
+    let Some(first) = rows.first() else {
         return Ok(SessionState::Missing);
     };
+    let (created, last_seen) = (first.started_ms, first.seen_ms.unwrap_or(first.started_ms));
     if now - last_seen > p.settings.idle_timeout_ms || now - created > 12 * HOUR {
         let mut tx = p.db.begin().await?;
         tx.execute(sql!("DELETE FROM sessions WHERE token_hash = $1", hash.as_str())).await?;
         tx.commit().await?;
         return Ok(SessionState::Expired);
-    }
-    let acct: Account = p.db.fetch_one(sql!("SELECT * FROM users WHERE id = $1", user_id.as_str())).await?;
-    if acct.disabled != 0 {
-        return Ok(SessionState::Missing);
     }
     if now - last_seen > 10_000 {
         // Best effort, like the token's last use: a busy database must not fail the request.
@@ -670,12 +673,43 @@ pub async fn resolve_session(p: &Platform, token: &str, client: &str) -> AppResu
             tracing::debug!(error = %e, "session activity not recorded");
         }
     }
-    Ok(SessionState::Valid(Box::new(principal(&p.db, acct, Via::Session, csrf, client).await?)))
+    Ok(match signed_in(rows, Via::Session, client)? {
+        Some((pr, _)) => SessionState::Valid(Box::new(pr)),
+        None => SessionState::Missing,
+    })
 }
 
-async fn principal(db: &Db, acct: Account, via: Via, csrf: String, client: &str) -> AppResult<Principal> {
-    let grants = grants_of(db, &acct.id).await?;
-    Ok(Principal {
+/// A credential (session or token) joined with its account and the account's grants, one row per
+/// grant: one query per request instead of three.
+#[derive(sqlx::FromRow)]
+struct SignedInRow {
+    #[sqlx(flatten)]
+    account: Account,
+    /// The session's CSRF token, or the API token's id.
+    handle: String,
+    started_ms: i64,
+    seen_ms: Option<i64>,
+    grant_role: Option<String>,
+    grant_unit: Option<String>,
+}
+
+/// The principal behind joined credential rows, with the credential's handle and last use; `None`
+/// for a disabled account.
+fn signed_in(rows: Vec<SignedInRow>, via: Via, client: &str) -> AppResult<Option<(Principal, (String, Option<i64>))>> {
+    let mut rows = rows.into_iter();
+    let Some(first) = rows.next() else { return Ok(None) };
+    if first.account.disabled != 0 {
+        return Ok(None);
+    }
+    let grant = |r: &SignedInRow| Some(Grant { role: Role::parse(r.grant_role.as_deref()?)?, unit: UnitCode::parse(r.grant_unit.as_deref()?).ok()? });
+    let mut grants: Vec<Grant> = grant(&first).into_iter().collect();
+    grants.extend(rows.filter_map(|r| grant(&r)));
+    let SignedInRow { account: acct, handle, seen_ms, .. } = first;
+    let (csrf, credential) = match via {
+        Via::Session => (handle, (String::new(), seen_ms)),
+        _ => (String::new(), (handle, seen_ms)),
+    };
+    let pr = Principal {
         home_unit: UnitCode::parse(&acct.home_unit).map_err(AppError::internal)?,
         user_id: acct.id,
         username: acct.username,
@@ -684,7 +718,8 @@ async fn principal(db: &Db, acct: Account, via: Via, csrf: String, client: &str)
         via,
         csrf,
         client_addr: client.to_owned(),
-    })
+    };
+    Ok(Some((pr, credential)))
 }
 
 pub async fn sign_out(p: &Platform, token: &str, actor: &Actor) -> AppResult<()> {
@@ -755,13 +790,16 @@ pub async fn list_tokens(db: &Db, username: Option<&str>) -> DbResult<Vec<TokenI
 /// the write lock is taken, and reads must still answer.
 pub async fn resolve_token(p: &Platform, token: &str, client: &str) -> AppResult<Option<Principal>> {
     let hash = sha256_hex(token);
-    let row: Option<(String, String, Option<i64>)> =
-        p.db.fetch_optional(sql!("SELECT id, user_id, last_used_ms FROM api_tokens WHERE token_hash = $1 AND revoked_ms IS NULL", hash)).await?;
-    let Some((id, user_id, last_used)) = row else { return Ok(None) };
-    let acct: Account = p.db.fetch_one(sql!("SELECT * FROM users WHERE id = $1", user_id.as_str())).await?;
-    if acct.disabled != 0 {
-        return Ok(None);
-    }
+    let rows: Vec<SignedInRow> = p
+        .db
+        .fetch_all(sql!(
+            "SELECT u.*, t.id AS handle, t.created_ms AS started_ms, t.last_used_ms AS seen_ms, g.role AS grant_role, g.unit_code AS grant_unit \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN role_grants g ON g.user_id = u.id \
+             WHERE t.token_hash = $1 AND t.revoked_ms IS NULL ORDER BY g.unit_code, g.role",
+            hash
+        ))
+        .await?;
+    let Some((pr, (id, last_used))) = signed_in(rows, Via::Token, client)? else { return Ok(None) };
     let now = p.now();
     if last_used.is_none_or(|t| now - t > MINUTE) {
         let db = p.db.clone();
@@ -771,7 +809,7 @@ pub async fn resolve_token(p: &Platform, token: &str, client: &str) -> AppResult
             }
         });
     }
-    Ok(Some(principal(&p.db, acct, Via::Token, String::new(), client).await?))
+    Ok(Some(pr))
 }
 
 #[cfg(test)]

@@ -482,6 +482,13 @@ async fn write_batch(db: &Db, batch: Vec<GroupJob>, delivers: &mut Vec<Deliver>)
     // If the transaction cannot begin, the unrun jobs are dropped with their answer channels and
     // each caller gets an internal error; nothing was written.
     let mut tx = db.begin().await?;
+    if batch.len() == 1 {
+        // Alone in its transaction, a job needs no savepoint: if it fails, nothing is committed.
+        let job = batch.into_iter().next().expect("one job");
+        let (ok, deliver) = (job.run)(&mut tx).await;
+        delivers.push(deliver);
+        return if ok { tx.commit().await } else { Ok(()) };
+    }
     for job in batch {
         tx.execute(sql!("SAVEPOINT grouped_job")).await?;
         let (ok, deliver) = (job.run)(&mut tx).await;

@@ -41,6 +41,10 @@ pub struct RelatedItem {
 /// How a page asks other slices what they hold about a person.
 pub trait RelatedDirectory: Send + Sync + 'static {
     fn about_person<'a>(&'a self, db: &'a Db, person_id: &'a str) -> BoxFuture<'a, DbResult<Vec<RelatedItem>>>;
+    /// What other slices hold about a registered house (events there, devices installed).
+    fn about_house<'a>(&'a self, _db: &'a Db, _house_id: &'a str) -> BoxFuture<'a, DbResult<Vec<RelatedItem>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// No other slice mounted.

@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/registry/{unit}/{kind}/{file}", get(simple_csv_route))
         .route("/registry/people/{id}", get(pages::person_page))
+        .route("/registry/houses/{id}", get(pages::house_page))
         .route("/registry/people/{id}/unmask", post(pages::unmask_submit))
         .route("/registry/people/{id}/status", post(pages::leave_submit))
         .route("/registry/people/{id}/tags", post(pages::tags_submit))

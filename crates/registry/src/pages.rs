@@ -243,7 +243,8 @@ struct PersonPage {
     relation: String,
     unit_name: String,
     tags: Vec<String>,
-    house: Option<(String,)>,
+    /// (full address, house id) of the person's registered home.
+    house: Option<(String, String)>,
     compound: Option<String>,
     household_no: Option<String>,
     members: Vec<(String, String, String, String, String, String)>,
@@ -329,7 +330,7 @@ async fn person_view_full(
         relation: person.relation.clone().unwrap_or_else(|| "—".into()),
         unit_name,
         tags: tags.clone(),
-        house: house.map(|h| (h.full_address(),)),
+        house: house.map(|h| (h.full_address(), h.id)),
         compound,
         household_no: household.map(|h| h.household_no),
         members,
@@ -347,6 +348,62 @@ async fn person_view_full(
 
 pub async fn person_page(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>) -> AppResult<Response> {
     person_view(&p, &site, &me, &id, None).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// House detail
+
+#[derive(Template)]
+#[template(path = "house.html")]
+struct HousePage {
+    shell: Shell,
+    h: store::House,
+    address: String,
+    area: String,
+    unit_name: String,
+    compound: Option<(String, String)>,
+    /// Per household: its number and its members as (person id, masked name, relation).
+    households: Vec<(String, Vec<(String, String, String)>)>,
+    related: Vec<platform::web::RelatedItem>,
+    can_report: bool,
+    can_install: bool,
+}
+
+/// `/registry/houses/{id}`: a registered house (房), who lives there and what other slices hold about
+/// it (events there, alarms from devices installed there). Out of scope answers 404.
+pub async fn house_page(State(p): State<Platform>, State(site): State<Site>, Auth(me): Auth, Path(id): Path<String>) -> AppResult<Response> {
+    let scope = me.require(Permission::ViewRegisters)?;
+    let h = store::house(&p.db, &scope, &id).await?.ok_or_else(AppError::not_found)?;
+    let code = UnitCode::parse(&h.unit_code).map_err(AppError::internal)?;
+    let unit_name = geography::store::get(&p.db, &h.unit_code).await?.map(|u| u.name).unwrap_or_else(|| h.unit_code.clone());
+    let compound = match &h.compound_code {
+        Some(c) => geography::store::get(&p.db, c).await?.map(|u| (u.code, u.name)),
+        None => None,
+    };
+    let mut households = Vec::new();
+    for hh in store::households_in_house(&p.db, &h.id).await? {
+        let members = store::members(&p.db, &hh.id)
+            .await?
+            .into_iter()
+            .filter(|m| m.moved_out.is_none() && m.deceased.is_none())
+            .map(|m| (m.id, model::mask_name(&m.name), m.relation.unwrap_or_default()))
+            .collect();
+        households.push((hh.household_no, members));
+    }
+    let related = site.related.about_house(&p.db, &h.id).await?;
+    let page = HousePage {
+        shell: Shell::new(&site, &me, &h.full_address(), "/registry"),
+        address: h.full_address(),
+        area: h.floor_area_dm2.map(|a| format!("{:.2} ㎡", a as f64 / 100.0)).unwrap_or_else(|| "—".into()),
+        unit_name,
+        compound,
+        households,
+        related,
+        can_report: me.scope(Permission::ReportEvents).contains(&code),
+        can_install: me.scope(Permission::HandleEvents).contains(&code),
+        h,
+    };
+    Ok(render(&page))
 }
 
 #[derive(Deserialize)]

@@ -173,6 +173,11 @@ pub async fn household(db: &Db, scope: &Scope, id: &str) -> DbResult<Option<Hous
     db.fetch_optional(q).await
 }
 
+/// The households living in a house, by household number.
+pub async fn households_in_house(db: &Db, house_id: &str) -> DbResult<Vec<Household>> {
+    db.fetch_all(sql!("SELECT * FROM households WHERE house_id = $1 ORDER BY household_no, id", house_id)).await
+}
+
 pub async fn members(db: &Db, household_id: &str) -> DbResult<Vec<Person>> {
     db.fetch_all(sql!("SELECT * FROM people WHERE household_id = $1 ORDER BY CASE WHEN relation = '户主' THEN 0 ELSE 1 END, birth_date, id", household_id))
         .await
