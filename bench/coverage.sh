@@ -10,6 +10,10 @@
 # per-community roll-ups have real work; they are benchmark fixtures, not data.
 #
 # LARGE=1 adds a 10 × 10 tiling (about 611k nodes) with BUILDINGS=100000 buildings there.
+# HUGE=1 adds a big file: the 10 × 10 tiling plus PAD (default 6,000,000) buildings as closed ways
+# (`building=yes`, no travel profile uses them), so the file is hundreds of MB while the routable
+# network is the 611k-node one — the walk run's peak RSS shows whether memory follows the network
+# or the file (the streaming reader's claim).
 # Usage: bench/coverage.sh [OUT_DIR]   (default $TMPDIR/jiceng-bench-coverage); needs the extract from
 # bench/fetch_osm.sh in $WALKNET_OSM_DIR (default /work/osmdata).
 set -euo pipefail
@@ -46,7 +50,7 @@ for i in range(nb):
               (uuid.uuid4().hex, units[i % len(units)], f"bench {i}", round(rnd.uniform(minx, maxx) * 1e6), round(rnd.uniform(miny, maxy) * 1e6)))
 c.commit()
 PY
-  for profile in walk bicycle; do
+  for profile in ${PROFILES:-walk bicycle}; do
     /usr/bin/time -v $BIN --db "$db" analyze coverage --osm "$file" --profile "$profile" >"$OUT/$name-$profile.out" 2>"$OUT/$name-$profile.time"
     local wall rss
     wall=$(grep 'Elapsed (wall clock)' "$OUT/$name-$profile.time" | awk '{print $NF}')
@@ -65,4 +69,12 @@ if [ "${LARGE:-0}" = 1 ]; then
   read -r a b c d n e < <($TILE "$OSM" "$OUT/hel10x10.osm.pbf" 10)
   echo "hel10x10: $n nodes, $e edges"
   BUILDINGS=100000 run_one hel10x10 "$OUT/hel10x10.osm.pbf" "$a" "$b" "$c" "$d"
+fi
+if [ "${HUGE:-0}" = 1 ]; then
+  PAD=${PAD:-6000000}
+  /usr/bin/time -v $TILE "$OSM" "$OUT/hel10x10pad.osm.pbf" 10 "$PAD" >"$OUT/pad.out" 2>"$OUT/pad.time"
+  read -r a b c d n e <"$OUT/pad.out"
+  echo "hel10x10pad: $n nodes, $e edges, $PAD padding buildings, file $(stat -c %s "$OUT/hel10x10pad.osm.pbf") bytes (writer peak RSS $(grep 'Maximum resident' "$OUT/pad.time" | awk '{print $NF}') kB)"
+  BUILDINGS=100000 PROFILES=walk run_one hel10x10pad "$OUT/hel10x10pad.osm.pbf" "$a" "$b" "$c" "$d"
+  rm -f "$OUT/hel10x10pad.osm.pbf"
 fi

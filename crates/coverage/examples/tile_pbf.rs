@@ -2,12 +2,21 @@
 //! (`bench/coverage.sh`): the walk graph of the input, tiled by `walknet::synthetic::tile`, one
 //! two-node footway per edge. The extent of the output is synthetic; its local structure is real.
 //!
-//! Usage: `tile_pbf IN.osm.pbf OUT.osm.pbf K`; prints the output's bounding box.
+//! With a fourth argument PAD, also writes PAD buildings (closed four-corner ways tagged
+//! `building=yes`, 10 m squares at seeded random spots in the box) that no travel profile uses, so
+//! the file grows the way a real extract does — most of a city's PBF is buildings, land use and
+//! addresses — while the routable network stays the same: the streaming reader's memory should
+//! follow the network, not the file.
+//!
+//! Usage: `tile_pbf IN.osm.pbf OUT.osm.pbf K [PAD]`; prints the output's bounding box, node and
+//! edge counts of the network.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, input, output, k] = args.as_slice() else {
-        return Err("usage: tile_pbf IN.osm.pbf OUT.osm.pbf K".into());
+    let (input, output, k, pad) = match args.as_slice() {
+        [_, i, o, k] => (i, o, k, 0usize),
+        [_, i, o, k, pad] => (i, o, k, pad.parse()?),
+        _ => return Err("usage: tile_pbf IN.osm.pbf OUT.osm.pbf K [PAD]".into()),
     };
     let k: usize = k.parse()?;
     let net = walknet::Network::from_pbf_path(input, walknet::Profile::Walk)?;
@@ -23,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (i64::from(v) + 1, lat, lon)
         })
         .collect();
-    let ways: Vec<walknet::pbf::OwnedWay> = net
+    let mut ways: Vec<walknet::pbf::OwnedWay> = net
         .edges()
         .iter()
         .enumerate()
@@ -34,6 +43,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tags: vec![("highway".into(), "residential".into())],
         })
         .collect();
+    let mut nodes = nodes;
+    // SplitMix64, seeded: the same padding every run.
+    let mut z: u64 = 42;
+    let mut rnd = || {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut x = z;
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((x ^ (x >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let (dlat, dlon) = (10.0 / 111_195.0, 10.0 / 111_195.0 / ((miny + maxy) / 2.0).to_radians().cos());
+    let mut next_node = nodes.len() as i64 + 1;
+    let mut next_way = ways.len() as i64 + 1;
+    for _ in 0..pad {
+        let (lon, lat) = (minx + rnd() * (maxx - minx), miny + rnd() * (maxy - miny));
+        let ids: Vec<i64> = (0..4).map(|i| next_node + i).collect();
+        next_node += 4;
+        nodes.extend([(ids[0], lat, lon), (ids[1], lat, lon + dlon), (ids[2], lat + dlat, lon + dlon), (ids[3], lat + dlat, lon)]);
+        ways.push(walknet::pbf::OwnedWay { id: next_way, refs: vec![ids[0], ids[1], ids[2], ids[3], ids[0]], tags: vec![("building".into(), "yes".into())] });
+        next_way += 1;
+    }
     walknet::pbf::write(std::io::BufWriter::new(std::fs::File::create(output)?), &nodes, &ways, true)?;
     println!("{minx} {miny} {maxx} {maxy} {} {}", net.node_count(), net.edge_count());
     Ok(())

@@ -91,7 +91,7 @@ struct ServeArgs {
 
 #[derive(Subcommand)]
 enum ImportCmd {
-    /// Units from a CSV file (columns 代码/code, 名称/name, 上级代码/parent_code, 类型/kind or 层级/level, 生效日期/valid_from). UTF-8 or GBK.
+    /// Units from a CSV file (columns 代码/code, 名称/name, 上级代码/parent_code, 类型/kind or 层级/level, 生效日期/valid_from, 产业园区社区/industrial_park 是/否). UTF-8 or GBK.
     Units { file: PathBuf },
     /// The shipped reference data: Suining's division codes and county boundaries.
     Reference,
