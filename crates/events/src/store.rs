@@ -332,8 +332,8 @@ pub enum Earlier {
 pub async fn earlier_report(db: &Db, key: Option<&str>, reporter: Option<&str>, content_hash: &str, since: Millis) -> DbResult<Option<Earlier>> {
     let row: Option<(String, Option<String>, i64)> = db
         .fetch_optional(sql!(
-            "SELECT id, reporter, 1 AS by_key FROM events WHERE idem_key = $1 \
-             UNION ALL SELECT id, reporter, 0 AS by_key FROM \
+            "SELECT id, reporter, CAST(1 AS BIGINT) AS by_key FROM events WHERE idem_key = $1 \
+             UNION ALL SELECT id, reporter, CAST(0 AS BIGINT) AS by_key FROM \
                (SELECT id, reporter FROM events WHERE reporter = $2 AND content_hash = $3 AND created_ms >= $4 ORDER BY created_ms DESC LIMIT 1) recent \
              ORDER BY by_key DESC LIMIT 1",
             key,

@@ -116,15 +116,21 @@ pub async fn record(tx: &mut Tx, now: Millis, e: &Event<'_>) -> DbResult<()> {
         seq: i64,
         hash: String,
     }
-    // Bumping the head takes its row lock (PostgreSQL) or the write lock (SQLite): appenders queue here.
-    let head: Head = tx.fetch_one(sql!("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")).await?;
+    let head = match tx.audit_head.take() {
+        // This transaction already holds the head (see `Tx`): no other appender can have moved it.
+        Some(h) => Head { seq: h.seq + 1, hash: h.hash },
+        // Bumping the head takes its row lock (PostgreSQL) or the write lock (SQLite): appenders
+        // queue here until this transaction ends.
+        None => tx.fetch_one(sql!("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")).await?,
+    };
     let hash = chain_hash(&head.hash, head.seq, now, &e.actor.name, e.unit, e.action, e.target, e.outcome.as_str(), &e.actor.client_addr, e.detail);
     tx.execute(sql!(
         "INSERT INTO audit_log (seq, at_ms, actor, unit_code, action, target, outcome, client_addr, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         head.seq, now, e.actor.name.as_str(), e.unit, e.action, e.target, e.outcome.as_str(), e.actor.client_addr.as_str(), e.detail, head.hash.as_str(), hash.as_str()
     ))
     .await?;
-    tx.execute(sql!("UPDATE audit_head SET hash = $1 WHERE id = 1", hash)).await?;
+    // The head row is brought up to date once, when the transaction commits.
+    tx.audit_head = Some(crate::db::AuditHead { seq: head.seq, hash, unwritten: true });
     Ok(())
 }
 

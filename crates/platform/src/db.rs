@@ -204,9 +204,27 @@ struct GroupStats {
     jobs: std::sync::atomic::AtomicU64,
 }
 
-pub enum Tx {
+/// A write transaction, with the audit chain's head as this transaction last moved it (see
+/// [`crate::audit::record`]): once a transaction has appended to the chain it holds the head's lock
+/// (SQLite's write lock; PostgreSQL's row lock) until it ends, so later appends need not read the
+/// head again, and the head row is written once, at commit.
+pub struct Tx {
+    conn: TxConn,
+    pub(crate) audit_head: Option<AuditHead>,
+}
+
+enum TxConn {
     Sqlite(Transaction<'static, Sqlite>, tokio::sync::OwnedMutexGuard<()>),
     Postgres(Transaction<'static, Postgres>),
+}
+
+/// The audit chain's last sequence number and hash, and whether the head row still has to be
+/// brought up to them.
+#[derive(Clone, Debug)]
+pub(crate) struct AuditHead {
+    pub seq: i64,
+    pub hash: String,
+    pub unwritten: bool,
 }
 
 /// Generates the query methods once for the pool and once for a transaction.
@@ -241,12 +259,6 @@ macro_rules! query_methods {
             let (v,): (i64,) = $self.fetch_one(sql).await?;
             Ok(v)
         }
-        pub fn engine(&$self) -> Engine {
-            match $self {
-                Self::Sqlite(..) => Engine::Sqlite,
-                Self::Postgres(_) => Engine::Postgres,
-            }
-        }
     };
 }
 
@@ -267,6 +279,13 @@ impl Db {
         }
     }
     query_methods!(self; DbRef::Sqlite(p) => p, DbRef::Postgres(p) => p);
+
+    pub fn engine(&self) -> Engine {
+        match self {
+            Self::Sqlite(..) => Engine::Sqlite,
+            Self::Postgres(_) => Engine::Postgres,
+        }
+    }
 
     /// Opens the database named by `url`: a path or `sqlite://path` for SQLite (created if missing),
     /// `postgres://…` for PostgreSQL. SQLite is opened with WAL, `synchronous=FULL` and foreign keys,
@@ -327,9 +346,9 @@ impl Db {
         Ok(match self {
             Db::Sqlite(p) => {
                 let turn = p.writer.clone().lock_owned().await;
-                Tx::Sqlite(p.pool.begin_with("BEGIN IMMEDIATE").await?, turn)
+                Tx { conn: TxConn::Sqlite(p.pool.begin_with("BEGIN IMMEDIATE").await?, turn), audit_head: None }
             }
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+            Db::Postgres(p) => Tx { conn: TxConn::Postgres(p.begin().await?), audit_head: None },
         })
     }
 
@@ -367,17 +386,36 @@ impl Db {
 
 impl Tx {
     fn inner(&mut self) -> TxRef<'_> {
-        match self {
-            Tx::Sqlite(t, _) => TxRef::Sqlite(&mut **t),
-            Tx::Postgres(t) => TxRef::Postgres(&mut **t),
+        match &mut self.conn {
+            TxConn::Sqlite(t, _) => TxRef::Sqlite(&mut **t),
+            TxConn::Postgres(t) => TxRef::Postgres(&mut **t),
         }
     }
     query_methods!(self, mut; TxRef::Sqlite(c) => c, TxRef::Postgres(c) => c);
 
-    pub async fn commit(self) -> DbResult<()> {
-        match self {
-            Tx::Sqlite(t, _) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+    pub fn engine(&self) -> Engine {
+        match self.conn {
+            TxConn::Sqlite(..) => Engine::Sqlite,
+            TxConn::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    pub async fn commit(mut self) -> DbResult<()> {
+        self.write_audit_head().await?;
+        match self.conn {
+            TxConn::Sqlite(t, _) => t.commit().await?,
+            TxConn::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Brings the audit head row up to the records this transaction appended.
+    async fn write_audit_head(&mut self) -> DbResult<()> {
+        if let Some(h) = self.audit_head.as_ref().filter(|h| h.unwritten).cloned() {
+            self.execute(crate::sql!("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", h.seq, h.hash)).await?;
+            if let Some(h) = &mut self.audit_head {
+                h.unwritten = false;
+            }
         }
         Ok(())
     }
@@ -489,14 +527,19 @@ async fn write_batch(db: &Db, batch: Vec<GroupJob>, delivers: &mut Vec<Deliver>)
         delivers.push(deliver);
         return if ok { tx.commit().await } else { Ok(()) };
     }
-    for job in batch {
-        tx.execute(sql!("SAVEPOINT grouped_job")).await?;
+    // Each job runs under its own savepoint; releasing one and opening the next is one round trip.
+    tx.execute(sql!("SAVEPOINT grouped_job")).await?;
+    let last = batch.len() - 1;
+    for (i, job) in batch.into_iter().enumerate() {
+        let head = tx.audit_head.clone();
         let (ok, deliver) = (job.run)(&mut tx).await;
         delivers.push(deliver);
         if !ok {
             tx.execute(sql!("ROLLBACK TO SAVEPOINT grouped_job")).await?;
+            tx.audit_head = head;
         }
-        tx.execute(sql!("RELEASE SAVEPOINT grouped_job")).await?;
+        let next = if i == last { "RELEASE SAVEPOINT grouped_job" } else { "RELEASE SAVEPOINT grouped_job; SAVEPOINT grouped_job" };
+        tx.execute(sql!(next)).await?;
     }
     tx.commit().await
 }
