@@ -458,6 +458,7 @@ impl Network {
             cdist: vec![f32::INFINITY; nc],
             cnear: vec![u32::MAX; nc],
             ctouched: Vec::new(),
+            cnear_written: 0,
             heap: BinaryHeap::new(),
             buckets: vec![Vec::new(); self.chains.as_ref().map_or(0, |c| (c.arc_buckets + 64).next_power_of_two())],
             seeds: Vec::with_capacity(2),
@@ -648,6 +649,10 @@ pub struct Searcher<'a> {
     cdist: Vec<f32>,
     cnear: Vec<u32>,
     ctouched: Vec<u32>,
+    /// How many entries of `cnear` the last search wrote, from the start of `ctouched`: all of
+    /// them after a search that keeps site labels, only the seeds after [`Searcher::members`]
+    /// (so that its reset does not touch a cache line of `cnear` per reached node).
+    cnear_written: usize,
     heap: BinaryHeap<Reverse<u64>>,
     /// The core search's cyclic bucket queue (empty without a core); see [`core_dijkstra`].
     buckets: Vec<Vec<u32>>,
@@ -676,6 +681,8 @@ impl Searcher<'_> {
         };
         self.reset();
         self.add_site(site, 0, bound_m);
+        // Only the seeds (the first entries of `ctouched`) get a site label in this search.
+        self.cnear_written = self.ctouched.len();
         core_dijkstra::<false>(ch, bound_m, &mut self.cdist, &mut self.cnear, &mut self.ctouched, &mut self.heap, &mut self.buckets);
         let bound = bound_m;
         let dist = &self.cdist;
@@ -795,8 +802,11 @@ impl Searcher<'_> {
         }
         for &c in &self.ctouched {
             self.cdist[c as usize] = f32::INFINITY;
+        }
+        for &c in &self.ctouched[..self.cnear_written.min(self.ctouched.len())] {
             self.cnear[c as usize] = u32::MAX;
         }
+        self.cnear_written = 0;
         self.touched.clear();
         self.ctouched.clear();
         self.inner.clear();
@@ -847,6 +857,7 @@ impl Searcher<'_> {
         match &self.net.chains {
             Some(ch) => {
                 core_dijkstra::<true>(ch, bound, &mut self.cdist, &mut self.cnear, &mut self.ctouched, &mut self.heap, &mut self.buckets);
+                self.cnear_written = self.ctouched.len();
                 expand(ch, bound, &self.cdist, &self.cnear, &self.ctouched, &mut self.dist, &mut self.nearest, &mut self.touched, &self.inner);
             }
             None => dijkstra::<true>(self.net.towards(), bound, &mut self.dist, &mut self.nearest, &mut self.touched, &mut self.heap),
