@@ -743,6 +743,21 @@ proptest! {
             let alone = net.coverage(std::slice::from_ref(site), bound);
             prop_assert_eq!(alone.set(0), sets.set(i));
         }
+        // One workspace used alternately for members and full runs gives what fresh ones give.
+        let mut shared = net.searcher();
+        for w in cands.windows(2).take(10) {
+            let mut got = Vec::new();
+            shared.members(&Site::Node(w[0]), bound, &mut got);
+            let mut want = Vec::new();
+            net.searcher().members(&Site::Node(w[0]), bound, &mut want);
+            prop_assert_eq!(&got, &want);
+            let reached = shared.run(&Site::Node(w[1]), bound).to_vec();
+            let mut fresh = net.searcher();
+            prop_assert_eq!(&reached, &fresh.run(&Site::Node(w[1]), bound).to_vec());
+            for v in 0..n as u32 {
+                prop_assert_eq!(shared.distance(v).to_bits(), fresh.distance(v).to_bits());
+            }
+        }
         let mut searcher = net.searcher();
         for (i, &c) in cands.iter().enumerate() {
             let mut got = sets.set(i).to_vec();
