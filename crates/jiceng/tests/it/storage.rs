@@ -115,8 +115,18 @@ async fn grouped_writes_commit_together_but_fail_alone() {
         jobs.push(tokio::spawn(async move {
             db.write_grouped(move |tx: &mut platform::Tx| -> platform::web::BoxFuture<'_, platform::AppResult<i64>> {
                 Box::pin(async move {
-                    // Every job writes its own row first; every fifth then hits the taken key.
+                    // Every job writes its own row and audit record first; every fifth then hits the taken key.
                     tx.execute(sql!("INSERT INTO grouped_probe (id, note) VALUES ($1, 'mine')", format!("job-{i}"))).await?;
+                    let target = format!("job-{i}");
+                    let e = platform::audit::Event {
+                        actor: &platform::audit::Actor::system(),
+                        unit: None,
+                        action: "probe.write",
+                        target: &target,
+                        outcome: platform::audit::Outcome::Ok,
+                        detail: "",
+                    };
+                    platform::audit::record(tx, 0, &e).await?;
                     if i % 5 == 0 {
                         tx.execute(sql!("INSERT INTO grouped_probe (id, note) VALUES ('taken', 'again')")).await?;
                     }
@@ -142,6 +152,14 @@ async fn grouped_writes_commit_together_but_fail_alone() {
     expect.sort();
     assert_eq!(rows.into_iter().map(|r| r.0).collect::<Vec<_>>(), expect, "a failed job's first row is rolled back with it");
     assert_eq!(db.scalar(sql!("SELECT COUNT(*) FROM grouped_probe WHERE id = 'taken' AND note = 'first'")).await.expect("n"), 1);
+    // The failed jobs' audit records went with them, and the chain the others appended is unbroken
+    // (a transaction keeps the chain's head in memory between appends and writes it at commit).
+    assert_eq!(db.scalar(sql!("SELECT COUNT(*) FROM audit_log WHERE action = 'probe.write'")).await.expect("n"), 32);
+    let v = platform::audit::verify(&db).await.expect("verify");
+    assert!(v.first_break.is_none(), "{:?}", v.first_break);
+    let (head_seq, last_seq): (i64, i64) =
+        db.fetch_one(sql!("SELECT (SELECT seq FROM audit_head WHERE id = 1), (SELECT MAX(seq) FROM audit_log)")).await.expect("head");
+    assert_eq!(head_seq, last_seq, "the head row was brought up to the last record");
     if db.engine() == Engine::Sqlite {
         let (commits, jobs) = db.group_commit_stats();
         assert_eq!(jobs, 40, "every job went through the group writer");
