@@ -10,10 +10,11 @@
 # per-community roll-ups have real work; they are benchmark fixtures, not data.
 #
 # LARGE=1 adds a 10 × 10 tiling (about 611k nodes) with BUILDINGS=100000 buildings there.
-# HUGE=1 adds a big file: the 10 × 10 tiling plus PAD (default 6,000,000) buildings as closed ways
+# HUGE=1 adds a big file: the 10 × 10 tiling plus PAD (default 18,000,000) buildings as closed ways
 # (`building=yes`, no travel profile uses them), so the file is hundreds of MB while the routable
 # network is the 611k-node one — the walk run's peak RSS shows whether memory follows the network
-# or the file (the streaming reader's claim).
+# or the file (the streaming reader's claim). The default gives a 295 MB file; writing it takes
+# about 6 GB of memory (tile_pbf holds it all), reading it does not.
 # Usage: bench/coverage.sh [OUT_DIR]   (default $TMPDIR/jiceng-bench-coverage); needs the extract from
 # bench/fetch_osm.sh in $WALKNET_OSM_DIR (default /work/osmdata).
 set -euo pipefail
@@ -71,7 +72,7 @@ if [ "${LARGE:-0}" = 1 ]; then
   BUILDINGS=100000 run_one hel10x10 "$OUT/hel10x10.osm.pbf" "$a" "$b" "$c" "$d"
 fi
 if [ "${HUGE:-0}" = 1 ]; then
-  PAD=${PAD:-6000000}
+  PAD=${PAD:-18000000}
   /usr/bin/time -v $TILE "$OSM" "$OUT/hel10x10pad.osm.pbf" 10 "$PAD" >"$OUT/pad.out" 2>"$OUT/pad.time"
   read -r a b c d n e <"$OUT/pad.out"
   echo "hel10x10pad: $n nodes, $e edges, $PAD padding buildings, file $(stat -c %s "$OUT/hel10x10pad.osm.pbf") bytes (writer peak RSS $(grep 'Maximum resident' "$OUT/pad.time" | awk '{print $NF}') kB)"
