@@ -55,14 +55,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (dlat, dlon) = (10.0 / 111_195.0, 10.0 / 111_195.0 / ((miny + maxy) / 2.0).to_radians().cos());
     let mut next_node = nodes.len() as i64 + 1;
-    let mut next_way = ways.len() as i64 + 1;
-    for _ in 0..pad {
+    let first_way = ways.len() as i64 + 1;
+    for b in 0..pad as i64 {
         let (lon, lat) = (minx + rnd() * (maxx - minx), miny + rnd() * (maxy - miny));
         let ids: Vec<i64> = (0..4).map(|i| next_node + i).collect();
         next_node += 4;
         nodes.extend([(ids[0], lat, lon), (ids[1], lat, lon + dlon), (ids[2], lat + dlat, lon + dlon), (ids[3], lat + dlat, lon)]);
-        ways.push(walknet::pbf::OwnedWay { id: next_way, refs: vec![ids[0], ids[1], ids[2], ids[3], ids[0]], tags: vec![("building".into(), "yes".into())] });
-        next_way += 1;
+        ways.push(walknet::pbf::OwnedWay {
+            id: first_way + b,
+            refs: vec![ids[0], ids[1], ids[2], ids[3], ids[0]],
+            tags: vec![("building".into(), "yes".into())],
+        });
     }
     walknet::pbf::write(std::io::BufWriter::new(std::fs::File::create(output)?), &nodes, &ways, true)?;
     println!("{minx} {miny} {maxx} {maxy} {} {}", net.node_count(), net.edge_count());

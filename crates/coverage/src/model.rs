@@ -917,7 +917,7 @@ mod isochrone_tests {
         let ring = circle(2000, 0.01);
         let out = simplify_polygons(&[vec![ring.clone()]], 5.0, ISOCHRONE_MAX_VERTICES);
         let n: usize = out.iter().flatten().map(Vec::len).sum();
-        assert!(n <= ISOCHRONE_MAX_VERTICES && n >= 8, "{n} vertices");
+        assert!((8..=ISOCHRONE_MAX_VERTICES).contains(&n), "{n} vertices");
         assert!(polygons_contain(&out, [105.6, 30.5]), "the centre stays inside");
         assert!(!polygons_contain(&out, [105.62, 30.5]), "outside stays outside");
         let first = &out[0][0];

@@ -43,8 +43,11 @@ fn park_flag(v: &str) -> Option<bool> {
     }
 }
 
+/// Units to insert (with their line) and the codes the file marks 产业园区社区.
+pub type ParsedUnits = (Vec<(usize, NewUnit)>, Vec<String>);
+
 /// [`parse_units_csv`], plus the codes of the communities the file marks 产业园区社区.
-pub fn parse_units_and_parks(text: &str) -> Result<(Vec<(usize, NewUnit)>, Vec<String>), Vec<AppError>> {
+pub fn parse_units_and_parks(text: &str) -> Result<ParsedUnits, Vec<AppError>> {
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
     let headers = match rdr.headers() {
         Ok(h) => h.clone(),
