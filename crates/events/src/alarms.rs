@@ -249,7 +249,15 @@ pub async fn register_device(p: &Platform, actor: &Actor, id: &str, name: &str, 
 /// Registers a device installed in a registered house (a smoke detector in a flat, a water-leak
 /// sensor in a shop): its alarms concern that house and are listed on the house's page. The
 /// caller checks that `actor` may work where the house is.
-pub async fn register_device_in_house(p: &Platform, actor: &Actor, id: &str, name: &str, kind: &str, house: &registry::store::House, type_code: &str) -> AppResult<String> {
+pub async fn register_device_in_house(
+    p: &Platform,
+    actor: &Actor,
+    id: &str,
+    name: &str,
+    kind: &str,
+    house: &registry::store::House,
+    type_code: &str,
+) -> AppResult<String> {
     let unit = house.compound_code.as_deref().unwrap_or(&house.unit_code);
     register(p, actor, id, name, kind, unit, Some(&house.id), type_code).await
 }

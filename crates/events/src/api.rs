@@ -17,7 +17,7 @@ use crate::service::{self, ActInput, Report};
 use crate::store::{self, EventFilter, EventRow};
 
 fn to_json(e: &EventRow) -> Value {
-    let deadline = e.stage_limit().deadline(&WorkCalendar::official(), e.stage_started_ms);
+    let deadline = e.stage_limit().deadline(WorkCalendar::official(), e.stage_started_ms);
     json!({
         "id": e.id, "event_no": e.event_no, "type_code": e.type_code, "title": e.title, "description": e.description,
         "urgency": e.urgency, "state": e.state, "state_label": e.state().label(), "light": e.light,

@@ -59,8 +59,20 @@ pub fn spawn_jobs(p: platform::Platform, webhook: Option<service::WebhookNotifie
     })
 }
 
-/// What the event loop holds about a person, for the registers' person page.
+/// What the event loop holds about a person or a house, for the registers' pages.
 pub struct Related;
+
+/// Events as entries of a register page's 关联记录 list.
+fn related_items(events: Vec<store::EventRow>) -> Vec<platform::web::RelatedItem> {
+    events
+        .into_iter()
+        .map(|e| platform::web::RelatedItem {
+            href: format!("/events/{}", e.id),
+            label: format!("事件 {} {}", e.event_no, e.title),
+            detail: format!("{}，{}，{}", e.source, e.state().label(), platform::clock::format_beijing(e.created_ms)),
+        })
+        .collect()
+}
 
 impl platform::web::RelatedDirectory for Related {
     fn about_person<'a>(
@@ -68,17 +80,7 @@ impl platform::web::RelatedDirectory for Related {
         db: &'a platform::Db,
         person_id: &'a str,
     ) -> platform::web::BoxFuture<'a, platform::db::DbResult<Vec<platform::web::RelatedItem>>> {
-        Box::pin(async move {
-            Ok(store::about_person(db, person_id)
-                .await?
-                .into_iter()
-                .map(|e| platform::web::RelatedItem {
-                    href: format!("/events/{}", e.id),
-                    label: format!("事件 {} {}", e.event_no, e.title),
-                    detail: format!("{}，{}", e.state().label(), platform::clock::format_beijing(e.created_ms)),
-                })
-                .collect())
-        })
+        Box::pin(async move { Ok(related_items(store::about_person(db, person_id).await?)) })
     }
 
     fn about_house<'a>(
@@ -86,16 +88,6 @@ impl platform::web::RelatedDirectory for Related {
         db: &'a platform::Db,
         house_id: &'a str,
     ) -> platform::web::BoxFuture<'a, platform::db::DbResult<Vec<platform::web::RelatedItem>>> {
-        Box::pin(async move {
-            Ok(store::about_house(db, house_id)
-                .await?
-                .into_iter()
-                .map(|e| platform::web::RelatedItem {
-                    href: format!("/events/{}", e.id),
-                    label: format!("事件 {} {}", e.event_no, e.title),
-                    detail: format!("{}，{}，{}", e.source, e.state().label(), platform::clock::format_beijing(e.created_ms)),
-                })
-                .collect())
-        })
+        Box::pin(async move { Ok(related_items(store::about_house(db, house_id).await?)) })
     }
 }

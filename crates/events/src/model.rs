@@ -23,9 +23,10 @@ pub struct WorkCalendar {
 }
 
 impl WorkCalendar {
-    /// The shipped official schedule.
-    pub fn official() -> Self {
-        Self::from_csv(CALENDAR_CSV)
+    /// The shipped official schedule, parsed once (every event's deadline asks for it).
+    pub fn official() -> &'static Self {
+        static OFFICIAL: std::sync::OnceLock<WorkCalendar> = std::sync::OnceLock::new();
+        OFFICIAL.get_or_init(|| Self::from_csv(CALENDAR_CSV))
     }
     pub fn from_csv(csv: &str) -> Self {
         let mut special = HashMap::new();
@@ -573,9 +574,9 @@ mod tests {
         assert_eq!(cal.add_work_minutes(bj("2026-11-25", 22, 0), 30), bj("2026-11-26", 9, 30));
         // One working day from Friday afternoon ends Monday afternoon.
         let friday = bj("2026-11-27", 15, 0);
-        assert_eq!(Limit { amount: 1, unit: LimitUnit::WorkingDays }.deadline(&cal, friday), bj("2026-11-30", 15, 0));
+        assert_eq!(Limit { amount: 1, unit: LimitUnit::WorkingDays }.deadline(cal, friday), bj("2026-11-30", 15, 0));
         // Clock hours ignore the calendar.
-        assert_eq!(Limit { amount: 3, unit: LimitUnit::Hours }.deadline(&cal, friday), friday + 180 * MINUTE);
+        assert_eq!(Limit { amount: 3, unit: LimitUnit::Hours }.deadline(cal, friday), friday + 180 * MINUTE);
     }
 
     #[test]
@@ -583,10 +584,10 @@ mod tests {
         let cal = WorkCalendar::official();
         let l = Limit { amount: 4, unit: LimitUnit::WorkingHours };
         let s = bj("2026-11-25", 9, 0);
-        assert_eq!(Light::from_percent(l.used_percent(&cal, s, bj("2026-11-25", 11, 0))), Light::Green);
-        assert_eq!(Light::from_percent(l.used_percent(&cal, s, bj("2026-11-25", 12, 30))), Light::Yellow, "3 of 4 hours; lunch does not count");
-        assert_eq!(Light::from_percent(l.used_percent(&cal, s, bj("2026-11-25", 14, 29))), Light::Yellow);
-        assert_eq!(Light::from_percent(l.used_percent(&cal, s, bj("2026-11-25", 14, 30))), Light::Red);
+        assert_eq!(Light::from_percent(l.used_percent(cal, s, bj("2026-11-25", 11, 0))), Light::Green);
+        assert_eq!(Light::from_percent(l.used_percent(cal, s, bj("2026-11-25", 12, 30))), Light::Yellow, "3 of 4 hours; lunch does not count");
+        assert_eq!(Light::from_percent(l.used_percent(cal, s, bj("2026-11-25", 14, 29))), Light::Yellow);
+        assert_eq!(Light::from_percent(l.used_percent(cal, s, bj("2026-11-25", 14, 30))), Light::Red);
     }
 
     #[test]

@@ -314,7 +314,7 @@ async fn principal(p: &Platform, params: &Params, ext: &Extensions) -> AppResult
 
 fn calendar() -> &'static WorkCalendar {
     static CAL: OnceLock<WorkCalendar> = OnceLock::new();
-    CAL.get_or_init(WorkCalendar::official)
+    CAL.get_or_init(|| WorkCalendar::official().clone())
 }
 
 /// ISO 8601 in Beijing time: `2026-11-25T14:03:09+08:00`.
@@ -565,7 +565,11 @@ async fn create(p: &Platform, parts: Parts, body: Body) -> AppResult<V> {
     let done = service::report(p, &me, report, Vec::new()).await?;
     let e: EventRow = match done.row {
         Some(row) => row,
-        None => p.db.fetch_optional(sql!("SELECT * FROM events WHERE id = $1", done.id.as_str())).await?.ok_or_else(|| AppError::internal("reported event not found"))?,
+        None => {
+            p.db.fetch_optional(sql!("SELECT * FROM events WHERE id = $1", done.id.as_str()))
+                .await?
+                .ok_or_else(|| AppError::internal("reported event not found"))?
+        }
     };
     let notice = format!("已登记为事件 {}。{}", e.event_no, notice(&e, Some(&t)));
     Ok(V::List("request", vec![V::Obj(vec![("service_request_id", s(e.event_no)), ("service_notice", s(notice)), ("account_id", V::Null)])]))

@@ -476,7 +476,7 @@ async fn event_view(p: &Platform, site: &Site, me: &Principal, id: &str, flash: 
         timed: e.state().is_timed(),
         light_label: if e.state().is_timed() { Light::parse(&e.light).label() } else { "—" },
         limit_label: limit.label(),
-        deadline: format_beijing(limit.deadline(&cal, e.stage_started_ms)),
+        deadline: format_beijing(limit.deadline(cal, e.stage_started_ms)),
         type_name: t.map(|t| t.name).unwrap_or_default(),
         place: unit_name(p, &e.unit_code).await,
         location: e.lon_e6.zip(e.lat_e6).map(|(x, y)| format!("{:.6}, {:.6}", x as f64 / 1e6, y as f64 / 1e6)),

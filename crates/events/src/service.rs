@@ -171,14 +171,7 @@ async fn find_person(p: &Platform, me: &Principal, id_number: &str) -> AppResult
 
 /// Reports on behalf of someone or something (a signed-in person, an Open311 client, a device):
 /// `allowed` is where it may report; `reporter` is who gets told about progress (None for devices).
-pub async fn report_as(
-    p: &Platform,
-    actor: &Actor,
-    reporter: Option<&str>,
-    scope: &Scope,
-    r: Report,
-    attachments: Vec<Attachment>,
-) -> AppResult<Reported> {
+pub async fn report_as(p: &Platform, actor: &Actor, reporter: Option<&str>, scope: &Scope, r: Report, attachments: Vec<Attachment>) -> AppResult<Reported> {
     let earlier = |id: String| Ok(Reported { id, created: false, row: None });
     let key = r.idem_key.as_deref().filter(|k| !k.is_empty());
     if key.is_some_and(|k| k.len() > 100) {

@@ -380,20 +380,17 @@ pub struct Attachment {
 pub async fn insert(tx: &mut Tx, now: Millis, actor: &Actor, e: &NewEvent, attachments: &[Attachment]) -> AppResult<EventRow> {
     let id = new_id();
     let day = platform::clock::Date::of_instant(now).to_string().replace('-', "");
-    // A per-day counter row: one indexed update, not a count over every event of the day.
-    let seq = tx
-        .scalar(sql!(
-            "INSERT INTO event_counters (day, seq) VALUES ($1, 1) ON CONFLICT (day) DO UPDATE SET seq = event_counters.seq + 1 RETURNING seq",
-            day.as_str()
-        ))
-        .await?;
-    let event_no = format!("{day}-{seq:04}");
-    let row: EventRow = tx.fetch_one(Sql::new(
+    // A per-day counter row: one indexed update, not a count over every event of the day. The
+    // number is formatted in SQL (`YYYYMMDD-0001`, more digits past 9,999) so that the counter and
+    // the insert go to SQLite as one script.
+    let count = sql!("INSERT INTO event_counters (day, seq) VALUES ($1, 1) ON CONFLICT (day) DO UPDATE SET seq = event_counters.seq + 1", day.as_str());
+    let row: EventRow = tx.fetch_one_after(vec![count], Sql::new(
         "INSERT INTO events (id, event_no, type_code, title, description, urgency, state, unit_code, handling_unit, department_id, lon_e6, lat_e6, address, source, reporter, anonymous, idem_key, created_ms, stage_started_ms, stage_limit_amount, stage_limit_unit, light, version, updated_ms, content_hash, house_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'reported', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19, 'green', 1, $17, $20, $21) RETURNING *",
+         VALUES ($1, (SELECT day || '-' || CASE WHEN seq < 10 THEN '000' WHEN seq < 100 THEN '00' WHEN seq < 1000 THEN '0' ELSE '' END || CAST(seq AS TEXT) FROM event_counters WHERE day = $2), \
+                 $3, $4, $5, $6, 'reported', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19, 'green', 1, $17, $20, $21) RETURNING *",
         [
             Value::from(id.as_str()),
-            event_no.as_str().into(),
+            day.as_str().into(),
             e.type_code.as_str().into(),
             e.title.as_str().into(),
             e.description.as_str().into(),
@@ -416,9 +413,10 @@ pub async fn insert(tx: &mut Tx, now: Millis, actor: &Actor, e: &NewEvent, attac
         ],
     ))
     .await?;
-    let step = add_step(tx, &id, now, actor, Some(&e.unit_code), "report", None, State::Reported, &e.description, e.lon_e6, e.lat_e6).await?;
+    let (step, step_sql) = step_insert(&id, now, actor, Some(&e.unit_code), "report", None, State::Reported, &e.description, e.lon_e6, e.lat_e6);
+    let mut writes = vec![step_sql];
     for a in attachments {
-        tx.execute(sql!(
+        writes.push(sql!(
             "INSERT INTO event_attachments (id, event_id, step_id, filename, content_type, size, data_b64, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             new_id(),
             id.as_str(),
@@ -428,13 +426,44 @@ pub async fn insert(tx: &mut Tx, now: Millis, actor: &Actor, e: &NewEvent, attac
             a.size,
             a.data_b64.as_str(),
             now
-        ))
-        .await?;
+        ));
     }
-    let detail = format!("{} {} ({})", event_no, e.type_code, e.source);
-    audit::record(tx, now, &AuditEvent { actor, unit: Some(e.unit_code.as_str()), action: "event.report", target: &id, outcome: Outcome::Ok, detail: &detail })
-        .await?;
+    let detail = format!("{} {} ({})", row.event_no, e.type_code, e.source);
+    let record = AuditEvent { actor, unit: Some(e.unit_code.as_str()), action: "event.report", target: &id, outcome: Outcome::Ok, detail: &detail };
+    audit::record_after(tx, now, &record, writes).await?;
     Ok(row)
+}
+
+/// The insert of a step (its id and statement), for callers that batch it with other writes.
+#[allow(clippy::too_many_arguments)]
+pub fn step_insert(
+    event_id: &str,
+    now: Millis,
+    actor: &Actor,
+    unit: Option<&str>,
+    action: &str,
+    from: Option<State>,
+    to: State,
+    note: &str,
+    lon: Option<i64>,
+    lat: Option<i64>,
+) -> (String, Sql) {
+    let id = new_id();
+    let q = sql!(
+        "INSERT INTO event_steps (id, event_id, at_ms, actor, unit_code, action, from_state, to_state, note, lon_e6, lat_e6) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        id.as_str(),
+        event_id,
+        now,
+        actor.name.as_str(),
+        unit,
+        action,
+        from.map(|s| s.as_str()),
+        to.as_str(),
+        note,
+        lon,
+        lat
+    );
+    (id, q)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -451,12 +480,8 @@ pub async fn add_step(
     lon: Option<i64>,
     lat: Option<i64>,
 ) -> DbResult<String> {
-    let id = new_id();
-    tx.execute(sql!(
-        "INSERT INTO event_steps (id, event_id, at_ms, actor, unit_code, action, from_state, to_state, note, lon_e6, lat_e6) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        id.as_str(), event_id, now, actor.name.as_str(), unit, action, from.map(|s| s.as_str()), to.as_str(), note, lon, lat
-    ))
-    .await?;
+    let (id, q) = step_insert(event_id, now, actor, unit, action, from, to, note, lon, lat);
+    tx.execute(q).await?;
     Ok(id)
 }
 

@@ -111,6 +111,12 @@ fn chain_hash(
 
 /// Appends a record inside the caller's transaction.
 pub async fn record(tx: &mut Tx, now: Millis, e: &Event<'_>) -> DbResult<()> {
+    record_after(tx, now, e, Vec::new()).await
+}
+
+/// Runs `before` (the writes the record is about) and appends the record, in one round trip on
+/// SQLite once the transaction holds the chain's head (see [`Tx::execute_all`]).
+pub async fn record_after(tx: &mut Tx, now: Millis, e: &Event<'_>, before: Vec<crate::db::Sql>) -> DbResult<()> {
     #[derive(sqlx::FromRow)]
     struct Head {
         seq: i64,
@@ -124,11 +130,12 @@ pub async fn record(tx: &mut Tx, now: Millis, e: &Event<'_>) -> DbResult<()> {
         None => tx.fetch_one(sql!("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")).await?,
     };
     let hash = chain_hash(&head.hash, head.seq, now, &e.actor.name, e.unit, e.action, e.target, e.outcome.as_str(), &e.actor.client_addr, e.detail);
-    tx.execute(sql!(
+    let mut writes = before;
+    writes.push(sql!(
         "INSERT INTO audit_log (seq, at_ms, actor, unit_code, action, target, outcome, client_addr, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         head.seq, now, e.actor.name.as_str(), e.unit, e.action, e.target, e.outcome.as_str(), e.actor.client_addr.as_str(), e.detail, head.hash.as_str(), hash.as_str()
-    ))
-    .await?;
+    ));
+    tx.execute_all(writes).await?;
     // The head row is brought up to date once, when the transaction commits.
     tx.audit_head = Some(crate::db::AuditHead { seq: head.seq, hash, unwritten: true });
     Ok(())

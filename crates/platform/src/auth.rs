@@ -647,9 +647,8 @@ pub enum SessionState {
 pub async fn resolve_session(p: &Platform, token: &str, client: &str) -> AppResult<SessionState> {
     let now = p.now();
     let hash = sha256_hex(token);
-    let rows: Vec<SignedInRow> = p
-        .db
-        .fetch_all(sql!(
+    let rows: Vec<SignedInRow> =
+        p.db.fetch_all(sql!(
             "SELECT u.*, s.csrf AS handle, s.created_ms AS started_ms, s.last_seen_ms AS seen_ms, g.role AS grant_role, g.unit_code AS grant_unit \
              FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN role_grants g ON g.user_id = u.id \
              WHERE s.token_hash = $1 AND s.stage = $2 ORDER BY g.unit_code, g.role",
@@ -693,9 +692,12 @@ struct SignedInRow {
     grant_unit: Option<String>,
 }
 
+/// An API token's id and last use (empty for a session).
+type Credential = (String, Option<i64>);
+
 /// The principal behind joined credential rows, with the credential's handle and last use; `None`
 /// for a disabled account.
-fn signed_in(rows: Vec<SignedInRow>, via: Via, client: &str) -> AppResult<Option<(Principal, (String, Option<i64>))>> {
+fn signed_in(rows: Vec<SignedInRow>, via: Via, client: &str) -> AppResult<Option<(Principal, Credential)>> {
     let mut rows = rows.into_iter();
     let Some(first) = rows.next() else { return Ok(None) };
     if first.account.disabled != 0 {
@@ -790,9 +792,8 @@ pub async fn list_tokens(db: &Db, username: Option<&str>) -> DbResult<Vec<TokenI
 /// the write lock is taken, and reads must still answer.
 pub async fn resolve_token(p: &Platform, token: &str, client: &str) -> AppResult<Option<Principal>> {
     let hash = sha256_hex(token);
-    let rows: Vec<SignedInRow> = p
-        .db
-        .fetch_all(sql!(
+    let rows: Vec<SignedInRow> =
+        p.db.fetch_all(sql!(
             "SELECT u.*, t.id AS handle, t.created_ms AS started_ms, t.last_used_ms AS seen_ms, g.role AS grant_role, g.unit_code AS grant_unit \
              FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN role_grants g ON g.user_id = u.id \
              WHERE t.token_hash = $1 AND t.revoked_ms IS NULL ORDER BY g.unit_code, g.role",

@@ -145,6 +145,48 @@ impl Sql {
     pub fn text(&self) -> &str {
         &self.text
     }
+    /// Several statements as one SQLite script (`a;\nb;…`), each statement's `$N` shifted past the
+    /// parameters of those before it so that every statement keeps its own values.
+    fn joined(stmts: Vec<Sql>) -> Sql {
+        let mut text = String::new();
+        let mut params = Vec::new();
+        for s in stmts {
+            if !text.is_empty() {
+                text.push_str(";\n");
+            }
+            text.push_str(&shift_placeholders(&s.text, params.len()));
+            params.extend(s.params);
+        }
+        Sql { text, params, anonymous: None }
+    }
+}
+
+/// `$N` → `$(N + offset)` outside quoted strings.
+fn shift_placeholders(text: &str, offset: usize) -> String {
+    if offset == 0 {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '\'' {
+            quoted = !quoted;
+        } else if c == '$' && !quoted {
+            let mut n = 0usize;
+            let mut digits = 0;
+            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                n = n * 10 + d as usize;
+                digits += 1;
+                chars.next();
+            }
+            if digits > 0 {
+                out.push_str(&(n + offset).to_string());
+            }
+        }
+    }
+    out
 }
 
 /// Shorthand: `sql!("SELECT … WHERE code = $1", code)`.
@@ -214,7 +256,11 @@ pub struct Tx {
 }
 
 enum TxConn {
-    Sqlite(Transaction<'static, Sqlite>, tokio::sync::OwnedMutexGuard<()>),
+    /// Holds the process's write turn (`SqliteDb::writer`) until the transaction ends.
+    Sqlite {
+        tx: Transaction<'static, Sqlite>,
+        _turn: tokio::sync::OwnedMutexGuard<()>,
+    },
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -346,7 +392,7 @@ impl Db {
         Ok(match self {
             Db::Sqlite(p) => {
                 let turn = p.writer.clone().lock_owned().await;
-                Tx { conn: TxConn::Sqlite(p.pool.begin_with("BEGIN IMMEDIATE").await?, turn), audit_head: None }
+                Tx { conn: TxConn::Sqlite { tx: p.pool.begin_with("BEGIN IMMEDIATE").await?, _turn: turn }, audit_head: None }
             }
             Db::Postgres(p) => Tx { conn: TxConn::Postgres(p.begin().await?), audit_head: None },
         })
@@ -387,15 +433,51 @@ impl Db {
 impl Tx {
     fn inner(&mut self) -> TxRef<'_> {
         match &mut self.conn {
-            TxConn::Sqlite(t, _) => TxRef::Sqlite(&mut **t),
-            TxConn::Postgres(t) => TxRef::Postgres(&mut **t),
+            TxConn::Sqlite { tx, .. } => TxRef::Sqlite(tx),
+            TxConn::Postgres(t) => TxRef::Postgres(t),
         }
     }
     query_methods!(self, mut; TxRef::Sqlite(c) => c, TxRef::Postgres(c) => c);
 
+    /// Runs statements in order: on SQLite as one script, one round trip to the connection's
+    /// worker thread instead of one each; on PostgreSQL one by one (its protocol takes one statement
+    /// with parameters at a time). For the hot write paths.
+    pub async fn execute_all(&mut self, stmts: Vec<Sql>) -> DbResult<()> {
+        match (self.engine(), stmts.len()) {
+            (_, 0) => {}
+            (Engine::Sqlite, _) => {
+                self.execute(Sql::joined(stmts)).await?;
+            }
+            (Engine::Postgres, _) => {
+                for s in stmts {
+                    self.execute(s).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `before`, then fetches the one row `q` returns; on SQLite in one round trip (see
+    /// [`Tx::execute_all`]).
+    pub async fn fetch_one_after<T: Row>(&mut self, before: Vec<Sql>, q: Sql) -> DbResult<T> {
+        match self.engine() {
+            Engine::Sqlite => {
+                let mut all = before;
+                all.push(q);
+                self.fetch_one(Sql::joined(all)).await
+            }
+            Engine::Postgres => {
+                for s in before {
+                    self.execute(s).await?;
+                }
+                self.fetch_one(q).await
+            }
+        }
+    }
+
     pub fn engine(&self) -> Engine {
         match self.conn {
-            TxConn::Sqlite(..) => Engine::Sqlite,
+            TxConn::Sqlite { .. } => Engine::Sqlite,
             TxConn::Postgres(_) => Engine::Postgres,
         }
     }
@@ -403,7 +485,7 @@ impl Tx {
     pub async fn commit(mut self) -> DbResult<()> {
         self.write_audit_head().await?;
         match self.conn {
-            TxConn::Sqlite(t, _) => t.commit().await?,
+            TxConn::Sqlite { tx, .. } => tx.commit().await?,
             TxConn::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -475,7 +557,17 @@ impl Db {
             // The writer holds the pool and the write lock, not the queue: it ends when the last
             // `Db` (and with it the sender) is dropped.
             let writer = Db::Sqlite(SqliteDb { pool: s.pool.clone(), writer: s.writer.clone(), group: Default::default(), group_stats: s.group_stats.clone() });
-            tokio::spawn(group_writer(writer, recv));
+            // The writer is every report's critical path: on a thread and runtime of its own, each
+            // of its statements resumes it at once instead of queueing behind request tasks.
+            let started = std::thread::Builder::new().name("jiceng-writer".into()).spawn(move || {
+                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt.block_on(group_writer(writer, recv)),
+                    Err(e) => tracing::error!(error = %e, "group-commit writer could not start"),
+                }
+            });
+            if let Err(e) = started {
+                tracing::error!(error = %e, "group-commit writer thread could not start");
+            }
             send
         });
         if queue.send(GroupJob { run }).is_err() {
@@ -563,4 +655,37 @@ pub fn like_escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_statements_keep_their_own_values() {
+        let a = sql!("UPDATE t SET x = $1 WHERE id = $2 AND note <> '$1'", 7i64, "a");
+        let b = sql!("INSERT INTO t (id, x, y) VALUES ($1, $2, $2)", "b", 9i64);
+        let j = Sql::joined(vec![a, b]);
+        assert_eq!(j.text, "UPDATE t SET x = $1 WHERE id = $2 AND note <> '$1';\nINSERT INTO t (id, x, y) VALUES ($3, $4, $4)");
+        assert_eq!(j.params.len(), 4);
+        assert_eq!(shift_placeholders("$10 + $9", 3), "$13 + $12");
+    }
+
+    #[tokio::test]
+    async fn a_script_runs_every_statement_with_its_values() {
+        let db = crate::testing::fresh_db().await.expect("db");
+        db.execute(sql!("CREATE TABLE script_probe (id TEXT PRIMARY KEY, x BIGINT NOT NULL)")).await.expect("table");
+        let mut tx = db.begin().await.expect("tx");
+        let insert = "INSERT INTO script_probe (id, x) VALUES ($1, $2)";
+        tx.execute_all(vec![sql!(insert, "a", 1i64), sql!(insert, "b", 2i64)]).await.expect("script");
+        let (id, x): (String, i64) = tx
+            .fetch_one_after(
+                vec![sql!("UPDATE script_probe SET x = x + $1 WHERE id = $2", 40i64, "b")],
+                sql!("SELECT id, x FROM script_probe WHERE id = $1", "b"),
+            )
+            .await
+            .expect("fetch");
+        assert_eq!((id.as_str(), x), ("b", 42));
+        assert_eq!(tx.scalar(sql!("SELECT CAST(SUM(x) AS BIGINT) FROM script_probe")).await.expect("sum"), 43);
+    }
 }

@@ -556,8 +556,15 @@ async fn reports_and_alarms_about_a_house_show_on_the_houses_page() {
     t.user("other", Role::CommunityStaff, "510903001002").await;
     let grid = t.login("grid", None).await;
     let mut staff = t.login("staff", None).await;
-    let (house, unit): (String, String) =
-        t.platform.db.fetch_one(sql!("SELECT h.id, h.unit_code FROM houses h JOIN households hh ON hh.house_id = h.id WHERE h.unit_code = $1 ORDER BY h.id LIMIT 1", COMMUNITY)).await.unwrap();
+    let (house, unit): (String, String) = t
+        .platform
+        .db
+        .fetch_one(sql!(
+            "SELECT h.id, h.unit_code FROM houses h JOIN households hh ON hh.house_id = h.id WHERE h.unit_code = $1 ORDER BY h.id LIMIT 1",
+            COMMUNITY
+        ))
+        .await
+        .unwrap();
     let page = t.get(&grid, &format!("/registry/houses/{house}")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("data-testid=\"house-households\"") && page.body.contains("/registry/people/"), "who lives there, linked");
@@ -574,7 +581,9 @@ async fn reports_and_alarms_about_a_house_show_on_the_houses_page() {
     let event = t.get(&grid, &format!("/events/{id}")).await;
     assert!(event.body.contains("data-testid=\"event-house\"") && event.body.contains(&format!("/registry/houses/{house}")), "the event links the house");
     // A house outside the reporter's registers (or made up) is refused with the form kept.
-    let bad = report(&t, &grid, &[("type_code", "90005"), ("unit", COMMUNITY), ("description", "另一件事"), ("urgency", "一般"), ("house", "no-such-house")], None).await;
+    let bad =
+        report(&t, &grid, &[("type_code", "90005"), ("unit", COMMUNITY), ("description", "另一件事"), ("urgency", "一般"), ("house", "no-such-house")], None)
+            .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.body.contains("event.unknown_house") && bad.body.contains("另一件事"));
 
@@ -582,11 +591,16 @@ async fn reports_and_alarms_about_a_house_show_on_the_houses_page() {
     let devices = t.get(&staff, &format!("/events/devices?house={house}")).await;
     assert!(devices.body.contains("data-testid=\"device-house\""), "{}", devices.body);
     let reg = t
-        .post(&mut staff, "/events/devices", &[("id", "smoke-h1"), ("name", "客厅烟感"), ("kind", "烟感"), ("unit", ""), ("type_code", "90002"), ("house", &house)])
+        .post(
+            &mut staff,
+            "/events/devices",
+            &[("id", "smoke-h1"), ("name", "客厅烟感"), ("kind", "烟感"), ("unit", ""), ("type_code", "90002"), ("house", &house)],
+        )
         .await;
     assert_eq!(reg.status, StatusCode::OK, "{}", reg.body);
     let secret = reg.body.split("<code class=\"secret\">").nth(1).and_then(|s| s.split('<').next()).expect("secret shown").to_owned();
-    let device_house: Option<String> = t.platform.db.fetch_one(sql!("SELECT house_id FROM devices WHERE id = 'smoke-h1'")).await.map(|(h,): (Option<String>,)| h).unwrap();
+    let device_house: Option<String> =
+        t.platform.db.fetch_one(sql!("SELECT house_id FROM devices WHERE id = 'smoke-h1'")).await.map(|(h,): (Option<String>,)| h).unwrap();
     assert_eq!(device_house.as_deref(), Some(house.as_str()));
     let ts = t.platform.now();
     let sig = events::alarms::sign(&secret, "smoke-h1", "m-1", ts, "critical", "烟雾浓度超标").unwrap();
@@ -596,9 +610,14 @@ async fn reports_and_alarms_about_a_house_show_on_the_houses_page() {
     let alarm_events = t.platform.db.scalar(sql!("SELECT COUNT(*) FROM events WHERE house_id = $1 AND source = '设备告警'", house.as_str())).await.unwrap();
     assert_eq!(alarm_events, 1, "the alarm's event concerns the house");
     let page = t.get(&staff, &format!("/registry/houses/{house}")).await;
-    assert!(page.body.contains("data-testid=\"house-related\"") && page.body.contains(&format!("/events/{id}")) && page.body.contains("设备告警"), "the house lists both");
+    assert!(
+        page.body.contains("data-testid=\"house-related\"") && page.body.contains(&format!("/events/{id}")) && page.body.contains("设备告警"),
+        "the house lists both"
+    );
     // Another community's staff cannot install a device in it either.
     let mut other = other;
-    let refused = t.post(&mut other, "/events/devices", &[("id", "smoke-h2"), ("name", "x"), ("kind", "烟感"), ("unit", ""), ("type_code", "90002"), ("house", &house)]).await;
+    let refused = t
+        .post(&mut other, "/events/devices", &[("id", "smoke-h2"), ("name", "x"), ("kind", "烟感"), ("unit", ""), ("type_code", "90002"), ("house", &house)])
+        .await;
     assert_eq!(refused.status, StatusCode::NOT_FOUND);
 }
