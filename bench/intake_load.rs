@@ -1,6 +1,6 @@
 //! Report intake load, the same workload as `intake.py` with a load generator that costs little
-//! CPU: the machine has two cores, and at ~1,000 requests/s the Python client took most of one
-//! of them, so it measured itself as much as the server.
+//! CPU: the machine has two cores, shared by the server and the client, so a client that spends
+//! much CPU per request takes it from the server it measures.
 //!
 //! N client threads POST /api/v1/events with unique Idempotency-Keys over keep-alive HTTP/1.1
 //! connections for a fixed time; prints one JSON line: reports/s and latency percentiles.
