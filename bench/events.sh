@@ -34,6 +34,8 @@ else
   INTAKE=$("$DATA/intake_load" --port "$PORT" --token "$TOKEN" --seconds "$SECONDS_RUN" --clients "$CLIENTS")
 fi
 echo "jiceng  $INTAKE"
+# How many reports shared each durable commit (group commit), from the server's own counters.
+curl -fsS "http://127.0.0.1:$PORT/metrics" 2>/dev/null | awk '/^jiceng_group_commits /{c=$2} /^jiceng_group_commit_jobs /{j=$2} END {if (c > 0) printf "group   %d commits for %d reports: %.1f a commit\n", c, j, j / c}' || true
 kill $SERVER; wait $SERVER 2>/dev/null || true; trap - EXIT
 N=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['reports'])" "$INTAKE")
 STORED=$(sqlite3 e.db "SELECT COUNT(*) FROM events WHERE source = '接口上报'")
