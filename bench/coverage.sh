@@ -13,8 +13,8 @@
 # HUGE=1 adds a big file: the 10 × 10 tiling plus PAD (default 18,000,000) buildings as closed ways
 # (`building=yes`, no travel profile uses them), so the file is hundreds of MB while the routable
 # network is the 611k-node one — the walk run's peak RSS shows whether memory follows the network
-# or the file (the streaming reader's claim). The default gives a 295 MB file; writing it takes
-# about 6 GB of memory (tile_pbf holds it all), reading it does not.
+# or the file (the streaming reader's claim). The default gives a 295 MB file; PAD=125000000 gives
+# about 2 GB. tile_pbf writes the padding as it makes it, so neither writing nor reading holds the file.
 # Usage: bench/coverage.sh [OUT_DIR]   (default $TMPDIR/jiceng-bench-coverage); needs the extract from
 # bench/fetch_osm.sh in $WALKNET_OSM_DIR (default /work/osmdata).
 set -euo pipefail

@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (i64::from(v) + 1, lat, lon)
         })
         .collect();
-    let mut ways: Vec<walknet::pbf::OwnedWay> = net
+    let ways: Vec<walknet::pbf::OwnedWay> = net
         .edges()
         .iter()
         .enumerate()
@@ -43,10 +43,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tags: vec![("highway".into(), "residential".into())],
         })
         .collect();
-    let mut nodes = nodes;
     // SplitMix64, seeded: the same padding every run.
     let mut z: u64 = 42;
-    let mut rnd = || {
+    let mut rnd = move || {
         z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut x = z;
         x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -54,20 +53,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ((x ^ (x >> 31)) >> 11) as f64 / (1u64 << 53) as f64
     };
     let (dlat, dlon) = (10.0 / 111_195.0, 10.0 / 111_195.0 / ((miny + maxy) / 2.0).to_radians().cos());
-    let mut next_node = nodes.len() as i64 + 1;
+    // The padding is written as it is made, a block at a time, so the file can be far larger than
+    // memory: building b has the nodes first_node + 4b … + 3 and the way first_way + b.
+    let first_node = nodes.len() as i64 + 1;
     let first_way = ways.len() as i64 + 1;
+    const BATCH: usize = 100_000;
+    let mut w = walknet::pbf::Writer::new(std::io::BufWriter::new(std::fs::File::create(output)?), true)?;
+    w.nodes(&nodes)?;
+    let mut batch = Vec::with_capacity(4 * BATCH);
     for b in 0..pad as i64 {
         let (lon, lat) = (minx + rnd() * (maxx - minx), miny + rnd() * (maxy - miny));
-        let ids: Vec<i64> = (0..4).map(|i| next_node + i).collect();
-        next_node += 4;
-        nodes.extend([(ids[0], lat, lon), (ids[1], lat, lon + dlon), (ids[2], lat + dlat, lon + dlon), (ids[3], lat + dlat, lon)]);
-        ways.push(walknet::pbf::OwnedWay {
-            id: first_way + b,
-            refs: vec![ids[0], ids[1], ids[2], ids[3], ids[0]],
-            tags: vec![("building".into(), "yes".into())],
-        });
+        let id = first_node + 4 * b;
+        batch.extend([(id, lat, lon), (id + 1, lat, lon + dlon), (id + 2, lat + dlat, lon + dlon), (id + 3, lat + dlat, lon)]);
+        if batch.len() >= 4 * BATCH {
+            w.nodes(&batch)?;
+            batch.clear();
+        }
     }
-    walknet::pbf::write(std::io::BufWriter::new(std::fs::File::create(output)?), &nodes, &ways, true)?;
+    w.nodes(&batch)?;
+    w.ways(&ways)?;
+    let tags = vec![("building".to_owned(), "yes".to_owned())];
+    let mut batch = Vec::with_capacity(BATCH);
+    for b in 0..pad as i64 {
+        let id = first_node + 4 * b;
+        batch.push(walknet::pbf::OwnedWay { id: first_way + b, refs: vec![id, id + 1, id + 2, id + 3, id], tags: tags.clone() });
+        if batch.len() >= BATCH {
+            w.ways(&batch)?;
+            batch.clear();
+        }
+    }
+    w.ways(&batch)?;
     println!("{minx} {miny} {maxx} {maxy} {} {}", net.node_count(), net.edge_count());
     Ok(())
 }

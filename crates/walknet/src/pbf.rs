@@ -509,61 +509,91 @@ fn write_blob<W: Write>(out: &mut W, kind: &str, raw: &[u8], compress: bool) -> 
 /// at most 8,000 elements. Nodes are `(id, lat, lon)` in degrees, stored at the default 100 nd
 /// granularity (about 1 cm). Used by tests and to publish synthetic networks that any OSM tool
 /// can read.
-pub fn write<W: Write>(mut out: W, nodes: &[(i64, f64, f64)], ways: &[OwnedWay], compress: bool) -> std::io::Result<()> {
-    let mut hb = Vec::new();
-    for f in KNOWN_FEATURES {
-        put_bytes(&mut hb, 4, f.as_bytes());
+pub fn write<W: Write>(out: W, nodes: &[(i64, f64, f64)], ways: &[OwnedWay], compress: bool) -> std::io::Result<()> {
+    let mut w = Writer::new(out, compress)?;
+    w.nodes(nodes)?;
+    w.ways(ways)
+}
+
+/// Entities per block, as osmium writes them.
+const CHUNK: usize = 8000;
+
+/// Writes a PBF file block by block, so a caller can stream more entities than it holds (all
+/// nodes first, then the ways, as readers expect).
+pub struct Writer<W: Write> {
+    out: W,
+    compress: bool,
+}
+
+impl<W: Write> Writer<W> {
+    /// Starts the file with its header block.
+    pub fn new(mut out: W, compress: bool) -> std::io::Result<Self> {
+        let mut hb = Vec::new();
+        for f in KNOWN_FEATURES {
+            put_bytes(&mut hb, 4, f.as_bytes());
+        }
+        put_bytes(&mut hb, 16, b"walknet");
+        write_blob(&mut out, "OSMHeader", &hb, compress)?;
+        Ok(Self { out, compress })
     }
-    put_bytes(&mut hb, 16, b"walknet");
-    write_blob(&mut out, "OSMHeader", &hb, compress)?;
-    const CHUNK: usize = 8000;
-    for chunk in nodes.chunks(CHUNK) {
-        let ids: Vec<i64> = chunk.iter().map(|n| n.0).collect();
-        let lats: Vec<i64> = chunk.iter().map(|n| (n.1 * 1e7).round() as i64).collect();
-        let lons: Vec<i64> = chunk.iter().map(|n| (n.2 * 1e7).round() as i64).collect();
-        let mut dense = Vec::new();
-        put_bytes(&mut dense, 1, &packed(delta(&ids)));
-        put_bytes(&mut dense, 8, &packed(delta(&lats)));
-        put_bytes(&mut dense, 9, &packed(delta(&lons)));
-        let mut group = Vec::new();
-        put_bytes(&mut group, 2, &dense);
-        let mut block = Vec::new();
-        put_bytes(&mut block, 1, &[]);
-        put_bytes(&mut block, 2, &group);
-        write_blob(&mut out, "OSMData", &block, compress)?;
+
+    /// Appends nodes as (id, lat, lon), in blocks of dense nodes.
+    pub fn nodes(&mut self, nodes: &[(i64, f64, f64)]) -> std::io::Result<()> {
+        let (out, compress) = (&mut self.out, self.compress);
+        for chunk in nodes.chunks(CHUNK) {
+            let ids: Vec<i64> = chunk.iter().map(|n| n.0).collect();
+            let lats: Vec<i64> = chunk.iter().map(|n| (n.1 * 1e7).round() as i64).collect();
+            let lons: Vec<i64> = chunk.iter().map(|n| (n.2 * 1e7).round() as i64).collect();
+            let mut dense = Vec::new();
+            put_bytes(&mut dense, 1, &packed(delta(&ids)));
+            put_bytes(&mut dense, 8, &packed(delta(&lats)));
+            put_bytes(&mut dense, 9, &packed(delta(&lons)));
+            let mut group = Vec::new();
+            put_bytes(&mut group, 2, &dense);
+            let mut block = Vec::new();
+            put_bytes(&mut block, 1, &[]);
+            put_bytes(&mut block, 2, &group);
+            write_blob(out, "OSMData", &block, compress)?;
+        }
+        Ok(())
     }
-    for chunk in ways.chunks(CHUNK) {
-        let mut strings: Vec<&str> = vec![""];
-        let mut index = std::collections::HashMap::new();
-        let mut group = Vec::new();
-        for w in chunk {
-            let mut keys = Vec::new();
-            let mut vals = Vec::new();
-            for (k, v) in &w.tags {
-                for s in [k.as_str(), v.as_str()] {
-                    if !index.contains_key(s) {
-                        index.insert(s, strings.len() as u64);
-                        strings.push(s);
+
+    /// Appends ways, each block with its own string table.
+    pub fn ways(&mut self, ways: &[OwnedWay]) -> std::io::Result<()> {
+        let (out, compress) = (&mut self.out, self.compress);
+        for chunk in ways.chunks(CHUNK) {
+            let mut strings: Vec<&str> = vec![""];
+            let mut index = std::collections::HashMap::new();
+            let mut group = Vec::new();
+            for w in chunk {
+                let mut keys = Vec::new();
+                let mut vals = Vec::new();
+                for (k, v) in &w.tags {
+                    for s in [k.as_str(), v.as_str()] {
+                        if !index.contains_key(s) {
+                            index.insert(s, strings.len() as u64);
+                            strings.push(s);
+                        }
                     }
+                    keys.push(index[k.as_str()]);
+                    vals.push(index[v.as_str()]);
                 }
-                keys.push(index[k.as_str()]);
-                vals.push(index[v.as_str()]);
+                let mut way = Vec::new();
+                put_uint(&mut way, 1, w.id as u64);
+                put_bytes(&mut way, 2, &packed(keys.into_iter()));
+                put_bytes(&mut way, 3, &packed(vals.into_iter()));
+                put_bytes(&mut way, 8, &packed(delta(&w.refs)));
+                put_bytes(&mut group, 3, &way);
             }
-            let mut way = Vec::new();
-            put_uint(&mut way, 1, w.id as u64);
-            put_bytes(&mut way, 2, &packed(keys.into_iter()));
-            put_bytes(&mut way, 3, &packed(vals.into_iter()));
-            put_bytes(&mut way, 8, &packed(delta(&w.refs)));
-            put_bytes(&mut group, 3, &way);
+            let mut st = Vec::new();
+            for s in &strings {
+                put_bytes(&mut st, 1, s.as_bytes());
+            }
+            let mut block = Vec::new();
+            put_bytes(&mut block, 1, &st);
+            put_bytes(&mut block, 2, &group);
+            write_blob(out, "OSMData", &block, compress)?;
         }
-        let mut st = Vec::new();
-        for s in &strings {
-            put_bytes(&mut st, 1, s.as_bytes());
-        }
-        let mut block = Vec::new();
-        put_bytes(&mut block, 1, &st);
-        put_bytes(&mut block, 2, &group);
-        write_blob(&mut out, "OSMData", &block, compress)?;
+        out.flush()
     }
-    Ok(())
 }
