@@ -225,28 +225,10 @@ fn core_dijkstra<const TRACK: bool>(
                 if at(d) != cur {
                     continue; // improved into an earlier bucket since
                 }
-                let src = if TRACK { nearest[u as usize] } else { 0 };
-                for a in ch.arcs_of(u) {
-                    let v = a.head();
-                    let nd = d + a.w;
-                    if nd > bound {
-                        continue;
-                    }
-                    let dv = &mut dist[v as usize];
-                    if nd < *dv || (TRACK && nd == *dv && src < nearest[v as usize]) {
-                        if dv.is_infinite() {
-                            touched.push(v);
-                        }
-                        *dv = nd;
-                        if TRACK {
-                            nearest[v as usize] = src;
-                        }
-                        if !a.head_is_leaf() {
-                            buckets[at(nd) & mask].push(v);
-                            queued += 1;
-                        }
-                    }
-                }
+                relax_core::<TRACK>(ch, u, d, bound, dist, nearest, touched, |nd, v| {
+                    buckets[at(nd) & mask].push(v);
+                    queued += 1;
+                });
             }
             cur += 1;
         }
@@ -258,25 +240,42 @@ fn core_dijkstra<const TRACK: bool>(
         if d > dist[u as usize] {
             continue;
         }
-        let src = if TRACK { nearest[u as usize] } else { 0 };
-        for a in ch.arcs_of(u) {
-            let v = a.head();
-            let nd = d + a.w;
-            if nd > bound {
-                continue;
+        relax_core::<TRACK>(ch, u, d, bound, dist, nearest, touched, |nd, v| heap.push(Reverse(key(nd, v))));
+    }
+}
+
+/// Relaxes the arcs of core node `u`, settled at `d`: improves its neighbours within `bound` and
+/// hands each improved one that is not a dead end to `queue` (the bucket queue or the heap).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn relax_core<const TRACK: bool>(
+    ch: &Chains,
+    u: u32,
+    d: f32,
+    bound: f32,
+    dist: &mut [f32],
+    nearest: &mut [u32],
+    touched: &mut Vec<u32>,
+    mut queue: impl FnMut(f32, u32),
+) {
+    let src = if TRACK { nearest[u as usize] } else { 0 };
+    for a in ch.arcs_of(u) {
+        let v = a.head();
+        let nd = d + a.w;
+        if nd > bound {
+            continue;
+        }
+        let dv = &mut dist[v as usize];
+        if nd < *dv || (TRACK && nd == *dv && src < nearest[v as usize]) {
+            if dv.is_infinite() {
+                touched.push(v);
             }
-            let dv = &mut dist[v as usize];
-            if nd < *dv || (TRACK && nd == *dv && src < nearest[v as usize]) {
-                if dv.is_infinite() {
-                    touched.push(v);
-                }
-                *dv = nd;
-                if TRACK {
-                    nearest[v as usize] = src;
-                }
-                if !a.head_is_leaf() {
-                    heap.push(Reverse(key(nd, v)));
-                }
+            *dv = nd;
+            if TRACK {
+                nearest[v as usize] = src;
+            }
+            if !a.head_is_leaf() {
+                queue(nd, v);
             }
         }
     }
