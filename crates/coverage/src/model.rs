@@ -871,21 +871,7 @@ pub fn parse_multipolygon(text: &str) -> Option<Vec<Rings>> {
 
 /// Whether `[lon, lat]` is inside the polygons (even-odd over each polygon's rings).
 pub fn polygons_contain(polys: &[Rings], p: [f64; 2]) -> bool {
-    polys.iter().any(|rings| {
-        let mut inside = false;
-        for ring in rings {
-            let n = ring.len();
-            let mut j = n.saturating_sub(1);
-            for i in 0..n {
-                let (a, b) = (ring[i], ring[j]);
-                if (a[1] > p[1]) != (b[1] > p[1]) && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0] {
-                    inside = !inside;
-                }
-                j = i;
-            }
-        }
-        inside
-    })
+    polys.iter().any(|rings| rings.iter().filter(|r| walknet::ring_contains(r, p)).count() % 2 == 1)
 }
 
 /// The tiers a category is drawn at for one profile: the distinct distances of the rules naming

@@ -32,7 +32,8 @@ pub struct Polygon {
 /// The grid is capped at this many cells; larger areas get coarser cells.
 const MAX_CELLS: f64 = 2.0e7;
 
-fn ring_contains(ring: &[[f64; 2]], p: [f64; 2]) -> bool {
+/// Whether `[lon, lat]` (or a projected point) lies inside one ring, by the even-odd rule.
+pub fn ring_contains(ring: &[[f64; 2]], p: [f64; 2]) -> bool {
     let mut inside = false;
     let n = ring.len();
     if n < 3 {

@@ -49,7 +49,7 @@ mod snap;
 pub mod synthetic;
 
 pub use cover::{Cover, CoverSets, Pick, greedy_max_cover, naive_greedy_max_cover};
-pub use isochrone::{IsochroneOptions, Polygon, contains};
+pub use isochrone::{IsochroneOptions, Polygon, contains, ring_contains};
 pub use network::{BuildReport, EARTH_RADIUS_M, Edge, Network, Projection, Warning, haversine_m};
 pub use profile::{Direction, Profile};
 pub use route::{DistanceField, Searcher, Site};
