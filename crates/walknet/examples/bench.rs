@@ -163,13 +163,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!(
         "{{\"nodes\":{n},\"core_nodes\":{},\"edges\":{},\"tile\":{k},\"pbf_to_graph_ms\":{pbf_ms:.2},\"nearest_uncut_ms\":{uncut:.3},\"nearest_uncut_cpu_ms\":{uncut_cpu:.3},\"nearest_1000_ms\":{cut:.3},\"nearest_1000_cpu_ms\":{cut_cpu:.3},\
-\"share_within_1000\":{within_share:.4},\"coverage_2000_ms\":{cover_ms:.1},\"coverage_2000_cpu_ms\":{cover_cpu:.1},\"coverage_2000_2threads_ms\":{cover2_ms:.1},\"coverage_pairs\":{},\"coverage_stored\":{},\"greedy20_ms\":{greedy_ms:.2},\"greedy20_cpu_ms\":{greedy_cpu:.2},\
+\"share_within_1000\":{within_share:.4},\"coverage_2000_ms\":{cover_ms:.1},\"coverage_2000_cpu_ms\":{cover_cpu:.1},\"coverage_2000_2threads_ms\":{cover2_ms:.1},\"coverage_pairs\":{},\"coverage_stored\":{},\"coverage_stored_bytes\":{},\"greedy20_ms\":{greedy_ms:.2},\"greedy20_cpu_ms\":{greedy_cpu:.2},\
 \"greedy20_covered\":{},\"rtree_build_ms\":{tree_ms:.2},\"snap20k_ms\":{snap_ms:.2},\"snap20k_cpu_ms\":{snap_cpu:.2},\"pipeline_ms\":{pipeline_ms:.1},\
 \"pipeline_snapped\":{},\"pipeline_cells\":{},\"pipeline_tiers\":{:?},\"peak_rss_nearest_mb\":{rss_nearest:.1},\"peak_rss_mb\":{:.1}}}",
         net.core_node_count(),
         net.edge_count(),
         sets.pairs(),
         sets.stored(),
+        sets.stored_bytes(),
         cover.covered_weight,
         snaps.len(),
         cells.len(),

@@ -11,6 +11,9 @@
 //! met from the core nodes in that order. The public API stays in the network's node ids; the
 //! translation happens at the boundary (`core`, `core_id`).
 
+use std::sync::Arc as Shared;
+
+use crate::cover::BitOrder;
 use crate::network::Edge;
 
 pub(crate) const DIRECT: u32 = u32::MAX;
@@ -61,6 +64,9 @@ pub(crate) struct Chains {
     pub pos_of: Vec<u32>,
     /// How many buckets of the search queue the longest arc spans, plus two.
     pub arc_buckets: usize,
+    /// The numbering of nodes in coverage sets: core ids `0..core.len()`, then inner node at
+    /// chain position `p` as `core.len() + p`.
+    pub bit_order: Shared<BitOrder>,
 }
 
 /// Position along a Hilbert curve over a 2^16 × 2^16 grid.
@@ -232,6 +238,13 @@ impl Chains {
         ch.arc_buckets = if longest.is_finite() { (longest / crate::route::BUCKET_M) as usize + 2 } else { usize::MAX / 2 };
         ch.first = first;
         ch.arcs = packed;
+        let mut elem_of = order.clone();
+        elem_of.extend_from_slice(&ch.nodes);
+        let mut bit_of = vec![0u32; n];
+        for (b, &v) in elem_of.iter().enumerate() {
+            bit_of[v as usize] = b as u32;
+        }
+        ch.bit_order = Shared::new(BitOrder { bit_of, elem_of });
         ch.core = order;
         ch.core_id = core_id;
         ch

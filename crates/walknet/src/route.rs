@@ -4,7 +4,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::chains::{Chains, DIRECT};
-use crate::cover::CoverSets;
+use crate::cover::{Blocks, CoverSets, SetBuilder};
 use crate::network::{Csr, Network};
 use crate::snap::Snap;
 
@@ -490,7 +490,7 @@ impl Network {
         let order = self.spatial_order(sites);
         let threads = threads.clamp(1, sites.len().max(1));
         let chunk = order.len().div_ceil(threads).max(1);
-        let parts: Vec<Part> = if threads == 1 {
+        let parts: Vec<Blocks> = if threads == 1 {
             vec![self.coverage_chunk(sites, &order, bound_m)]
         } else {
             std::thread::scope(|scope| {
@@ -498,22 +498,21 @@ impl Network {
                 handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
             })
         };
-        let mut spans = vec![(0usize, 0usize); sites.len()];
-        let total: usize = parts.iter().map(|p| p.1.len()).sum();
-        let mut items: Vec<u32> = Vec::new();
-        for ((part_spans, it), idx) in parts.into_iter().zip(order.chunks(chunk)) {
-            let base = items.len();
-            for (&(a, b), &i) in part_spans.iter().zip(idx) {
-                spans[i as usize] = (a + base, b + base);
+        let mut all = Blocks { spans: vec![(0usize, 0usize); sites.len()], ..Blocks::default() };
+        for (part, idx) in parts.into_iter().zip(order.chunks(chunk)) {
+            let base = all.words.len();
+            for (&(a, b), &i) in part.spans.iter().zip(idx) {
+                all.spans[i as usize] = (a + base, b + base);
             }
             if base == 0 {
-                items = it; // the first part's list becomes the whole one, without a copy
-                items.reserve_exact(total - items.len());
+                (all.words, all.masks) = (part.words, part.masks); // the first part without a copy
             } else {
-                items.extend_from_slice(&it);
+                all.words.extend_from_slice(&part.words);
+                all.masks.extend_from_slice(&part.masks);
             }
+            all.stored += part.stored;
         }
-        CoverSets::from_spans(self.node_count(), spans, items)
+        CoverSets::from_blocks(self.node_count(), self.chains.as_ref().map(|c| c.bit_order.clone()), all)
     }
 
     /// Site indices in Hilbert order of the sites' positions, equal sites next to each other.
@@ -541,29 +540,26 @@ impl Network {
         order
     }
 
-    /// The sets of `sites[i]` for `i` in `order`, as ranges of one item list.
-    fn coverage_chunk(&self, sites: &[Site], order: &[u32], bound_m: f32) -> Part {
+    /// The sets of `sites[i]` for `i` in `order`, as ranges of one list of blocks.
+    fn coverage_chunk(&self, sites: &[Site], order: &[u32], bound_m: f32) -> Blocks {
         let mut s = self.searcher();
-        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(order.len());
-        let mut items = Vec::new();
+        let mut builder = SetBuilder::new(self.node_count());
+        let nc = self.chains.as_ref().map_or(0, |c| c.core_nodes() as u32);
+        let mut out = Blocks { spans: Vec::with_capacity(order.len()), ..Blocks::default() };
         for (k, &i) in order.iter().enumerate() {
             let site = &sites[i as usize];
-            if let Some(&last) = spans.last()
+            if let Some(&last) = out.spans.last()
                 && sites[order[k - 1] as usize] == *site
             {
-                spans.push(last); // the same site again: the same set
+                out.spans.push(last); // the same site again: the same set
                 continue;
             }
-            let start = items.len();
-            s.members(site, bound_m, &mut items);
-            spans.push((start, items.len()));
-            // Grow the list by the expected remainder rather than by doubling (and copying).
-            if items.capacity() - items.len() < items.len() - start {
-                let left = order.len() - k - 1;
-                items.reserve(items.len() / (k + 1) * left + (items.len() - start));
-            }
+            let start = out.words.len();
+            s.members_into(site, bound_m, &mut BitSink(&mut builder, nc));
+            out.stored += builder.drain_into(&mut out.words, &mut out.masks);
+            out.spans.push((start, out.words.len()));
         }
-        (spans, items)
+        out
     }
 
     /// For each site, the indices of the `demand` points within `bound_m` of it (ascending),
@@ -597,7 +593,6 @@ impl Network {
         let mut offsets = vec![0usize];
         let mut items: Vec<u32> = Vec::new();
         for (si, site) in sites.iter().enumerate() {
-            let start = items.len();
             s.run(site, bound_m);
             let own = match site {
                 Site::Snap(sn) => Some(*sn),
@@ -626,15 +621,63 @@ impl Network {
                     consider(d, &mut items, &s);
                 }
             }
-            items[start..].sort_unstable();
             offsets.push(items.len());
         }
-        CoverSets::from_raw(demand.len(), offsets, items)
+        CoverSets::from_lists(demand.len(), None, offsets.windows(2).map(|w| &items[w[0]..w[1]]))
     }
 }
 
-/// One thread's coverage sets: ranges of its item list, in its order of sites.
-type Part = (Vec<(usize, usize)>, Vec<u32>);
+/// Where [`Searcher::members_into`] puts a set: as node ids, or as bits of the network's
+/// [`crate::cover::BitOrder`] (core ids, then chain positions after the core).
+pub(crate) trait Sink {
+    /// A node of an uncontracted network.
+    fn node(&mut self, v: u32);
+    /// Core node `c` (core id).
+    fn core(&mut self, ch: &Chains, c: u32);
+    /// The inner nodes at chain positions `s..e` (one whole chain).
+    fn chain(&mut self, ch: &Chains, s: usize, e: usize);
+    /// The inner node at chain position `p`.
+    fn inner(&mut self, ch: &Chains, p: usize);
+}
+
+struct NodeSink<'a>(&'a mut Vec<u32>);
+
+impl Sink for NodeSink<'_> {
+    fn node(&mut self, v: u32) {
+        self.0.push(v);
+    }
+    fn core(&mut self, ch: &Chains, c: u32) {
+        self.0.push(ch.core[c as usize]);
+    }
+    fn chain(&mut self, ch: &Chains, s: usize, e: usize) {
+        self.0.extend_from_slice(&ch.nodes[s..e]);
+    }
+    fn inner(&mut self, ch: &Chains, p: usize) {
+        self.0.push(ch.nodes[p]);
+    }
+}
+
+/// Bits in the order of `Chains::bit_order` (node ids without chains).
+struct BitSink<'a>(&'a mut SetBuilder, u32);
+
+impl Sink for BitSink<'_> {
+    #[inline(always)]
+    fn node(&mut self, v: u32) {
+        self.0.insert(v);
+    }
+    #[inline(always)]
+    fn core(&mut self, _: &Chains, c: u32) {
+        self.0.insert(c);
+    }
+    #[inline(always)]
+    fn chain(&mut self, _: &Chains, s: usize, e: usize) {
+        self.0.insert_range(self.1 + s as u32, self.1 + e as u32);
+    }
+    #[inline(always)]
+    fn inner(&mut self, _: &Chains, p: usize) {
+        self.0.insert(self.1 + p as u32);
+    }
+}
 
 /// See [`Network::searcher`].
 pub struct Searcher<'a> {
@@ -674,8 +717,15 @@ impl Searcher<'_> {
     /// distances of chain nodes: a chain whose farthest point from the site is within the bound
     /// is copied whole. Used for coverage sets, where only membership matters.
     pub fn members(&mut self, site: &Site, bound_m: f32, out: &mut Vec<u32>) {
+        self.members_into(site, bound_m, &mut NodeSink(out));
+    }
+
+    /// [`Searcher::members`] into any [`Sink`].
+    pub(crate) fn members_into<S: Sink>(&mut self, site: &Site, bound_m: f32, out: &mut S) {
         let Some(ch) = &self.net.chains else {
-            out.extend_from_slice(self.run(site, bound_m));
+            for &v in self.run(site, bound_m) {
+                out.node(v);
+            }
             return;
         };
         self.reset();
@@ -691,7 +741,9 @@ impl Searcher<'_> {
         // A ball holding much of the network (a small town): sweep all chains in memory order
         // rather than following the reached nodes' arcs.
         if self.ctouched.len() * 2 > ch.len.len() {
-            out.extend(self.ctouched.iter().map(|&c| ch.core[c as usize]));
+            for &c in &self.ctouched {
+                out.core(ch, c);
+            }
             for (c, &(first, last)) in ch.ends.iter().enumerate() {
                 let (du, dw) = (dist[first as usize], dist[last as usize]);
                 if (du.is_infinite() && dw.is_infinite()) || (any_inner && special(c as u32)) {
@@ -700,32 +752,32 @@ impl Searcher<'_> {
                 let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
                 let len = ch.len[c];
                 if (du + dw + len) / 2.0 <= bound {
-                    out.extend_from_slice(&ch.nodes[s..e]);
+                    out.chain(ch, s, e);
                 } else if dw.is_infinite() {
                     for p in s..e {
                         if du + ch.off[p] > bound {
                             break;
                         }
-                        out.push(ch.nodes[p]);
+                        out.inner(ch, p);
                     }
                 } else if du.is_infinite() {
                     for p in (s..e).rev() {
                         if dw + (len - ch.off[p]) > bound {
                             break;
                         }
-                        out.push(ch.nodes[p]);
+                        out.inner(ch, p);
                     }
                 } else {
                     for p in s..e {
                         if (du + ch.off[p]).min(dw + (len - ch.off[p])) <= bound {
-                            out.push(ch.nodes[p]);
+                            out.inner(ch, p);
                         }
                     }
                 }
             }
         } else {
             for &cu in &self.ctouched {
-                out.push(ch.core[cu as usize]);
+                out.core(ch, cu);
                 let du = dist[cu as usize];
                 for a in ch.arcs_of(cu) {
                     let tag = a.tag;
@@ -740,11 +792,11 @@ impl Searcher<'_> {
                         let dw = dist[last as usize];
                         if dw.is_finite() {
                             if (du + dw + len) / 2.0 <= bound {
-                                out.extend_from_slice(&ch.nodes[s..e]);
+                                out.chain(ch, s, e);
                             } else {
                                 for p in s..e {
                                     if (du + ch.off[p]).min(dw + (len - ch.off[p])) <= bound {
-                                        out.push(ch.nodes[p]);
+                                        out.inner(ch, p);
                                     }
                                 }
                             }
@@ -753,7 +805,7 @@ impl Searcher<'_> {
                                 if du + ch.off[p] > bound {
                                     break;
                                 }
-                                out.push(ch.nodes[p]);
+                                out.inner(ch, p);
                             }
                         }
                     } else if dist[first as usize].is_infinite() {
@@ -761,7 +813,7 @@ impl Searcher<'_> {
                             if du + (len - ch.off[p]) > bound {
                                 break;
                             }
-                            out.push(ch.nodes[p]);
+                            out.inner(ch, p);
                         }
                     }
                 }
@@ -788,7 +840,7 @@ impl Searcher<'_> {
                     }
                 }
                 if d <= bound {
-                    out.push(ch.nodes[p]);
+                    out.inner(ch, p);
                 }
             }
         }

@@ -308,7 +308,7 @@ proptest! {
             let mut cov = already.clone();
             for s in 0..nsets {
                 if mask & (1 << s) != 0 {
-                    for &x in sets.set(s) {
+                    for x in sets.set(s) {
                         cov[x as usize] = true;
                     }
                 }
@@ -325,6 +325,67 @@ proptest! {
 
     /// Every node within the bound lies inside the isochrone; every node far from all reached
     /// road lies outside it.
+    /// The compact sets (64-bit blocks over a numbering of the elements) expand to exactly the
+    /// plain lists, deduplicated, whatever the numbering; and greedy on them (lazy and naive)
+    /// picks what the textbook greedy over the plain lists picks.
+    #[test]
+    fn compact_sets_expand_to_the_lists_and_greedy_equals_the_textbook_one(seed in any::<u64>()) {
+        let mut rng = Rng(seed);
+        let universe = 1 + rng.below(300) as usize;
+        let nsets = 1 + rng.below(12) as usize;
+        let lists: Vec<Vec<u32>> = (0..nsets)
+            .map(|_| {
+                // Runs of consecutive elements (like whole chains) and scattered ones.
+                let mut l = Vec::new();
+                for _ in 0..rng.below(6) {
+                    let a = rng.below(universe as u64) as u32;
+                    let b = (a + rng.below(140) as u32).min(universe as u32);
+                    l.extend(a..b);
+                }
+                l.extend((0..rng.below(20)).map(|_| rng.below(universe as u64) as u32));
+                l
+            })
+            .collect();
+        let mut perm: Vec<u32> = (0..universe as u32).collect();
+        for i in (1..universe).rev() {
+            perm.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let mut bit_of = vec![0u32; universe];
+        for (b, &x) in perm.iter().enumerate() {
+            bit_of[x as usize] = b as u32;
+        }
+        let order = std::sync::Arc::new(crate::cover::BitOrder { bit_of, elem_of: perm });
+        let plain = CoverSets::new(universe, &lists).expect("valid sets");
+        let shuffled = CoverSets::from_lists(universe, Some(order), lists.iter().map(|l| l.as_slice()));
+        let mut pairs = 0;
+        for (i, l) in lists.iter().enumerate() {
+            let mut want = l.clone();
+            want.sort_unstable();
+            want.dedup();
+            pairs += want.len();
+            prop_assert_eq!(&plain.set(i), &want);
+            prop_assert_eq!(&shuffled.set(i), &want);
+            for x in 0..universe as u32 {
+                prop_assert_eq!(shuffled.contains(i, x), want.binary_search(&x).is_ok());
+            }
+        }
+        prop_assert_eq!(plain.pairs(), pairs);
+        prop_assert_eq!(shuffled.pairs(), pairs);
+        prop_assert_eq!(&plain, &shuffled);
+        let unit = rng.below(2) == 0;
+        let weights: Vec<f64> = (0..universe).map(|_| if unit { 1.0 } else { rng.below(5) as f64 }).collect();
+        let already: Vec<bool> = (0..universe).map(|_| rng.below(4) == 0).collect();
+        let k = 1 + rng.below(5) as usize;
+        let want = textbook_greedy(&lists, &weights, k, &already);
+        for sets in [&plain, &shuffled] {
+            let lazy = greedy_max_cover(sets, &weights, k, Some(&already)).expect("lazy");
+            let naive = naive_greedy_max_cover(sets, &weights, k, Some(&already)).expect("naive");
+            prop_assert_eq!(&lazy, &naive);
+            prop_assert_eq!(&lazy.picks, &want.0);
+            prop_assert_eq!(&lazy.covered, &want.1);
+        }
+    }
+
     #[test]
     fn isochrone_contains_reached_and_excludes_far_nodes(seed in any::<u64>(), oneway in any::<bool>()) {
         let mut rng = Rng(seed);
@@ -402,6 +463,38 @@ proptest! {
         let end = cut.index(bytes.len());
         let _ = Network::from_pbf(std::io::Cursor::new(&bytes[..end]), Profile::Bicycle);
     }
+}
+
+/// The textbook greedy over plain lists (every gain recomputed every round, ties to the lower
+/// index): the picks and the covered elements.
+fn textbook_greedy(lists: &[Vec<u32>], weights: &[f64], k: usize, already: &[bool]) -> (Vec<Pick>, Vec<bool>) {
+    let mut covered = already.to_vec();
+    let mut picks: Vec<Pick> = Vec::new();
+    while picks.len() < k {
+        let mut best: Option<(f64, usize)> = None;
+        for (i, l) in lists.iter().enumerate() {
+            if picks.iter().any(|p| p.set as usize == i) {
+                continue;
+            }
+            let mut seen = l.clone();
+            seen.sort_unstable();
+            seen.dedup();
+            let g: f64 = seen.iter().filter(|&&x| !covered[x as usize]).map(|&x| weights[x as usize]).sum();
+            if best.is_none_or(|(bg, _)| g > bg) {
+                best = Some((g, i));
+            }
+        }
+        match best {
+            Some((g, i)) if g > 0.0 => {
+                for &x in &lists[i] {
+                    covered[x as usize] = true;
+                }
+                picks.push(Pick { set: i as u32, gain: g });
+            }
+            _ => break,
+        }
+    }
+    (picks, covered)
 }
 
 fn seg_dist(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
@@ -739,9 +832,15 @@ proptest! {
         // site, in the order of a search of that site alone.
         prop_assert_eq!(sets.pairs(), (0..sets.len()).map(|i| sets.set(i).len()).sum::<usize>());
         prop_assert!(sets.stored() <= sets.pairs());
+        let mut plain_searcher = net.searcher();
         for (i, site) in cand_sites.iter().enumerate() {
             let alone = net.coverage(std::slice::from_ref(site), bound);
             prop_assert_eq!(alone.set(0), sets.set(i));
+            // The compact set holds exactly the nodes of the plain member list.
+            let mut plain = Vec::new();
+            plain_searcher.members(site, bound, &mut plain);
+            plain.sort_unstable();
+            prop_assert_eq!(&plain, &sets.set(i));
         }
         // One workspace used alternately for members and full runs gives what fresh ones give.
         let mut shared = net.searcher();

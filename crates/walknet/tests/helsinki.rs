@@ -167,6 +167,14 @@ fn helsinki_greedy_siting_over_2000_candidates() {
     let cands: Vec<Site> = pick(&comp, 2000, 7).into_iter().map(Site::Node).collect();
     let sets = net.coverage(&cands, 1000.0);
     assert_eq!(sets.len(), 2000);
+    // The compact sets hold exactly the nodes of the plain member lists.
+    let mut searcher = net.searcher();
+    for (i, c) in cands.iter().enumerate().step_by(40) {
+        let mut plain = Vec::new();
+        searcher.members(c, 1000.0, &mut plain);
+        plain.sort_unstable();
+        assert_eq!(plain, sets.set(i), "candidate {i}");
+    }
     let existing: Vec<Site> = pick(&comp, 5, 42).into_iter().map(Site::Node).collect();
     let field = net.nearest_facility(&existing, 300.0);
     let already: Vec<bool> = field.dist.iter().map(|d| d.is_finite()).collect();
