@@ -132,6 +132,15 @@ impl CoverSets {
         CoverSets { universe, order, spans: b.spans, words: b.words, masks: b.masks, pairs, stored: b.stored }
     }
 
+    /// One set, from what `b` holds (which is cleared).
+    #[cfg(test)]
+    pub(crate) fn from_builder(universe: usize, order: Option<Arc<BitOrder>>, b: &mut SetBuilder) -> CoverSets {
+        let mut out = Blocks::default();
+        out.stored = b.drain_into(&mut out.words, &mut out.masks);
+        out.spans.push((0, out.words.len()));
+        CoverSets::from_blocks(universe, order, out)
+    }
+
     /// Builds sets from lists; elements must be below `universe`.
     pub fn new(universe: usize, lists: &[Vec<u32>]) -> Result<CoverSets, WalknetError> {
         for l in lists {

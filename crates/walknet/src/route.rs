@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::chains::{Chains, DIRECT};
+use crate::chains::{Arc, Chains, DIRECT};
 use crate::cover::{Blocks, CoverSets, SetBuilder};
 use crate::network::{Csr, Network};
 use crate::snap::Snap;
@@ -192,6 +192,7 @@ pub(crate) const BUCKET_M: f32 = 4.0;
 /// labels are exact whatever the bucket width: a node's shortest-path predecessor has a
 /// smaller or equal label, so it lies in an earlier bucket (final) or in the same one, where it
 /// is rescanned after its last improvement.
+#[allow(clippy::too_many_arguments)]
 fn core_dijkstra<const TRACK: bool>(
     ch: &Chains,
     bound: f32,
@@ -200,6 +201,7 @@ fn core_dijkstra<const TRACK: bool>(
     touched: &mut Vec<u32>,
     heap: &mut BinaryHeap<Reverse<u64>>,
     buckets: &mut [Vec<u32>],
+    vis: &mut impl ArcVisit,
 ) {
     let inv = 1.0 / BUCKET_M;
     let at = |d: f32| (d * inv) as usize;
@@ -225,7 +227,7 @@ fn core_dijkstra<const TRACK: bool>(
                 if at(d) != cur {
                     continue; // improved into an earlier bucket since
                 }
-                relax_core::<TRACK>(ch, u, d, bound, dist, nearest, touched, |nd, v| {
+                relax_core::<TRACK>(ch, u, d, bound, dist, nearest, touched, vis, |nd, v| {
                     buckets[at(nd) & mask].push(v);
                     queued += 1;
                 });
@@ -240,7 +242,45 @@ fn core_dijkstra<const TRACK: bool>(
         if d > dist[u as usize] {
             continue;
         }
-        relax_core::<TRACK>(ch, u, d, bound, dist, nearest, touched, |nd, v| heap.push(Reverse(key(nd, v))));
+        relax_core::<TRACK>(ch, u, d, bound, dist, nearest, touched, vis, |nd, v| heap.push(Reverse(key(nd, v))));
+    }
+}
+
+/// Called by the core search for every arc of every scanned node, before the arc is relaxed.
+pub(crate) trait ArcVisit {
+    fn arc(&mut self, u: u32, d: f32, a: &Arc);
+}
+
+impl ArcVisit for () {
+    #[inline(always)]
+    fn arc(&mut self, _: u32, _: f32, _: &Arc) {}
+}
+
+/// For a coverage set: a chain that lies within the bound from the scanned end (the end's label
+/// plus the chain's length) goes into the set as a whole bit range at once, as the search scans
+/// its end; any other chain leaving a scanned node is noted, to be decided from both ends' final
+/// labels after the search. Bits are idempotent, so a chain seen from both ends or from a node
+/// scanned twice costs only the repeat.
+struct ChainVisit<'a> {
+    ch: &'a Chains,
+    bound: f32,
+    nc: u32,
+    out: &'a mut SetBuilder,
+    partial: &'a mut Vec<(u32, u32)>,
+}
+
+impl ArcVisit for ChainVisit<'_> {
+    #[inline(always)]
+    fn arc(&mut self, u: u32, d: f32, a: &Arc) {
+        if a.tag == DIRECT {
+            return;
+        }
+        if d + a.w <= self.bound {
+            let c = (a.tag / 2) as usize;
+            self.out.insert_range(self.nc + self.ch.start[c], self.nc + self.ch.start[c + 1]);
+        } else {
+            self.partial.push((u, a.tag));
+        }
     }
 }
 
@@ -256,10 +296,12 @@ fn relax_core<const TRACK: bool>(
     dist: &mut [f32],
     nearest: &mut [u32],
     touched: &mut Vec<u32>,
+    vis: &mut impl ArcVisit,
     mut queue: impl FnMut(f32, u32),
 ) {
     let src = if TRACK { nearest[u as usize] } else { 0 };
     for a in ch.arcs_of(u) {
+        vis.arc(u, d, a);
         let v = a.head();
         let nd = d + a.w;
         if nd > bound {
@@ -436,7 +478,7 @@ impl Network {
         on_edge.sort_by(|x, y| x.0.cmp(&y.0).then(x.3.cmp(&y.3)));
         match &self.chains {
             Some(ch) => {
-                core_dijkstra::<true>(ch, bound_m, &mut s.cdist, &mut s.cnear, &mut s.ctouched, &mut s.heap, &mut s.buckets);
+                core_dijkstra::<true>(ch, bound_m, &mut s.cdist, &mut s.cnear, &mut s.ctouched, &mut s.heap, &mut s.buckets, &mut ());
                 fill_field(ch, bound_m, &s.cdist, &s.cnear, &mut s.dist, &mut s.nearest, &s.inner);
             }
             None => s.search(bound_m),
@@ -462,6 +504,9 @@ impl Network {
             buckets: vec![Vec::new(); self.chains.as_ref().map_or(0, |c| (c.arc_buckets + 64).next_power_of_two())],
             seeds: Vec::with_capacity(2),
             inner: Vec::new(),
+            partial: Vec::new(),
+            last_reached: 0,
+            force_sweep: None,
         }
     }
 
@@ -544,7 +589,6 @@ impl Network {
     fn coverage_chunk(&self, sites: &[Site], order: &[u32], bound_m: f32) -> Blocks {
         let mut s = self.searcher();
         let mut builder = SetBuilder::new(self.node_count());
-        let nc = self.chains.as_ref().map_or(0, |c| c.core_nodes() as u32);
         let mut out = Blocks { spans: Vec::with_capacity(order.len()), ..Blocks::default() };
         for (k, &i) in order.iter().enumerate() {
             let site = &sites[i as usize];
@@ -555,7 +599,7 @@ impl Network {
                 continue;
             }
             let start = out.words.len();
-            s.members_into(site, bound_m, &mut BitSink(&mut builder, nc));
+            s.members_bits(site, bound_m, &mut builder);
             out.stored += builder.drain_into(&mut out.words, &mut out.masks);
             out.spans.push((start, out.words.len()));
         }
@@ -627,8 +671,7 @@ impl Network {
     }
 }
 
-/// Where [`Searcher::members_into`] puts a set: as node ids, or as bits of the network's
-/// [`crate::cover::BitOrder`] (core ids, then chain positions after the core).
+/// Where [`Searcher::members_into`] puts a set's nodes.
 pub(crate) trait Sink {
     /// A node of an uncontracted network.
     fn node(&mut self, v: u32);
@@ -657,28 +700,6 @@ impl Sink for NodeSink<'_> {
     }
 }
 
-/// Bits in the order of `Chains::bit_order` (node ids without chains).
-struct BitSink<'a>(&'a mut SetBuilder, u32);
-
-impl Sink for BitSink<'_> {
-    #[inline(always)]
-    fn node(&mut self, v: u32) {
-        self.0.insert(v);
-    }
-    #[inline(always)]
-    fn core(&mut self, _: &Chains, c: u32) {
-        self.0.insert(c);
-    }
-    #[inline(always)]
-    fn chain(&mut self, _: &Chains, s: usize, e: usize) {
-        self.0.insert_range(self.1 + s as u32, self.1 + e as u32);
-    }
-    #[inline(always)]
-    fn inner(&mut self, _: &Chains, p: usize) {
-        self.0.insert(self.1 + p as u32);
-    }
-}
-
 /// See [`Network::searcher`].
 pub struct Searcher<'a> {
     net: &'a Network,
@@ -701,6 +722,12 @@ pub struct Searcher<'a> {
     seeds: Vec<(u32, f32)>,
     /// Seeds on inner chain nodes: node, distance, site.
     inner: Vec<(u32, f32, u32)>,
+    /// Chains left for after the search by [`Searcher::members_bits`]: scanned end, arc tag.
+    partial: Vec<(u32, u32)>,
+    /// Core nodes the last [`Searcher::members_bits`] reached.
+    last_reached: usize,
+    /// Tests: force (or forbid) the chain sweep of [`Searcher::members_bits`].
+    pub(crate) force_sweep: Option<bool>,
 }
 
 impl Searcher<'_> {
@@ -732,7 +759,7 @@ impl Searcher<'_> {
         self.add_site(site, 0, bound_m);
         // Only the seeds (the first entries of `ctouched`) get a site label in this search.
         self.cnear_written = self.ctouched.len();
-        core_dijkstra::<false>(ch, bound_m, &mut self.cdist, &mut self.cnear, &mut self.ctouched, &mut self.heap, &mut self.buckets);
+        core_dijkstra::<false>(ch, bound_m, &mut self.cdist, &mut self.cnear, &mut self.ctouched, &mut self.heap, &mut self.buckets, &mut ());
         let bound = bound_m;
         let dist = &self.cdist;
         // Chains holding a seed are done separately (paths inside the chain count too).
@@ -846,6 +873,130 @@ impl Searcher<'_> {
         }
     }
 
+    /// [`Searcher::members`] as bits of the network's [`crate::cover::BitOrder`] (core ids, then
+    /// chain positions after the core): whole chains are decided during the search (see
+    /// [`ChainVisit`]), so no pass over the reached nodes' arcs is needed afterwards.
+    pub(crate) fn members_bits(&mut self, site: &Site, bound_m: f32, out: &mut SetBuilder) {
+        let Some(ch) = &self.net.chains else {
+            for &v in self.run(site, bound_m) {
+                out.insert(v);
+            }
+            return;
+        };
+        self.reset();
+        self.add_site(site, 0, bound_m);
+        // Only the seeds (the first entries of `ctouched`) get a site label in this search.
+        self.cnear_written = self.ctouched.len();
+        let (bound, nc) = (bound_m, ch.core_nodes() as u32);
+        // When the last ball held much of the network (a small town), this one likely does too:
+        // then sweeping all chains in memory order after the search is cheaper than deciding
+        // each chain as the search meets it (from both ends). Both give the same set.
+        let sweep = self.force_sweep.unwrap_or(self.last_reached * 2 > ch.len.len());
+        if sweep {
+            core_dijkstra::<false>(ch, bound, &mut self.cdist, &mut self.cnear, &mut self.ctouched, &mut self.heap, &mut self.buckets, &mut ());
+        } else {
+            let mut vis = ChainVisit { ch, bound, nc, out: &mut *out, partial: &mut self.partial };
+            core_dijkstra::<false>(ch, bound, &mut self.cdist, &mut self.cnear, &mut self.ctouched, &mut self.heap, &mut self.buckets, &mut vis);
+        }
+        self.last_reached = self.ctouched.len();
+        let dist = &self.cdist;
+        for &c in &self.ctouched {
+            out.insert(c);
+        }
+        if sweep {
+            for (c, &(first, last)) in ch.ends.iter().enumerate() {
+                let (du, dw) = (dist[first as usize], dist[last as usize]);
+                if du.is_infinite() && dw.is_infinite() {
+                    continue;
+                }
+                let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
+                let len = ch.len[c];
+                if (du + dw + len) / 2.0 <= bound {
+                    out.insert_range(nc + s as u32, nc + e as u32);
+                } else if dw.is_infinite() {
+                    for p in s..e {
+                        if du + ch.off[p] > bound {
+                            break;
+                        }
+                        out.insert(nc + p as u32);
+                    }
+                } else if du.is_infinite() {
+                    for p in (s..e).rev() {
+                        if dw + (len - ch.off[p]) > bound {
+                            break;
+                        }
+                        out.insert(nc + p as u32);
+                    }
+                } else {
+                    for p in s..e {
+                        if (du + ch.off[p]).min(dw + (len - ch.off[p])) <= bound {
+                            out.insert(nc + p as u32);
+                        }
+                    }
+                }
+            }
+        }
+        for &(u, tag) in &self.partial {
+            let c = (tag / 2) as usize;
+            let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
+            let len = ch.len[c];
+            let (first, last) = ch.ends[c];
+            let (df, dl) = (dist[first as usize], dist[last as usize]);
+            let du = dist[u as usize];
+            if df.is_finite() && dl.is_finite() {
+                if (df + dl + len) / 2.0 <= bound {
+                    out.insert_range(nc + s as u32, nc + e as u32);
+                } else {
+                    for p in s..e {
+                        if (df + ch.off[p]).min(dl + (len - ch.off[p])) <= bound {
+                            out.insert(nc + p as u32);
+                        }
+                    }
+                }
+            } else if tag & 1 == 0 {
+                for p in s..e {
+                    if du + ch.off[p] > bound {
+                        break;
+                    }
+                    out.insert(nc + p as u32);
+                }
+            } else {
+                for p in (s..e).rev() {
+                    if du + (len - ch.off[p]) > bound {
+                        break;
+                    }
+                    out.insert(nc + p as u32);
+                }
+            }
+        }
+        if self.inner.is_empty() {
+            return;
+        }
+        // Chains holding a seed: paths inside the chain count too.
+        let mut seeded: Vec<u32> = self.inner.iter().map(|&(x, _, _)| ch.chain_of[x as usize]).collect();
+        seeded.sort_unstable();
+        seeded.dedup();
+        for c in seeded {
+            let c = c as usize;
+            let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
+            let len = ch.len[c];
+            let (first, last) = ch.ends[c];
+            let (du, dw) = (dist[first as usize], dist[last as usize]);
+            for p in s..e {
+                let off = ch.off[p];
+                let mut d = (du + off).min(dw + (len - off));
+                for &(y, d0, _) in &self.inner {
+                    if ch.chain_of[y as usize] as usize == c {
+                        d = d.min(d0 + (off - ch.off[ch.pos_of[y as usize] as usize]).abs());
+                    }
+                }
+                if d <= bound {
+                    out.insert(nc + p as u32);
+                }
+            }
+        }
+    }
+
     fn reset(&mut self) {
         for &v in &self.touched {
             self.dist[v as usize] = f32::INFINITY;
@@ -861,6 +1012,7 @@ impl Searcher<'_> {
         self.touched.clear();
         self.ctouched.clear();
         self.inner.clear();
+        self.partial.clear();
         self.heap.clear();
     }
 
@@ -907,7 +1059,7 @@ impl Searcher<'_> {
     fn search(&mut self, bound: f32) {
         match &self.net.chains {
             Some(ch) => {
-                core_dijkstra::<true>(ch, bound, &mut self.cdist, &mut self.cnear, &mut self.ctouched, &mut self.heap, &mut self.buckets);
+                core_dijkstra::<true>(ch, bound, &mut self.cdist, &mut self.cnear, &mut self.ctouched, &mut self.heap, &mut self.buckets, &mut ());
                 self.cnear_written = self.ctouched.len();
                 expand(ch, bound, &self.cdist, &self.cnear, &self.ctouched, &mut self.dist, &mut self.nearest, &mut self.touched, &self.inner);
             }

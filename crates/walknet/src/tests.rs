@@ -836,11 +836,20 @@ proptest! {
         for (i, site) in cand_sites.iter().enumerate() {
             let alone = net.coverage(std::slice::from_ref(site), bound);
             prop_assert_eq!(alone.set(0), sets.set(i));
-            // The compact set holds exactly the nodes of the plain member list.
+            // The compact set holds exactly the nodes of the plain member list, whether its
+            // chains are decided during the search or swept after it.
             let mut plain = Vec::new();
             plain_searcher.members(site, bound, &mut plain);
             plain.sort_unstable();
             prop_assert_eq!(&plain, &sets.set(i));
+            for sweep in [false, true] {
+                let mut b = crate::cover::SetBuilder::new(n);
+                plain_searcher.force_sweep = Some(sweep);
+                plain_searcher.members_bits(site, bound, &mut b);
+                plain_searcher.force_sweep = None;
+                let one = CoverSets::from_builder(n, net.chains.as_ref().map(|c| c.bit_order.clone()), &mut b);
+                prop_assert_eq!(&plain, &one.set(0), "sweep {}", sweep);
+            }
         }
         // One workspace used alternately for members and full runs gives what fresh ones give.
         let mut shared = net.searcher();
