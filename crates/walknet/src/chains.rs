@@ -30,16 +30,13 @@ impl Arc {
     }
 }
 
-/// One arc of the core graph, packed so that a relaxation reads one cache line.
+/// One arc of the core graph, packed in 8 bytes for the search (its chain is in `Chains::tags`).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct Arc {
     /// Core id of the head, with `LEAF` set when the head has no other arc (a dead end, which
     /// a search labels but need not scan: its one arc leads back).
     pub to: u32,
     pub w: f32,
-    /// `DIRECT`, or `chain * 2 + 0` when the arc leaves from the chain's first end and
-    /// `chain * 2 + 1` when it leaves from its last end.
-    pub tag: u32,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -47,6 +44,9 @@ pub(crate) struct Chains {
     /// Core adjacency in core ids: arcs of core node `c` are `arcs[first[c]..first[c + 1]]`.
     pub first: Vec<u32>,
     pub arcs: Vec<Arc>,
+    /// Parallel to `arcs`: `DIRECT`, or `chain * 2 + 0` when the arc leaves from the chain's
+    /// first end and `chain * 2 + 1` when it leaves from its last end.
+    pub tags: Vec<u32>,
     /// Core id → node id, and node id → core id (`u32::MAX` for inner nodes).
     pub core: Vec<u32>,
     pub core_id: Vec<u32>,
@@ -227,17 +227,20 @@ impl Chains {
         }
         let mut fill = first.clone();
         let mut packed = vec![Arc::default(); arcs.len()];
+        let mut tags = vec![DIRECT; arcs.len()];
         // Core ids must leave the top bit free for the leaf flag; beyond that, no flags.
         let flags = nc < LEAF as usize;
         for (u, v, w, t) in arcs {
             let leaf = flags && first[v as usize + 1] - first[v as usize] == 1;
-            packed[fill[u as usize] as usize] = Arc { to: if leaf { v | LEAF } else { v }, w, tag: t };
+            packed[fill[u as usize] as usize] = Arc { to: if leaf { v | LEAF } else { v }, w };
+            tags[fill[u as usize] as usize] = t;
             fill[u as usize] += 1;
         }
         let longest = packed.iter().map(|a| a.w).fold(0.0f32, f32::max);
         ch.arc_buckets = if longest.is_finite() { (longest / crate::route::BUCKET_M) as usize + 2 } else { usize::MAX / 2 };
         ch.first = first;
         ch.arcs = packed;
+        ch.tags = tags;
         let mut elem_of = order.clone();
         elem_of.extend_from_slice(&ch.nodes);
         let mut bit_of = vec![0u32; n];
@@ -255,9 +258,10 @@ impl Chains {
         self.core.len()
     }
 
-    /// Arcs of core node `c`.
+    /// Arcs of core node `c` with their tags.
     #[inline]
-    pub fn arcs_of(&self, c: u32) -> &[Arc] {
-        &self.arcs[self.first[c as usize] as usize..self.first[c as usize + 1] as usize]
+    pub fn tagged_arcs_of(&self, c: u32) -> impl Iterator<Item = (&Arc, u32)> {
+        let r = self.first[c as usize] as usize..self.first[c as usize + 1] as usize;
+        self.arcs[r.clone()].iter().zip(self.tags[r].iter().copied())
     }
 }

@@ -248,12 +248,12 @@ fn core_dijkstra<const TRACK: bool>(
 
 /// Called by the core search for every arc of every scanned node, before the arc is relaxed.
 pub(crate) trait ArcVisit {
-    fn arc(&mut self, u: u32, d: f32, a: &Arc);
+    fn arc(&mut self, u: u32, d: f32, a: &Arc, tag: u32);
 }
 
 impl ArcVisit for () {
     #[inline(always)]
-    fn arc(&mut self, _: u32, _: f32, _: &Arc) {}
+    fn arc(&mut self, _: u32, _: f32, _: &Arc, _: u32) {}
 }
 
 /// For a coverage set: a chain that lies within the bound from the scanned end (the end's label
@@ -271,15 +271,15 @@ struct ChainVisit<'a> {
 
 impl ArcVisit for ChainVisit<'_> {
     #[inline(always)]
-    fn arc(&mut self, u: u32, d: f32, a: &Arc) {
-        if a.tag == DIRECT {
+    fn arc(&mut self, u: u32, d: f32, a: &Arc, tag: u32) {
+        if tag == DIRECT {
             return;
         }
         if d + a.w <= self.bound {
-            let c = (a.tag / 2) as usize;
+            let c = (tag / 2) as usize;
             self.out.insert_range(self.nc + self.ch.start[c], self.nc + self.ch.start[c + 1]);
         } else {
-            self.partial.push((u, a.tag));
+            self.partial.push((u, tag));
         }
     }
 }
@@ -300,8 +300,8 @@ fn relax_core<const TRACK: bool>(
     mut queue: impl FnMut(f32, u32),
 ) {
     let src = if TRACK { nearest[u as usize] } else { 0 };
-    for a in ch.arcs_of(u) {
-        vis.arc(u, d, a);
+    for (a, tag) in ch.tagged_arcs_of(u) {
+        vis.arc(u, d, a, tag);
         let v = a.head();
         let nd = d + a.w;
         if nd > bound {
@@ -345,8 +345,7 @@ fn expand(
     }
     for &cu in ctouched {
         let (du, su) = (cdist[cu as usize], cnear[cu as usize]);
-        for a in ch.arcs_of(cu) {
-            let tag = a.tag;
+        for (_, tag) in ch.tagged_arcs_of(cu) {
             if tag == DIRECT {
                 continue;
             }
@@ -806,8 +805,7 @@ impl Searcher<'_> {
             for &cu in &self.ctouched {
                 out.core(ch, cu);
                 let du = dist[cu as usize];
-                for a in ch.arcs_of(cu) {
-                    let tag = a.tag;
+                for (_, tag) in ch.tagged_arcs_of(cu) {
                     if tag == DIRECT || (any_inner && special(tag / 2)) {
                         continue;
                     }
