@@ -666,7 +666,16 @@ impl Network {
             }
             offsets.push(items.len());
         }
-        CoverSets::from_lists(demand.len(), None, offsets.windows(2).map(|w| &items[w[0]..w[1]]))
+        // Bits in Hilbert order of the points, so that a set of nearby buildings is a few words.
+        let keys = crate::chains::hilbert_keys(demand.iter().map(|p| p.point));
+        let mut elem_of: Vec<u32> = (0..demand.len() as u32).collect();
+        elem_of.sort_unstable_by_key(|&i| (keys[i as usize], i));
+        let mut bit_of = vec![0u32; demand.len()];
+        for (b, &i) in elem_of.iter().enumerate() {
+            bit_of[i as usize] = b as u32;
+        }
+        let order = std::sync::Arc::new(crate::cover::BitOrder { bit_of, elem_of });
+        CoverSets::from_lists(demand.len(), Some(order), offsets.windows(2).map(|w| &items[w[0]..w[1]]))
     }
 }
 
