@@ -360,7 +360,10 @@ impl Db {
                 // 64 MiB of page cache per connection: imports touch several indexes at random.
                 .pragma("cache_size", "-65536")
                 .pragma("temp_store", "memory");
-            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+            // No ping before handing out a connection: a SQLite connection is a file handle in this
+            // process and cannot go stale, and the ping is one more round trip to the
+            // connection's worker thread on every query.
+            let pool = SqlitePoolOptions::new().max_connections(8).test_before_acquire(false).connect_with(opts).await?;
             let db = Db::Sqlite(SqliteDb { pool, writer: Default::default(), group: Default::default(), group_stats: Default::default() });
             db.verify_sqlite().await?;
             Ok(db)
