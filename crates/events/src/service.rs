@@ -186,18 +186,27 @@ pub async fn report_as(p: &Platform, actor: &Actor, reporter: Option<&str>, scop
         };
         same_report_hash(r.type_code.trim(), r.unit.trim(), r.description.trim(), lon, lat)
     };
-    if key.is_some() || reporter.is_some() {
-        match store::earlier_report(&p.db, key, reporter, &content_hash, p.now() - 10 * 60_000).await? {
-            Some(store::Earlier::SameKey { id, reporter: by }) if by.as_deref() == reporter => return earlier(id),
-            Some(store::Earlier::SameKey { .. }) => return Err(AppError::conflict("event.idem_conflict", "该提交编号已被使用")),
-            Some(store::Earlier::SameContent { id }) => return earlier(id),
-            None => {}
+    let probe = store::EarlierProbe { key, reporter, content_hash: &content_hash, since: p.now() - 10 * 60_000 };
+    let answer_earlier = |e: store::Earlier| match e {
+        store::Earlier::SameKey { id, reporter: by } if by.as_deref() == reporter => earlier(id),
+        store::Earlier::SameKey { .. } => Err(AppError::conflict("event.idem_conflict", "该提交编号已被使用")),
+        store::Earlier::SameContent { id } => earlier(id),
+    };
+    let unit = match UnitCode::parse(&r.unit) {
+        Ok(u) => u,
+        Err(e) => {
+            if let Some(e) = store::earlier_report(&p.db, &probe).await? {
+                return answer_earlier(e);
+            }
+            return Err(AppError::bad_request("event.bad_unit", e.to_string()).at_field("unit"));
         }
+    };
+    let found = store::intake_probe(&p.db, r.type_code.trim(), &unit, &probe).await?;
+    if let Some(e) = found.earlier {
+        return answer_earlier(e);
     }
-    let unit = UnitCode::parse(&r.unit).map_err(|e| AppError::bad_request("event.bad_unit", e.to_string()).at_field("unit"))?;
-    let (t, department) = store::type_and_route(&p.db, r.type_code.trim(), &unit)
-        .await?
-        .ok_or_else(|| AppError::bad_request("event.unknown_type", format!("未知的事件类型「{}」", r.type_code.trim())).at_field("type_code"))?;
+    let (t, department) =
+        found.routed.ok_or_else(|| AppError::bad_request("event.unknown_type", format!("未知的事件类型「{}」", r.type_code.trim())).at_field("type_code"))?;
     let urgency =
         Urgency::parse(r.urgency.trim()).ok_or_else(|| AppError::bad_request("event.bad_urgency", "紧急程度应为 一般、紧急 或 特急").at_field("urgency"))?;
     if !scope.contains(&unit) || unit.level() < Level::Village {

@@ -179,15 +179,26 @@ pub async fn route(db: &Db, type_code: &str, unit: &UnitCode, catalogue_departme
     Ok(deps.into_iter().find(|d| d.name == catalogue_department).map(|d| d.id))
 }
 
-/// The active type with this code and where [`route`] sends it at `unit`, in one query: intake
-/// asks both for every report.
-pub async fn type_and_route(db: &Db, code: &str, unit: &UnitCode) -> DbResult<Option<(TypeRow, Option<String>)>> {
+/// What intake needs to know before it writes a report, in one query: the earlier event this
+/// report repeats (see [`earlier_report`]), and the active type with this code and where
+/// [`route`] sends it at `unit`.
+pub struct IntakeProbe {
+    pub earlier: Option<Earlier>,
+    pub routed: Option<(TypeRow, Option<String>)>,
+}
+
+/// Looks up [`IntakeProbe`]: every report asks both, and each query is a round trip to a
+/// database worker thread. An unknown type (bad input) costs a second query for the earlier event.
+pub async fn intake_probe(db: &Db, code: &str, unit: &UnitCode, earlier: &EarlierProbe<'_>) -> DbResult<IntakeProbe> {
     #[derive(sqlx::FromRow)]
-    struct Routed {
+    struct Probed {
         #[sqlx(flatten)]
         t: TypeRow,
         routed: Option<String>,
         fallback: Option<String>,
+        key_id: Option<String>,
+        key_reporter: Option<String>,
+        same_id: Option<String>,
     }
     let mut ancestors = vec![];
     let mut cur = Some(unit.clone());
@@ -199,13 +210,23 @@ pub async fn type_and_route(db: &Db, code: &str, unit: &UnitCode) -> DbResult<Op
         "SELECT t.*, \
          (SELECT r.department_id FROM routing_rules r WHERE r.type_code = t.code AND substr($1, 1, length(r.area_code)) = r.area_code \
           ORDER BY length(r.area_code) DESC, r.id LIMIT 1) AS routed, \
+         (SELECT e.id FROM events e WHERE e.idem_key = $2) AS key_id, \
+         (SELECT e.reporter FROM events e WHERE e.idem_key = $2) AS key_reporter, \
+         (SELECT e.id FROM events e WHERE e.reporter = $3 AND e.content_hash = $4 AND e.created_ms >= $5 ORDER BY e.created_ms DESC LIMIT 1) AS same_id, \
          (SELECT d.id FROM departments d WHERE d.name = t.department AND d.unit_code IN ",
-        [unit.as_str().into()],
+        [unit.as_str().into(), earlier.key.into(), earlier.reporter.into(), earlier.content_hash.into(), earlier.since.into()],
     );
     q.push_list(ancestors.iter().map(|a| a.as_str()));
     q.push(" ORDER BY d.unit_code DESC, d.name LIMIT 1) AS fallback FROM event_types t WHERE t.code = ").bind(code).push(" AND t.active = 1");
-    let row: Option<Routed> = db.fetch_optional(q).await?;
-    Ok(row.map(|r| (r.t, r.routed.or(r.fallback))))
+    let Some(row) = db.fetch_optional::<Probed>(q).await? else {
+        return Ok(IntakeProbe { earlier: earlier_report(db, earlier).await?, routed: None });
+    };
+    let earlier = match (row.key_id, row.same_id) {
+        (Some(id), _) => Some(Earlier::SameKey { id, reporter: row.key_reporter }),
+        (None, Some(id)) => Some(Earlier::SameContent { id }),
+        (None, None) => None,
+    };
+    Ok(IntakeProbe { earlier, routed: Some((row.t, row.routed.or(row.fallback))) })
 }
 
 pub async fn add_rule(tx: &mut Tx, type_code: &str, area: &UnitCode, department_id: &str) -> DbResult<()> {
@@ -327,19 +348,28 @@ pub enum Earlier {
     SameContent { id: String },
 }
 
+/// What makes a report "the same again": its idempotency key, else the same content from the
+/// same reporter since the cut-off.
+pub struct EarlierProbe<'a> {
+    pub key: Option<&'a str>,
+    pub reporter: Option<&'a str>,
+    pub content_hash: &'a str,
+    pub since: Millis,
+}
+
 /// The event an earlier submission with this idempotency key made, else the latest one the same
-/// reporter made with the same content since `since` — one probe for both, the key first.
-pub async fn earlier_report(db: &Db, key: Option<&str>, reporter: Option<&str>, content_hash: &str, since: Millis) -> DbResult<Option<Earlier>> {
+/// reporter made with the same content since the cut-off — one probe for both, the key first.
+pub async fn earlier_report(db: &Db, p: &EarlierProbe<'_>) -> DbResult<Option<Earlier>> {
     let row: Option<(String, Option<String>, i64)> = db
         .fetch_optional(sql!(
             "SELECT id, reporter, CAST(1 AS BIGINT) AS by_key FROM events WHERE idem_key = $1 \
              UNION ALL SELECT id, reporter, CAST(0 AS BIGINT) AS by_key FROM \
                (SELECT id, reporter FROM events WHERE reporter = $2 AND content_hash = $3 AND created_ms >= $4 ORDER BY created_ms DESC LIMIT 1) recent \
              ORDER BY by_key DESC LIMIT 1",
-            key,
-            reporter,
-            content_hash,
-            since
+            p.key,
+            p.reporter,
+            p.content_hash,
+            p.since
         ))
         .await?;
     Ok(row.map(|(id, reporter, by_key)| if by_key == 1 { Earlier::SameKey { id, reporter } } else { Earlier::SameContent { id } }))

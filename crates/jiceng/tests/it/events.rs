@@ -420,6 +420,11 @@ async fn the_json_api_reports_idempotently_and_refuses_stale_actions() {
     let retry = t.send(send(&grid, "POST", "/api/v1/events", Some("phone-123"), body.clone())).await;
     assert_eq!(retry.status, StatusCode::OK);
     assert_eq!(first.json()["id"], retry.json()["id"]);
+    // Someone else's key is not theirs to reuse: a conflict, not the other person's event.
+    let stolen = t.send(send(&office, "POST", "/api/v1/events", Some("phone-123"), body.clone())).await;
+    assert_eq!(stolen.status, StatusCode::CONFLICT, "{}", stolen.body);
+    assert_eq!(stolen.json()["code"], "event.idem_conflict");
+    assert!(!stolen.body.contains(first.json()["id"].as_str().unwrap()), "nothing of the first event leaks");
     let id = first.json()["id"].as_str().unwrap().to_owned();
     let got = t.get_bearer(&office, &format!("/api/v1/events/{id}")).await.json();
     assert!(got["actions"].as_array().unwrap().iter().any(|a| a == "accept"));
