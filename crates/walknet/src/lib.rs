@@ -41,6 +41,7 @@
 mod chains;
 mod cover;
 mod isochrone;
+mod lanes;
 mod network;
 pub mod pbf;
 mod profile;

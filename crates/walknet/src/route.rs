@@ -5,6 +5,7 @@ use std::collections::BinaryHeap;
 
 use crate::chains::{Arc, Chains, DIRECT};
 use crate::cover::{Blocks, CoverSets, SetBuilder};
+use crate::lanes::{LANES, LaneSearch};
 use crate::network::{Csr, Network};
 use crate::snap::Snap;
 
@@ -110,7 +111,7 @@ fn valid(s: &Snap) -> bool {
 }
 
 /// Start nodes and their initial distances for a search towards `site`.
-fn seeds(net: &Network, site: &Site, out: &mut Vec<(u32, f32)>) {
+pub(crate) fn seeds(net: &Network, site: &Site, out: &mut Vec<(u32, f32)>) {
     out.clear();
     match site {
         Site::Node(v) => out.push((*v, 0.0)),
@@ -518,11 +519,12 @@ impl Network {
         out
     }
 
-    /// For each site, the nodes within `bound_m` of it (in the order the search reached them,
-    /// which is deterministic): the coverage sets of a maximal-covering problem whose demand is
-    /// the graph's nodes. The sites are searched in spatial (Hilbert) order, so that each
-    /// search finds most of the graph it needs in cache from the previous ones; a repeated site
-    /// is searched once and its set stored once.
+    /// For each site, the nodes within `bound_m` of it: the coverage sets of a maximal-covering
+    /// problem whose demand is the graph's nodes. The sites are searched in spatial (Hilbert)
+    /// order, so that each search finds most of the graph it needs in cache from the previous
+    /// ones; on a contracted network with a finite bound, eight neighbours in that order share
+    /// one search with a label per site (see `lanes.rs`); a repeated site is searched once and
+    /// its set stored once.
     pub fn coverage(&self, sites: &[Site], bound_m: f32) -> CoverSets {
         self.coverage_threads(sites, bound_m, 1)
     }
@@ -586,6 +588,9 @@ impl Network {
 
     /// The sets of `sites[i]` for `i` in `order`, as ranges of one list of blocks.
     fn coverage_chunk(&self, sites: &[Site], order: &[u32], bound_m: f32) -> Blocks {
+        if let Some(mut lanes) = self.chains.as_ref().and_then(|ch| LaneSearch::new(self, ch, bound_m)) {
+            return self.coverage_chunk_lanes(&mut lanes, sites, order, bound_m);
+        }
         let mut s = self.searcher();
         let mut builder = SetBuilder::new(self.node_count());
         let mut out = Blocks { spans: Vec::with_capacity(order.len()), ..Blocks::default() };
@@ -601,6 +606,31 @@ impl Network {
             s.members_bits(site, bound_m, &mut builder);
             out.stored += builder.drain_into(&mut out.words, &mut out.masks);
             out.spans.push((start, out.words.len()));
+        }
+        out
+    }
+
+    /// [`Network::coverage_chunk`] on a contracted network: [`LANES`] consecutive distinct sites
+    /// (neighbours in the spatial order) per search; a run of equal sites shares one set.
+    fn coverage_chunk_lanes(&self, lanes: &mut LaneSearch<'_>, sites: &[Site], order: &[u32], bound_m: f32) -> Blocks {
+        let mut builders: Vec<SetBuilder> = (0..LANES).map(|_| SetBuilder::new(self.node_count())).collect();
+        let mut out = Blocks { spans: Vec::with_capacity(order.len()), ..Blocks::default() };
+        // Runs of equal sites in `order`, as (first position, length).
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for k in 0..order.len() {
+            match runs.last_mut() {
+                Some(r) if sites[order[k - 1] as usize] == sites[order[k] as usize] => r.1 += 1,
+                _ => runs.push((k, 1)),
+            }
+        }
+        for batch in runs.chunks(LANES) {
+            let batch_sites: Vec<&Site> = batch.iter().map(|r| &sites[order[r.0] as usize]).collect();
+            lanes.members_bits(&batch_sites, bound_m, &mut builders);
+            for (r, b) in batch.iter().zip(&mut builders) {
+                let start = out.words.len();
+                out.stored += b.drain_into(&mut out.words, &mut out.masks);
+                out.spans.extend(std::iter::repeat_n((start, out.words.len()), r.1));
+            }
         }
         out
     }

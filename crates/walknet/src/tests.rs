@@ -692,6 +692,53 @@ fn oversized_blocks_are_refused_before_allocating() {
     assert!(err.to_string().contains("32 MiB"), "{err}");
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Coverage sets of many sites, searched several neighbours at a time (one label per site
+    /// and node), are exactly the member lists of one-site searches: node sites on core and
+    /// chain nodes, snapped sites (two on one edge, one far off the network), repeated sites,
+    /// more sites than one search takes; bounds of zero, short, long and none; one thread or
+    /// three.
+    #[test]
+    fn sets_searched_together_equal_one_site_searches(seed in any::<u64>()) {
+        let mut rng = Rng(seed);
+        let net = shuffled_street_grid(&mut rng);
+        let n = net.node_count();
+        let mut sites: Vec<Site> = Vec::new();
+        for _ in 0..1 + rng.below(40) {
+            let site = match (rng.below(5), sites.last()) {
+                (0, Some(&last)) => last,
+                (1, _) => {
+                    // Two snaps on one edge: their chain holds two seeds of different sites.
+                    let p = random_on_edge(&mut rng, &net);
+                    sites.push(Site::Snap(as_snap(&net, &p)));
+                    Site::Snap(as_snap(&net, &OnEdge { t: rng.unit(), ..p }))
+                }
+                (2, _) => Site::Snap(as_snap(&net, &random_on_edge(&mut rng, &net))),
+                _ => Site::Node(rng.below(n as u64) as u32),
+            };
+            sites.push(site);
+        }
+        if rng.below(3) == 0 {
+            sites.push(Site::Snap(as_snap(&net, &OnEdge { access: 150.0 + rng.unit() * 200.0, ..random_on_edge(&mut rng, &net) })));
+        }
+        let mut one = net.searcher();
+        for bound in [0.0f32, 90.0, 300.0, 2000.0, f32::INFINITY] {
+            let sets = net.coverage(&sites, bound);
+            prop_assert_eq!(sets.len(), sites.len());
+            prop_assert_eq!(&sets, &net.coverage_threads(&sites, bound, 3));
+            for (i, site) in sites.iter().enumerate() {
+                let mut want = Vec::new();
+                one.members(site, bound, &mut want);
+                want.sort_unstable();
+                want.dedup();
+                prop_assert_eq!(&sets.set(i), &want, "site {} {:?} bound {}", i, site, bound);
+            }
+        }
+    }
+}
+
 /// A grid of street corners (random gaps) whose blocks are split into chains of 0–3 nodes,
 /// plus a free-standing ring, with node ids shuffled so that id order is not spatial order:
 /// exercises the Hilbert renumbering of the core and the chain bookkeeping at a larger size.

@@ -1,0 +1,366 @@
+//! Coverage sets of several sites from one search of the contracted core.
+//!
+//! The candidates of a siting problem are searched in spatial order, so a handful of consecutive
+//! ones lie close together and their 1 km balls are mostly the same part of the core. One
+//! search that carries a distance per site ("lane") for every core node scans a node a few
+//! times for all of those sites together instead of once per site, and the per-lane arithmetic
+//! of an arc is a few vector instructions.
+//!
+//! The search is label-correcting: a node is queued in the bucket of the smallest of its labels
+//! that improved since its last scan and, when scanned, passes all its labels on. At the end no
+//! arc improves any lane, so each lane holds, for every node within the bound, the least
+//! float32 sum along a path from its site (rounding is monotone and lengths are not negative):
+//! exactly what the one-site Dijkstra of [`crate::route`] computes, whatever the order of the
+//! scans. The sets are then read from the final labels by the same rules as
+//! [`crate::Searcher`]'s, so they are the same sets, bit for bit.
+
+use crate::chains::{Chains, DIRECT};
+use crate::cover::SetBuilder;
+use crate::network::Network;
+use crate::route::{BUCKET_M, Site, seeds};
+
+/// Sites searched together: eight float32 lanes are two SSE registers.
+pub(crate) const LANES: usize = 8;
+
+type Labels = [f32; LANES];
+
+const UNREACHED: Labels = [f32::INFINITY; LANES];
+const IDLE: u32 = u32::MAX;
+const UNSEEN: u32 = u32::MAX;
+
+/// Buckets beyond which a bound is searched one site at a time (262 km at `BUCKET_M`).
+const MAX_BUCKETS: usize = 1 << 16;
+
+#[inline(always)]
+fn bucket(d: f32) -> usize {
+    (d * (1.0 / BUCKET_M)) as usize
+}
+
+/// A reusable workspace for [`LaneSearch::members_bits`].
+pub(crate) struct LaneSearch<'a> {
+    net: &'a Network,
+    ch: &'a Chains,
+    /// By core id: the node's slot in the arrays below, `UNSEEN` while no lane has reached it.
+    /// The slots are given in the order the nodes are first reached, so the labels of one
+    /// search are a dense array that stays in cache, whatever part of a large core it covers.
+    slot: Vec<u32>,
+    /// By slot: the core id, the distance towards each lane's site (`INFINITY` beyond the
+    /// bound), and the bucket holding the node's entry while some label of it has improved
+    /// since its last scan (`IDLE` when all its labels have been passed on).
+    reached: Vec<u32>,
+    labels: Vec<Labels>,
+    pending: Vec<u32>,
+    /// Bucket queue of slots, `BUCKET_M` wide, one bucket per step from 0 to the bound (not
+    /// cyclic: the lanes of a node may lie up to the bound apart).
+    buckets: Vec<Vec<u32>>,
+    /// Seeds: (core id, distance, lane), and the seeds on inner chain nodes: (node, distance,
+    /// lane).
+    starts: Vec<(u32, f32, usize)>,
+    inner: Vec<(u32, f32, usize)>,
+    scratch: Vec<(u32, f32)>,
+}
+
+impl<'a> LaneSearch<'a> {
+    /// A workspace for searches bounded by `bound` metres; `None` when the bound is not finite
+    /// or needs more than `MAX_BUCKETS` buckets.
+    pub fn new(net: &'a Network, ch: &'a Chains, bound: f32) -> Option<LaneSearch<'a>> {
+        if !(bound.is_finite() && bound >= 0.0) || bucket(bound) >= MAX_BUCKETS {
+            return None;
+        }
+        let nc = ch.core_nodes();
+        Some(LaneSearch {
+            net,
+            ch,
+            slot: vec![UNSEEN; nc],
+            reached: Vec::new(),
+            labels: Vec::new(),
+            pending: Vec::new(),
+            buckets: vec![Vec::new(); bucket(bound) + 2],
+            starts: Vec::new(),
+            inner: Vec::new(),
+            scratch: Vec::with_capacity(2),
+        })
+    }
+
+    /// Inserts into `out[j]` the bits (in the network's [`crate::cover::BitOrder`]) of the nodes
+    /// within `bound` of `sites[j]`, for at most [`LANES`] sites: the sets that
+    /// [`crate::Searcher`] builds one site at a time. `bound` must be the workspace's.
+    pub fn members_bits(&mut self, sites: &[&Site], bound: f32, out: &mut [SetBuilder]) {
+        assert!(sites.len() <= LANES && out.len() >= sites.len(), "at most {LANES} sites, one builder each");
+        debug_assert_eq!(bucket(bound) + 2, self.buckets.len());
+        let (first, queued) = self.seed(sites, bound);
+        self.search(first, queued, bound);
+        self.write_sets(sites.len(), bound, out);
+        for &c in &self.reached {
+            self.slot[c as usize] = UNSEEN;
+        }
+        self.reached.clear();
+        self.labels.clear();
+        self.pending.clear();
+        self.inner.clear();
+    }
+
+    /// Labels and queues the seeds as the one-site search does (a site on an inner chain node
+    /// starts from both chain ends and is remembered for the walk along its own chain); returns
+    /// the first bucket to scan and the number of entries queued.
+    fn seed(&mut self, sites: &[&Site], bound: f32) -> (usize, usize) {
+        let ch = self.ch;
+        self.starts.clear();
+        for (lane, site) in sites.iter().enumerate() {
+            seeds(self.net, site, &mut self.scratch);
+            for &(v, d) in &self.scratch {
+                if d.is_nan() || d > bound || v as usize >= ch.core_id.len() {
+                    continue;
+                }
+                let cv = ch.core_id[v as usize];
+                if cv != u32::MAX {
+                    self.starts.push((cv, d, lane));
+                } else {
+                    self.inner.push((v, d, lane));
+                    let c = ch.chain_of[v as usize] as usize;
+                    let off = ch.off[ch.pos_of[v as usize] as usize];
+                    let (a, b) = ch.ends[c];
+                    for (end, de) in [(a, d + off), (b, d + (ch.len[c] - off))] {
+                        if de <= bound {
+                            self.starts.push((end, de, lane));
+                        }
+                    }
+                }
+            }
+        }
+        let (mut first, mut queued) = (usize::MAX, 0);
+        for i in 0..self.starts.len() {
+            let (c, d, lane) = self.starts[i];
+            let sc = self.slot_of(c);
+            let l = &mut self.labels[sc];
+            if d < l[lane] {
+                l[lane] = d;
+                // Seeds are queued even when they are dead ends: their one arc leads on.
+                let b = bucket(d);
+                let p = &mut self.pending[sc];
+                if b < *p as usize {
+                    self.buckets[b].push(sc as u32);
+                    *p = b as u32;
+                    queued += 1;
+                }
+                first = first.min(b);
+            }
+        }
+        (first, queued)
+    }
+
+    /// The slot of core node `c`, given it if it has none.
+    #[inline]
+    fn slot_of(&mut self, c: u32) -> usize {
+        match self.slot[c as usize] {
+            UNSEEN => self.add_slot(c),
+            s => s as usize,
+        }
+    }
+
+    #[inline]
+    fn add_slot(&mut self, c: u32) -> usize {
+        let s = self.reached.len();
+        self.slot[c as usize] = s as u32;
+        self.reached.push(c);
+        self.labels.push(UNREACHED);
+        self.pending.push(IDLE);
+        s
+    }
+
+    /// The labels of core node `c`.
+    #[inline]
+    fn labels_of(&self, c: u32) -> &Labels {
+        match self.slot[c as usize] {
+            UNSEEN => &UNREACHED,
+            s => &self.labels[s as usize],
+        }
+    }
+
+    /// The label-correcting search, bucket by bucket from `first`. A node improved while its
+    /// labels are behind the current bucket (only a dead-end seed, whose later lanes are not
+    /// queued, can be) goes into the current bucket.
+    fn search(&mut self, first: usize, mut queued: usize, bound: f32) {
+        let ch = self.ch;
+        for cur in first..self.buckets.len() {
+            if queued == 0 {
+                break;
+            }
+            while let Some(su) = self.buckets[cur].pop() {
+                queued -= 1;
+                if self.pending[su as usize] != cur as u32 {
+                    continue; // scanned since, in an earlier bucket or earlier in this one
+                }
+                self.pending[su as usize] = IDLE;
+                let du = self.labels[su as usize];
+                let u = self.reached[su as usize] as usize;
+                let (lo, hi) = (ch.first[u] as usize, ch.first[u + 1] as usize);
+                for a in &ch.arcs[lo..hi] {
+                    let v = a.head() as usize;
+                    let sv = self.slot[v];
+                    let old = if sv == UNSEEN { UNREACHED } else { self.labels[sv as usize] };
+                    let (new, least) = relax_lanes(&du, a.w, bound, &old);
+                    if least.is_infinite() {
+                        continue;
+                    }
+                    let sv = if sv == UNSEEN { self.add_slot(v as u32) } else { sv as usize };
+                    self.labels[sv] = new;
+                    // A dead end is labelled but not scanned: its one arc leads back.
+                    let b = bucket(least).max(cur);
+                    let p = &mut self.pending[sv];
+                    if !a.head_is_leaf() && b < *p as usize {
+                        self.buckets[b].push(sv as u32);
+                        queued += 1;
+                        *p = b as u32;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the sets from the final labels, by the rules of `Searcher::members_bits`: a reached
+    /// core node is in; a chain with both ends reached is in whole when the mean of its ends'
+    /// labels plus its length is within the bound, else node by node from the nearer end; a
+    /// chain with one end reached is walked from that end until the bound; a chain holding a
+    /// seed of the lane is measured from the seed as well.
+    fn write_sets(&self, lanes: usize, bound: f32, out: &mut [SetBuilder]) {
+        let ch = self.ch;
+        let nc = ch.core_nodes() as u32;
+        let in_batch = if lanes >= 32 { u32::MAX } else { (1u32 << lanes) - 1 };
+        for (&c, lc) in self.reached.iter().zip(&self.labels) {
+            for j in lanes_of(finite(lc) & in_batch) {
+                out[j].insert(c);
+            }
+            for (_, tag) in ch.tagged_arcs_of(c) {
+                if tag == DIRECT {
+                    continue;
+                }
+                let k = (tag / 2) as usize;
+                let (first, last) = ch.ends[k];
+                // Each chain once: from its first end if any lane reached that, else from its last.
+                if tag & 1 == 1 && self.slot[first as usize] != UNSEEN {
+                    continue;
+                }
+                let (df, dl) = (self.labels_of(first), self.labels_of(last));
+                let (s, e) = (ch.start[k] as usize, ch.start[k + 1] as usize);
+                let len = ch.len[k];
+                let (f_in, l_in) = (finite(df) & in_batch, finite(dl) & in_batch);
+                let mut mean = [0.0f32; LANES];
+                for j in 0..LANES {
+                    mean[j] = (df[j] + dl[j] + len) / 2.0;
+                }
+                let whole = f_in & l_in & within(&mean, bound);
+                for j in lanes_of(whole) {
+                    out[j].insert_range(nc + s as u32, nc + e as u32);
+                }
+                for j in lanes_of(f_in & l_in & !whole) {
+                    let (du, dw) = (df[j], dl[j]);
+                    for p in s..e {
+                        if (du + ch.off[p]).min(dw + (len - ch.off[p])) <= bound {
+                            out[j].insert(nc + p as u32);
+                        }
+                    }
+                }
+                for j in lanes_of(f_in & !l_in) {
+                    let du = df[j];
+                    for p in s..e {
+                        if du + ch.off[p] > bound {
+                            break;
+                        }
+                        out[j].insert(nc + p as u32);
+                    }
+                }
+                for j in lanes_of(l_in & !f_in) {
+                    let dw = dl[j];
+                    for p in (s..e).rev() {
+                        if dw + (len - ch.off[p]) > bound {
+                            break;
+                        }
+                        out[j].insert(nc + p as u32);
+                    }
+                }
+            }
+        }
+        // Chains holding a seed: paths inside the chain count too.
+        for (i, &(x, _, lane)) in self.inner.iter().enumerate() {
+            let k = ch.chain_of[x as usize];
+            if self.inner[..i].iter().any(|&(y, _, l)| l == lane && ch.chain_of[y as usize] == k) {
+                continue; // this lane's chain done already
+            }
+            let k = k as usize;
+            let (s, e) = (ch.start[k] as usize, ch.start[k + 1] as usize);
+            let len = ch.len[k];
+            let (first, last) = ch.ends[k];
+            let (du, dw) = (self.labels_of(first)[lane], self.labels_of(last)[lane]);
+            for p in s..e {
+                let off = ch.off[p];
+                let mut d = (du + off).min(dw + (len - off));
+                for &(y, d0, l) in &self.inner {
+                    if l == lane && ch.chain_of[y as usize] as usize == k {
+                        d = d.min(d0 + (off - ch.off[ch.pos_of[y as usize] as usize]).abs());
+                    }
+                }
+                if d <= bound {
+                    out[lane].insert(nc + p as u32);
+                }
+            }
+        }
+    }
+}
+
+/// The lanes with a finite label, as bits.
+#[inline(always)]
+fn finite(l: &Labels) -> u32 {
+    let mut m = 0;
+    for (j, &x) in l.iter().enumerate() {
+        m |= u32::from(x < f32::INFINITY) << j;
+    }
+    m
+}
+
+/// The lanes whose value is within the bound, as bits.
+#[inline(always)]
+fn within(l: &[f32; LANES], bound: f32) -> u32 {
+    let mut m = 0;
+    for (j, &x) in l.iter().enumerate() {
+        m |= u32::from(x <= bound) << j;
+    }
+    m
+}
+
+/// The lanes whose bits are set, ascending.
+#[inline(always)]
+fn lanes_of(mut m: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (m != 0).then(|| {
+            let j = m.trailing_zeros() as usize;
+            m &= m - 1;
+            j
+        })
+    })
+}
+
+/// One arc for all lanes: the head's new labels, and the least label that improved
+/// (`INFINITY` if none did). A lane beyond the bound, or unreached at the tail, improves
+/// nothing. Written as selects over fixed-size arrays and a pairwise minimum, so that it
+/// compiles to vector compares, minima and shuffles, without a branch per lane.
+#[inline(always)]
+fn relax_lanes(tail: &Labels, w: f32, bound: f32, head: &Labels) -> (Labels, f32) {
+    let mut new = *head;
+    let mut offer = [f32::INFINITY; LANES];
+    for j in 0..LANES {
+        let x = tail[j] + w;
+        let x = if x <= bound { x } else { f32::INFINITY };
+        let better = x < head[j];
+        new[j] = if better { x } else { head[j] };
+        offer[j] = if better { x } else { f32::INFINITY };
+    }
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for j in 0..width {
+            offer[j] = if offer[j + width] < offer[j] { offer[j + width] } else { offer[j] };
+        }
+    }
+    (new, offer[0])
+}
