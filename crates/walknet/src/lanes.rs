@@ -15,7 +15,6 @@
 //! [`crate::Searcher`]'s, so they are the same sets, bit for bit.
 
 use crate::chains::{Chains, DIRECT};
-use crate::cover::SetBuilder;
 use crate::network::Network;
 use crate::route::{BUCKET_M, Site, seeds};
 
@@ -82,11 +81,11 @@ impl<'a> LaneSearch<'a> {
         })
     }
 
-    /// Inserts into `out[j]` the bits (in the network's [`crate::cover::BitOrder`]) of the nodes
+    /// Inserts into lane `j` of `out` the bits (in the network's [`crate::cover::BitOrder`]) of the nodes
     /// within `bound` of `sites[j]`, for at most [`LANES`] sites: the sets that
     /// [`crate::Searcher`] builds one site at a time. `bound` must be the workspace's.
-    pub fn members_bits(&mut self, sites: &[&Site], bound: f32, out: &mut [SetBuilder]) {
-        assert!(sites.len() <= LANES && out.len() >= sites.len(), "at most {LANES} sites, one builder each");
+    pub fn members_bits(&mut self, sites: &[&Site], bound: f32, out: &mut LaneBits) {
+        assert!(sites.len() <= LANES, "at most {LANES} sites");
         debug_assert_eq!(bucket(bound) + 2, self.buckets.len());
         let (first, queued) = self.seed(sites, bound);
         self.search(first, queued, bound);
@@ -223,14 +222,12 @@ impl<'a> LaneSearch<'a> {
     /// labels plus its length is within the bound, else node by node from the nearer end; a
     /// chain with one end reached is walked from that end until the bound; a chain holding a
     /// seed of the lane is measured from the seed as well.
-    fn write_sets(&self, lanes: usize, bound: f32, out: &mut [SetBuilder]) {
+    fn write_sets(&self, lanes: usize, bound: f32, out: &mut LaneBits) {
         let ch = self.ch;
         let nc = ch.core_nodes() as u32;
         let in_batch = if lanes >= 32 { u32::MAX } else { (1u32 << lanes) - 1 };
         for (&c, lc) in self.reached.iter().zip(&self.labels) {
-            for j in lanes_of(finite(lc) & in_batch) {
-                out[j].insert(c);
-            }
+            out.insert(finite(lc) & in_batch, c);
             for (_, tag) in ch.tagged_arcs_of(c) {
                 if tag == DIRECT {
                     continue;
@@ -250,14 +247,12 @@ impl<'a> LaneSearch<'a> {
                     mean[j] = (df[j] + dl[j] + len) / 2.0;
                 }
                 let whole = f_in & l_in & within(&mean, bound);
-                for j in lanes_of(whole) {
-                    out[j].insert_range(nc + s as u32, nc + e as u32);
-                }
+                out.insert_range(whole, nc + s as u32, nc + e as u32);
                 for j in lanes_of(f_in & l_in & !whole) {
                     let (du, dw) = (df[j], dl[j]);
                     for p in s..e {
                         if (du + ch.off[p]).min(dw + (len - ch.off[p])) <= bound {
-                            out[j].insert(nc + p as u32);
+                            out.insert(1 << j, nc + p as u32);
                         }
                     }
                 }
@@ -267,7 +262,7 @@ impl<'a> LaneSearch<'a> {
                         if du + ch.off[p] > bound {
                             break;
                         }
-                        out[j].insert(nc + p as u32);
+                        out.insert(1 << j, nc + p as u32);
                     }
                 }
                 for j in lanes_of(l_in & !f_in) {
@@ -276,7 +271,7 @@ impl<'a> LaneSearch<'a> {
                         if dw + (len - ch.off[p]) > bound {
                             break;
                         }
-                        out[j].insert(nc + p as u32);
+                        out.insert(1 << j, nc + p as u32);
                     }
                 }
             }
@@ -301,10 +296,88 @@ impl<'a> LaneSearch<'a> {
                     }
                 }
                 if d <= bound {
-                    out[lane].insert(nc + p as u32);
+                    out.insert(1 << lane, nc + p as u32);
                 }
             }
         }
+    }
+}
+
+/// The sets of one search's lanes, built together: a bitset whose every 64-bit word holds that
+/// word of each lane, so that an element in several lanes' sets (most are in all) is one
+/// masked vector OR into one cache line, not one insertion per lane.
+pub(crate) struct LaneBits {
+    words: Vec<[u64; LANES]>,
+    /// Words with a bit in some lane, each once.
+    touched: Vec<u32>,
+}
+
+impl LaneBits {
+    pub fn new(bits: usize) -> LaneBits {
+        LaneBits { words: vec![[0; LANES]; bits.div_ceil(64)], touched: Vec::new() }
+    }
+
+    /// Sets bits `m` of word `w` in the lanes `lanes` (bits).
+    #[inline(always)]
+    fn or_word(&mut self, lanes: u32, w: usize, m: u64) {
+        let cell = &mut self.words[w];
+        if cell.iter().fold(0, |acc, &x| acc | x) == 0 {
+            self.touched.push(w as u32);
+        }
+        for (j, x) in cell.iter_mut().enumerate() {
+            *x |= m & 0u64.wrapping_sub(u64::from((lanes >> j) & 1));
+        }
+    }
+
+    /// Inserts element `x` into the sets of `lanes` (bits).
+    #[inline]
+    pub fn insert(&mut self, lanes: u32, x: u32) {
+        if lanes != 0 {
+            self.or_word(lanes, (x >> 6) as usize, 1u64 << (x & 63));
+        }
+    }
+
+    /// Inserts `a..b` into the sets of `lanes` (bits).
+    #[inline]
+    pub fn insert_range(&mut self, lanes: u32, a: u32, b: u32) {
+        if a >= b || lanes == 0 {
+            return;
+        }
+        let (wa, wb) = ((a >> 6) as usize, ((b - 1) >> 6) as usize);
+        let lo = !0u64 << (a & 63);
+        let hi = !0u64 >> (63 - ((b - 1) & 63));
+        if wa == wb {
+            self.or_word(lanes, wa, lo & hi);
+        } else {
+            self.or_word(lanes, wa, lo);
+            for w in wa + 1..wb {
+                self.or_word(lanes, w, !0);
+            }
+            self.or_word(lanes, wb, hi);
+        }
+    }
+
+    /// Appends lane `j`'s set to `words` / `masks` (its non-zero words, in the order they were
+    /// first touched in any lane); returns its number of elements.
+    pub fn drain_lane_into(&self, j: usize, words: &mut Vec<u32>, masks: &mut Vec<u64>) -> usize {
+        let mut n = 0;
+        for &w in &self.touched {
+            let m = self.words[w as usize][j];
+            if m != 0 {
+                words.push(w);
+                masks.push(m);
+                n += m.count_ones() as usize;
+            }
+        }
+        n
+    }
+
+    /// Empties every lane.
+    pub fn clear(&mut self) {
+        for &w in &self.touched {
+            self.words[w as usize] = [0; LANES];
+        }
+        self.touched.clear();
     }
 }
 

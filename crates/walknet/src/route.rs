@@ -5,7 +5,7 @@ use std::collections::BinaryHeap;
 
 use crate::chains::{Arc, Chains, DIRECT};
 use crate::cover::{Blocks, CoverSets, SetBuilder};
-use crate::lanes::{LANES, LaneSearch};
+use crate::lanes::{LANES, LaneBits, LaneSearch};
 use crate::network::{Csr, Network};
 use crate::snap::Snap;
 
@@ -613,7 +613,7 @@ impl Network {
     /// [`Network::coverage_chunk`] on a contracted network: [`LANES`] consecutive distinct sites
     /// (neighbours in the spatial order) per search; a run of equal sites shares one set.
     fn coverage_chunk_lanes(&self, lanes: &mut LaneSearch<'_>, sites: &[Site], order: &[u32], bound_m: f32) -> Blocks {
-        let mut builders: Vec<SetBuilder> = (0..LANES).map(|_| SetBuilder::new(self.node_count())).collect();
+        let mut bits = LaneBits::new(self.node_count());
         let mut out = Blocks { spans: Vec::with_capacity(order.len()), ..Blocks::default() };
         // Runs of equal sites in `order`, as (first position, length).
         let mut runs: Vec<(usize, usize)> = Vec::new();
@@ -625,12 +625,13 @@ impl Network {
         }
         for batch in runs.chunks(LANES) {
             let batch_sites: Vec<&Site> = batch.iter().map(|r| &sites[order[r.0] as usize]).collect();
-            lanes.members_bits(&batch_sites, bound_m, &mut builders);
-            for (r, b) in batch.iter().zip(&mut builders) {
+            lanes.members_bits(&batch_sites, bound_m, &mut bits);
+            for (j, r) in batch.iter().enumerate() {
                 let start = out.words.len();
-                out.stored += b.drain_into(&mut out.words, &mut out.masks);
+                out.stored += bits.drain_lane_into(j, &mut out.words, &mut out.masks);
                 out.spans.extend(std::iter::repeat_n((start, out.words.len()), r.1));
             }
+            bits.clear();
         }
         out
     }

@@ -739,6 +739,53 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The lanes of a [`crate::lanes::LaneBits`] hold what one bitset per lane would, after any
+    /// mix of single elements and ranges (within a word, across words) sent to any lanes, and
+    /// clearing leaves every lane empty.
+    #[test]
+    fn lane_bits_equal_one_bitset_per_lane(seed in any::<u64>()) {
+        use crate::cover::SetBuilder;
+        use crate::lanes::{LANES, LaneBits};
+        let mut rng = Rng(seed);
+        let universe = 1 + rng.below(700) as usize;
+        let mut together = LaneBits::new(universe);
+        for round in 0..2 {
+            let mut apart: Vec<SetBuilder> = (0..LANES).map(|_| SetBuilder::new(universe)).collect();
+            for _ in 0..rng.below(40) {
+                let lanes = rng.below(1 << LANES) as u32;
+                let a = rng.below(universe as u64) as u32;
+                let b = (a + rng.below(200) as u32).min(universe as u32);
+                let range = rng.below(2) == 0;
+                if range {
+                    together.insert_range(lanes, a, b);
+                } else {
+                    together.insert(lanes, a);
+                }
+                for j in (0..LANES).filter(|j| lanes & (1 << j) != 0) {
+                    if range {
+                        apart[j].insert_range(a, b);
+                    } else {
+                        apart[j].insert(a);
+                    }
+                }
+            }
+            for j in 0..LANES {
+                let (mut w, mut m) = (Vec::new(), Vec::new());
+                let n = together.drain_lane_into(j, &mut w, &mut m);
+                let (mut w2, mut m2) = (Vec::new(), Vec::new());
+                prop_assert_eq!(n, apart[j].drain_into(&mut w2, &mut m2), "round {} lane {}", round, j);
+                let mut got: Vec<(u32, u64)> = w.into_iter().zip(m).collect();
+                let mut want: Vec<(u32, u64)> = w2.into_iter().zip(m2).collect();
+                got.sort_unstable();
+                want.sort_unstable();
+                prop_assert_eq!(got, want, "round {} lane {}", round, j);
+            }
+            together.clear();
+        }
+    }
+}
+
 /// A grid of street corners (random gaps) whose blocks are split into chains of 0–3 nodes,
 /// plus a free-standing ring, with node ids shuffled so that id order is not spatial order:
 /// exercises the Hilbert renumbering of the core and the chain bookkeeping at a larger size.
