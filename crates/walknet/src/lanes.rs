@@ -181,6 +181,7 @@ impl<'a> LaneSearch<'a> {
     /// queued, can be) goes into the current bucket.
     fn search(&mut self, first: usize, mut queued: usize, bound: f32) {
         let ch = self.ch;
+        let above = bound.next_up();
         for cur in first..self.buckets.len() {
             if queued == 0 {
                 break;
@@ -198,7 +199,7 @@ impl<'a> LaneSearch<'a> {
                     let v = a.head() as usize;
                     let sv = self.slot[v];
                     let old = if sv == UNSEEN { UNREACHED } else { self.labels[sv as usize] };
-                    let (new, least) = relax_lanes(&du, a.w, bound, &old);
+                    let (new, least) = relax_lanes(&du, a.w, above, &old);
                     if least.is_infinite() {
                         continue;
                     }
@@ -414,19 +415,20 @@ fn lanes_of(mut m: u32) -> impl Iterator<Item = usize> {
 }
 
 /// One arc for all lanes: the head's new labels, and the least label that improved
-/// (`INFINITY` if none did). A lane beyond the bound, or unreached at the tail, improves
-/// nothing. Written as selects over fixed-size arrays and a pairwise minimum, so that it
-/// compiles to vector compares, minima and shuffles, without a branch per lane.
+/// (`INFINITY` if none did). `above` is the least float above the bound, so that "better than
+/// the head and within the bound" is one compare against the smaller of the two; a lane
+/// unreached at the tail improves nothing. Written as selects over fixed-size arrays and a
+/// pairwise minimum, so that it compiles to vector compares, minima and shuffles, without a
+/// branch per lane.
 #[inline(always)]
-fn relax_lanes(tail: &Labels, w: f32, bound: f32, head: &Labels) -> (Labels, f32) {
+fn relax_lanes(tail: &Labels, w: f32, above: f32, head: &Labels) -> (Labels, f32) {
     let mut new = *head;
     let mut offer = [f32::INFINITY; LANES];
     for j in 0..LANES {
         let x = tail[j] + w;
-        let x = if x <= bound { x } else { f32::INFINITY };
-        let better = x < head[j];
-        new[j] = if better { x } else { head[j] };
-        offer[j] = if better { x } else { f32::INFINITY };
+        let limit = if head[j] < above { head[j] } else { above };
+        offer[j] = if x < limit { x } else { f32::INFINITY };
+        new[j] = if offer[j] < head[j] { offer[j] } else { head[j] };
     }
     let mut width = LANES;
     while width > 1 {
