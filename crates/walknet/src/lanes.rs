@@ -4,7 +4,7 @@
 //! ones lie close together and their 1 km balls are mostly the same part of the core. One
 //! search that carries a distance per site ("lane") for every core node scans a node a few
 //! times for all of those sites together instead of once per site, and the per-lane arithmetic
-//! of an arc is a few vector instructions.
+//! of an arc is a few vector instructions (`N` lanes: eight float32 are two SSE registers).
 //!
 //! The search is label-correcting: a node is queued in the bucket of the smallest of its labels
 //! that improved since its last scan and, when scanned, passes all its labels on. At the end no
@@ -18,12 +18,6 @@ use crate::chains::{Chains, DIRECT};
 use crate::network::Network;
 use crate::route::{BUCKET_M, Site, seeds};
 
-/// Sites searched together: eight float32 lanes are two SSE registers.
-pub(crate) const LANES: usize = 8;
-
-type Labels = [f32; LANES];
-
-const UNREACHED: Labels = [f32::INFINITY; LANES];
 const IDLE: u32 = u32::MAX;
 const UNSEEN: u32 = u32::MAX;
 
@@ -36,7 +30,7 @@ fn bucket(d: f32) -> usize {
 }
 
 /// A reusable workspace for [`LaneSearch::members_bits`].
-pub(crate) struct LaneSearch<'a> {
+pub(crate) struct LaneSearch<'a, const N: usize> {
     net: &'a Network,
     ch: &'a Chains,
     /// By core id: the node's slot in the arrays below, `UNSEEN` while no lane has reached it.
@@ -47,7 +41,7 @@ pub(crate) struct LaneSearch<'a> {
     /// bound), and the bucket holding the node's entry while some label of it has improved
     /// since its last scan (`IDLE` when all its labels have been passed on).
     reached: Vec<u32>,
-    labels: Vec<Labels>,
+    labels: Vec<[f32; N]>,
     pending: Vec<u32>,
     /// Bucket queue of slots, `BUCKET_M` wide, one bucket per step from 0 to the bound (not
     /// cyclic: the lanes of a node may lie up to the bound apart).
@@ -59,10 +53,11 @@ pub(crate) struct LaneSearch<'a> {
     scratch: Vec<(u32, f32)>,
 }
 
-impl<'a> LaneSearch<'a> {
+impl<'a, const N: usize> LaneSearch<'a, N> {
     /// A workspace for searches bounded by `bound` metres; `None` when the bound is not finite
     /// or needs more than `MAX_BUCKETS` buckets.
-    pub fn new(net: &'a Network, ch: &'a Chains, bound: f32) -> Option<LaneSearch<'a>> {
+    pub fn new(net: &'a Network, ch: &'a Chains, bound: f32) -> Option<LaneSearch<'a, N>> {
+        const { assert!(N.is_power_of_two() && N <= 32, "lanes are bits of a u32") };
         if !(bound.is_finite() && bound >= 0.0) || bucket(bound) >= MAX_BUCKETS {
             return None;
         }
@@ -82,14 +77,17 @@ impl<'a> LaneSearch<'a> {
     }
 
     /// Inserts into lane `j` of `out` the bits (in the network's [`crate::cover::BitOrder`]) of the nodes
-    /// within `bound` of `sites[j]`, for at most [`LANES`] sites: the sets that
-    /// [`crate::Searcher`] builds one site at a time. `bound` must be the workspace's.
-    pub fn members_bits(&mut self, sites: &[&Site], bound: f32, out: &mut LaneBits) {
-        assert!(sites.len() <= LANES, "at most {LANES} sites");
+    /// within `bound` of `sites[j]`, for at most `N` sites: the sets that
+    /// [`crate::Searcher`] builds one site at a time. `bound` must be the workspace's. Returns
+    /// how alike the sites' balls were: the mean share of the reached core nodes that each
+    /// site reached (1 when all reached the same nodes).
+    pub fn members_bits(&mut self, sites: &[&Site], bound: f32, out: &mut LaneBits<N>) -> f64 {
+        assert!(sites.len() <= N, "at most {N} sites");
         debug_assert_eq!(bucket(bound) + 2, self.buckets.len());
         let (first, queued) = self.seed(sites, bound);
         self.search(first, queued, bound);
-        self.write_sets(sites.len(), bound, out);
+        let memberships = self.write_sets(sites.len(), bound, out);
+        let alike = memberships as f64 / (sites.len().max(1) * self.reached.len().max(1)) as f64;
         for &c in &self.reached {
             self.slot[c as usize] = UNSEEN;
         }
@@ -97,6 +95,7 @@ impl<'a> LaneSearch<'a> {
         self.labels.clear();
         self.pending.clear();
         self.inner.clear();
+        alike
     }
 
     /// Labels and queues the seeds as the one-site search does (a site on an inner chain node
@@ -162,17 +161,17 @@ impl<'a> LaneSearch<'a> {
         let s = self.reached.len();
         self.slot[c as usize] = s as u32;
         self.reached.push(c);
-        self.labels.push(UNREACHED);
+        self.labels.push([f32::INFINITY; N]);
         self.pending.push(IDLE);
         s
     }
 
     /// The labels of core node `c`.
     #[inline]
-    fn labels_of(&self, c: u32) -> &Labels {
+    fn labels_of(&self, c: u32) -> [f32; N] {
         match self.slot[c as usize] {
-            UNSEEN => &UNREACHED,
-            s => &self.labels[s as usize],
+            UNSEEN => [f32::INFINITY; N],
+            s => self.labels[s as usize],
         }
     }
 
@@ -198,7 +197,7 @@ impl<'a> LaneSearch<'a> {
                 for a in &ch.arcs[lo..hi] {
                     let v = a.head() as usize;
                     let sv = self.slot[v];
-                    let old = if sv == UNSEEN { UNREACHED } else { self.labels[sv as usize] };
+                    let old = if sv == UNSEEN { [f32::INFINITY; N] } else { self.labels[sv as usize] };
                     let (new, least) = relax_lanes(&du, a.w, above, &old);
                     if least.is_infinite() {
                         continue;
@@ -222,13 +221,17 @@ impl<'a> LaneSearch<'a> {
     /// core node is in; a chain with both ends reached is in whole when the mean of its ends'
     /// labels plus its length is within the bound, else node by node from the nearer end; a
     /// chain with one end reached is walked from that end until the bound; a chain holding a
-    /// seed of the lane is measured from the seed as well.
-    fn write_sets(&self, lanes: usize, bound: f32, out: &mut LaneBits) {
+    /// seed of the lane is measured from the seed as well. Returns the number of (lane, reached
+    /// core node) memberships.
+    fn write_sets(&self, lanes: usize, bound: f32, out: &mut LaneBits<N>) -> usize {
         let ch = self.ch;
         let nc = ch.core_nodes() as u32;
         let in_batch = if lanes >= 32 { u32::MAX } else { (1u32 << lanes) - 1 };
+        let mut memberships = 0;
         for (&c, lc) in self.reached.iter().zip(&self.labels) {
-            out.insert(finite(lc) & in_batch, c);
+            let lanes_in = finite(lc) & in_batch;
+            memberships += lanes_in.count_ones() as usize;
+            out.insert(lanes_in, c);
             for (_, tag) in ch.tagged_arcs_of(c) {
                 if tag == DIRECT {
                     continue;
@@ -239,12 +242,12 @@ impl<'a> LaneSearch<'a> {
                 if tag & 1 == 1 && self.slot[first as usize] != UNSEEN {
                     continue;
                 }
-                let (df, dl) = (self.labels_of(first), self.labels_of(last));
+                let (df, dl) = (&self.labels_of(first), &self.labels_of(last));
                 let (s, e) = (ch.start[k] as usize, ch.start[k + 1] as usize);
                 let len = ch.len[k];
                 let (f_in, l_in) = (finite(df) & in_batch, finite(dl) & in_batch);
-                let mut mean = [0.0f32; LANES];
-                for j in 0..LANES {
+                let mut mean = [0.0f32; N];
+                for j in 0..N {
                     mean[j] = (df[j] + dl[j] + len) / 2.0;
                 }
                 let whole = f_in & l_in & within(&mean, bound);
@@ -301,21 +304,22 @@ impl<'a> LaneSearch<'a> {
                 }
             }
         }
+        memberships
     }
 }
 
 /// The sets of one search's lanes, built together: a bitset whose every 64-bit word holds that
 /// word of each lane, so that an element in several lanes' sets (most are in all) is one
 /// masked vector OR into one cache line, not one insertion per lane.
-pub(crate) struct LaneBits {
-    words: Vec<[u64; LANES]>,
+pub(crate) struct LaneBits<const N: usize> {
+    words: Vec<[u64; N]>,
     /// Words with a bit in some lane, each once.
     touched: Vec<u32>,
 }
 
-impl LaneBits {
-    pub fn new(bits: usize) -> LaneBits {
-        LaneBits { words: vec![[0; LANES]; bits.div_ceil(64)], touched: Vec::new() }
+impl<const N: usize> LaneBits<N> {
+    pub fn new(bits: usize) -> LaneBits<N> {
+        LaneBits { words: vec![[0; N]; bits.div_ceil(64)], touched: Vec::new() }
     }
 
     /// Sets bits `m` of word `w` in the lanes `lanes` (bits).
@@ -376,7 +380,7 @@ impl LaneBits {
     /// Empties every lane.
     pub fn clear(&mut self) {
         for &w in &self.touched {
-            self.words[w as usize] = [0; LANES];
+            self.words[w as usize] = [0; N];
         }
         self.touched.clear();
     }
@@ -384,7 +388,7 @@ impl LaneBits {
 
 /// The lanes with a finite label, as bits.
 #[inline(always)]
-fn finite(l: &Labels) -> u32 {
+fn finite<const N: usize>(l: &[f32; N]) -> u32 {
     let mut m = 0;
     for (j, &x) in l.iter().enumerate() {
         m |= u32::from(x < f32::INFINITY) << j;
@@ -394,7 +398,7 @@ fn finite(l: &Labels) -> u32 {
 
 /// The lanes whose value is within the bound, as bits.
 #[inline(always)]
-fn within(l: &[f32; LANES], bound: f32) -> u32 {
+fn within<const N: usize>(l: &[f32; N], bound: f32) -> u32 {
     let mut m = 0;
     for (j, &x) in l.iter().enumerate() {
         m |= u32::from(x <= bound) << j;
@@ -421,16 +425,16 @@ fn lanes_of(mut m: u32) -> impl Iterator<Item = usize> {
 /// pairwise minimum, so that it compiles to vector compares, minima and shuffles, without a
 /// branch per lane.
 #[inline(always)]
-fn relax_lanes(tail: &Labels, w: f32, above: f32, head: &Labels) -> (Labels, f32) {
+fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32; N]) -> ([f32; N], f32) {
     let mut new = *head;
-    let mut offer = [f32::INFINITY; LANES];
-    for j in 0..LANES {
+    let mut offer = [f32::INFINITY; N];
+    for j in 0..N {
         let x = tail[j] + w;
         let limit = if head[j] < above { head[j] } else { above };
         offer[j] = if x < limit { x } else { f32::INFINITY };
         new[j] = if offer[j] < head[j] { offer[j] } else { head[j] };
     }
-    let mut width = LANES;
+    let mut width = N;
     while width > 1 {
         width /= 2;
         for j in 0..width {

@@ -5,7 +5,7 @@ use std::collections::BinaryHeap;
 
 use crate::chains::{Arc, Chains, DIRECT};
 use crate::cover::{Blocks, CoverSets, SetBuilder};
-use crate::lanes::{LANES, LaneBits, LaneSearch};
+use crate::lanes::{LaneBits, LaneSearch};
 use crate::network::{Csr, Network};
 use crate::snap::Snap;
 
@@ -182,6 +182,10 @@ fn relax(v: u32, d: f32, src: u32, dist: &mut [f32], nearest: &mut [u32], touche
         false
     }
 }
+
+/// How alike (see [`LaneSearch::members_bits`]) the balls of one search of coverage sets must
+/// be for the next search to take sixteen sites rather than eight.
+const WIDE_WHEN_ALIKE: f64 = 0.8;
 
 /// Width (metres) of a bucket of the core search's queue.
 pub(crate) const BUCKET_M: f32 = 4.0;
@@ -522,9 +526,9 @@ impl Network {
     /// For each site, the nodes within `bound_m` of it: the coverage sets of a maximal-covering
     /// problem whose demand is the graph's nodes. The sites are searched in spatial (Hilbert)
     /// order, so that each search finds most of the graph it needs in cache from the previous
-    /// ones; on a contracted network with a finite bound, eight neighbours in that order share
-    /// one search with a label per site (see `lanes.rs`); a repeated site is searched once and
-    /// its set stored once.
+    /// ones; on a contracted network with a finite bound, eight or sixteen neighbours in that
+    /// order share one search with a label per site (see `lanes.rs`); a repeated site is
+    /// searched once and its set stored once.
     pub fn coverage(&self, sites: &[Site], bound_m: f32) -> CoverSets {
         self.coverage_threads(sites, bound_m, 1)
     }
@@ -588,8 +592,8 @@ impl Network {
 
     /// The sets of `sites[i]` for `i` in `order`, as ranges of one list of blocks.
     fn coverage_chunk(&self, sites: &[Site], order: &[u32], bound_m: f32) -> Blocks {
-        if let Some(mut lanes) = self.chains.as_ref().and_then(|ch| LaneSearch::new(self, ch, bound_m)) {
-            return self.coverage_chunk_lanes(&mut lanes, sites, order, bound_m);
+        if let Some(out) = self.chains.as_ref().and_then(|ch| self.coverage_chunk_lanes(ch, sites, order, bound_m)) {
+            return out;
         }
         let mut s = self.searcher();
         let mut builder = SetBuilder::new(self.node_count());
@@ -610,10 +614,15 @@ impl Network {
         out
     }
 
-    /// [`Network::coverage_chunk`] on a contracted network: [`LANES`] consecutive distinct sites
-    /// (neighbours in the spatial order) per search; a run of equal sites shares one set.
-    fn coverage_chunk_lanes(&self, lanes: &mut LaneSearch<'_>, sites: &[Site], order: &[u32], bound_m: f32) -> Blocks {
-        let mut bits = LaneBits::new(self.node_count());
+    /// [`Network::coverage_chunk`] on a contracted network: consecutive distinct sites
+    /// (neighbours in the spatial order) share a search, eight at a time, or sixteen while
+    /// the last search found their balls nearly the same (a network not much larger than a
+    /// ball, where the wider search costs little more than the narrow one); a run of equal
+    /// sites shares one set.
+    fn coverage_chunk_lanes(&self, ch: &Chains, sites: &[Site], order: &[u32], bound_m: f32) -> Option<Blocks> {
+        let mut narrow = LaneSearch::<8>::new(self, ch, bound_m)?;
+        let mut narrow_bits = LaneBits::<8>::new(self.node_count());
+        let mut wide: Option<(LaneSearch<'_, 16>, LaneBits<16>)> = None;
         let mut out = Blocks { spans: Vec::with_capacity(order.len()), ..Blocks::default() };
         // Runs of equal sites in `order`, as (first position, length).
         let mut runs: Vec<(usize, usize)> = Vec::new();
@@ -623,17 +632,22 @@ impl Network {
                 _ => runs.push((k, 1)),
             }
         }
-        for batch in runs.chunks(LANES) {
+        let mut rest = &runs[..];
+        let mut alike = 0.0;
+        while !rest.is_empty() {
+            let go_wide = alike >= WIDE_WHEN_ALIKE;
+            let (batch, tail) = rest.split_at(rest.len().min(if go_wide { 16 } else { 8 }));
+            rest = tail;
             let batch_sites: Vec<&Site> = batch.iter().map(|r| &sites[order[r.0] as usize]).collect();
-            lanes.members_bits(&batch_sites, bound_m, &mut bits);
-            for (j, r) in batch.iter().enumerate() {
-                let start = out.words.len();
-                out.stored += bits.drain_lane_into(j, &mut out.words, &mut out.masks);
-                out.spans.extend(std::iter::repeat_n((start, out.words.len()), r.1));
-            }
-            bits.clear();
+            alike = if go_wide {
+                let (search, bits) =
+                    wide.get_or_insert_with(|| (LaneSearch::new(self, ch, bound_m).expect("same bound as the narrow one"), LaneBits::new(self.node_count())));
+                search_batch(search, bits, &batch_sites, batch, bound_m, &mut out)
+            } else {
+                search_batch(&mut narrow, &mut narrow_bits, &batch_sites, batch, bound_m, &mut out)
+            };
         }
-        out
+        Some(out)
     }
 
     /// For each site, the indices of the `demand` points within `bound_m` of it (ascending),
@@ -708,6 +722,27 @@ impl Network {
         let order = std::sync::Arc::new(crate::cover::BitOrder { bit_of, elem_of });
         CoverSets::from_lists(demand.len(), Some(order), offsets.windows(2).map(|w| &items[w[0]..w[1]]))
     }
+}
+
+/// One search of [`Network::coverage_chunk_lanes`]: the sets of `sites` (the first of each run
+/// in `runs`) appended to `out`, each run's span repeated for its length; returns how alike
+/// the balls were.
+fn search_batch<const N: usize>(
+    search: &mut LaneSearch<'_, N>,
+    bits: &mut LaneBits<N>,
+    sites: &[&Site],
+    runs: &[(usize, usize)],
+    bound_m: f32,
+    out: &mut Blocks,
+) -> f64 {
+    let alike = search.members_bits(sites, bound_m, bits);
+    for (j, r) in runs.iter().enumerate() {
+        let start = out.words.len();
+        out.stored += bits.drain_lane_into(j, &mut out.words, &mut out.masks);
+        out.spans.extend(std::iter::repeat_n((start, out.words.len()), r.1));
+    }
+    bits.clear();
+    alike
 }
 
 /// Where [`Searcher::members_into`] puts a set's nodes.

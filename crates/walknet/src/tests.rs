@@ -695,8 +695,8 @@ fn oversized_blocks_are_refused_before_allocating() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
-    /// Coverage sets of many sites, searched several neighbours at a time (one label per site
-    /// and node), are exactly the member lists of one-site searches: node sites on core and
+    /// Coverage sets of many sites, searched eight or sixteen neighbours at a time (one label per
+    /// site and node), are exactly the member lists of one-site searches: node sites on core and
     /// chain nodes, snapped sites (two on one edge, one far off the network), repeated sites,
     /// more sites than one search takes; bounds of zero, short, long and none; one thread or
     /// three.
@@ -739,50 +739,58 @@ proptest! {
     }
 }
 
+/// Random single elements and ranges (within a word, across words) sent to random lanes of a
+/// [`crate::lanes::LaneBits`] and to one bitset per lane, twice with a clear in between: each
+/// lane holds what its own bitset does.
+fn check_lane_bits<const N: usize>(rng: &mut Rng) -> Result<(), TestCaseError> {
+    use crate::cover::SetBuilder;
+    use crate::lanes::LaneBits;
+    let universe = 1 + rng.below(700) as usize;
+    let mut together = LaneBits::<N>::new(universe);
+    for round in 0..2 {
+        let mut apart: Vec<SetBuilder> = (0..N).map(|_| SetBuilder::new(universe)).collect();
+        for _ in 0..rng.below(40) {
+            let lanes = rng.below(1 << N) as u32;
+            let a = rng.below(universe as u64) as u32;
+            let b = (a + rng.below(200) as u32).min(universe as u32);
+            let range = rng.below(2) == 0;
+            if range {
+                together.insert_range(lanes, a, b);
+            } else {
+                together.insert(lanes, a);
+            }
+            for j in (0..N).filter(|j| lanes & (1 << j) != 0) {
+                if range {
+                    apart[j].insert_range(a, b);
+                } else {
+                    apart[j].insert(a);
+                }
+            }
+        }
+        for j in 0..N {
+            let (mut w, mut m) = (Vec::new(), Vec::new());
+            let n = together.drain_lane_into(j, &mut w, &mut m);
+            let (mut w2, mut m2) = (Vec::new(), Vec::new());
+            prop_assert_eq!(n, apart[j].drain_into(&mut w2, &mut m2), "round {} lane {}", round, j);
+            let mut got: Vec<(u32, u64)> = w.into_iter().zip(m).collect();
+            let mut want: Vec<(u32, u64)> = w2.into_iter().zip(m2).collect();
+            got.sort_unstable();
+            want.sort_unstable();
+            prop_assert_eq!(got, want, "round {} lane {}", round, j);
+        }
+        together.clear();
+    }
+    Ok(())
+}
+
 proptest! {
-    /// The lanes of a [`crate::lanes::LaneBits`] hold what one bitset per lane would, after any
-    /// mix of single elements and ranges (within a word, across words) sent to any lanes, and
-    /// clearing leaves every lane empty.
+    /// The lanes of a [`crate::lanes::LaneBits`] of eight and of sixteen lanes hold what one
+    /// bitset per lane would, and clearing leaves every lane empty.
     #[test]
     fn lane_bits_equal_one_bitset_per_lane(seed in any::<u64>()) {
-        use crate::cover::SetBuilder;
-        use crate::lanes::{LANES, LaneBits};
         let mut rng = Rng(seed);
-        let universe = 1 + rng.below(700) as usize;
-        let mut together = LaneBits::new(universe);
-        for round in 0..2 {
-            let mut apart: Vec<SetBuilder> = (0..LANES).map(|_| SetBuilder::new(universe)).collect();
-            for _ in 0..rng.below(40) {
-                let lanes = rng.below(1 << LANES) as u32;
-                let a = rng.below(universe as u64) as u32;
-                let b = (a + rng.below(200) as u32).min(universe as u32);
-                let range = rng.below(2) == 0;
-                if range {
-                    together.insert_range(lanes, a, b);
-                } else {
-                    together.insert(lanes, a);
-                }
-                for j in (0..LANES).filter(|j| lanes & (1 << j) != 0) {
-                    if range {
-                        apart[j].insert_range(a, b);
-                    } else {
-                        apart[j].insert(a);
-                    }
-                }
-            }
-            for j in 0..LANES {
-                let (mut w, mut m) = (Vec::new(), Vec::new());
-                let n = together.drain_lane_into(j, &mut w, &mut m);
-                let (mut w2, mut m2) = (Vec::new(), Vec::new());
-                prop_assert_eq!(n, apart[j].drain_into(&mut w2, &mut m2), "round {} lane {}", round, j);
-                let mut got: Vec<(u32, u64)> = w.into_iter().zip(m).collect();
-                let mut want: Vec<(u32, u64)> = w2.into_iter().zip(m2).collect();
-                got.sort_unstable();
-                want.sort_unstable();
-                prop_assert_eq!(got, want, "round {} lane {}", round, j);
-            }
-            together.clear();
-        }
+        check_lane_bits::<8>(&mut rng)?;
+        check_lane_bits::<16>(&mut rng)?;
     }
 }
 
