@@ -3,6 +3,11 @@
 //! take backups. Configuration: flags > `JICENG_*` environment > TOML file (`--config`, default
 //! `./jiceng.toml` when present) > defaults.
 
+/// The allocator: the server allocates and frees small buffers on every request across threads,
+/// where glibc malloc spends a measurable share of intake CPU (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
