@@ -18,8 +18,10 @@ use crate::chains::{Chains, DIRECT};
 use crate::network::Network;
 use crate::route::{BUCKET_M, Site, seeds};
 
-const IDLE: u32 = u32::MAX;
+/// `pending` of a node no lane has reached, and of one whose labels have all been passed on;
+/// both above every bucket.
 const UNSEEN: u32 = u32::MAX;
+const IDLE: u32 = u32::MAX - 1;
 
 /// Buckets beyond which a bound is searched one site at a time (262 km at `BUCKET_M`).
 const MAX_BUCKETS: usize = 1 << 16;
@@ -33,17 +35,18 @@ fn bucket(d: f32) -> usize {
 pub(crate) struct LaneSearch<'a, const N: usize> {
     net: &'a Network,
     ch: &'a Chains,
-    /// By core id: the node's slot in the arrays below, `UNSEEN` while no lane has reached it.
-    /// The slots are given in the order the nodes are first reached, so the labels of one
-    /// search are a dense array that stays in cache, whatever part of a large core it covers.
-    slot: Vec<u32>,
-    /// By slot: the core id, the distance towards each lane's site (`INFINITY` beyond the
-    /// bound), and the bucket holding the node's entry while some label of it has improved
-    /// since its last scan (`IDLE` when all its labels have been passed on).
+    /// The core nodes some lane reached, in the order first reached.
     reached: Vec<u32>,
+    /// By core id: the distance towards each lane's site (`INFINITY` beyond the bound or
+    /// unreached), and the bucket holding the node's entry while some label of it has improved
+    /// since its last scan (`IDLE` when all its labels have been passed on, `UNSEEN` while no
+    /// lane has reached it). Indexed by core id rather than through a slot per reached node:
+    /// an arc's head is then one load away from the arc, not two, and the core ids are in
+    /// spatial order, so the labels of one ball still lie in a few stretches of the arrays.
+    /// Only the reached nodes are reset after a search.
     labels: Vec<[f32; N]>,
     pending: Vec<u32>,
-    /// Bucket queue of slots, `BUCKET_M` wide, one bucket per step from 0 to the bound (not
+    /// Bucket queue of core ids, `BUCKET_M` wide, one bucket per step from 0 to the bound (not
     /// cyclic: the lanes of a node may lie up to the bound apart).
     buckets: Vec<Vec<u32>>,
     /// Seeds: (core id, distance, lane), and the seeds on inner chain nodes: (node, distance,
@@ -65,10 +68,9 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
         Some(LaneSearch {
             net,
             ch,
-            slot: vec![UNSEEN; nc],
             reached: Vec::new(),
-            labels: Vec::new(),
-            pending: Vec::new(),
+            labels: vec![[f32::INFINITY; N]; nc],
+            pending: vec![UNSEEN; nc],
             buckets: vec![Vec::new(); bucket(bound) + 2],
             starts: Vec::new(),
             inner: Vec::new(),
@@ -89,11 +91,10 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
         let memberships = self.write_sets(sites.len(), bound, out);
         let alike = memberships as f64 / (sites.len().max(1) * self.reached.len().max(1)) as f64;
         for &c in &self.reached {
-            self.slot[c as usize] = UNSEEN;
+            self.labels[c as usize] = [f32::INFINITY; N];
+            self.pending[c as usize] = UNSEEN;
         }
         self.reached.clear();
-        self.labels.clear();
-        self.pending.clear();
         self.inner.clear();
         alike
     }
@@ -129,7 +130,8 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
         let (mut first, mut queued) = (usize::MAX, 0);
         for i in 0..self.starts.len() {
             let (c, d, lane) = self.starts[i];
-            let sc = self.slot_of(c);
+            let sc = c as usize;
+            self.mark_reached(sc);
             let l = &mut self.labels[sc];
             if d < l[lane] {
                 l[lane] = d;
@@ -147,31 +149,12 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
         (first, queued)
     }
 
-    /// The slot of core node `c`, given it if it has none.
+    /// Records core node `c` as reached (by some lane) if it is not yet.
     #[inline]
-    fn slot_of(&mut self, c: u32) -> usize {
-        match self.slot[c as usize] {
-            UNSEEN => self.add_slot(c),
-            s => s as usize,
-        }
-    }
-
-    #[inline]
-    fn add_slot(&mut self, c: u32) -> usize {
-        let s = self.reached.len();
-        self.slot[c as usize] = s as u32;
-        self.reached.push(c);
-        self.labels.push([f32::INFINITY; N]);
-        self.pending.push(IDLE);
-        s
-    }
-
-    /// The labels of core node `c`.
-    #[inline]
-    fn labels_of(&self, c: u32) -> [f32; N] {
-        match self.slot[c as usize] {
-            UNSEEN => [f32::INFINITY; N],
-            s => self.labels[s as usize],
+    fn mark_reached(&mut self, c: usize) {
+        if self.pending[c] == UNSEEN {
+            self.pending[c] = IDLE;
+            self.reached.push(c as u32);
         }
     }
 
@@ -192,23 +175,21 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
                 }
                 self.pending[su as usize] = IDLE;
                 let du = self.labels[su as usize];
-                let u = self.reached[su as usize] as usize;
+                let u = su as usize;
                 let (lo, hi) = (ch.first[u] as usize, ch.first[u + 1] as usize);
                 for a in &ch.arcs[lo..hi] {
                     let v = a.head() as usize;
-                    let sv = self.slot[v];
-                    let old = if sv == UNSEEN { [f32::INFINITY; N] } else { self.labels[sv as usize] };
-                    let (new, least) = relax_lanes(&du, a.w, above, &old);
+                    let (new, least) = relax_lanes(&du, a.w, above, &self.labels[v]);
                     if least.is_infinite() {
                         continue;
                     }
-                    let sv = if sv == UNSEEN { self.add_slot(v as u32) } else { sv as usize };
-                    self.labels[sv] = new;
+                    self.mark_reached(v);
+                    self.labels[v] = new;
                     // A dead end is labelled but not scanned: its one arc leads back.
                     let b = bucket(least).max(cur);
-                    let p = &mut self.pending[sv];
+                    let p = &mut self.pending[v];
                     if !a.head_is_leaf() && b < *p as usize {
-                        self.buckets[b].push(sv as u32);
+                        self.buckets[b].push(v as u32);
                         queued += 1;
                         *p = b as u32;
                     }
@@ -228,23 +209,30 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
         let nc = ch.core_nodes() as u32;
         let in_batch = if lanes >= 32 { u32::MAX } else { (1u32 << lanes) - 1 };
         let mut memberships = 0;
-        for (&c, lc) in self.reached.iter().zip(&self.labels) {
+        for &c in &self.reached {
+            let lc = &self.labels[c as usize];
             let lanes_in = finite(lc) & in_batch;
             memberships += lanes_in.count_ones() as usize;
             out.insert(lanes_in, c);
-            for (_, tag) in ch.tagged_arcs_of(c) {
+            for (a, tag) in ch.tagged_arcs_of(c) {
                 if tag == DIRECT {
                     continue;
                 }
                 let k = (tag / 2) as usize;
-                let (first, last) = ch.ends[k];
-                // Each chain once: from its first end if any lane reached that, else from its last.
-                if tag & 1 == 1 && self.slot[first as usize] != UNSEEN {
+                // A chain's arc leads to its other end and is as long as the chain, so neither
+                // `ends` nor `len` is read. Each chain once: from its first end if any lane
+                // reached that, else from its last (its first end then unreached in all lanes).
+                debug_assert_eq!(if tag & 1 == 0 { (c, a.head()) } else { (a.head(), c) }, ch.ends[k]);
+                debug_assert_eq!(a.w, ch.len[k]);
+                let (df, dl) = if tag & 1 == 0 {
+                    (lc, &self.labels[a.head() as usize])
+                } else if self.pending[a.head() as usize] != UNSEEN {
                     continue;
-                }
-                let (df, dl) = (&self.labels_of(first), &self.labels_of(last));
+                } else {
+                    (&[f32::INFINITY; N], lc)
+                };
                 let (s, e) = (ch.start[k] as usize, ch.start[k + 1] as usize);
-                let len = ch.len[k];
+                let len = a.w;
                 let (f_in, l_in) = (finite(df) & in_batch, finite(dl) & in_batch);
                 let mut mean = [0.0f32; N];
                 for j in 0..N {
@@ -290,7 +278,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
             let (s, e) = (ch.start[k] as usize, ch.start[k + 1] as usize);
             let len = ch.len[k];
             let (first, last) = ch.ends[k];
-            let (du, dw) = (self.labels_of(first)[lane], self.labels_of(last)[lane]);
+            let (du, dw) = (self.labels[first as usize][lane], self.labels[last as usize][lane]);
             for p in s..e {
                 let off = ch.off[p];
                 let mut d = (du + off).min(dw + (len - off));
