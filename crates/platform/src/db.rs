@@ -253,6 +253,24 @@ struct GroupStats {
 pub struct Tx {
     conn: TxConn,
     pub(crate) audit_head: Option<AuditHead>,
+    /// A statement that goes out in front of this transaction's next one, in the same script
+    /// (SQLite only): group commit opens each job's savepoint this way, with no round trip of its
+    /// own to the connection's worker thread.
+    lead: Option<Sql>,
+    /// What became of the last `lead`.
+    lead_state: LeadState,
+}
+
+/// Whether a [`Tx`]'s leading statement has run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LeadState {
+    /// Not sent yet: nothing has gone to the database since it was set.
+    Pending,
+    /// It ran: the script it led succeeded, or failed on a constraint, which a leading
+    /// `SAVEPOINT` cannot raise.
+    Ran,
+    /// The script it led failed for another reason, so it may or may not have run.
+    Unknown,
 }
 
 enum TxConn {
@@ -277,28 +295,40 @@ pub(crate) struct AuditHead {
 macro_rules! query_methods {
     ($self:ident $(, $m:ident)?; $sqlite:pat => $se:expr, $pg:pat => $pe:expr) => {
         pub async fn execute(& $($m)? $self, sql: Sql) -> DbResult<u64> {
-            Ok(match $self.inner() {
+            let (sql, led) = $self.take_lead(sql);
+            let r: DbResult<u64> = async { Ok(match $self.inner() {
                 $sqlite => { let (t, ps) = sql.sqlite_text(); bind_all!(sqlx::query::<Sqlite>(AssertSqlSafe(t)), ps).execute($se).await?.rows_affected() }
                 $pg => bind_all!(sqlx::query::<Postgres>(AssertSqlSafe(sql.text)), sql.params).execute($pe).await?.rows_affected(),
-            })
+            }) }.await;
+            $self.lead_outcome(led, &r);
+            r
         }
         pub async fn fetch_all<T: Row>(& $($m)? $self, sql: Sql) -> DbResult<Vec<T>> {
-            Ok(match $self.inner() {
+            let (sql, led) = $self.take_lead(sql);
+            let r: DbResult<Vec<T>> = async { Ok(match $self.inner() {
                 $sqlite => { let (t, ps) = sql.sqlite_text(); bind_all!(sqlx::query_as::<Sqlite, T>(AssertSqlSafe(t)), ps).fetch_all($se).await? }
                 $pg => bind_all!(sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql.text)), sql.params).fetch_all($pe).await?,
-            })
+            }) }.await;
+            $self.lead_outcome(led, &r);
+            r
         }
         pub async fn fetch_optional<T: Row>(& $($m)? $self, sql: Sql) -> DbResult<Option<T>> {
-            Ok(match $self.inner() {
+            let (sql, led) = $self.take_lead(sql);
+            let r: DbResult<Option<T>> = async { Ok(match $self.inner() {
                 $sqlite => { let (t, ps) = sql.sqlite_text(); bind_all!(sqlx::query_as::<Sqlite, T>(AssertSqlSafe(t)), ps).fetch_optional($se).await? }
                 $pg => bind_all!(sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql.text)), sql.params).fetch_optional($pe).await?,
-            })
+            }) }.await;
+            $self.lead_outcome(led, &r);
+            r
         }
         pub async fn fetch_one<T: Row>(& $($m)? $self, sql: Sql) -> DbResult<T> {
-            Ok(match $self.inner() {
+            let (sql, led) = $self.take_lead(sql);
+            let r: DbResult<T> = async { Ok(match $self.inner() {
                 $sqlite => { let (t, ps) = sql.sqlite_text(); bind_all!(sqlx::query_as::<Sqlite, T>(AssertSqlSafe(t)), ps).fetch_one($se).await? }
                 $pg => bind_all!(sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql.text)), sql.params).fetch_one($pe).await?,
-            })
+            }) }.await;
+            $self.lead_outcome(led, &r);
+            r
         }
         /// A single integer, e.g. a `COUNT(*)` (PostgreSQL's `COUNT` is already `BIGINT`).
         pub async fn scalar(& $($m)? $self, sql: Sql) -> DbResult<i64> {
@@ -325,6 +355,12 @@ impl Db {
         }
     }
     query_methods!(self; DbRef::Sqlite(p) => p, DbRef::Postgres(p) => p);
+
+    /// The pool has no leading statement (see [`Tx`]).
+    fn take_lead(&self, sql: Sql) -> (Sql, bool) {
+        (sql, false)
+    }
+    fn lead_outcome<T>(&self, _led: bool, _outcome: &DbResult<T>) {}
 
     pub fn engine(&self) -> Engine {
         match self {
@@ -395,9 +431,14 @@ impl Db {
         Ok(match self {
             Db::Sqlite(p) => {
                 let turn = p.writer.clone().lock_owned().await;
-                Tx { conn: TxConn::Sqlite { tx: p.pool.begin_with("BEGIN IMMEDIATE").await?, _turn: turn }, audit_head: None }
+                Tx {
+                    conn: TxConn::Sqlite { tx: p.pool.begin_with("BEGIN IMMEDIATE").await?, _turn: turn },
+                    audit_head: None,
+                    lead: None,
+                    lead_state: LeadState::Pending,
+                }
             }
-            Db::Postgres(p) => Tx { conn: TxConn::Postgres(p.begin().await?), audit_head: None },
+            Db::Postgres(p) => Tx { conn: TxConn::Postgres(p.begin().await?), audit_head: None, lead: None, lead_state: LeadState::Pending },
         })
     }
 
@@ -441,6 +482,24 @@ impl Tx {
         }
     }
     query_methods!(self, mut; TxRef::Sqlite(c) => c, TxRef::Postgres(c) => c);
+
+    /// `sql` with the leading statement in front of it, if one is waiting, and whether one was.
+    fn take_lead(&mut self, sql: Sql) -> (Sql, bool) {
+        match self.lead.take() {
+            Some(lead) => (Sql::joined(vec![lead, sql]), true),
+            None => (sql, false),
+        }
+    }
+
+    fn lead_outcome<T>(&mut self, led: bool, outcome: &DbResult<T>) {
+        if led {
+            self.lead_state = match outcome {
+                Ok(_) => LeadState::Ran,
+                Err(DbError::Sqlx(sqlx::Error::Database(e))) if e.kind() != sqlx::error::ErrorKind::Other => LeadState::Ran,
+                Err(_) => LeadState::Unknown,
+            };
+        }
+    }
 
     /// Runs statements in order: on SQLite as one script, one round trip to the connection's
     /// worker thread instead of one each; on PostgreSQL one by one (its protocol takes one statement
@@ -622,20 +681,31 @@ async fn write_batch(db: &Db, batch: Vec<GroupJob>, delivers: &mut Vec<Deliver>)
         delivers.push(deliver);
         return if ok { tx.commit().await } else { Ok(()) };
     }
-    // Each job runs under its own savepoint; releasing one and opening the next is one round trip.
-    tx.execute(sql!("SAVEPOINT grouped_job")).await?;
-    let last = batch.len() - 1;
-    for (i, job) in batch.into_iter().enumerate() {
+    // Each job runs under its own savepoint, opened in front of the job's first statement in the
+    // same script, so it costs no round trip of its own. The savepoints stay open, nested, until
+    // the commit; rolling back to the latest undoes only the job that just failed.
+    for job in batch {
         let head = tx.audit_head.clone();
+        tx.lead = Some(sql!("SAVEPOINT grouped_job"));
+        tx.lead_state = LeadState::Pending;
         let (ok, deliver) = (job.run)(&mut tx).await;
         delivers.push(deliver);
         if !ok {
-            tx.execute(sql!("ROLLBACK TO SAVEPOINT grouped_job")).await?;
+            match tx.lead_state {
+                // Nothing of the job reached the database.
+                LeadState::Pending => {}
+                LeadState::Ran => {
+                    tx.execute(sql!("ROLLBACK TO SAVEPOINT grouped_job")).await?;
+                }
+                // The job's savepoint may not exist, and rolling back to the one before would undo
+                // a job that succeeded. Give up the batch: nothing is committed, every caller is
+                // told it failed.
+                LeadState::Unknown => return Err(DbError::Unsafe("a grouped job failed before its savepoint was known to be open".into())),
+            }
             tx.audit_head = head;
         }
-        let next = if i == last { "RELEASE SAVEPOINT grouped_job" } else { "RELEASE SAVEPOINT grouped_job; SAVEPOINT grouped_job" };
-        tx.execute(sql!(next)).await?;
     }
+    tx.lead = None;
     tx.commit().await
 }
 
