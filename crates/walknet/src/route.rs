@@ -774,6 +774,34 @@ impl Sink for NodeSink<'_> {
     }
 }
 
+/// Calls `emit` with each position on a chain holding a seed (`inner`: seed node, its distance,
+/// its site) that lies within `bound`, counting the paths inside the chain from the seeds as well
+/// as those through the chain's ends (`dist` holds the core labels).
+fn seeded_chain_positions(ch: &Chains, inner: &[(u32, f32, u32)], dist: &[f32], bound: f32, mut emit: impl FnMut(usize)) {
+    let mut seeded: Vec<u32> = inner.iter().map(|&(x, _, _)| ch.chain_of[x as usize]).collect();
+    seeded.sort_unstable();
+    seeded.dedup();
+    for c in seeded {
+        let c = c as usize;
+        let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
+        let len = ch.len[c];
+        let (first, last) = ch.ends[c];
+        let (du, dw) = (dist[first as usize], dist[last as usize]);
+        for p in s..e {
+            let off = ch.off[p];
+            let mut d = (du + off).min(dw + (len - off));
+            for &(y, d0, _) in inner {
+                if ch.chain_of[y as usize] as usize == c {
+                    d = d.min(d0 + (off - ch.off[ch.pos_of[y as usize] as usize]).abs());
+                }
+            }
+            if d <= bound {
+                emit(p);
+            }
+        }
+    }
+}
+
 /// See [`Network::searcher`].
 pub struct Searcher<'a> {
     net: &'a Network,
@@ -922,28 +950,7 @@ impl Searcher<'_> {
         if !any_inner {
             return;
         }
-        let mut seeded: Vec<u32> = self.inner.iter().map(|&(x, _, _)| ch.chain_of[x as usize]).collect();
-        seeded.sort_unstable();
-        seeded.dedup();
-        for c in seeded {
-            let c = c as usize;
-            let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
-            let len = ch.len[c];
-            let (first, last) = ch.ends[c];
-            let (du, dw) = (dist[first as usize], dist[last as usize]);
-            for p in s..e {
-                let off = ch.off[p];
-                let mut d = (du + off).min(dw + (len - off));
-                for &(y, d0, _) in &self.inner {
-                    if ch.chain_of[y as usize] as usize == c {
-                        d = d.min(d0 + (off - ch.off[ch.pos_of[y as usize] as usize]).abs());
-                    }
-                }
-                if d <= bound {
-                    out.inner(ch, p);
-                }
-            }
-        }
+        seeded_chain_positions(ch, &self.inner, dist, bound, |p| out.inner(ch, p));
     }
 
     /// [`Searcher::members`] as bits of the network's [`crate::cover::BitOrder`] (core ids, then
@@ -1046,28 +1053,7 @@ impl Searcher<'_> {
             return;
         }
         // Chains holding a seed: paths inside the chain count too.
-        let mut seeded: Vec<u32> = self.inner.iter().map(|&(x, _, _)| ch.chain_of[x as usize]).collect();
-        seeded.sort_unstable();
-        seeded.dedup();
-        for c in seeded {
-            let c = c as usize;
-            let (s, e) = (ch.start[c] as usize, ch.start[c + 1] as usize);
-            let len = ch.len[c];
-            let (first, last) = ch.ends[c];
-            let (du, dw) = (dist[first as usize], dist[last as usize]);
-            for p in s..e {
-                let off = ch.off[p];
-                let mut d = (du + off).min(dw + (len - off));
-                for &(y, d0, _) in &self.inner {
-                    if ch.chain_of[y as usize] as usize == c {
-                        d = d.min(d0 + (off - ch.off[ch.pos_of[y as usize] as usize]).abs());
-                    }
-                }
-                if d <= bound {
-                    out.insert(nc + p as u32);
-                }
-            }
-        }
+        seeded_chain_positions(ch, &self.inner, dist, bound, |p| out.insert(nc + p as u32));
     }
 
     fn reset(&mut self) {
