@@ -280,6 +280,28 @@ enum TxConn {
         _turn: tokio::sync::OwnedMutexGuard<()>,
     },
     Postgres(Transaction<'static, Postgres>),
+    /// The group writer's transaction on SQLite: its `BEGIN` and `COMMIT` go out in scripts with
+    /// its other statements (see `Tx::lead`) instead of in round trips of their own, so it holds
+    /// a plain pooled connection rather than an sqlx transaction.
+    SqliteGrouped(GroupedConn),
+}
+
+struct GroupedConn {
+    conn: sqlx::pool::PoolConnection<Sqlite>,
+    /// Holds the process's write turn, as `TxConn::Sqlite` does.
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+    /// Whether a transaction may be open on the connection.
+    open: bool,
+}
+
+impl Drop for GroupedConn {
+    fn drop(&mut self) {
+        // Never hand a connection back to the pool in the middle of a transaction: closed, SQLite
+        // rolls it back.
+        if self.open {
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 /// The audit chain's last sequence number and hash, and whether the head row still has to be
@@ -478,6 +500,7 @@ impl Tx {
     fn inner(&mut self) -> TxRef<'_> {
         match &mut self.conn {
             TxConn::Sqlite { tx, .. } => TxRef::Sqlite(tx),
+            TxConn::SqliteGrouped(g) => TxRef::Sqlite(&mut g.conn),
             TxConn::Postgres(t) => TxRef::Postgres(t),
         }
     }
@@ -539,29 +562,45 @@ impl Tx {
 
     pub fn engine(&self) -> Engine {
         match self.conn {
-            TxConn::Sqlite { .. } => Engine::Sqlite,
+            TxConn::Sqlite { .. } | TxConn::SqliteGrouped(_) => Engine::Sqlite,
             TxConn::Postgres(_) => Engine::Postgres,
         }
     }
 
     pub async fn commit(mut self) -> DbResult<()> {
-        self.write_audit_head().await?;
+        let head = self.audit_head_update();
+        if let TxConn::SqliteGrouped(_) = self.conn {
+            // The head row and the COMMIT in one script.
+            let mut script: Vec<Sql> = head.into_iter().collect();
+            script.push(crate::sql!("COMMIT"));
+            self.execute(Sql::joined(script)).await?;
+            self.ended();
+            return Ok(());
+        }
+        if let Some(q) = head {
+            self.execute(q).await?;
+        }
         match self.conn {
             TxConn::Sqlite { tx, .. } => tx.commit().await?,
             TxConn::Postgres(t) => t.commit().await?,
+            TxConn::SqliteGrouped(_) => {}
         }
         Ok(())
     }
 
-    /// Brings the audit head row up to the records this transaction appended.
-    async fn write_audit_head(&mut self) -> DbResult<()> {
-        if let Some(h) = self.audit_head.as_ref().filter(|h| h.unwritten).cloned() {
-            self.execute(crate::sql!("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", h.seq, h.hash)).await?;
-            if let Some(h) = &mut self.audit_head {
-                h.unwritten = false;
-            }
+    /// A grouped transaction has ended (committed or rolled back): its connection may go back to the pool.
+    fn ended(&mut self) {
+        if let TxConn::SqliteGrouped(g) = &mut self.conn {
+            g.open = false;
         }
-        Ok(())
+    }
+
+    /// The statement that brings the audit head row up to the records this transaction appended,
+    /// if it has appended any since the row was last written.
+    fn audit_head_update(&mut self) -> Option<Sql> {
+        let h = self.audit_head.as_mut().filter(|h| h.unwritten)?;
+        h.unwritten = false;
+        Some(crate::sql!("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", h.seq, h.hash.as_str()))
     }
 }
 
@@ -671,41 +710,60 @@ async fn group_writer(db: Db, mut queue: tokio::sync::mpsc::UnboundedReceiver<Gr
 }
 
 async fn write_batch(db: &Db, batch: Vec<GroupJob>, delivers: &mut Vec<Deliver>) -> DbResult<()> {
-    // If the transaction cannot begin, the unrun jobs are dropped with their answer channels and
+    let Db::Sqlite(s) = db else { return Err(DbError::Unsafe("group commit runs on SQLite only".into())) };
+    // If the connection cannot be had, the unrun jobs are dropped with their answer channels and
     // each caller gets an internal error; nothing was written.
-    let mut tx = db.begin().await?;
-    if batch.len() == 1 {
-        // Alone in its transaction, a job needs no savepoint: if it fails, nothing is committed.
-        let job = batch.into_iter().next().expect("one job");
-        let (ok, deliver) = (job.run)(&mut tx).await;
-        delivers.push(deliver);
-        return if ok { tx.commit().await } else { Ok(()) };
-    }
-    // Each job runs under its own savepoint, opened in front of the job's first statement in the
-    // same script, so it costs no round trip of its own. The savepoints stay open, nested, until
-    // the commit; rolling back to the latest undoes only the job that just failed.
+    let turn = s.writer.clone().lock_owned().await;
+    let conn = s.pool.acquire().await?;
+    let mut tx =
+        Tx { conn: TxConn::SqliteGrouped(GroupedConn { conn, _turn: turn, open: true }), audit_head: None, lead: None, lead_state: LeadState::Pending };
+    // `BEGIN` goes out in front of the first job's first statement, and each job's savepoint in
+    // front of its own first statement: neither costs a round trip of its own. The savepoints
+    // stay open, nested, until the commit; rolling back to the latest undoes only the job that
+    // just failed. Alone in its transaction, a job needs no savepoint.
+    let alone = batch.len() == 1;
+    let mut begun = false;
     for job in batch {
         let head = tx.audit_head.clone();
-        tx.lead = Some(sql!("SAVEPOINT grouped_job"));
+        let mut lead = Vec::with_capacity(2);
+        if !begun {
+            lead.push(sql!("BEGIN IMMEDIATE"));
+        }
+        if !alone {
+            lead.push(sql!("SAVEPOINT grouped_job"));
+        }
+        tx.lead = Some(Sql::joined(lead));
         tx.lead_state = LeadState::Pending;
         let (ok, deliver) = (job.run)(&mut tx).await;
         delivers.push(deliver);
+        begun |= tx.lead_state != LeadState::Pending;
         if !ok {
             match tx.lead_state {
                 // Nothing of the job reached the database.
                 LeadState::Pending => {}
+                LeadState::Ran if alone => {
+                    tx.lead = None;
+                    tx.execute(sql!("ROLLBACK")).await?;
+                    tx.ended();
+                    return Ok(());
+                }
                 LeadState::Ran => {
                     tx.execute(sql!("ROLLBACK TO SAVEPOINT grouped_job")).await?;
                 }
-                // The job's savepoint may not exist, and rolling back to the one before would undo
-                // a job that succeeded. Give up the batch: nothing is committed, every caller is
-                // told it failed.
+                // The job's savepoint (or the transaction) may not exist, and rolling back to the
+                // one before would undo a job that succeeded. Give up the batch: the connection is
+                // closed with the transaction, nothing is committed, every caller is told it failed.
                 LeadState::Unknown => return Err(DbError::Unsafe("a grouped job failed before its savepoint was known to be open".into())),
             }
             tx.audit_head = head;
         }
     }
     tx.lead = None;
+    if !begun {
+        // Every job failed before reaching the database: there is no transaction to commit.
+        tx.ended();
+        return Ok(());
+    }
     tx.commit().await
 }
 

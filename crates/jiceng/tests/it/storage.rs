@@ -188,9 +188,33 @@ async fn grouped_writes_commit_together_but_fail_alone() {
     let (head_seq, last_seq): (i64, i64) =
         db.fetch_one(sql!("SELECT (SELECT seq FROM audit_head WHERE id = 1), (SELECT MAX(seq) FROM audit_log)")).await.expect("head");
     assert_eq!(head_seq, last_seq, "the head row was brought up to the last record");
+    // A job alone in its transaction that fails after writing leaves nothing behind, and the
+    // writer's connection goes back clean: the next grouped write and a plain transaction work.
+    let lone = db
+        .write_grouped(|tx: &mut platform::Tx| -> platform::web::BoxFuture<'_, platform::AppResult<()>> {
+            Box::pin(async move {
+                tx.execute(sql!("INSERT INTO grouped_probe (id, note) VALUES ('lone', 'mine')")).await?;
+                Err(platform::AppError::bad_request("probe.refused", "不予写入"))
+            })
+        })
+        .await;
+    assert!(lone.is_err());
+    db.write_grouped(|tx: &mut platform::Tx| -> platform::web::BoxFuture<'_, platform::AppResult<()>> {
+        Box::pin(async move {
+            tx.execute(sql!("INSERT INTO grouped_probe (id, note) VALUES ('after', 'mine')")).await?;
+            Ok(())
+        })
+    })
+    .await
+    .expect("the next grouped write");
+    let mut plain = db.begin().await.expect("a plain transaction after the failed one");
+    plain.execute(sql!("INSERT INTO grouped_probe (id, note) VALUES ('plain', 'mine')")).await.expect("insert");
+    plain.commit().await.expect("commit");
+    let after: Vec<(String,)> = db.fetch_all(sql!("SELECT id FROM grouped_probe WHERE id IN ('lone', 'after', 'plain') ORDER BY id")).await.expect("rows");
+    assert_eq!(after.into_iter().map(|r| r.0).collect::<Vec<_>>(), ["after", "plain"]);
     if db.engine() == Engine::Sqlite {
         let (commits, jobs) = db.group_commit_stats();
-        assert_eq!(jobs, 41, "every job went through the group writer");
+        assert_eq!(jobs, 43, "every job went through the group writer");
         assert!(commits >= 1 && commits < jobs, "jobs waiting together share commits: {commits} commits for {jobs} jobs");
     }
 }
