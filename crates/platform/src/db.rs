@@ -254,8 +254,8 @@ pub struct Tx {
     conn: TxConn,
     pub(crate) audit_head: Option<AuditHead>,
     /// A statement that goes out in front of this transaction's next one, in the same script
-    /// (SQLite only): group commit opens each job's savepoint this way, with no round trip of its
-    /// own to the connection's worker thread.
+    /// (SQLite only): group commit sends its `BEGIN` and each job's savepoint this way, with no
+    /// round trip of their own to the connection's worker thread.
     lead: Option<Sql>,
     /// What became of the last `lead`.
     lead_state: LeadState,
@@ -266,8 +266,8 @@ pub struct Tx {
 enum LeadState {
     /// Not sent yet: nothing has gone to the database since it was set.
     Pending,
-    /// It ran: the script it led succeeded, or failed on a constraint, which a leading
-    /// `SAVEPOINT` cannot raise.
+    /// It ran: the script it led succeeded, or failed on a constraint, which a leading `BEGIN`
+    /// or `SAVEPOINT` cannot raise.
     Ran,
     /// The script it led failed for another reason, so it may or may not have run.
     Unknown,
