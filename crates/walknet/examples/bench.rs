@@ -48,16 +48,6 @@ fn peak_rss_mb() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Same LCG as the test suite: deterministic picks from a node list.
-fn pick(nodes: &[u32], k: usize, mut seed: u64) -> Vec<u32> {
-    (0..k)
-        .map(|_| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            nodes[((seed >> 33) as usize) % nodes.len()]
-        })
-        .collect()
-}
-
 fn write_raw(path: PathBuf, bytes: impl Iterator<Item = u8>) -> std::io::Result<()> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
     let buf: Vec<u8> = bytes.collect();
@@ -78,8 +68,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let net = if k > 1 { synthetic::tile(&base, k, 30.0, 60.0)? } else { base };
     let n = net.node_count();
     let comp = net.largest_component();
-    let sources = pick(&comp, 50, 42);
-    let cands = pick(&comp, 2000, 7);
+    let sources = synthetic::pick_nodes(&comp, 50, 42);
+    let cands = synthetic::pick_nodes(&comp, 2000, 7);
 
     // Export for the peers: projected node coordinates, edges, sites.
     write_raw(out.join("xy.f64"), (0..n as u32).flat_map(|v| net.xy(v)).flat_map(f64::to_le_bytes))?;
@@ -116,7 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             hi[d] = hi[d].max(p[d]);
         }
     }
-    let pts: Vec<[f64; 2]> = pick(&(0..20_000u32).collect::<Vec<_>>(), 20_000, 11)
+    let pts: Vec<[f64; 2]> = synthetic::pick_nodes(&(0..20_000u32).collect::<Vec<_>>(), 20_000, 11)
         .iter()
         .enumerate()
         .map(|(i, &r)| {
@@ -143,7 +133,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut tier_counts = [0usize; 4];
     let mut cells = std::collections::HashMap::<(i64, i64), [usize; 2]>::new();
     for cat in 0..10u64 {
-        let fac: Vec<Site> = pick(&comp, 5 + 5 * cat as usize, 100 + cat).into_iter().map(Site::Node).collect();
+        let fac: Vec<Site> = synthetic::pick_nodes(&comp, 5 + 5 * cat as usize, 100 + cat).into_iter().map(Site::Node).collect();
         let field = pnet.nearest_facility(&fac, 1000.0);
         for s in &snaps {
             let tier = match field.at(&pnet, s) {

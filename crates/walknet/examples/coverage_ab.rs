@@ -18,16 +18,6 @@ fn cpu_ns() -> u64 {
     std::fs::read_to_string("/proc/thread-self/schedstat").ok().and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok())).unwrap_or(0)
 }
 
-/// Same LCG and seed as the bench example, so the candidates are the same.
-fn pick(nodes: &[u32], k: usize, mut seed: u64) -> Vec<u32> {
-    (0..k)
-        .map(|_| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            nodes[((seed >> 33) as usize) % nodes.len()]
-        })
-        .collect()
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let pbf = arg(&args, "--pbf").ok_or("--pbf PATH required")?;
@@ -35,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reps: usize = arg(&args, "--reps").map(|s| s.parse()).transpose()?.unwrap_or(7).max(1);
     let base = Network::from_pbf_path(&pbf, Profile::Walk)?;
     let net = if k > 1 { synthetic::tile(&base, k, 30.0, 60.0)? } else { base };
-    let cands: Vec<Site> = pick(&net.largest_component(), 2000, 7).into_iter().map(Site::Node).collect();
+    let cands: Vec<Site> = synthetic::pick_nodes(&net.largest_component(), 2000, 7).into_iter().map(Site::Node).collect();
     let (mut wall, mut cpu) = (Vec::new(), Vec::new());
     let mut sets = net.coverage(&cands, 1000.0);
     for _ in 0..reps {

@@ -75,3 +75,15 @@ pub fn tile(net: &Network, k: usize, gap_m: f64, link_m: f64) -> Result<Network,
     }
     Network::new(net.profile, lonlat, osm, edges)
 }
+
+/// `k` nodes drawn with replacement from `nodes` by a fixed LCG: the same seed gives the same
+/// picks everywhere, so the tests, the benchmark examples and the peers' input files agree on
+/// which nodes are the facilities and the candidate sites.
+pub fn pick_nodes(nodes: &[u32], k: usize, mut seed: u64) -> Vec<u32> {
+    (0..k)
+        .map(|_| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            nodes[((seed >> 33) as usize) % nodes.len()]
+        })
+        .collect()
+}

@@ -57,15 +57,6 @@ fn reference_to(net: &Network, s: u32) -> Vec<f64> {
     dist
 }
 
-fn pick(nodes: &[u32], k: usize, mut seed: u64) -> Vec<u32> {
-    (0..k)
-        .map(|_| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            nodes[((seed >> 33) as usize) % nodes.len()]
-        })
-        .collect()
-}
-
 #[test]
 fn helsinki_walk_network_is_read_with_counts() {
     let Some(net) = helsinki(Profile::Walk) else { return };
@@ -98,7 +89,7 @@ fn helsinki_nearest_of_50_facilities_matches_plain_dijkstra() {
 }
 
 fn nearest_of_50_matches(net: &Network) {
-    let sites = pick(&net.largest_component(), 50, 42);
+    let sites = synthetic::pick_nodes(&net.largest_component(), 50, 42);
     let refs: Vec<Vec<f64>> = sites.iter().map(|&s| reference_to(net, s)).collect();
     let site_list: Vec<Site> = sites.iter().map(|&s| Site::Node(s)).collect();
     for bound in [f32::INFINITY, 1000.0, 300.0] {
@@ -137,7 +128,7 @@ fn helsinki_buildings_snap_and_get_their_distance_with_access() {
     assert_eq!(ok.len() + far, pts.len());
     assert!(ok.len() > pts.len() / 2, "most of a dense city snaps ({} of {})", ok.len(), pts.len());
     assert!(ok.iter().all(|s| s.access_m <= 60.0 && net.component_size(net.edges()[s.edge as usize].a) >= 100));
-    let sites: Vec<Site> = pick(&net.largest_component(), 10, 7).into_iter().map(Site::Node).collect();
+    let sites: Vec<Site> = synthetic::pick_nodes(&net.largest_component(), 10, 7).into_iter().map(Site::Node).collect();
     let field = net.nearest_facility(&sites, 1000.0);
     for s in &ok {
         if let Some((d, _)) = field.at(&net, s) {
@@ -149,7 +140,7 @@ fn helsinki_buildings_snap_and_get_their_distance_with_access() {
 #[test]
 fn helsinki_isochrone_covers_what_is_reached() {
     let Some(net) = helsinki(Profile::Walk) else { return };
-    let site = Site::Node(pick(&net.largest_component(), 1, 3)[0]);
+    let site = Site::Node(synthetic::pick_nodes(&net.largest_component(), 1, 3)[0]);
     let field = net.nearest_facility(&[site], 500.0);
     let polys = net.isochrone(&field, 500.0, &IsochroneOptions::default());
     assert!(!polys.is_empty());
@@ -164,7 +155,7 @@ fn helsinki_isochrone_covers_what_is_reached() {
 fn helsinki_greedy_siting_over_2000_candidates() {
     let Some(net) = helsinki(Profile::Walk) else { return };
     let comp = net.largest_component();
-    let cands: Vec<Site> = pick(&comp, 2000, 7).into_iter().map(Site::Node).collect();
+    let cands: Vec<Site> = synthetic::pick_nodes(&comp, 2000, 7).into_iter().map(Site::Node).collect();
     let sets = net.coverage(&cands, 1000.0);
     assert_eq!(sets.len(), 2000);
     // The compact sets hold exactly the nodes of the plain member lists.
@@ -175,7 +166,7 @@ fn helsinki_greedy_siting_over_2000_candidates() {
         plain.sort_unstable();
         assert_eq!(plain, sets.set(i), "candidate {i}");
     }
-    let existing: Vec<Site> = pick(&comp, 5, 42).into_iter().map(Site::Node).collect();
+    let existing: Vec<Site> = synthetic::pick_nodes(&comp, 5, 42).into_iter().map(Site::Node).collect();
     let field = net.nearest_facility(&existing, 300.0);
     let already: Vec<bool> = field.dist.iter().map(|d| d.is_finite()).collect();
     let weights = vec![1.0; net.node_count()];
