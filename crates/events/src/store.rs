@@ -196,9 +196,8 @@ pub async fn intake_probe(db: &Db, code: &str, unit: &UnitCode, earlier: &Earlie
         t: TypeRow,
         routed: Option<String>,
         fallback: Option<String>,
-        key_id: Option<String>,
-        key_reporter: Option<String>,
-        same_id: Option<String>,
+        #[sqlx(flatten)]
+        earlier: EarlierColumns,
     }
     let mut ancestors = vec![];
     let mut cur = Some(unit.clone());
@@ -207,26 +206,20 @@ pub async fn intake_probe(db: &Db, code: &str, unit: &UnitCode, earlier: &Earlie
         cur = u.structural_parent();
     }
     let mut q = Sql::new(
-        "SELECT t.*, \
-         (SELECT r.department_id FROM routing_rules r WHERE r.type_code = t.code AND substr($1, 1, length(r.area_code)) = r.area_code \
-          ORDER BY length(r.area_code) DESC, r.id LIMIT 1) AS routed, \
-         (SELECT e.id FROM events e WHERE e.idem_key = $2) AS key_id, \
-         (SELECT e.reporter FROM events e WHERE e.idem_key = $2) AS key_reporter, \
-         (SELECT e.id FROM events e WHERE e.reporter = $3 AND e.content_hash = $4 AND e.created_ms >= $5 ORDER BY e.created_ms DESC LIMIT 1) AS same_id, \
-         (SELECT d.id FROM departments d WHERE d.name = t.department AND d.unit_code IN ",
-        [unit.as_str().into(), earlier.key.into(), earlier.reporter.into(), earlier.content_hash.into(), earlier.since.into()],
+        &format!(
+            "SELECT t.*, {EARLIER_COLUMNS}, \
+             (SELECT r.department_id FROM routing_rules r WHERE r.type_code = t.code AND substr($5, 1, length(r.area_code)) = r.area_code \
+              ORDER BY length(r.area_code) DESC, r.id LIMIT 1) AS routed, \
+             (SELECT d.id FROM departments d WHERE d.name = t.department AND d.unit_code IN "
+        ),
+        earlier.params().into_iter().chain([unit.as_str().into()]),
     );
     q.push_list(ancestors.iter().map(|a| a.as_str()));
     q.push(" ORDER BY d.unit_code DESC, d.name LIMIT 1) AS fallback FROM event_types t WHERE t.code = ").bind(code).push(" AND t.active = 1");
     let Some(row) = db.fetch_optional::<Probed>(q).await? else {
         return Ok(IntakeProbe { earlier: earlier_report(db, earlier).await?, routed: None });
     };
-    let earlier = match (row.key_id, row.same_id) {
-        (Some(id), _) => Some(Earlier::SameKey { id, reporter: row.key_reporter }),
-        (None, Some(id)) => Some(Earlier::SameContent { id }),
-        (None, None) => None,
-    };
-    Ok(IntakeProbe { earlier, routed: Some((row.t, row.routed.or(row.fallback))) })
+    Ok(IntakeProbe { earlier: row.earlier.found(), routed: Some((row.t, row.routed.or(row.fallback))) })
 }
 
 pub async fn add_rule(tx: &mut Tx, type_code: &str, area: &UnitCode, department_id: &str) -> DbResult<()> {
@@ -357,22 +350,42 @@ pub struct EarlierProbe<'a> {
     pub since: Millis,
 }
 
+impl EarlierProbe<'_> {
+    /// The values of `$1`–`$4` in [`EARLIER_COLUMNS`].
+    fn params(&self) -> Vec<Value> {
+        vec![self.key.into(), self.reporter.into(), self.content_hash.into(), self.since.into()]
+    }
+}
+
+/// The columns that find an [`Earlier`] event, with an [`EarlierProbe`]'s values as `$1`–`$4`:
+/// shared by [`earlier_report`] and [`intake_probe`].
+const EARLIER_COLUMNS: &str = "(SELECT e.id FROM events e WHERE e.idem_key = $1) AS key_id, \
+     (SELECT e.reporter FROM events e WHERE e.idem_key = $1) AS key_reporter, \
+     (SELECT e.id FROM events e WHERE e.reporter = $2 AND e.content_hash = $3 AND e.created_ms >= $4 ORDER BY e.created_ms DESC LIMIT 1) AS same_id";
+
+#[derive(sqlx::FromRow)]
+struct EarlierColumns {
+    key_id: Option<String>,
+    key_reporter: Option<String>,
+    same_id: Option<String>,
+}
+
+impl EarlierColumns {
+    /// The key first: a report sent again with its key is that event, whatever its content.
+    fn found(self) -> Option<Earlier> {
+        match (self.key_id, self.same_id) {
+            (Some(id), _) => Some(Earlier::SameKey { id, reporter: self.key_reporter }),
+            (None, Some(id)) => Some(Earlier::SameContent { id }),
+            (None, None) => None,
+        }
+    }
+}
+
 /// The event an earlier submission with this idempotency key made, else the latest one the same
 /// reporter made with the same content since the cut-off — one probe for both, the key first.
 pub async fn earlier_report(db: &Db, p: &EarlierProbe<'_>) -> DbResult<Option<Earlier>> {
-    let row: Option<(String, Option<String>, i64)> = db
-        .fetch_optional(sql!(
-            "SELECT id, reporter, CAST(1 AS BIGINT) AS by_key FROM events WHERE idem_key = $1 \
-             UNION ALL SELECT id, reporter, CAST(0 AS BIGINT) AS by_key FROM \
-               (SELECT id, reporter FROM events WHERE reporter = $2 AND content_hash = $3 AND created_ms >= $4 ORDER BY created_ms DESC LIMIT 1) recent \
-             ORDER BY by_key DESC LIMIT 1",
-            p.key,
-            p.reporter,
-            p.content_hash,
-            p.since
-        ))
-        .await?;
-    Ok(row.map(|(id, reporter, by_key)| if by_key == 1 { Earlier::SameKey { id, reporter } } else { Earlier::SameContent { id } }))
+    let row: EarlierColumns = db.fetch_one(Sql::new(&format!("SELECT {EARLIER_COLUMNS}"), p.params())).await?;
+    Ok(row.found())
 }
 
 /// A new event, ready to insert.
