@@ -64,6 +64,13 @@ pub(crate) struct Chains {
     pub pos_of: Vec<u32>,
     /// How many buckets of the search queue the longest arc spans, plus two.
     pub arc_buckets: usize,
+    /// By core id: the chains whose first end it is, `first_end_of[c]..first_end_of[c + 1]`
+    /// (chains are numbered by their first end), and, as CSR, those whose last end alone it
+    /// is (`last_end_first[c]..last_end_first[c + 1]` of `last_end_of`). For reading a set's
+    /// chains from its core nodes without going through their arcs.
+    pub first_end_of: Vec<u32>,
+    pub last_end_first: Vec<u32>,
+    pub last_end_of: Vec<u32>,
     /// The numbering of nodes in coverage sets: core ids `0..core.len()`, then inner node at
     /// chain position `p` as `core.len() + p`.
     pub bit_order: Shared<BitOrder>,
@@ -239,6 +246,28 @@ impl Chains {
         let longest = packed.iter().map(|a| a.w).fold(0.0f32, f32::max);
         ch.arc_buckets = if longest.is_finite() { (longest / crate::route::BUCKET_M) as usize + 2 } else { usize::MAX / 2 };
         ch.first = first;
+        let chains = ch.ends.len();
+        ch.first_end_of = vec![0; nc + 1];
+        ch.last_end_first = vec![0; nc + 1];
+        for &(a, b) in &ch.ends {
+            ch.first_end_of[a as usize + 1] += 1;
+            if a != b {
+                ch.last_end_first[b as usize + 1] += 1;
+            }
+        }
+        for i in 0..nc {
+            ch.first_end_of[i + 1] += ch.first_end_of[i];
+            ch.last_end_first[i + 1] += ch.last_end_first[i];
+        }
+        debug_assert!(ch.ends.iter().enumerate().all(|(k, &(a, _))| (ch.first_end_of[a as usize]..ch.first_end_of[a as usize + 1]).contains(&(k as u32))));
+        let mut fill = ch.last_end_first.clone();
+        ch.last_end_of = vec![0; ch.last_end_first[nc] as usize];
+        for (k, &(a, b)) in ch.ends.iter().enumerate().take(chains) {
+            if a != b {
+                ch.last_end_of[fill[b as usize] as usize] = k as u32;
+                fill[b as usize] += 1;
+            }
+        }
         ch.arcs = packed;
         ch.tags = tags;
         let mut elem_of = order.clone();

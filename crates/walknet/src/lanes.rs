@@ -14,7 +14,7 @@
 //! scans. The sets are then read from the final labels by the same rules as
 //! [`crate::Searcher`]'s, so they are the same sets, bit for bit.
 
-use crate::chains::{Chains, DIRECT};
+use crate::chains::Chains;
 use crate::network::Network;
 use crate::route::{BUCKET_M, Site, seeds};
 
@@ -28,15 +28,21 @@ const MAX_BUCKETS: usize = 1 << 16;
 
 #[inline(always)]
 fn bucket(d: f32) -> usize {
-    (d * (1.0 / BUCKET_M)) as usize
+    // Through i32, whose conversion from f32 is one instruction and a saturation fix-up
+    // (usize's is several): labels are not negative, and a bound beyond i32 saturates far
+    // above `MAX_BUCKETS`.
+    (d * (1.0 / BUCKET_M)) as i32 as usize
 }
 
 /// A reusable workspace for [`LaneSearch::members_bits`].
 pub(crate) struct LaneSearch<'a, const N: usize> {
     net: &'a Network,
     ch: &'a Chains,
-    /// The core nodes some lane reached, in the order first reached.
-    reached: Vec<u32>,
+    /// The core nodes some lane reached, as a bitset by core id, and its non-zero words each
+    /// once: the sets are read and the labels reset 64 core ids at a time, in id order (their
+    /// labels one stretch of memory, their bits one word of the sets).
+    reached: Vec<u64>,
+    reached_words: Vec<u32>,
     /// By core id: the distance towards each lane's site (`INFINITY` beyond the bound or
     /// unreached), and the bucket holding the node's entry while some label of it has improved
     /// since its last scan (`IDLE` when all its labels have been passed on, `UNSEEN` while no
@@ -68,7 +74,8 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
         Some(LaneSearch {
             net,
             ch,
-            reached: Vec::new(),
+            reached: vec![0; nc.div_ceil(64)],
+            reached_words: Vec::new(),
             labels: vec![[f32::INFINITY; N]; nc],
             pending: vec![UNSEEN; nc],
             buckets: vec![Vec::new(); bucket(bound) + 2],
@@ -88,13 +95,20 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
         debug_assert_eq!(bucket(bound) + 2, self.buckets.len());
         let (first, queued) = self.seed(sites, bound);
         self.search(first, queued, bound);
-        let memberships = self.write_sets(sites.len(), bound, out);
-        let alike = memberships as f64 / (sites.len().max(1) * self.reached.len().max(1)) as f64;
-        for &c in &self.reached {
-            self.labels[c as usize] = [f32::INFINITY; N];
-            self.pending[c as usize] = UNSEEN;
+        let memberships = self.write_sets(bound, out);
+        let mut reached = 0;
+        for &w in &self.reached_words {
+            let mut m = std::mem::take(&mut self.reached[w as usize]);
+            reached += m.count_ones() as usize;
+            while m != 0 {
+                let c = (w as usize) << 6 | m.trailing_zeros() as usize;
+                m &= m - 1;
+                self.labels[c] = [f32::INFINITY; N];
+                self.pending[c] = UNSEEN;
+            }
         }
-        self.reached.clear();
+        self.reached_words.clear();
+        let alike = memberships as f64 / (sites.len().max(1) * reached.max(1)) as f64;
         self.inner.clear();
         alike
     }
@@ -154,7 +168,11 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
     fn mark_reached(&mut self, c: usize) {
         if self.pending[c] == UNSEEN {
             self.pending[c] = IDLE;
-            self.reached.push(c as u32);
+            let w = &mut self.reached[c >> 6];
+            if *w == 0 {
+                self.reached_words.push((c >> 6) as u32);
+            }
+            *w |= 1 << (c & 63);
         }
     }
 
@@ -179,10 +197,9 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
                 let (lo, hi) = (ch.first[u] as usize, ch.first[u + 1] as usize);
                 for a in &ch.arcs[lo..hi] {
                     let v = a.head() as usize;
-                    let (new, least) = relax_lanes(&du, a.w, above, &self.labels[v]);
-                    if least.is_infinite() {
+                    let Some((new, least)) = relax_lanes(&du, a.w, above, &self.labels[v]) else {
                         continue;
-                    }
+                    };
                     self.mark_reached(v);
                     self.labels[v] = new;
                     // A dead end is labelled but not scanned: its one arc leads back.
@@ -204,71 +221,92 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
     /// chain with one end reached is walked from that end until the bound; a chain holding a
     /// seed of the lane is measured from the seed as well. Returns the number of (lane, reached
     /// core node) memberships.
-    fn write_sets(&self, lanes: usize, bound: f32, out: &mut LaneBits<N>) -> usize {
-        let ch = self.ch;
-        let nc = ch.core_nodes() as u32;
-        let in_batch = if lanes >= 32 { u32::MAX } else { (1u32 << lanes) - 1 };
+    fn write_sets(&self, bound: f32, out: &mut LaneBits<N>) -> usize {
+        // Lane sets are masks (a lane's word all ones or all zeros) rather than bits, which
+        // the compiler keeps in vector registers from the compares to the bitset's words. Lanes
+        // beyond the batch are never labelled, so they are in no set.
         let mut memberships = 0;
-        for &c in &self.reached {
-            let lc = &self.labels[c as usize];
-            let lanes_in = finite(lc) & in_batch;
-            memberships += lanes_in.count_ones() as usize;
-            out.insert(lanes_in, c);
-            for (a, tag) in ch.tagged_arcs_of(c) {
-                if tag == DIRECT {
-                    continue;
-                }
-                let k = (tag / 2) as usize;
-                // A chain's arc leads to its other end and is as long as the chain, so neither
-                // `ends` nor `len` is read. Each chain once: from its first end if any lane
-                // reached that, else from its last (its first end then unreached in all lanes).
-                debug_assert_eq!(if tag & 1 == 0 { (c, a.head()) } else { (a.head(), c) }, ch.ends[k]);
-                debug_assert_eq!(a.w, ch.len[k]);
-                let (df, dl) = if tag & 1 == 0 {
-                    (lc, &self.labels[a.head() as usize])
-                } else if self.pending[a.head() as usize] != UNSEEN {
-                    continue;
-                } else {
-                    (&[f32::INFINITY; N], lc)
-                };
-                let (s, e) = (ch.start[k] as usize, ch.start[k + 1] as usize);
-                let len = a.w;
-                let (f_in, l_in) = (finite(df) & in_batch, finite(dl) & in_batch);
-                let mut mean = [0.0f32; N];
+        for &w in &self.reached_words {
+            // The core ids are the first bits of the sets: word `w` of the reached nodes is
+            // word `w` of the sets, gathered here for all lanes and written once.
+            let mut core = [0u64; N];
+            let mut m = self.reached[w as usize];
+            while m != 0 {
+                let bit = m & m.wrapping_neg();
+                m &= m - 1;
+                let c = (w << 6) | bit.trailing_zeros();
+                self.chain_sets(c, bound, out);
+                let lc = &self.labels[c as usize];
                 for j in 0..N {
-                    mean[j] = (df[j] + dl[j] + len) / 2.0;
-                }
-                let whole = f_in & l_in & within(&mean, bound);
-                out.insert_range(whole, nc + s as u32, nc + e as u32);
-                for j in lanes_of(f_in & l_in & !whole) {
-                    let (du, dw) = (df[j], dl[j]);
-                    for p in s..e {
-                        if (du + ch.off[p]).min(dw + (len - ch.off[p])) <= bound {
-                            out.insert(1 << j, nc + p as u32);
-                        }
-                    }
-                }
-                for j in lanes_of(f_in & !l_in) {
-                    let du = df[j];
-                    for p in s..e {
-                        if du + ch.off[p] > bound {
-                            break;
-                        }
-                        out.insert(1 << j, nc + p as u32);
-                    }
-                }
-                for j in lanes_of(l_in & !f_in) {
-                    let dw = dl[j];
-                    for p in (s..e).rev() {
-                        if dw + (len - ch.off[p]) > bound {
-                            break;
-                        }
-                        out.insert(1 << j, nc + p as u32);
-                    }
+                    core[j] |= if lc[j] < f32::INFINITY { bit } else { 0 };
                 }
             }
+            memberships += core.iter().map(|x| x.count_ones() as usize).sum::<usize>();
+            out.or_lanes(w as usize, &core);
         }
-        // Chains holding a seed: paths inside the chain count too.
+        self.seeded_chain_sets(bound, out);
+        memberships
+    }
+
+    /// The chains at core node `c` (reached), into the lanes' sets: each chain once, from its
+    /// first end if any lane reached that, else from its last.
+    #[inline(always)]
+    fn chain_sets(&self, c: u32, bound: f32, out: &mut LaneBits<N>) {
+        let ch = self.ch;
+        let lc = &self.labels[c as usize];
+        let (a, b) = (ch.first_end_of[c as usize] as usize, ch.first_end_of[c as usize + 1] as usize);
+        for k in a..b {
+            self.chain_set(k, lc, &self.labels[ch.ends[k].1 as usize], bound, out);
+        }
+        let (a, b) = (ch.last_end_first[c as usize] as usize, ch.last_end_first[c as usize + 1] as usize);
+        for &k in &ch.last_end_of[a..b] {
+            // Its first end unreached in all lanes: all infinite there.
+            if self.pending[ch.ends[k as usize].0 as usize] == UNSEEN {
+                self.chain_set(k as usize, &[f32::INFINITY; N], lc, bound, out);
+            }
+        }
+    }
+
+    /// Chain `k`, whose ends have labels `df` (first) and `dl` (last), into the lanes' sets: in
+    /// whole where the mean of its ends' labels plus its length is within the bound, else node
+    /// by node.
+    #[inline(always)]
+    fn chain_set(&self, k: usize, df: &[f32; N], dl: &[f32; N], bound: f32, out: &mut LaneBits<N>) {
+        let ch = self.ch;
+        let nc = ch.core_nodes();
+        let (s, e) = (ch.start[k] as usize, ch.start[k + 1] as usize);
+        let len = ch.len[k];
+        let mut whole = [0u64; N];
+        let mut partial = false;
+        for j in 0..N {
+            let (f_in, l_in) = (df[j] < f32::INFINITY, dl[j] < f32::INFINITY);
+            let w = f_in & l_in & ((df[j] + dl[j] + len) / 2.0 <= bound);
+            whole[j] = if w { !0 } else { 0 };
+            partial |= (f_in | l_in) & !w;
+        }
+        out.insert_range(&whole, (nc + s) as u32, (nc + e) as u32);
+        if !partial {
+            return;
+        }
+        // The other lanes node by node, all at once: a node is in when it is within the bound
+        // from the nearer end. A lane unreached at one end is infinite there, so this is the
+        // walk from its reached end, stopped at the bound (the distance from an end only grows
+        // along the chain).
+        for p in s..e {
+            let (off, rest) = (ch.off[p], len - ch.off[p]);
+            let mut near = [0u64; N];
+            for j in 0..N {
+                let (a, b) = (df[j] + off, dl[j] + rest);
+                near[j] = if (if b < a { b } else { a }) <= bound { !whole[j] } else { 0 };
+            }
+            out.or_word((nc + p) >> 6, 1 << ((nc + p) & 63), &near);
+        }
+    }
+
+    /// The chains holding a seed, into that lane's set: paths inside the chain count too.
+    fn seeded_chain_sets(&self, bound: f32, out: &mut LaneBits<N>) {
+        let ch = self.ch;
+        let nc = ch.core_nodes() as u32;
         for (i, &(x, _, lane)) in self.inner.iter().enumerate() {
             let k = ch.chain_of[x as usize];
             if self.inner[..i].iter().any(|&(y, _, l)| l == lane && ch.chain_of[y as usize] == k) {
@@ -288,11 +326,10 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
                     }
                 }
                 if d <= bound {
-                    out.insert(1 << lane, nc + p as u32);
+                    out.insert_lane(lane, nc + p as u32);
                 }
             }
         }
-        memberships
     }
 }
 
@@ -310,43 +347,65 @@ impl<const N: usize> LaneBits<N> {
         LaneBits { words: vec![[0; N]; bits.div_ceil(64)], touched: Vec::new() }
     }
 
-    /// Sets bits `m` of word `w` in the lanes `lanes` (bits).
+    /// Sets bits `m` of word `w` in the lanes where `lanes` is all ones (each lane's mask is
+    /// all ones or all zeros).
     #[inline(always)]
-    fn or_word(&mut self, lanes: u32, w: usize, m: u64) {
+    pub fn or_word(&mut self, w: usize, m: u64, lanes: &[u64; N]) {
         let cell = &mut self.words[w];
-        if cell.iter().fold(0, |acc, &x| acc | x) == 0 {
+        let was_empty = cell.iter().fold(0, |acc, &x| acc | x) == 0;
+        for (x, &l) in cell.iter_mut().zip(lanes) {
+            *x |= m & l;
+        }
+        // Touched once, when it first holds a bit (the lanes may be none).
+        if was_empty && cell.iter().fold(0, |acc, &x| acc | x) != 0 {
             self.touched.push(w as u32);
         }
-        for (j, x) in cell.iter_mut().enumerate() {
-            *x |= m & 0u64.wrapping_sub(u64::from((lanes >> j) & 1));
+    }
+
+    /// Sets bits `m[j]` of word `w` in lane `j`, for all lanes.
+    #[inline(always)]
+    pub fn or_lanes(&mut self, w: usize, m: &[u64; N]) {
+        let cell = &mut self.words[w];
+        let was_empty = cell.iter().fold(0, |acc, &x| acc | x) == 0;
+        for (x, &b) in cell.iter_mut().zip(m) {
+            *x |= b;
         }
+        if was_empty && cell.iter().fold(0, |acc, &x| acc | x) != 0 {
+            self.touched.push(w as u32);
+        }
+    }
+
+    /// Inserts element `x` into the set of lane `j`.
+    #[inline]
+    pub fn insert_lane(&mut self, j: usize, x: u32) {
+        let mut lanes = [0; N];
+        lanes[j] = !0;
+        self.or_word((x >> 6) as usize, 1u64 << (x & 63), &lanes);
     }
 
     /// Inserts element `x` into the sets of `lanes` (bits).
-    #[inline]
+    #[cfg(test)]
     pub fn insert(&mut self, lanes: u32, x: u32) {
-        if lanes != 0 {
-            self.or_word(lanes, (x >> 6) as usize, 1u64 << (x & 63));
-        }
+        self.or_word((x >> 6) as usize, 1u64 << (x & 63), &masks_of(lanes));
     }
 
-    /// Inserts `a..b` into the sets of `lanes` (bits).
+    /// Inserts `a..b` into the sets of the lanes where `lanes` is all ones.
     #[inline]
-    pub fn insert_range(&mut self, lanes: u32, a: u32, b: u32) {
-        if a >= b || lanes == 0 {
+    pub fn insert_range(&mut self, lanes: &[u64; N], a: u32, b: u32) {
+        if a >= b || lanes.iter().fold(0, |acc, &x| acc | x) == 0 {
             return;
         }
         let (wa, wb) = ((a >> 6) as usize, ((b - 1) >> 6) as usize);
         let lo = !0u64 << (a & 63);
         let hi = !0u64 >> (63 - ((b - 1) & 63));
         if wa == wb {
-            self.or_word(lanes, wa, lo & hi);
+            self.or_word(wa, lo & hi, lanes);
         } else {
-            self.or_word(lanes, wa, lo);
+            self.or_word(wa, lo, lanes);
             for w in wa + 1..wb {
-                self.or_word(lanes, w, !0);
+                self.or_word(w, !0, lanes);
             }
-            self.or_word(lanes, wb, hi);
+            self.or_word(wb, hi, lanes);
         }
     }
 
@@ -374,53 +433,37 @@ impl<const N: usize> LaneBits<N> {
     }
 }
 
-/// The lanes with a finite label, as bits.
+/// Lanes given as bits, as masks.
+#[cfg(test)]
+pub(crate) fn masks_of<const N: usize>(bits: u32) -> [u64; N] {
+    std::array::from_fn(|j| if bits >> j & 1 != 0 { !0 } else { 0 })
+}
+
+/// One arc for all lanes: `None` if it improves no lane, else the head's new labels and the
+/// least label that improved. `above` is the least float above the bound, so that "better
+/// than the head and within the bound" is one compare against the smaller of the two; a lane
+/// unreached at the tail improves nothing. Written as selects over fixed-size arrays, a mask
+/// test of the lanes together and a pairwise minimum (only when some lane improved), so that it
+/// compiles to vector adds, compares, minima and shuffles, without a branch per lane.
 #[inline(always)]
-fn finite<const N: usize>(l: &[f32; N]) -> u32 {
-    let mut m = 0;
-    for (j, &x) in l.iter().enumerate() {
-        m |= u32::from(x < f32::INFINITY) << j;
+fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32; N]) -> Option<([f32; N], f32)> {
+    let mut x = [0.0f32; N];
+    let mut limit = [0.0f32; N];
+    let mut any = false;
+    for j in 0..N {
+        x[j] = tail[j] + w;
+        limit[j] = if head[j] < above { head[j] } else { above };
+        any |= x[j] < limit[j];
     }
-    m
-}
-
-/// The lanes whose value is within the bound, as bits.
-#[inline(always)]
-fn within<const N: usize>(l: &[f32; N], bound: f32) -> u32 {
-    let mut m = 0;
-    for (j, &x) in l.iter().enumerate() {
-        m |= u32::from(x <= bound) << j;
+    if !any {
+        return None;
     }
-    m
-}
-
-/// The lanes whose bits are set, ascending.
-#[inline(always)]
-fn lanes_of(mut m: u32) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        (m != 0).then(|| {
-            let j = m.trailing_zeros() as usize;
-            m &= m - 1;
-            j
-        })
-    })
-}
-
-/// One arc for all lanes: the head's new labels, and the least label that improved
-/// (`INFINITY` if none did). `above` is the least float above the bound, so that "better than
-/// the head and within the bound" is one compare against the smaller of the two; a lane
-/// unreached at the tail improves nothing. Written as selects over fixed-size arrays and a
-/// pairwise minimum, so that it compiles to vector compares, minima and shuffles, without a
-/// branch per lane.
-#[inline(always)]
-fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32; N]) -> ([f32; N], f32) {
     let mut new = *head;
     let mut offer = [f32::INFINITY; N];
     for j in 0..N {
-        let x = tail[j] + w;
-        let limit = if head[j] < above { head[j] } else { above };
-        offer[j] = if x < limit { x } else { f32::INFINITY };
-        new[j] = if offer[j] < head[j] { offer[j] } else { head[j] };
+        // Below the limit is below the head: the new label is the offer.
+        offer[j] = if x[j] < limit[j] { x[j] } else { f32::INFINITY };
+        new[j] = if x[j] < limit[j] { x[j] } else { head[j] };
     }
     let mut width = N;
     while width > 1 {
@@ -429,5 +472,5 @@ fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32;
             offer[j] = if offer[j + width] < offer[j] { offer[j + width] } else { offer[j] };
         }
     }
-    (new, offer[0])
+    Some((new, offer[0]))
 }

@@ -755,7 +755,7 @@ fn check_lane_bits<const N: usize>(rng: &mut Rng) -> Result<(), TestCaseError> {
             let b = (a + rng.below(200) as u32).min(universe as u32);
             let range = rng.below(2) == 0;
             if range {
-                together.insert_range(lanes, a, b);
+                together.insert_range(&crate::lanes::masks_of(lanes), a, b);
             } else {
                 together.insert(lanes, a);
             }
