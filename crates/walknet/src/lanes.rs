@@ -168,11 +168,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
     fn mark_reached(&mut self, c: usize) {
         if self.pending[c] == UNSEEN {
             self.pending[c] = IDLE;
-            let w = &mut self.reached[c >> 6];
-            if *w == 0 {
-                self.reached_words.push((c >> 6) as u32);
-            }
-            *w |= 1 << (c & 63);
+            add_reached(&mut self.reached, &mut self.reached_words, c);
         }
     }
 
@@ -182,33 +178,39 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
     fn search(&mut self, first: usize, mut queued: usize, bound: f32) {
         let ch = self.ch;
         let above = bound.next_up();
-        for cur in first..self.buckets.len() {
+        // The fields as locals, whose pointers and lengths then stay in registers (read through
+        // `self`, they are read again after every store).
+        let LaneSearch { labels, pending, buckets, reached, reached_words, .. } = self;
+        for cur in first..buckets.len() {
             if queued == 0 {
                 break;
             }
-            while let Some(su) = self.buckets[cur].pop() {
+            while let Some(su) = buckets[cur].pop() {
+                let u = su as usize;
                 queued -= 1;
-                if self.pending[su as usize] != cur as u32 {
+                if pending[u] != cur as u32 {
                     continue; // scanned since, in an earlier bucket or earlier in this one
                 }
-                self.pending[su as usize] = IDLE;
-                let du = self.labels[su as usize];
-                let u = su as usize;
-                let (lo, hi) = (ch.first[u] as usize, ch.first[u + 1] as usize);
-                for a in &ch.arcs[lo..hi] {
+                pending[u] = IDLE;
+                let du = labels[u];
+                for a in &ch.arcs[ch.first[u] as usize..ch.first[u + 1] as usize] {
                     let v = a.head() as usize;
-                    let Some((new, least)) = relax_lanes(&du, a.w, above, &self.labels[v]) else {
+                    let Some((new, least)) = relax_lanes(&du, a.w, above, &labels[v]) else {
                         continue;
                     };
-                    self.mark_reached(v);
-                    self.labels[v] = new;
+                    labels[v] = new;
+                    let p = pending[v];
+                    if p == UNSEEN {
+                        add_reached(reached, reached_words, v);
+                    }
                     // A dead end is labelled but not scanned: its one arc leads back.
                     let b = bucket(least).max(cur);
-                    let p = &mut self.pending[v];
-                    if !a.head_is_leaf() && b < *p as usize {
-                        self.buckets[b].push(v as u32);
+                    if !a.head_is_leaf() && b < p as usize {
+                        buckets[b].push(v as u32);
                         queued += 1;
-                        *p = b as u32;
+                        pending[v] = b as u32;
+                    } else if p == UNSEEN {
+                        pending[v] = IDLE;
                     }
                 }
             }
@@ -433,6 +435,16 @@ impl<const N: usize> LaneBits<N> {
     }
 }
 
+/// Adds core node `c` to the bitset of reached nodes (`words`: its non-zero words).
+#[inline(always)]
+fn add_reached(bits: &mut [u64], words: &mut Vec<u32>, c: usize) {
+    let w = &mut bits[c >> 6];
+    if *w == 0 {
+        words.push((c >> 6) as u32);
+    }
+    *w |= 1 << (c & 63);
+}
+
 /// Lanes given as bits, as masks.
 #[cfg(test)]
 pub(crate) fn masks_of<const N: usize>(bits: u32) -> [u64; N] {
@@ -461,9 +473,9 @@ fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32;
     let mut new = *head;
     let mut offer = [f32::INFINITY; N];
     for j in 0..N {
-        // Below the limit is below the head: the new label is the offer.
         offer[j] = if x[j] < limit[j] { x[j] } else { f32::INFINITY };
-        new[j] = if x[j] < limit[j] { x[j] } else { head[j] };
+        // A minimum of offer and head (one instruction per four lanes), not a second select.
+        new[j] = if offer[j] < head[j] { offer[j] } else { head[j] };
     }
     let mut width = N;
     while width > 1 {
