@@ -231,16 +231,25 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
         for &w in &self.reached_words {
             // The core ids are the first bits of the sets: word `w` of the reached nodes is
             // word `w` of the sets, gathered here for all lanes and written once.
+            // In two halves of 32 bits, so that a lane's bit is as wide as its label and one
+            // compare gives four lanes' bits without widening.
+            let m = self.reached[w as usize];
             let mut core = [0u64; N];
-            let mut m = self.reached[w as usize];
-            while m != 0 {
-                let bit = m & m.wrapping_neg();
-                m &= m - 1;
-                let c = (w << 6) | bit.trailing_zeros();
-                self.chain_sets(c, bound, out);
-                let lc = &self.labels[c as usize];
+            for half in 0..2 {
+                let mut bits = [0u32; N];
+                let mut m = (m >> (32 * half)) as u32;
+                while m != 0 {
+                    let bit = m & m.wrapping_neg();
+                    m &= m - 1;
+                    let c = (w << 6) | (32 * half + bit.trailing_zeros());
+                    self.chain_sets(c, bound, out);
+                    let lc = &self.labels[c as usize];
+                    for j in 0..N {
+                        bits[j] |= if lc[j] < f32::INFINITY { bit } else { 0 };
+                    }
+                }
                 for j in 0..N {
-                    core[j] |= if lc[j] < f32::INFINITY { bit } else { 0 };
+                    core[j] |= u64::from(bits[j]) << (32 * half);
                 }
             }
             memberships += core.iter().map(|x| x.count_ones() as usize).sum::<usize>();
