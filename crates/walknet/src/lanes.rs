@@ -52,6 +52,11 @@ pub(crate) struct LaneSearch<'a, const N: usize> {
     /// Only the reached nodes are reset after a search.
     labels: Vec<[f32; N]>,
     pending: Vec<u32>,
+    /// By core id: which halves of the lanes (bit 0: the first `N / 2`, bit 1: the others)
+    /// improved since the node's last scan. Only those are passed on when it is scanned: the
+    /// other half was passed on at its present labels, and its heads' labels have only
+    /// fallen since, so it can improve nothing. Most rescans are for a few late lanes.
+    dirty: Vec<u8>,
     /// Bucket queue of core ids, `BUCKET_M` wide, one bucket per step from 0 to the bound (not
     /// cyclic: the lanes of a node may lie up to the bound apart).
     buckets: Vec<Vec<u32>>,
@@ -78,6 +83,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
             reached_words: Vec::new(),
             labels: vec![[f32::INFINITY; N]; nc],
             pending: vec![UNSEEN; nc],
+            dirty: vec![0; nc],
             buckets: vec![Vec::new(); bucket(bound) + 2],
             starts: Vec::new(),
             inner: Vec::new(),
@@ -105,6 +111,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
                 m &= m - 1;
                 self.labels[c] = [f32::INFINITY; N];
                 self.pending[c] = UNSEEN;
+                self.dirty[c] = 0;
             }
         }
         self.reached_words.clear();
@@ -149,6 +156,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
             let l = &mut self.labels[sc];
             if d < l[lane] {
                 l[lane] = d;
+                self.dirty[sc] |= half_bit::<N>(lane);
                 // Seeds are queued even when they are dead ends: their one arc leads on.
                 let b = bucket(d);
                 let p = &mut self.pending[sc];
@@ -175,43 +183,30 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
     /// The label-correcting search, bucket by bucket from `first`. A node improved while its
     /// labels are behind the current bucket (only a dead-end seed, whose later lanes are not
     /// queued, can be) goes into the current bucket.
-    fn search(&mut self, first: usize, mut queued: usize, bound: f32) {
+    fn search(&mut self, first: usize, queued: usize, bound: f32) {
         let ch = self.ch;
         let above = bound.next_up();
         // The fields as locals, whose pointers and lengths then stay in registers (read through
         // `self`, they are read again after every store).
-        let LaneSearch { labels, pending, buckets, reached, reached_words, .. } = self;
-        for cur in first..buckets.len() {
-            if queued == 0 {
+        let LaneSearch { labels, pending, dirty, buckets, reached, reached_words, .. } = self;
+        let mut q = Queue { labels, pending, dirty, buckets, reached, reached_words, queued };
+        for cur in first..q.buckets.len() {
+            if q.queued == 0 {
                 break;
             }
-            while let Some(su) = buckets[cur].pop() {
+            while let Some(su) = q.buckets[cur].pop() {
                 let u = su as usize;
-                queued -= 1;
-                if pending[u] != cur as u32 {
+                q.queued -= 1;
+                if q.pending[u] != cur as u32 {
                     continue; // scanned since, in an earlier bucket or earlier in this one
                 }
-                pending[u] = IDLE;
-                let du = labels[u];
-                for a in &ch.arcs[ch.first[u] as usize..ch.first[u + 1] as usize] {
-                    let v = a.head() as usize;
-                    let Some((new, least)) = relax_lanes(&du, a.w, above, &labels[v]) else {
-                        continue;
-                    };
-                    labels[v] = new;
-                    let p = pending[v];
-                    if p == UNSEEN {
-                        add_reached(reached, reached_words, v);
-                    }
-                    // A dead end is labelled but not scanned: its one arc leads back.
-                    let b = bucket(least).max(cur);
-                    if !a.head_is_leaf() && b < p as usize {
-                        buckets[b].push(v as u32);
-                        queued += 1;
-                        pending[v] = b as u32;
-                    } else if p == UNSEEN {
-                        pending[v] = IDLE;
-                    }
+                q.pending[u] = IDLE;
+                let arcs = &ch.arcs[ch.first[u] as usize..ch.first[u + 1] as usize];
+                // One loop per choice of halves, each compiled for its lanes only.
+                match std::mem::take(&mut q.dirty[u]) {
+                    1 => q.scan(u, arcs, above, cur, 0, N / 2),
+                    2 => q.scan(u, arcs, above, cur, N / 2, N),
+                    _ => q.scan(u, arcs, above, cur, 0, N),
                 }
             }
         }
@@ -444,6 +439,52 @@ impl<const N: usize> LaneBits<N> {
     }
 }
 
+/// The search's working state, borrowed from a [`LaneSearch`].
+struct Queue<'s, const N: usize> {
+    labels: &'s mut [[f32; N]],
+    pending: &'s mut [u32],
+    dirty: &'s mut [u8],
+    buckets: &'s mut [Vec<u32>],
+    reached: &'s mut [u64],
+    reached_words: &'s mut Vec<u32>,
+    queued: usize,
+}
+
+impl<const N: usize> Queue<'_, N> {
+    /// Scans core node `u` (arcs `arcs`) in lanes `lo..hi`, at bucket `cur`.
+    #[inline(always)]
+    fn scan(&mut self, u: usize, arcs: &[crate::chains::Arc], above: f32, cur: usize, lo: usize, hi: usize) {
+        let du = self.labels[u];
+        for a in arcs {
+            let v = a.head() as usize;
+            let Some((new, least, halves)) = relax_lanes(&du, a.w, above, &self.labels[v], lo, hi) else {
+                continue;
+            };
+            self.labels[v] = new;
+            self.dirty[v] |= halves;
+            let p = self.pending[v];
+            if p == UNSEEN {
+                add_reached(self.reached, self.reached_words, v);
+            }
+            // A dead end is labelled but not scanned: its one arc leads back.
+            let b = bucket(least).max(cur);
+            if !a.head_is_leaf() && b < p as usize {
+                self.buckets[b].push(v as u32);
+                self.queued += 1;
+                self.pending[v] = b as u32;
+            } else if p == UNSEEN {
+                self.pending[v] = IDLE;
+            }
+        }
+    }
+}
+
+/// The bit in [`LaneSearch::dirty`] of the half holding lane `j`.
+#[inline(always)]
+fn half_bit<const N: usize>(j: usize) -> u8 {
+    if j < N / 2 { 1 } else { 2 }
+}
+
 /// Adds core node `c` to the bitset of reached nodes (`words`: its non-zero words).
 #[inline(always)]
 fn add_reached(bits: &mut [u64], words: &mut Vec<u32>, c: usize) {
@@ -460,28 +501,35 @@ pub(crate) fn masks_of<const N: usize>(bits: u32) -> [u64; N] {
     std::array::from_fn(|j| if bits >> j & 1 != 0 { !0 } else { 0 })
 }
 
-/// One arc for all lanes: `None` if it improves no lane, else the head's new labels and the
-/// least label that improved. `above` is the least float above the bound, so that "better
-/// than the head and within the bound" is one compare against the smaller of the two; a lane
-/// unreached at the tail improves nothing. Written as selects over fixed-size arrays, a mask
-/// test of the lanes together and a pairwise minimum (only when some lane improved), so that it
-/// compiles to vector adds, compares, minima and shuffles, without a branch per lane.
+/// One arc for lanes `lo..hi` (constants where inlined, so that only those lanes are
+/// computed): `None` if it improves none, else the head's new labels, the least label that
+/// improved and the halves (bits as in [`LaneSearch::dirty`]) in which some lane improved.
+/// `above` is the least float above the bound, so that "better than the head and within the
+/// bound" is one compare against the smaller of the two; a lane unreached at the tail
+/// improves nothing. Written as selects over fixed-size arrays, a test of the lanes together
+/// and a pairwise minimum (only when some lane improved), so that it compiles to vector adds,
+/// compares, minima and shuffles, without a branch per lane.
 #[inline(always)]
-fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32; N]) -> Option<([f32; N], f32)> {
-    let mut x = [0.0f32; N];
+fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32; N], lo: usize, hi: usize) -> Option<([f32; N], f32, u8)> {
+    let mut x = [f32::INFINITY; N];
     let mut limit = [0.0f32; N];
-    let mut any = false;
-    for j in 0..N {
+    for j in lo..hi {
         x[j] = tail[j] + w;
         limit[j] = if head[j] < above { head[j] } else { above };
-        any |= x[j] < limit[j];
     }
-    if !any {
+    let (mut first, mut second) = (false, false);
+    for j in lo..hi.min(N / 2) {
+        first |= x[j] < limit[j];
+    }
+    for j in lo.max(N / 2)..hi {
+        second |= x[j] < limit[j];
+    }
+    if !(first | second) {
         return None;
     }
     let mut new = *head;
     let mut offer = [f32::INFINITY; N];
-    for j in 0..N {
+    for j in lo..hi {
         offer[j] = if x[j] < limit[j] { x[j] } else { f32::INFINITY };
         // A minimum of offer and head (one instruction per four lanes), not a second select.
         new[j] = if offer[j] < head[j] { offer[j] } else { head[j] };
@@ -493,5 +541,5 @@ fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32;
             offer[j] = if offer[j + width] < offer[j] { offer[j + width] } else { offer[j] };
         }
     }
-    Some((new, offer[0]))
+    Some((new, offer[0], u8::from(first) | (u8::from(second) << 1)))
 }
