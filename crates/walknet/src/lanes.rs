@@ -18,10 +18,14 @@ use crate::chains::Chains;
 use crate::network::Network;
 use crate::route::{BUCKET_M, Site, seeds};
 
-/// `pending` of a node no lane has reached, and of one whose labels have all been passed on;
-/// both above every bucket.
-const UNSEEN: u32 = u32::MAX;
-const IDLE: u32 = u32::MAX - 1;
+/// The bucket field of a node's `state` (its low bits): the bucket holding its entry, or
+/// `UNSEEN` while no lane has reached it, or `IDLE` when all its labels have been passed on;
+/// both above every bucket. The bits above it are the node's dirty halves (see
+/// [`LaneSearch::state`]).
+const SLOT: u32 = (1 << DIRTY_SHIFT) - 1;
+const UNSEEN: u32 = SLOT;
+const IDLE: u32 = SLOT - 1;
+const DIRTY_SHIFT: u32 = 24;
 
 /// Buckets beyond which a bound is searched one site at a time (262 km at `BUCKET_M`).
 const MAX_BUCKETS: usize = 1 << 16;
@@ -44,19 +48,20 @@ pub(crate) struct LaneSearch<'a, const N: usize> {
     reached: Vec<u64>,
     reached_words: Vec<u32>,
     /// By core id: the distance towards each lane's site (`INFINITY` beyond the bound or
-    /// unreached), and the bucket holding the node's entry while some label of it has improved
-    /// since its last scan (`IDLE` when all its labels have been passed on, `UNSEEN` while no
-    /// lane has reached it). Indexed by core id rather than through a slot per reached node:
+    /// unreached), and the node's state: in its low bits ([`SLOT`]) the bucket holding its
+    /// entry while some label of it has improved since its last scan (`IDLE` when all its
+    /// labels have been passed on, `UNSEEN` while no lane has reached it). Indexed by core id rather than through a slot per reached node:
     /// an arc's head is then one load away from the arc, not two, and the core ids are in
     /// spatial order, so the labels of one ball still lie in a few stretches of the arrays.
     /// Only the reached nodes are reset after a search.
+    /// Above `SLOT`, from bit `DIRTY_SHIFT`, the state holds which halves of the lanes (bit 0:
+    /// the first `N / 2`, bit 1: the others) improved since the node's last scan. Only those
+    /// are passed on when it is scanned: the other half was passed on at its present labels,
+    /// and its heads' labels have only fallen since, so it can improve nothing. Most rescans
+    /// are for a few late lanes. One word with the bucket, so that an improvement reads and
+    /// writes one cache line of it, not two.
     labels: Vec<[f32; N]>,
-    pending: Vec<u32>,
-    /// By core id: which halves of the lanes (bit 0: the first `N / 2`, bit 1: the others)
-    /// improved since the node's last scan. Only those are passed on when it is scanned: the
-    /// other half was passed on at its present labels, and its heads' labels have only
-    /// fallen since, so it can improve nothing. Most rescans are for a few late lanes.
-    dirty: Vec<u8>,
+    state: Vec<u32>,
     /// Bucket queue of core ids, `BUCKET_M` wide, one bucket per step from 0 to the bound (not
     /// cyclic: the lanes of a node may lie up to the bound apart).
     buckets: Vec<Vec<u32>>,
@@ -82,8 +87,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
             reached: vec![0; nc.div_ceil(64)],
             reached_words: Vec::new(),
             labels: vec![[f32::INFINITY; N]; nc],
-            pending: vec![UNSEEN; nc],
-            dirty: vec![0; nc],
+            state: vec![UNSEEN; nc],
             buckets: vec![Vec::new(); bucket(bound) + 2],
             starts: Vec::new(),
             inner: Vec::new(),
@@ -110,8 +114,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
                 let c = (w as usize) << 6 | m.trailing_zeros() as usize;
                 m &= m - 1;
                 self.labels[c] = [f32::INFINITY; N];
-                self.pending[c] = UNSEEN;
-                self.dirty[c] = 0;
+                self.state[c] = UNSEEN;
             }
         }
         self.reached_words.clear();
@@ -156,13 +159,13 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
             let l = &mut self.labels[sc];
             if d < l[lane] {
                 l[lane] = d;
-                self.dirty[sc] |= half_bit::<N>(lane);
+                let st = &mut self.state[sc];
+                *st |= u32::from(half_bit::<N>(lane)) << DIRTY_SHIFT;
                 // Seeds are queued even when they are dead ends: their one arc leads on.
                 let b = bucket(d);
-                let p = &mut self.pending[sc];
-                if b < *p as usize {
+                if b < (*st & SLOT) as usize {
                     self.buckets[b].push(sc as u32);
-                    *p = b as u32;
+                    *st = (*st & !SLOT) | b as u32;
                     queued += 1;
                 }
                 first = first.min(b);
@@ -174,8 +177,8 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
     /// Records core node `c` as reached (by some lane) if it is not yet.
     #[inline]
     fn mark_reached(&mut self, c: usize) {
-        if self.pending[c] == UNSEEN {
-            self.pending[c] = IDLE;
+        if self.state[c] == UNSEEN {
+            self.state[c] = IDLE;
             add_reached(&mut self.reached, &mut self.reached_words, c);
         }
     }
@@ -188,8 +191,8 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
         let above = bound.next_up();
         // The fields as locals, whose pointers and lengths then stay in registers (read through
         // `self`, they are read again after every store).
-        let LaneSearch { labels, pending, dirty, buckets, reached, reached_words, .. } = self;
-        let mut q = Queue { labels, pending, dirty, buckets, reached, reached_words, queued };
+        let LaneSearch { labels, state, buckets, reached, reached_words, .. } = self;
+        let mut q = Queue { labels, state, buckets, reached, reached_words, queued };
         for cur in first..q.buckets.len() {
             if q.queued == 0 {
                 break;
@@ -197,13 +200,14 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
             while let Some(su) = q.buckets[cur].pop() {
                 let u = su as usize;
                 q.queued -= 1;
-                if q.pending[u] != cur as u32 {
+                let st = q.state[u];
+                if st & SLOT != cur as u32 {
                     continue; // scanned since, in an earlier bucket or earlier in this one
                 }
-                q.pending[u] = IDLE;
+                q.state[u] = IDLE;
                 let arcs = &ch.arcs[ch.first[u] as usize..ch.first[u + 1] as usize];
                 // One loop per choice of halves, each compiled for its lanes only.
-                match std::mem::take(&mut q.dirty[u]) {
+                match st >> DIRTY_SHIFT {
                     1 => q.scan(u, arcs, above, cur, 0, N / 2),
                     2 => q.scan(u, arcs, above, cur, N / 2, N),
                     _ => q.scan(u, arcs, above, cur, 0, N),
@@ -267,7 +271,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
         let (a, b) = (ch.last_end_first[c as usize] as usize, ch.last_end_first[c as usize + 1] as usize);
         for &k in &ch.last_end_of[a..b] {
             // Its first end unreached in all lanes: all infinite there.
-            if self.pending[ch.ends[k as usize].0 as usize] == UNSEEN {
+            if self.state[ch.ends[k as usize].0 as usize] == UNSEEN {
                 self.chain_set(k as usize, &[f32::INFINITY; N], lc, bound, out);
             }
         }
@@ -442,8 +446,7 @@ impl<const N: usize> LaneBits<N> {
 /// The search's working state, borrowed from a [`LaneSearch`].
 struct Queue<'s, const N: usize> {
     labels: &'s mut [[f32; N]],
-    pending: &'s mut [u32],
-    dirty: &'s mut [u8],
+    state: &'s mut [u32],
     buckets: &'s mut [Vec<u32>],
     reached: &'s mut [u64],
     reached_words: &'s mut Vec<u32>,
@@ -461,25 +464,27 @@ impl<const N: usize> Queue<'_, N> {
                 continue;
             };
             self.labels[v] = new;
-            self.dirty[v] |= halves;
-            let p = self.pending[v];
+            let st = self.state[v] | u32::from(halves) << DIRTY_SHIFT;
+            let p = st & SLOT;
             if p == UNSEEN {
                 add_reached(self.reached, self.reached_words, v);
             }
             // A dead end is labelled but not scanned: its one arc leads back.
             let b = bucket(least).max(cur);
-            if !a.head_is_leaf() && b < p as usize {
+            self.state[v] = if !a.head_is_leaf() && b < p as usize {
                 self.buckets[b].push(v as u32);
                 self.queued += 1;
-                self.pending[v] = b as u32;
+                (st & !SLOT) | b as u32
             } else if p == UNSEEN {
-                self.pending[v] = IDLE;
-            }
+                (st & !SLOT) | IDLE
+            } else {
+                st
+            };
         }
     }
 }
 
-/// The bit in [`LaneSearch::dirty`] of the half holding lane `j`.
+/// The bit in [`LaneSearch::state`] of the half holding lane `j`.
 #[inline(always)]
 fn half_bit<const N: usize>(j: usize) -> u8 {
     if j < N / 2 { 1 } else { 2 }
@@ -503,7 +508,7 @@ pub(crate) fn masks_of<const N: usize>(bits: u32) -> [u64; N] {
 
 /// One arc for lanes `lo..hi` (constants where inlined, so that only those lanes are
 /// computed): `None` if it improves none, else the head's new labels, the least label that
-/// improved and the halves (bits as in [`LaneSearch::dirty`]) in which some lane improved.
+/// improved and the halves (bits as in [`LaneSearch::state`]) in which some lane improved.
 /// `above` is the least float above the bound, so that "better than the head and within the
 /// bound" is one compare against the smaller of the two; a lane unreached at the tail
 /// improves nothing. Written as selects over fixed-size arrays, a test of the lanes together
