@@ -60,7 +60,7 @@ pub(crate) struct LaneSearch<'a, const N: usize> {
     /// and its heads' labels have only fallen since, so it can improve nothing. Most rescans
     /// are for a few late lanes. One word with the bucket, so that an improvement reads and
     /// writes one cache line of it, not two.
-    labels: Vec<[f32; N]>,
+    labels: Labels<N>,
     state: Vec<u32>,
     /// Bucket queue of core ids, `BUCKET_M` wide, one bucket per step from 0 to the bound (not
     /// cyclic: the lanes of a node may lie up to the bound apart).
@@ -86,7 +86,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
             ch,
             reached: vec![0; nc.div_ceil(64)],
             reached_words: Vec::new(),
-            labels: vec![[f32::INFINITY; N]; nc],
+            labels: Labels::new(nc),
             state: vec![UNSEEN; nc],
             buckets: vec![Vec::new(); bucket(bound) + 2],
             starts: Vec::new(),
@@ -192,7 +192,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
         // The fields as locals, whose pointers and lengths then stay in registers (read through
         // `self`, they are read again after every store).
         let LaneSearch { labels, state, buckets, reached, reached_words, .. } = self;
-        let mut q = Queue { labels, state, buckets, reached, reached_words, queued };
+        let mut q = Queue { labels: labels.rows(), state, buckets, reached, reached_words, queued };
         for cur in first..q.buckets.len() {
             if q.queued == 0 {
                 break;
@@ -445,7 +445,7 @@ impl<const N: usize> LaneBits<N> {
 
 /// The search's working state, borrowed from a [`LaneSearch`].
 struct Queue<'s, const N: usize> {
-    labels: &'s mut [[f32; N]],
+    labels: RowsMut<'s, N>,
     state: &'s mut [u32],
     buckets: &'s mut [Vec<u32>],
     reached: &'s mut [u64],
@@ -481,6 +481,62 @@ impl<const N: usize> Queue<'_, N> {
                 st
             };
         }
+    }
+}
+
+/// Labels by core id, `N` a node, in one stretch whose first row starts at a 64-byte
+/// boundary: a node's labels then lie in one cache line (its half in one of eight lanes), not
+/// across two as where the allocation happens to start 16 bytes past one.
+struct Labels<const N: usize> {
+    buf: Vec<f32>,
+    base: usize,
+}
+
+impl<const N: usize> Labels<N> {
+    fn new(rows: usize) -> Labels<N> {
+        let buf = vec![f32::INFINITY; rows * N + 16];
+        let base = (64 - buf.as_ptr() as usize % 64) % 64 / 4;
+        Labels { buf, base }
+    }
+
+    fn rows(&mut self) -> RowsMut<'_, N> {
+        let len = self.buf.len() - 16;
+        RowsMut(&mut self.buf[self.base..self.base + len])
+    }
+}
+
+impl<const N: usize> std::ops::Index<usize> for Labels<N> {
+    type Output = [f32; N];
+    #[inline(always)]
+    fn index(&self, c: usize) -> &[f32; N] {
+        let i = self.base + c * N;
+        self.buf[i..i + N].try_into().expect("N labels")
+    }
+}
+
+impl<const N: usize> std::ops::IndexMut<usize> for Labels<N> {
+    #[inline(always)]
+    fn index_mut(&mut self, c: usize) -> &mut [f32; N] {
+        let i = self.base + c * N;
+        (&mut self.buf[i..i + N]).try_into().expect("N labels")
+    }
+}
+
+/// The rows of a [`Labels`], borrowed for a search.
+struct RowsMut<'s, const N: usize>(&'s mut [f32]);
+
+impl<const N: usize> std::ops::Index<usize> for RowsMut<'_, N> {
+    type Output = [f32; N];
+    #[inline(always)]
+    fn index(&self, c: usize) -> &[f32; N] {
+        self.0[c * N..c * N + N].try_into().expect("N labels")
+    }
+}
+
+impl<const N: usize> std::ops::IndexMut<usize> for RowsMut<'_, N> {
+    #[inline(always)]
+    fn index_mut(&mut self, c: usize) -> &mut [f32; N] {
+        (&mut self.0[c * N..c * N + N]).try_into().expect("N labels")
     }
 }
 
