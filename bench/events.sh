@@ -39,12 +39,15 @@ curl -fsS "http://127.0.0.1:$PORT/metrics" 2>/dev/null | awk '/^jiceng_group_com
 # The server's own CPU time per report (user + system, from /proc): less disturbed than the rate
 # by whatever else the machine is running.
 read -r UT ST < <(awk '{print $14, $15}' "/proc/$SERVER/stat")
+# Thread switches the server made (voluntary: a thread waited — for a database worker thread, the
+# network, the disk; summed over its live threads): a count of hand-offs, hardly moved by load.
+SWITCHES=$(cat /proc/$SERVER/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ {v += $2} END {print v + 0}')
 SERVER_CPU_MS=$(( (UT + ST) * 1000 / $(getconf CLK_TCK) ))
 kill $SERVER; wait $SERVER 2>/dev/null || true; trap - EXIT
 N=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['reports'])" "$INTAKE")
 STORED=$(sqlite3 e.db "SELECT COUNT(*) FROM events WHERE source = '接口上报'")
 echo "stored  $STORED events (answered with success: $N)"
-echo "server  CPU $SERVER_CPU_MS ms in all (setup included: a fresh server), $(python3 -c "print(round($SERVER_CPU_MS * 1000 / max($N, 1)))") µs a report"
+echo "server  CPU $SERVER_CPU_MS ms in all (setup included: a fresh server), $(python3 -c "print(round($SERVER_CPU_MS * 1000 / max($N, 1)))") µs a report; $(python3 -c "print(round($SWITCHES / max($N, 1), 1))") voluntary thread switches a report"
 PEER=$(python3 "$HERE/intake_peer.py" e.db peer.db "$N")
 echo "floor   $PEER"
 python3 - "$INTAKE" "$PEER" <<'PY'

@@ -424,16 +424,29 @@ pub async fn insert(tx: &mut Tx, now: Millis, actor: &Actor, e: &NewEvent, attac
     let id = new_id();
     let day = platform::clock::Date::of_instant(now).to_string().replace('-', "");
     // A per-day counter row: one indexed update, not a count over every event of the day. The
-    // number is formatted in SQL (`YYYYMMDD-0001`, more digits past 9,999) so that the counter and
-    // the insert go to SQLite as one script.
-    let count = sql!("INSERT INTO event_counters (day, seq) VALUES ($1, 1) ON CONFLICT (day) DO UPDATE SET seq = event_counters.seq + 1", day.as_str());
-    let row: EventRow = tx.fetch_one_after(vec![count], Sql::new(
+    // first report of a transaction bumps it and reads the number back; having written the row,
+    // the transaction holds it (see `Tx::hold`), so the reports after it in the same group commit
+    // count on in memory and send the new value with their other writes: one round trip each.
+    let counter = format!("event_counters:{day}");
+    let (seq, count) = match tx.held(&counter) {
+        Some(last) => (last + 1, Some(sql!("UPDATE event_counters SET seq = $1 WHERE day = $2", last + 1, day.as_str()))),
+        None => {
+            let seq = tx
+                .scalar(sql!(
+                    "INSERT INTO event_counters (day, seq) VALUES ($1, 1) ON CONFLICT (day) DO UPDATE SET seq = event_counters.seq + 1 RETURNING seq",
+                    day.as_str()
+                ))
+                .await?;
+            (seq, None)
+        }
+    };
+    let event_no = event_number(&day, seq);
+    let insert = Sql::new(
         "INSERT INTO events (id, event_no, type_code, title, description, urgency, state, unit_code, handling_unit, department_id, lon_e6, lat_e6, address, source, reporter, anonymous, idem_key, created_ms, stage_started_ms, stage_limit_amount, stage_limit_unit, light, version, updated_ms, content_hash, house_id) \
-         VALUES ($1, (SELECT day || '-' || CASE WHEN seq < 10 THEN '000' WHEN seq < 100 THEN '00' WHEN seq < 1000 THEN '0' ELSE '' END || CAST(seq AS TEXT) FROM event_counters WHERE day = $2), \
-                 $3, $4, $5, $6, 'reported', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19, 'green', 1, $17, $20, $21) RETURNING *",
+         VALUES ($1, $2, $3, $4, $5, $6, 'reported', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19, 'green', 1, $17, $20, $21) RETURNING *",
         [
             Value::from(id.as_str()),
-            day.as_str().into(),
+            event_no.as_str().into(),
             e.type_code.as_str().into(),
             e.title.as_str().into(),
             e.description.as_str().into(),
@@ -454,10 +467,12 @@ pub async fn insert(tx: &mut Tx, now: Millis, actor: &Actor, e: &NewEvent, attac
             e.content_hash.clone().into(),
             e.house_id.clone().into(),
         ],
-    ))
-    .await?;
+    );
+    let mut writes: Vec<Sql> = count.into_iter().collect();
+    let at = writes.len();
+    writes.push(insert);
     let (step, step_sql) = step_insert(&id, now, actor, Some(&e.unit_code), "report", None, State::Reported, &e.description, e.lon_e6, e.lat_e6);
-    let mut writes = vec![step_sql];
+    writes.push(step_sql);
     for a in attachments {
         writes.push(sql!(
             "INSERT INTO event_attachments (id, event_id, step_id, filename, content_type, size, data_b64, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -471,10 +486,16 @@ pub async fn insert(tx: &mut Tx, now: Millis, actor: &Actor, e: &NewEvent, attac
             now
         ));
     }
-    let detail = format!("{} {} ({})", row.event_no, e.type_code, e.source);
+    let detail = format!("{event_no} {} ({})", e.type_code, e.source);
     let record = AuditEvent { actor, unit: Some(e.unit_code.as_str()), action: "event.report", target: &id, outcome: Outcome::Ok, detail: &detail };
-    audit::record_after(tx, now, &record, writes).await?;
+    let row: EventRow = audit::record_returning(tx, now, &record, writes, at).await?;
+    tx.hold(&counter, seq);
     Ok(row)
+}
+
+/// 事件编号: the day and its running number, `YYYYMMDD-0001`, with more digits past 9,999.
+fn event_number(day: &str, seq: i64) -> String {
+    format!("{day}-{seq:04}")
 }
 
 /// The insert of a step (its id and statement), for callers that batch it with other writes.
@@ -681,4 +702,14 @@ pub async fn about_house(db: &Db, house_id: &str) -> DbResult<Vec<EventRow>> {
 /// Events about a registered person, newest first (for the person's page).
 pub async fn about_person(db: &Db, person_id: &str) -> DbResult<Vec<EventRow>> {
     db.fetch_all(sql!("SELECT * FROM events WHERE person_id = $1 ORDER BY created_ms DESC LIMIT 50", person_id)).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn event_numbers_pad_to_four_digits_and_grow_past_them() {
+        assert_eq!(super::event_number("20261207", 7), "20261207-0007");
+        assert_eq!(super::event_number("20261207", 999), "20261207-0999");
+        assert_eq!(super::event_number("20261207", 12_345), "20261207-12345");
+    }
 }

@@ -117,6 +117,28 @@ pub async fn record(tx: &mut Tx, now: Millis, e: &Event<'_>) -> DbResult<()> {
 /// Runs `before` (the writes the record is about) and appends the record, in one round trip on
 /// SQLite once the transaction holds the chain's head (see [`Tx::execute_all`]).
 pub async fn record_after(tx: &mut Tx, now: Millis, e: &Event<'_>, before: Vec<crate::db::Sql>) -> DbResult<()> {
+    let (insert, head) = next_record(tx, now, e).await?;
+    let mut writes = before;
+    writes.push(insert);
+    tx.execute_all(writes).await?;
+    // The head row is brought up to date once, when the transaction commits.
+    tx.audit_head = Some(head);
+    Ok(())
+}
+
+/// Like [`record_after`], and returns the one row that statement `at` of `writes` gives (see
+/// [`Tx::fetch_one_in`]): a new row and the record of it in one round trip on SQLite.
+pub async fn record_returning<T: crate::db::Row>(tx: &mut Tx, now: Millis, e: &Event<'_>, writes: Vec<crate::db::Sql>, at: usize) -> DbResult<T> {
+    let (insert, head) = next_record(tx, now, e).await?;
+    let mut writes = writes;
+    writes.push(insert);
+    let row = tx.fetch_one_in(writes, at).await?;
+    tx.audit_head = Some(head);
+    Ok(row)
+}
+
+/// The insert of the next record in the chain, and the head once it is written.
+async fn next_record(tx: &mut Tx, now: Millis, e: &Event<'_>) -> DbResult<(crate::db::Sql, crate::db::AuditHead)> {
     #[derive(sqlx::FromRow)]
     struct Head {
         seq: i64,
@@ -130,15 +152,11 @@ pub async fn record_after(tx: &mut Tx, now: Millis, e: &Event<'_>, before: Vec<c
         None => tx.fetch_one(sql!("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")).await?,
     };
     let hash = chain_hash(&head.hash, head.seq, now, &e.actor.name, e.unit, e.action, e.target, e.outcome.as_str(), &e.actor.client_addr, e.detail);
-    let mut writes = before;
-    writes.push(sql!(
+    let insert = sql!(
         "INSERT INTO audit_log (seq, at_ms, actor, unit_code, action, target, outcome, client_addr, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         head.seq, now, e.actor.name.as_str(), e.unit, e.action, e.target, e.outcome.as_str(), e.actor.client_addr.as_str(), e.detail, head.hash.as_str(), hash.as_str()
-    ));
-    tx.execute_all(writes).await?;
-    // The head row is brought up to date once, when the transaction commits.
-    tx.audit_head = Some(crate::db::AuditHead { seq: head.seq, hash, unwritten: true });
-    Ok(())
+    );
+    Ok((insert, crate::db::AuditHead { seq: head.seq, hash, unwritten: true }))
 }
 
 /// Records on their own, for events with no other write (a login, a denied request, a read).

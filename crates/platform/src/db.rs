@@ -232,7 +232,10 @@ pub enum Db {
 /// once instead.
 #[derive(Clone, Debug)]
 pub struct SqliteDb {
+    /// sqlx's pool, for transactions begun with [`Db::begin`] and for migrations.
     pub pool: SqlitePool,
+    /// The connections everything else runs on: plain queries and the group writer.
+    conns: std::sync::Arc<SqliteConns>,
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The group-commit queue ([`Db::write_grouped`]), started on first use.
     group: std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<GroupJob>>>,
@@ -246,6 +249,91 @@ struct GroupStats {
     jobs: std::sync::atomic::AtomicU64,
 }
 
+/// SQLite connections handed out without sqlx's pool. sqlx runs each SQLite connection on a
+/// worker thread of its own, and its pool pings every connection given back (to flush whatever a
+/// cancelled query left behind): one more round trip to that thread, a pair of thread switches on
+/// every query, which on two cores cost as much as a short query itself. A SQLite connection is a
+/// handle in this process and cannot go stale, and its worker runs commands in order, so a
+/// connection given back after a cancelled plain query serves the next one as it is. One given
+/// back in the middle of a transaction is dropped instead (see [`Checkout::discard`]): closing it
+/// rolls the transaction back.
+#[derive(Debug)]
+struct SqliteConns {
+    options: SqliteConnectOptions,
+    idle: std::sync::Mutex<Vec<sqlx::SqliteConnection>>,
+    /// One permit per connection that may be out at once.
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl SqliteConns {
+    fn new(options: SqliteConnectOptions, max: usize) -> Self {
+        Self { options, idle: Default::default(), permits: std::sync::Arc::new(tokio::sync::Semaphore::new(max)) }
+    }
+
+    /// An idle connection, or a new one while fewer than the maximum are open; else waits.
+    async fn checkout(self: &std::sync::Arc<Self>) -> DbResult<Checkout> {
+        let permit = self.permits.clone().acquire_owned().await.map_err(|_| DbError::Sqlx(sqlx::Error::PoolClosed))?;
+        let idle = self.idle.lock().map_err(|_| DbError::Unsafe("connection list poisoned".into()))?.pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                use sqlx::ConnectOptions;
+                self.options.connect().await?
+            }
+        };
+        Ok(Checkout { conn: Some(conn), home: self.clone(), _permit: permit })
+    }
+
+    /// Closes the idle connections and refuses new checkouts.
+    async fn close(&self) {
+        self.permits.close();
+        let idle: Vec<_> = self.idle.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+        for c in idle {
+            use sqlx::Connection;
+            let _ = c.close().await;
+        }
+    }
+}
+
+/// A connection out of [`SqliteConns`]; it goes back when dropped.
+#[derive(Debug)]
+struct Checkout {
+    conn: Option<sqlx::SqliteConnection>,
+    home: std::sync::Arc<SqliteConns>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Checkout {
+    /// Closes the connection instead of giving it back (its worker thread closes the SQLite
+    /// handle, which rolls back an open transaction).
+    fn discard(&mut self) {
+        self.conn = None;
+    }
+}
+
+impl std::ops::Deref for Checkout {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        self.conn.as_ref().expect("a checked-out connection is present until dropped or discarded")
+    }
+}
+
+impl std::ops::DerefMut for Checkout {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.conn.as_mut().expect("a checked-out connection is present until dropped or discarded")
+    }
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        if let (Some(c), Ok(mut idle)) = (self.conn.take(), self.home.idle.lock())
+            && !self.home.permits.is_closed()
+        {
+            idle.push(c);
+        }
+    }
+}
+
 /// A write transaction, with the audit chain's head as this transaction last moved it (see
 /// [`crate::audit::record`]): once a transaction has appended to the chain it holds the head's lock
 /// (SQLite's write lock; PostgreSQL's row lock) until it ends, so later appends need not read the
@@ -253,6 +341,9 @@ struct GroupStats {
 pub struct Tx {
     conn: TxConn,
     pub(crate) audit_head: Option<AuditHead>,
+    /// Counters this transaction has moved and so holds locked until it ends, with the value it
+    /// last gave them (see [`Tx::held`]); group commit restores them with a job's savepoint.
+    held: std::collections::HashMap<String, i64>,
     /// A statement that goes out in front of this transaction's next one, in the same script
     /// (SQLite only): group commit sends its `BEGIN` and each job's savepoint this way, with no
     /// round trip of their own to the connection's worker thread.
@@ -287,7 +378,7 @@ enum TxConn {
 }
 
 struct GroupedConn {
-    conn: sqlx::pool::PoolConnection<Sqlite>,
+    conn: Checkout,
     /// Holds the process's write turn, as `TxConn::Sqlite` does.
     _turn: tokio::sync::OwnedMutexGuard<()>,
     /// Whether a transaction may be open on the connection.
@@ -299,7 +390,7 @@ impl Drop for GroupedConn {
         // Never hand a connection back to the pool in the middle of a transaction: closed, SQLite
         // rolls it back.
         if self.open {
-            self.conn.close_on_drop();
+            self.conn.discard();
         }
     }
 }
@@ -318,7 +409,7 @@ macro_rules! query_methods {
     ($self:ident $(, $m:ident)?; $sqlite:pat => $se:expr, $pg:pat => $pe:expr) => {
         pub async fn execute(& $($m)? $self, sql: Sql) -> DbResult<u64> {
             let (sql, led) = $self.take_lead(sql);
-            let r: DbResult<u64> = async { Ok(match $self.inner() {
+            let r: DbResult<u64> = async { Ok(match $self.inner().await? {
                 $sqlite => { let (t, ps) = sql.sqlite_text(); bind_all!(sqlx::query::<Sqlite>(AssertSqlSafe(t)), ps).execute($se).await?.rows_affected() }
                 $pg => bind_all!(sqlx::query::<Postgres>(AssertSqlSafe(sql.text)), sql.params).execute($pe).await?.rows_affected(),
             }) }.await;
@@ -327,7 +418,7 @@ macro_rules! query_methods {
         }
         pub async fn fetch_all<T: Row>(& $($m)? $self, sql: Sql) -> DbResult<Vec<T>> {
             let (sql, led) = $self.take_lead(sql);
-            let r: DbResult<Vec<T>> = async { Ok(match $self.inner() {
+            let r: DbResult<Vec<T>> = async { Ok(match $self.inner().await? {
                 $sqlite => { let (t, ps) = sql.sqlite_text(); bind_all!(sqlx::query_as::<Sqlite, T>(AssertSqlSafe(t)), ps).fetch_all($se).await? }
                 $pg => bind_all!(sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql.text)), sql.params).fetch_all($pe).await?,
             }) }.await;
@@ -336,7 +427,7 @@ macro_rules! query_methods {
         }
         pub async fn fetch_optional<T: Row>(& $($m)? $self, sql: Sql) -> DbResult<Option<T>> {
             let (sql, led) = $self.take_lead(sql);
-            let r: DbResult<Option<T>> = async { Ok(match $self.inner() {
+            let r: DbResult<Option<T>> = async { Ok(match $self.inner().await? {
                 $sqlite => { let (t, ps) = sql.sqlite_text(); bind_all!(sqlx::query_as::<Sqlite, T>(AssertSqlSafe(t)), ps).fetch_optional($se).await? }
                 $pg => bind_all!(sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql.text)), sql.params).fetch_optional($pe).await?,
             }) }.await;
@@ -345,7 +436,7 @@ macro_rules! query_methods {
         }
         pub async fn fetch_one<T: Row>(& $($m)? $self, sql: Sql) -> DbResult<T> {
             let (sql, led) = $self.take_lead(sql);
-            let r: DbResult<T> = async { Ok(match $self.inner() {
+            let r: DbResult<T> = async { Ok(match $self.inner().await? {
                 $sqlite => { let (t, ps) = sql.sqlite_text(); bind_all!(sqlx::query_as::<Sqlite, T>(AssertSqlSafe(t)), ps).fetch_one($se).await? }
                 $pg => bind_all!(sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql.text)), sql.params).fetch_one($pe).await?,
             }) }.await;
@@ -361,7 +452,7 @@ macro_rules! query_methods {
 }
 
 enum DbRef<'a> {
-    Sqlite(&'a SqlitePool),
+    Sqlite(Checkout),
     Postgres(&'a PgPool),
 }
 enum TxRef<'a> {
@@ -370,13 +461,13 @@ enum TxRef<'a> {
 }
 
 impl Db {
-    fn inner(&self) -> DbRef<'_> {
-        match self {
-            Db::Sqlite(p) => DbRef::Sqlite(&p.pool),
+    async fn inner(&self) -> DbResult<DbRef<'_>> {
+        Ok(match self {
+            Db::Sqlite(p) => DbRef::Sqlite(p.conns.checkout().await?),
             Db::Postgres(p) => DbRef::Postgres(p),
-        }
+        })
     }
-    query_methods!(self; DbRef::Sqlite(p) => p, DbRef::Postgres(p) => p);
+    query_methods!(self; DbRef::Sqlite(mut c) => &mut *c, DbRef::Postgres(p) => p);
 
     /// The pool has no leading statement (see [`Tx`]).
     fn take_lead(&self, sql: Sql) -> (Sql, bool) {
@@ -418,11 +509,10 @@ impl Db {
                 // 64 MiB of page cache per connection: imports touch several indexes at random.
                 .pragma("cache_size", "-65536")
                 .pragma("temp_store", "memory");
-            // No ping before handing out a connection: a SQLite connection is a file handle in this
-            // process and cannot go stale, and the ping is one more round trip to the
-            // connection's worker thread on every query.
-            let pool = SqlitePoolOptions::new().max_connections(8).test_before_acquire(false).connect_with(opts).await?;
-            let db = Db::Sqlite(SqliteDb { pool, writer: Default::default(), group: Default::default(), group_stats: Default::default() });
+            // Transactions queue for the one write turn, so sqlx's pool needs few connections.
+            let pool = SqlitePoolOptions::new().max_connections(3).test_before_acquire(false).connect_with(opts.clone()).await?;
+            let conns = std::sync::Arc::new(SqliteConns::new(opts, 8));
+            let db = Db::Sqlite(SqliteDb { pool, conns, writer: Default::default(), group: Default::default(), group_stats: Default::default() });
             db.verify_sqlite().await?;
             Ok(db)
         }
@@ -456,11 +546,18 @@ impl Db {
                 Tx {
                     conn: TxConn::Sqlite { tx: p.pool.begin_with("BEGIN IMMEDIATE").await?, _turn: turn },
                     audit_head: None,
+                    held: Default::default(),
                     lead: None,
                     lead_state: LeadState::Pending,
                 }
             }
-            Db::Postgres(p) => Tx { conn: TxConn::Postgres(p.begin().await?), audit_head: None, lead: None, lead_state: LeadState::Pending },
+            Db::Postgres(p) => Tx {
+                conn: TxConn::Postgres(p.begin().await?),
+                audit_head: None,
+                held: Default::default(),
+                lead: None,
+                lead_state: LeadState::Pending,
+            },
         })
     }
 
@@ -483,7 +580,10 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p) => p.pool.close().await,
+            Db::Sqlite(p) => {
+                p.conns.close().await;
+                p.pool.close().await
+            }
             Db::Postgres(p) => p.close().await,
         }
     }
@@ -497,12 +597,12 @@ impl Db {
 }
 
 impl Tx {
-    fn inner(&mut self) -> TxRef<'_> {
-        match &mut self.conn {
+    async fn inner(&mut self) -> DbResult<TxRef<'_>> {
+        Ok(match &mut self.conn {
             TxConn::Sqlite { tx, .. } => TxRef::Sqlite(tx),
             TxConn::SqliteGrouped(g) => TxRef::Sqlite(&mut g.conn),
             TxConn::Postgres(t) => TxRef::Postgres(t),
-        }
+        })
     }
     query_methods!(self, mut; TxRef::Sqlite(c) => c, TxRef::Postgres(c) => c);
 
@@ -545,19 +645,52 @@ impl Tx {
     /// Runs `before`, then fetches the one row `q` returns; on SQLite in one round trip (see
     /// [`Tx::execute_all`]).
     pub async fn fetch_one_after<T: Row>(&mut self, before: Vec<Sql>, q: Sql) -> DbResult<T> {
+        let at = before.len();
+        let mut all = before;
+        all.push(q);
+        self.fetch_one_in(all, at).await
+    }
+
+    /// Runs `stmts` in order and returns the one row that statement `at` gives (an `INSERT …
+    /// RETURNING`, say); the others must give none. On SQLite in one round trip (see
+    /// [`Tx::execute_all`]), so writes that depend on the returned row's insert (foreign keys)
+    /// can follow it in the same script.
+    pub async fn fetch_one_in<T: Row>(&mut self, stmts: Vec<Sql>, at: usize) -> DbResult<T> {
         match self.engine() {
             Engine::Sqlite => {
-                let mut all = before;
-                all.push(q);
-                self.fetch_one(Sql::joined(all)).await
+                // The whole script runs: `fetch_one` would stop at the first row.
+                let mut rows: Vec<T> = self.fetch_all(Sql::joined(stmts)).await?;
+                match rows.len() {
+                    1 => Ok(rows.remove(0)),
+                    _ => Err(DbError::Sqlx(sqlx::Error::RowNotFound)),
+                }
             }
             Engine::Postgres => {
-                for s in before {
-                    self.execute(s).await?;
+                let mut row = None;
+                for (i, s) in stmts.into_iter().enumerate() {
+                    if i == at {
+                        row = Some(self.fetch_one(s).await?);
+                    } else {
+                        self.execute(s).await?;
+                    }
                 }
-                self.fetch_one(q).await
+                row.ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))
             }
         }
+    }
+
+    /// The value this transaction last gave the counter `key` (see [`Tx::hold`]), if it holds it.
+    pub fn held(&self, key: &str) -> Option<i64> {
+        self.held.get(key).copied()
+    }
+
+    /// Notes that this transaction has moved the counter row `key` to `value`. Having written the
+    /// row, the transaction holds it locked (SQLite's write lock; PostgreSQL's row lock) until it
+    /// ends, so it may keep counting in memory and write each new value in a script with the
+    /// rows that use it, instead of reading the row back first. Under group commit, a job's
+    /// rolled-back savepoint takes its counts with it.
+    pub fn hold(&mut self, key: &str, value: i64) {
+        self.held.insert(key.to_owned(), value);
     }
 
     pub fn engine(&self) -> Engine {
@@ -657,7 +790,13 @@ impl Db {
             let (send, recv) = tokio::sync::mpsc::unbounded_channel();
             // The writer holds the pool and the write lock, not the queue: it ends when the last
             // `Db` (and with it the sender) is dropped.
-            let writer = Db::Sqlite(SqliteDb { pool: s.pool.clone(), writer: s.writer.clone(), group: Default::default(), group_stats: s.group_stats.clone() });
+            let writer = Db::Sqlite(SqliteDb {
+                pool: s.pool.clone(),
+                conns: s.conns.clone(),
+                writer: s.writer.clone(),
+                group: Default::default(),
+                group_stats: s.group_stats.clone(),
+            });
             // The writer is every report's critical path: on a thread and runtime of its own, each
             // of its statements resumes it at once instead of queueing behind request tasks.
             let started = std::thread::Builder::new().name("jiceng-writer".into()).spawn(move || {
@@ -714,9 +853,14 @@ async fn write_batch(db: &Db, batch: Vec<GroupJob>, delivers: &mut Vec<Deliver>)
     // If the connection cannot be had, the unrun jobs are dropped with their answer channels and
     // each caller gets an internal error; nothing was written.
     let turn = s.writer.clone().lock_owned().await;
-    let conn = s.pool.acquire().await?;
-    let mut tx =
-        Tx { conn: TxConn::SqliteGrouped(GroupedConn { conn, _turn: turn, open: true }), audit_head: None, lead: None, lead_state: LeadState::Pending };
+    let conn = s.conns.checkout().await?;
+    let mut tx = Tx {
+        conn: TxConn::SqliteGrouped(GroupedConn { conn, _turn: turn, open: true }),
+        audit_head: None,
+        held: Default::default(),
+        lead: None,
+        lead_state: LeadState::Pending,
+    };
     // `BEGIN` goes out in front of the first job's first statement, and each job's savepoint in
     // front of its own first statement: neither costs a round trip of its own. The savepoints
     // stay open, nested, until the commit; rolling back to the latest undoes only the job that
@@ -725,6 +869,7 @@ async fn write_batch(db: &Db, batch: Vec<GroupJob>, delivers: &mut Vec<Deliver>)
     let mut begun = false;
     for job in batch {
         let head = tx.audit_head.clone();
+        let held = tx.held.clone();
         let mut lead = Vec::with_capacity(2);
         if !begun {
             lead.push(sql!("BEGIN IMMEDIATE"));
@@ -756,6 +901,7 @@ async fn write_batch(db: &Db, batch: Vec<GroupJob>, delivers: &mut Vec<Deliver>)
                 LeadState::Unknown => return Err(DbError::Unsafe("a grouped job failed before its savepoint was known to be open".into())),
             }
             tx.audit_head = head;
+            tx.held = held;
         }
     }
     tx.lead = None;

@@ -626,3 +626,90 @@ async fn reports_and_alarms_about_a_house_show_on_the_houses_page() {
         .await;
     assert_eq!(refused.status, StatusCode::NOT_FOUND);
 }
+
+/// Reports that share one group commit count on the day's number in memory after the first: every
+/// event still gets its own number, consecutive, and a report whose insert fails (a retry racing
+/// the first submission with the same key, in the same transaction) takes its count back with its
+/// savepoint — no gap, no number given twice, the audit chain unbroken.
+#[tokio::test]
+async fn reports_in_one_group_commit_number_consecutively_and_fail_alone() {
+    let t = TestApp::new().await;
+    let db = t.platform.db.clone();
+    let day = platform::clock::Date::of_instant(t.platform.now()).to_string().replace('-', "");
+    let before = db.scalar(sql!("SELECT COUNT(*) FROM events WHERE event_no LIKE $1", format!("{day}-%"))).await.unwrap();
+    // Hold the writer so that the reports below queue and go into one transaction together.
+    let (open_gate, gate) = tokio::sync::oneshot::channel::<()>();
+    let gate_db = db.clone();
+    let gatekeeper = tokio::spawn(async move {
+        gate_db
+            .write_grouped(move |_tx: &mut platform::Tx| -> platform::web::BoxFuture<'_, platform::AppResult<()>> {
+                Box::pin(async move {
+                    let _ = gate.await;
+                    Ok(())
+                })
+            })
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let scope = platform::Scope::new(vec![platform::UnitCode::parse(COMMUNITY).unwrap()]);
+    let mut reports = Vec::new();
+    for i in 0..12 {
+        // Reports 4 and 9 resend the key of the report before them: both pass the earlier-report
+        // probe (nothing is committed yet) and fail on the unique key inside the transaction.
+        let key = if i == 4 || i == 9 { format!("grouped-{}", i - 1) } else { format!("grouped-{i}") };
+        let r = events::service::Report {
+            type_code: "06004".into(),
+            title: String::new(),
+            description: format!("同批上报 {i}"),
+            urgency: "一般".into(),
+            unit: COMMUNITY.into(),
+            address: String::new(),
+            lon: None,
+            lat: None,
+            crs: "wgs84".into(),
+            anonymous: false,
+            idem_key: Some(key),
+            source: "接口上报".into(),
+            subject: None,
+            house: None,
+        };
+        let (p, scope) = (t.platform.clone(), scope.clone());
+        reports.push(tokio::spawn(async move {
+            events::service::report_as(&p, &platform::audit::Actor::system(), Some("grouped"), &scope, r, Vec::new()).await
+        }));
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    open_gate.send(()).unwrap();
+    gatekeeper.await.unwrap().unwrap();
+    let mut ids = Vec::new();
+    let mut created = Vec::new();
+    for (i, r) in reports.into_iter().enumerate() {
+        let done = r.await.unwrap().unwrap_or_else(|e| panic!("report {i}: {e:?}"));
+        created.push(done.created);
+        ids.push(done.id);
+    }
+    // Of two reports with one key, whichever reached the writer first made the event; the other
+    // answers with it.
+    for (first, again) in [(3, 4), (8, 9)] {
+        assert_eq!(ids[first], ids[again]);
+        assert!(created[first] != created[again], "one of reports {first} and {again} made the event");
+    }
+    assert_eq!(created.iter().filter(|c| **c).count(), 10);
+    if db.engine() == platform::db::Engine::Sqlite {
+        let (commits, jobs) = db.group_commit_stats();
+        assert!(commits < jobs, "the reports shared commits: {commits} commits for {jobs} jobs");
+    }
+    let numbers: Vec<(String,)> =
+        db.fetch_all(sql!("SELECT event_no FROM events WHERE event_no LIKE $1 ORDER BY event_no", format!("{day}-%"))).await.unwrap();
+    let expect: Vec<String> = (before + 1..=before + 10).map(|n| format!("{day}-{n:04}")).collect();
+    assert_eq!(numbers.into_iter().map(|r| r.0).collect::<Vec<_>>(), expect, "ten events, numbered without a gap");
+    assert_eq!(db.scalar(sql!("SELECT seq FROM event_counters WHERE day = $1", day.as_str())).await.unwrap(), before + 10);
+    for id in ids.iter() {
+        let (no,): (String,) = db.fetch_one(sql!("SELECT event_no FROM events WHERE id = $1", id.as_str())).await.unwrap();
+        let audited = db.scalar(sql!("SELECT COUNT(*) FROM audit_log WHERE action = 'event.report' AND target = $1 AND detail LIKE $2", id.as_str(), format!("{no} %"))).await.unwrap();
+        assert_eq!(audited, 1, "the audit record names the event's own number");
+    }
+    let v = platform::audit::verify(&db).await.unwrap();
+    assert!(v.first_break.is_none(), "{:?}", v.first_break);
+}
