@@ -227,6 +227,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
         // the compiler keeps in vector registers from the compares to the bitset's words. Lanes
         // beyond the batch are never labelled, so they are in no set.
         let mut memberships = 0;
+        let mut chains = WordAcc::new(out);
         for &w in &self.reached_words {
             // The core ids are the first bits of the sets: word `w` of the reached nodes is
             // word `w` of the sets, gathered here for all lanes and written once.
@@ -241,7 +242,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
                     let bit = m & m.wrapping_neg();
                     m &= m - 1;
                     let c = (w << 6) | (32 * half + bit.trailing_zeros());
-                    self.chain_sets(c, bound, out);
+                    self.chain_sets(c, bound, &mut chains);
                     let lc = &self.labels[c as usize];
                     for j in 0..N {
                         bits[j] |= if lc[j] < f32::INFINITY { bit } else { 0 };
@@ -252,8 +253,9 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
                 }
             }
             memberships += core.iter().map(|x| x.count_ones() as usize).sum::<usize>();
-            out.or_lanes(w as usize, &core);
+            chains.out.or_lanes(w as usize, &core);
         }
+        chains.flush();
         self.seeded_chain_sets(bound, out);
         memberships
     }
@@ -261,7 +263,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
     /// The chains at core node `c` (reached), into the lanes' sets: each chain once, from its
     /// first end if any lane reached that, else from its last.
     #[inline(always)]
-    fn chain_sets(&self, c: u32, bound: f32, out: &mut LaneBits<N>) {
+    fn chain_sets(&self, c: u32, bound: f32, out: &mut WordAcc<'_, N>) {
         let ch = self.ch;
         let lc = &self.labels[c as usize];
         let (a, b) = (ch.first_end_of[c as usize] as usize, ch.first_end_of[c as usize + 1] as usize);
@@ -281,7 +283,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
     /// whole where the mean of its ends' labels plus its length is within the bound, else node
     /// by node.
     #[inline(always)]
-    fn chain_set(&self, k: usize, df: &[f32; N], dl: &[f32; N], bound: f32, out: &mut LaneBits<N>) {
+    fn chain_set(&self, k: usize, df: &[f32; N], dl: &[f32; N], bound: f32, out: &mut WordAcc<'_, N>) {
         let ch = self.ch;
         let nc = ch.core_nodes();
         let (s, e) = (ch.start[k] as usize, ch.start[k + 1] as usize);
@@ -294,7 +296,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
             whole[j] = if w { !0 } else { 0 };
             partial |= (f_in | l_in) & !w;
         }
-        out.insert_range(&whole, (nc + s) as u32, (nc + e) as u32);
+        out.range(&whole, nc + s, nc + e);
         if !partial {
             return;
         }
@@ -309,7 +311,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
                 let (a, b) = (df[j] + off, dl[j] + rest);
                 near[j] = if (if b < a { b } else { a }) <= bound { !whole[j] } else { 0 };
             }
-            out.or_word((nc + p) >> 6, 1 << ((nc + p) & 63), &near);
+            out.put((nc + p) >> 6, 1 << ((nc + p) & 63), &near);
         }
     }
 
@@ -399,24 +401,13 @@ impl<const N: usize> LaneBits<N> {
         self.or_word((x >> 6) as usize, 1u64 << (x & 63), &masks_of(lanes));
     }
 
-    /// Inserts `a..b` into the sets of the lanes where `lanes` is all ones.
-    #[inline]
+    /// Inserts `a..b` into the sets of the lanes where `lanes` is all ones (through a
+    /// [`WordAcc`], as the set pass does).
+    #[cfg(test)]
     pub fn insert_range(&mut self, lanes: &[u64; N], a: u32, b: u32) {
-        if a >= b || lanes.iter().fold(0, |acc, &x| acc | x) == 0 {
-            return;
-        }
-        let (wa, wb) = ((a >> 6) as usize, ((b - 1) >> 6) as usize);
-        let lo = !0u64 << (a & 63);
-        let hi = !0u64 >> (63 - ((b - 1) & 63));
-        if wa == wb {
-            self.or_word(wa, lo & hi, lanes);
-        } else {
-            self.or_word(wa, lo, lanes);
-            for w in wa + 1..wb {
-                self.or_word(w, !0, lanes);
-            }
-            self.or_word(wb, hi, lanes);
-        }
+        let mut acc = WordAcc::new(self);
+        acc.range(lanes, a as usize, b as usize);
+        acc.flush();
     }
 
     /// Appends lane `j`'s set to `words` / `masks` (its non-zero words, in the order they were
@@ -440,6 +431,65 @@ impl<const N: usize> LaneBits<N> {
             self.words[w as usize] = [0; N];
         }
         self.touched.clear();
+    }
+}
+
+/// Bits for a [`LaneBits`], gathered a word at a time: consecutive chains (numbered in the
+/// order of their first ends' core ids, which the set pass visits in order within a word of
+/// them) mostly fall into the same word of the sets, which is then written once for many
+/// chains rather than once for each.
+struct WordAcc<'o, const N: usize> {
+    out: &'o mut LaneBits<N>,
+    /// The word gathered (`usize::MAX`: none) and its bits in each lane.
+    w: usize,
+    bits: [u64; N],
+}
+
+impl<'o, const N: usize> WordAcc<'o, N> {
+    fn new(out: &'o mut LaneBits<N>) -> WordAcc<'o, N> {
+        WordAcc { out, w: usize::MAX, bits: [0; N] }
+    }
+
+    /// Sets bits `m` of word `w` in the lanes where `lanes` is all ones.
+    #[inline(always)]
+    fn put(&mut self, w: usize, m: u64, lanes: &[u64; N]) {
+        if w != self.w {
+            self.flush();
+            self.w = w;
+        }
+        for (x, &l) in self.bits.iter_mut().zip(lanes) {
+            *x |= m & l;
+        }
+    }
+
+    /// Inserts `a..b` into the sets of the lanes where `lanes` is all ones.
+    #[inline(always)]
+    fn range(&mut self, lanes: &[u64; N], a: usize, b: usize) {
+        if a >= b || lanes.iter().fold(0, |acc, &x| acc | x) == 0 {
+            return;
+        }
+        let (wa, wb) = (a >> 6, (b - 1) >> 6);
+        let lo = !0u64 << (a & 63);
+        let hi = !0u64 >> (63 - ((b - 1) & 63));
+        if wa == wb {
+            self.put(wa, lo & hi, lanes);
+        } else {
+            self.put(wa, lo, lanes);
+            for w in wa + 1..wb {
+                self.put(w, !0, lanes);
+            }
+            self.put(wb, hi, lanes);
+        }
+    }
+
+    /// Writes the word gathered, if any.
+    #[inline]
+    fn flush(&mut self) {
+        if self.w != usize::MAX {
+            self.out.or_lanes(self.w, &self.bits);
+            self.bits = [0; N];
+            self.w = usize::MAX;
+        }
     }
 }
 
