@@ -65,6 +65,11 @@ pub(crate) struct LaneSearch<'a, const N: usize> {
     /// Bucket queue of core ids, `BUCKET_M` wide, one bucket per step from 0 to the bound (not
     /// cyclic: the lanes of a node may lie up to the bound apart).
     buckets: Vec<Vec<u32>>,
+    /// By core id: the greatest length of the chains whose last end it is (0 where none). A
+    /// reached node whose least label plus this is within the bound has passed that label on
+    /// along each of those chains, so their first ends are reached and the set pass need not
+    /// look at them from this end.
+    last_len_max: Vec<f32>,
     /// Seeds: (core id, distance, lane), and the seeds on inner chain nodes: (node, distance,
     /// lane).
     starts: Vec<(u32, f32, usize)>,
@@ -89,6 +94,15 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
             labels: Labels::new(nc),
             state: vec![UNSEEN; nc],
             buckets: vec![Vec::new(); bucket(bound) + 2],
+            last_len_max: {
+                let mut m = vec![0.0f32; nc];
+                for (&(a, b), &len) in ch.ends.iter().zip(&ch.len) {
+                    if a != b {
+                        m[b as usize] = m[b as usize].max(len);
+                    }
+                }
+                m
+            },
             starts: Vec::new(),
             inner: Vec::new(),
             scratch: Vec::with_capacity(2),
@@ -265,10 +279,23 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
     #[inline(always)]
     fn chain_sets(&self, c: u32, bound: f32, out: &mut WordAcc<'_, N>) {
         let ch = self.ch;
+        let nc = ch.core_nodes();
         let lc = &self.labels[c as usize];
         let (a, b) = (ch.first_end_of[c as usize] as usize, ch.first_end_of[c as usize + 1] as usize);
         for k in a..b {
-            self.chain_set(k, lc, &self.labels[ch.ends[k].1 as usize], bound, out);
+            let len = ch.len[k];
+            if lc.iter().fold(true, |all, &x| all & (x + len <= bound)) {
+                // Every node of the chain is within the bound from this end in every lane (the
+                // offsets along it are at most its length), so it is in whole whatever the
+                // other end's labels: no need to read them.
+                out.range_all(nc + ch.start[k] as usize, nc + ch.start[k + 1] as usize);
+            } else {
+                self.chain_set(k, lc, &self.labels[ch.ends[k].1 as usize], bound, out);
+            }
+        }
+        let longest = self.last_len_max[c as usize];
+        if lc.iter().fold(false, |any, &x| any | (x + longest <= bound)) {
+            return; // the first ends of the chains ending here are all reached
         }
         let (a, b) = (ch.last_end_first[c as usize] as usize, ch.last_end_first[c as usize + 1] as usize);
         for &k in &ch.last_end_of[a..b] {
@@ -440,14 +467,15 @@ impl<const N: usize> LaneBits<N> {
 /// chains rather than once for each.
 struct WordAcc<'o, const N: usize> {
     out: &'o mut LaneBits<N>,
-    /// The word gathered (`usize::MAX`: none) and its bits in each lane.
+    /// The word gathered (`usize::MAX`: none), its bits in each lane and its bits in all lanes.
     w: usize,
     bits: [u64; N],
+    all: u64,
 }
 
 impl<'o, const N: usize> WordAcc<'o, N> {
     fn new(out: &'o mut LaneBits<N>) -> WordAcc<'o, N> {
-        WordAcc { out, w: usize::MAX, bits: [0; N] }
+        WordAcc { out, w: usize::MAX, bits: [0; N], all: 0 }
     }
 
     /// Sets bits `m` of word `w` in the lanes where `lanes` is all ones.
@@ -482,10 +510,44 @@ impl<'o, const N: usize> WordAcc<'o, N> {
         }
     }
 
+    /// Inserts `a..b` into the sets of all lanes.
+    #[inline(always)]
+    fn range_all(&mut self, a: usize, b: usize) {
+        if a >= b {
+            return;
+        }
+        let (wa, wb) = (a >> 6, (b - 1) >> 6);
+        let lo = !0u64 << (a & 63);
+        let hi = !0u64 >> (63 - ((b - 1) & 63));
+        if wa == wb {
+            self.put_all(wa, lo & hi);
+        } else {
+            self.put_all(wa, lo);
+            for w in wa + 1..wb {
+                self.put_all(w, !0);
+            }
+            self.put_all(wb, hi);
+        }
+    }
+
+    /// Sets bits `m` of word `w` in all lanes.
+    #[inline(always)]
+    fn put_all(&mut self, w: usize, m: u64) {
+        if w != self.w {
+            self.flush();
+            self.w = w;
+        }
+        self.all |= m;
+    }
+
     /// Writes the word gathered, if any.
     #[inline]
     fn flush(&mut self) {
         if self.w != usize::MAX {
+            let all = std::mem::take(&mut self.all);
+            for x in &mut self.bits {
+                *x |= all;
+            }
             self.out.or_lanes(self.w, &self.bits);
             self.bits = [0; N];
             self.w = usize::MAX;
