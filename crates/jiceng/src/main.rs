@@ -4,7 +4,10 @@
 //! `./jiceng.toml` when present) > defaults.
 
 /// The allocator: the server allocates and frees small buffers on every request across threads,
-/// where glibc malloc spends a measurable share of intake CPU (see BENCHMARKS.md).
+/// where glibc malloc spends a measurable share of intake CPU (see BENCHMARKS.md). With the crate's
+/// `override` feature it also stands in for `malloc` itself, which SQLite's C code calls for every
+/// page it caches: in WAL mode a connection drops its whole cache whenever another one has
+/// committed, so under a stream of reports pages are freed and allocated again on every read.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
