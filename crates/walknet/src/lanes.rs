@@ -38,6 +38,15 @@ fn bucket(d: f32) -> usize {
     (d * (1.0 / BUCKET_M)) as i32 as usize
 }
 
+/// The bucket of an improved label (finite, not negative, within the bound, so below 2^22
+/// buckets), rounded to the nearest instead of down: the low bits of the float after adding
+/// 2^23, one add and no conversion fix-ups. Which bucket a node waits in changes only the
+/// order of the scans, not the labels at the end (label-correcting), and at most by one.
+#[inline(always)]
+fn bucket_near(d: f32) -> usize {
+    ((d * (1.0 / BUCKET_M) + 8_388_608.0).to_bits() - 0x4B00_0000) as usize
+}
+
 /// A reusable workspace for [`LaneSearch::members_bits`].
 pub(crate) struct LaneSearch<'a, const N: usize> {
     net: &'a Network,
@@ -582,7 +591,7 @@ impl<const N: usize> Queue<'_, N> {
                 add_reached(self.reached, self.reached_words, v);
             }
             // A dead end is labelled but not scanned: its one arc leads back.
-            let b = bucket(least).max(cur);
+            let b = bucket_near(least).max(cur);
             self.state[v] = if !a.head_is_leaf() && b < p as usize {
                 self.buckets[b].push(v as u32);
                 self.queued += 1;
