@@ -430,13 +430,16 @@ pub async fn insert(tx: &mut Tx, now: Millis, actor: &Actor, e: &NewEvent, attac
     let counter = format!("event_counters:{day}");
     let (seq, count) = match tx.held(&counter) {
         Some(last) => (last + 1, Some(sql!("UPDATE event_counters SET seq = $1 WHERE day = $2", last + 1, day.as_str()))),
+        // The audit chain's head comes back in the same round trip, for the record below.
         None => {
-            let seq = tx
-                .scalar(sql!(
+            let (seq,): (i64,) = audit::fetch_taking_head(
+                tx,
+                sql!(
                     "INSERT INTO event_counters (day, seq) VALUES ($1, 1) ON CONFLICT (day) DO UPDATE SET seq = event_counters.seq + 1 RETURNING seq",
                     day.as_str()
-                ))
-                .await?;
+                ),
+            )
+            .await?;
             (seq, None)
         }
     };

@@ -137,6 +137,24 @@ pub async fn record_returning<T: crate::db::Row>(tx: &mut Tx, now: Millis, e: &E
     Ok(row)
 }
 
+/// Fetches the one row `q` gives and, in the same round trip on SQLite, takes the chain's head for
+/// this transaction (unless it holds it already), so that the record it appends next needs no read
+/// of its own: for a transaction whose first statement is a read it needs anyway.
+pub async fn fetch_taking_head<T: crate::db::Row>(tx: &mut Tx, q: crate::db::Sql) -> DbResult<T> {
+    if tx.audit_head.is_some() {
+        return tx.fetch_one(q).await;
+    }
+    #[derive(sqlx::FromRow)]
+    struct Head {
+        seq: i64,
+        hash: String,
+    }
+    // A write that changes nothing still takes the head's row lock on PostgreSQL.
+    let (row, head): (T, Head) = tx.fetch_pair(q, sql!("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")).await?;
+    tx.audit_head = Some(crate::db::AuditHead { seq: head.seq, hash: head.hash, unwritten: false });
+    Ok(row)
+}
+
 /// The insert of the next record in the chain, and the head once it is written.
 async fn next_record(tx: &mut Tx, now: Millis, e: &Event<'_>) -> DbResult<(crate::db::Sql, crate::db::AuditHead)> {
     #[derive(sqlx::FromRow)]

@@ -679,6 +679,31 @@ impl Tx {
         }
     }
 
+    /// Fetches the one row `a` gives and the one row `b` gives, rows of different shapes; on
+    /// SQLite in one round trip (a script of the two, each row decoded on its own).
+    pub async fn fetch_pair<A: Row, B: Row>(&mut self, a: Sql, b: Sql) -> DbResult<(A, B)> {
+        if self.engine() == Engine::Postgres {
+            let first = self.fetch_one(a).await?;
+            return Ok((first, self.fetch_one(b).await?));
+        }
+        let (sql, led) = self.take_lead(Sql::joined(vec![a, b]));
+        let rows: DbResult<Vec<SqliteRow>> = async {
+            match self.inner().await? {
+                TxRef::Sqlite(c) => {
+                    let (t, ps) = sql.sqlite_text();
+                    Ok(bind_all!(sqlx::query::<Sqlite>(AssertSqlSafe(t)), ps).fetch_all(c).await?)
+                }
+                TxRef::Postgres(_) => Err(DbError::Unsafe("fetch_pair: engine changed".into())),
+            }
+        }
+        .await;
+        self.lead_outcome(led, &rows);
+        match rows?.as_slice() {
+            [a, b] => Ok((A::from_row(a)?, B::from_row(b)?)),
+            _ => Err(DbError::Sqlx(sqlx::Error::RowNotFound)),
+        }
+    }
+
     /// The value this transaction last gave the counter `key` (see [`Tx::hold`]), if it holds it.
     pub fn held(&self, key: &str) -> Option<i64> {
         self.held.get(key).copied()

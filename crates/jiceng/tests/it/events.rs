@@ -638,19 +638,7 @@ async fn reports_in_one_group_commit_number_consecutively_and_fail_alone() {
     let day = platform::clock::Date::of_instant(t.platform.now()).to_string().replace('-', "");
     let before = db.scalar(sql!("SELECT COUNT(*) FROM events WHERE event_no LIKE $1", format!("{day}-%"))).await.unwrap();
     // Hold the writer so that the reports below queue and go into one transaction together.
-    let (open_gate, gate) = tokio::sync::oneshot::channel::<()>();
-    let gate_db = db.clone();
-    let gatekeeper = tokio::spawn(async move {
-        gate_db
-            .write_grouped(move |_tx: &mut platform::Tx| -> platform::web::BoxFuture<'_, platform::AppResult<()>> {
-                Box::pin(async move {
-                    let _ = gate.await;
-                    Ok(())
-                })
-            })
-            .await
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let (open_gate, gatekeeper) = crate::harness::hold_group_writer(&db).await;
     let scope = platform::Scope::new(vec![platform::UnitCode::parse(COMMUNITY).unwrap()]);
     let mut reports = Vec::new();
     for i in 0..12 {

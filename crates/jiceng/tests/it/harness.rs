@@ -197,3 +197,24 @@ pub fn make_id(region: &str, birth: &str, seq: u32) -> String {
     s.push(registry::model::check_char(s.as_bytes()));
     s
 }
+
+/// Holds the group-commit writer with a job that waits until the returned sender is used (or
+/// dropped), so that the writes queued meanwhile share one transaction; the handle answers once
+/// the holding job is through.
+pub async fn hold_group_writer(db: &platform::Db) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<platform::AppResult<()>>) {
+    let (open_gate, gate) = tokio::sync::oneshot::channel::<()>();
+    let gate_db = db.clone();
+    let holder = tokio::spawn(async move {
+        gate_db
+            .write_grouped(move |_tx: &mut platform::Tx| -> platform::web::BoxFuture<'_, platform::AppResult<()>> {
+                Box::pin(async move {
+                    let _ = gate.await;
+                    Ok(())
+                })
+            })
+            .await
+    });
+    // Let the holding job reach the writer before anything else is queued.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    (open_gate, holder)
+}

@@ -112,19 +112,7 @@ async fn grouped_writes_commit_together_but_fail_alone() {
     db.execute(sql!("INSERT INTO grouped_probe (id, note) VALUES ('taken', 'first')")).await.expect("seed");
     // A first job holds the writer until the forty have queued, so that they share one
     // transaction and each kind of failure meets jobs before and after it in the same batch.
-    let (open_gate, gate) = tokio::sync::oneshot::channel::<()>();
-    let gate_db = db.clone();
-    let gatekeeper = tokio::spawn(async move {
-        gate_db
-            .write_grouped(move |_tx: &mut platform::Tx| -> platform::web::BoxFuture<'_, platform::AppResult<()>> {
-                Box::pin(async move {
-                    let _ = gate.await;
-                    Ok(())
-                })
-            })
-            .await
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let (open_gate, gatekeeper) = crate::harness::hold_group_writer(&db).await;
     let mut jobs = Vec::new();
     for i in 0..40 {
         let db = db.clone();
