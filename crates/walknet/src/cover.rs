@@ -69,21 +69,7 @@ impl SetBuilder {
     /// Inserts `a..b`.
     #[inline]
     pub fn insert_range(&mut self, a: u32, b: u32) {
-        if a >= b {
-            return;
-        }
-        let (wa, wb) = ((a >> 6) as usize, ((b - 1) >> 6) as usize);
-        let lo = !0u64 << (a & 63);
-        let hi = !0u64 >> (63 - ((b - 1) & 63));
-        if wa == wb {
-            self.or_word(wa, lo & hi);
-        } else {
-            self.or_word(wa, lo);
-            for w in wa + 1..wb {
-                self.or_word(w, !0);
-            }
-            self.or_word(wb, hi);
-        }
+        range_words(a as usize, b as usize, |w, m| self.or_word(w, m));
     }
 
     #[inline(always)]
@@ -369,4 +355,25 @@ pub fn naive_greedy_max_cover(sets: &CoverSets, weights: &[f64], k: usize, alrea
         }
     }
     Ok(finish(sets, weights, picks, initial))
+}
+
+/// Calls `f(word, mask)` for each 64-bit word of a bitset that the bit range `a..b` touches, with
+/// the mask of its bits in the range (nothing for an empty range).
+#[inline(always)]
+pub(crate) fn range_words(a: usize, b: usize, mut f: impl FnMut(usize, u64)) {
+    if a >= b {
+        return;
+    }
+    let (wa, wb) = (a >> 6, (b - 1) >> 6);
+    let lo = !0u64 << (a & 63);
+    let hi = !0u64 >> (63 - ((b - 1) & 63));
+    if wa == wb {
+        f(wa, lo & hi);
+    } else {
+        f(wa, lo);
+        for w in wa + 1..wb {
+            f(w, !0);
+        }
+        f(wb, hi);
+    }
 }

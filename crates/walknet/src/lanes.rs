@@ -502,41 +502,16 @@ impl<'o, const N: usize> WordAcc<'o, N> {
     /// Inserts `a..b` into the sets of the lanes where `lanes` is all ones.
     #[inline(always)]
     fn range(&mut self, lanes: &[u64; N], a: usize, b: usize) {
-        if a >= b || lanes.iter().fold(0, |acc, &x| acc | x) == 0 {
+        if lanes.iter().fold(0, |acc, &x| acc | x) == 0 {
             return;
         }
-        let (wa, wb) = (a >> 6, (b - 1) >> 6);
-        let lo = !0u64 << (a & 63);
-        let hi = !0u64 >> (63 - ((b - 1) & 63));
-        if wa == wb {
-            self.put(wa, lo & hi, lanes);
-        } else {
-            self.put(wa, lo, lanes);
-            for w in wa + 1..wb {
-                self.put(w, !0, lanes);
-            }
-            self.put(wb, hi, lanes);
-        }
+        crate::cover::range_words(a, b, |w, m| self.put(w, m, lanes));
     }
 
     /// Inserts `a..b` into the sets of all lanes.
     #[inline(always)]
     fn range_all(&mut self, a: usize, b: usize) {
-        if a >= b {
-            return;
-        }
-        let (wa, wb) = (a >> 6, (b - 1) >> 6);
-        let lo = !0u64 << (a & 63);
-        let hi = !0u64 >> (63 - ((b - 1) & 63));
-        if wa == wb {
-            self.put_all(wa, lo & hi);
-        } else {
-            self.put_all(wa, lo);
-            for w in wa + 1..wb {
-                self.put_all(w, !0);
-            }
-            self.put_all(wb, hi);
-        }
+        crate::cover::range_words(a, b, |w, m| self.put_all(w, m));
     }
 
     /// Sets bits `m` of word `w` in all lanes.
