@@ -172,7 +172,17 @@ async fn next_record(tx: &mut Tx, now: Millis, e: &Event<'_>) -> DbResult<(crate
     let hash = chain_hash(&head.hash, head.seq, now, &e.actor.name, e.unit, e.action, e.target, e.outcome.as_str(), &e.actor.client_addr, e.detail);
     let insert = sql!(
         "INSERT INTO audit_log (seq, at_ms, actor, unit_code, action, target, outcome, client_addr, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        head.seq, now, e.actor.name.as_str(), e.unit, e.action, e.target, e.outcome.as_str(), e.actor.client_addr.as_str(), e.detail, head.hash.as_str(), hash.as_str()
+        head.seq,
+        now,
+        e.actor.name.as_str(),
+        e.unit,
+        e.action,
+        e.target,
+        e.outcome.as_str(),
+        e.actor.client_addr.as_str(),
+        e.detail,
+        head.hash.as_str(),
+        hash.as_str()
     );
     Ok((insert, crate::db::AuditHead { seq: head.seq, hash, unwritten: true }))
 }

@@ -551,13 +551,9 @@ impl Db {
                     lead_state: LeadState::Pending,
                 }
             }
-            Db::Postgres(p) => Tx {
-                conn: TxConn::Postgres(p.begin().await?),
-                audit_head: None,
-                held: Default::default(),
-                lead: None,
-                lead_state: LeadState::Pending,
-            },
+            Db::Postgres(p) => {
+                Tx { conn: TxConn::Postgres(p.begin().await?), audit_head: None, held: Default::default(), lead: None, lead_state: LeadState::Pending }
+            }
         })
     }
 

@@ -662,9 +662,8 @@ async fn reports_in_one_group_commit_number_consecutively_and_fail_alone() {
             house: None,
         };
         let (p, scope) = (t.platform.clone(), scope.clone());
-        reports.push(tokio::spawn(async move {
-            events::service::report_as(&p, &platform::audit::Actor::system(), Some("grouped"), &scope, r, Vec::new()).await
-        }));
+        reports
+            .push(tokio::spawn(async move { events::service::report_as(&p, &platform::audit::Actor::system(), Some("grouped"), &scope, r, Vec::new()).await }));
         tokio::task::yield_now().await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -688,14 +687,16 @@ async fn reports_in_one_group_commit_number_consecutively_and_fail_alone() {
         let (commits, jobs) = db.group_commit_stats();
         assert!(commits < jobs, "the reports shared commits: {commits} commits for {jobs} jobs");
     }
-    let numbers: Vec<(String,)> =
-        db.fetch_all(sql!("SELECT event_no FROM events WHERE event_no LIKE $1 ORDER BY event_no", format!("{day}-%"))).await.unwrap();
+    let numbers: Vec<(String,)> = db.fetch_all(sql!("SELECT event_no FROM events WHERE event_no LIKE $1 ORDER BY event_no", format!("{day}-%"))).await.unwrap();
     let expect: Vec<String> = (before + 1..=before + 10).map(|n| format!("{day}-{n:04}")).collect();
     assert_eq!(numbers.into_iter().map(|r| r.0).collect::<Vec<_>>(), expect, "ten events, numbered without a gap");
     assert_eq!(db.scalar(sql!("SELECT seq FROM event_counters WHERE day = $1", day.as_str())).await.unwrap(), before + 10);
     for id in ids.iter() {
         let (no,): (String,) = db.fetch_one(sql!("SELECT event_no FROM events WHERE id = $1", id.as_str())).await.unwrap();
-        let audited = db.scalar(sql!("SELECT COUNT(*) FROM audit_log WHERE action = 'event.report' AND target = $1 AND detail LIKE $2", id.as_str(), format!("{no} %"))).await.unwrap();
+        let audited = db
+            .scalar(sql!("SELECT COUNT(*) FROM audit_log WHERE action = 'event.report' AND target = $1 AND detail LIKE $2", id.as_str(), format!("{no} %")))
+            .await
+            .unwrap();
         assert_eq!(audited, 1, "the audit record names the event's own number");
     }
     let v = platform::audit::verify(&db).await.unwrap();
