@@ -114,6 +114,13 @@ pub async fn record(tx: &mut Tx, now: Millis, e: &Event<'_>) -> DbResult<()> {
     record_after(tx, now, e, Vec::new()).await
 }
 
+/// The chain's head row as read back.
+#[derive(sqlx::FromRow)]
+struct Head {
+    seq: i64,
+    hash: String,
+}
+
 /// Runs `before` (the writes the record is about) and appends the record, in one round trip on
 /// SQLite once the transaction holds the chain's head (see [`Tx::execute_all`]).
 pub async fn record_after(tx: &mut Tx, now: Millis, e: &Event<'_>, before: Vec<crate::db::Sql>) -> DbResult<()> {
@@ -144,11 +151,6 @@ pub async fn fetch_taking_head<T: crate::db::Row>(tx: &mut Tx, q: crate::db::Sql
     if tx.audit_head.is_some() {
         return tx.fetch_one(q).await;
     }
-    #[derive(sqlx::FromRow)]
-    struct Head {
-        seq: i64,
-        hash: String,
-    }
     // A write that changes nothing still takes the head's row lock on PostgreSQL.
     let (row, head): (T, Head) = tx.fetch_pair(q, sql!("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")).await?;
     tx.audit_head = Some(crate::db::AuditHead { seq: head.seq, hash: head.hash, unwritten: false });
@@ -157,11 +159,6 @@ pub async fn fetch_taking_head<T: crate::db::Row>(tx: &mut Tx, q: crate::db::Sql
 
 /// The insert of the next record in the chain, and the head once it is written.
 async fn next_record(tx: &mut Tx, now: Millis, e: &Event<'_>) -> DbResult<(crate::db::Sql, crate::db::AuditHead)> {
-    #[derive(sqlx::FromRow)]
-    struct Head {
-        seq: i64,
-        hash: String,
-    }
     let head = match tx.audit_head.take() {
         // This transaction already holds the head (see `Tx`): no other appender can have moved it.
         Some(h) => Head { seq: h.seq + 1, hash: h.hash },

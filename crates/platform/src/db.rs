@@ -543,17 +543,9 @@ impl Db {
         Ok(match self {
             Db::Sqlite(p) => {
                 let turn = p.writer.clone().lock_owned().await;
-                Tx {
-                    conn: TxConn::Sqlite { tx: p.pool.begin_with("BEGIN IMMEDIATE").await?, _turn: turn },
-                    audit_head: None,
-                    held: Default::default(),
-                    lead: None,
-                    lead_state: LeadState::Pending,
-                }
+                Tx::on(TxConn::Sqlite { tx: p.pool.begin_with("BEGIN IMMEDIATE").await?, _turn: turn })
             }
-            Db::Postgres(p) => {
-                Tx { conn: TxConn::Postgres(p.begin().await?), audit_head: None, held: Default::default(), lead: None, lead_state: LeadState::Pending }
-            }
+            Db::Postgres(p) => Tx::on(TxConn::Postgres(p.begin().await?)),
         })
     }
 
@@ -593,6 +585,11 @@ impl Db {
 }
 
 impl Tx {
+    /// A transaction just begun on `conn`: holding nothing yet, with no leading statement.
+    fn on(conn: TxConn) -> Tx {
+        Tx { conn, audit_head: None, held: Default::default(), lead: None, lead_state: LeadState::Pending }
+    }
+
     async fn inner(&mut self) -> DbResult<TxRef<'_>> {
         Ok(match &mut self.conn {
             TxConn::Sqlite { tx, .. } => TxRef::Sqlite(tx),
@@ -636,15 +633,6 @@ impl Tx {
             }
         }
         Ok(())
-    }
-
-    /// Runs `before`, then fetches the one row `q` returns; on SQLite in one round trip (see
-    /// [`Tx::execute_all`]).
-    pub async fn fetch_one_after<T: Row>(&mut self, before: Vec<Sql>, q: Sql) -> DbResult<T> {
-        let at = before.len();
-        let mut all = before;
-        all.push(q);
-        self.fetch_one_in(all, at).await
     }
 
     /// Runs `stmts` in order and returns the one row that statement `at` gives (an `INSERT …
@@ -875,13 +863,7 @@ async fn write_batch(db: &Db, batch: Vec<GroupJob>, delivers: &mut Vec<Deliver>)
     // each caller gets an internal error; nothing was written.
     let turn = s.writer.clone().lock_owned().await;
     let conn = s.conns.checkout().await?;
-    let mut tx = Tx {
-        conn: TxConn::SqliteGrouped(GroupedConn { conn, _turn: turn, open: true }),
-        audit_head: None,
-        held: Default::default(),
-        lead: None,
-        lead_state: LeadState::Pending,
-    };
+    let mut tx = Tx::on(TxConn::SqliteGrouped(GroupedConn { conn, _turn: turn, open: true }));
     // `BEGIN` goes out in front of the first job's first statement, and each job's savepoint in
     // front of its own first statement: neither costs a round trip of its own. The savepoints
     // stay open, nested, until the commit; rolling back to the latest undoes only the job that
@@ -977,9 +959,9 @@ mod tests {
         let insert = "INSERT INTO script_probe (id, x) VALUES ($1, $2)";
         tx.execute_all(vec![sql!(insert, "a", 1i64), sql!(insert, "b", 2i64)]).await.expect("script");
         let (id, x): (String, i64) = tx
-            .fetch_one_after(
-                vec![sql!("UPDATE script_probe SET x = x + $1 WHERE id = $2", 40i64, "b")],
-                sql!("SELECT id, x FROM script_probe WHERE id = $1", "b"),
+            .fetch_one_in(
+                vec![sql!("UPDATE script_probe SET x = x + $1 WHERE id = $2", 40i64, "b"), sql!("SELECT id, x FROM script_probe WHERE id = $1", "b")],
+                1,
             )
             .await
             .expect("fetch");
