@@ -14,6 +14,8 @@
 //! scans. The sets are then read from the final labels by the same rules as
 //! [`crate::Searcher`]'s, so they are the same sets, bit for bit.
 
+use std::hint::select_unpredictable;
+
 use crate::chains::Chains;
 use crate::network::Network;
 use crate::route::{BUCKET_M, Site, seeds};
@@ -55,7 +57,7 @@ pub(crate) struct LaneSearch<'a, const N: usize> {
     /// once: the sets are read and the labels reset 64 core ids at a time, in id order (their
     /// labels one stretch of memory, their bits one word of the sets).
     reached: Vec<u64>,
-    reached_words: Vec<u32>,
+    reached_words: Pile,
     /// By core id: the distance towards each lane's site (`INFINITY` beyond the bound or
     /// unreached), and the node's state: in its low bits ([`SLOT`]) the bucket holding its
     /// entry while some label of it has improved since its last scan (`IDLE` when all its
@@ -72,8 +74,9 @@ pub(crate) struct LaneSearch<'a, const N: usize> {
     labels: Labels<N>,
     state: Vec<u32>,
     /// Bucket queue of core ids, `BUCKET_M` wide, one bucket per step from 0 to the bound (not
-    /// cyclic: the lanes of a node may lie up to the bound apart).
-    buckets: Vec<Vec<u32>>,
+    /// cyclic: the lanes of a node may lie up to the bound apart), and a spare last one that
+    /// the arcs which queue nothing write into.
+    buckets: Vec<Pile>,
     /// By core id: the greatest length of the chains whose last end it is (0 where none). A
     /// reached node whose least label plus this is within the bound has passed that label on
     /// along each of those chains, so their first ends are reached and the set pass need not
@@ -99,10 +102,11 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
             net,
             ch,
             reached: vec![0; nc.div_ceil(64)],
-            reached_words: Vec::new(),
+            reached_words: Pile::default(),
             labels: Labels::new(nc),
             state: vec![UNSEEN; nc],
-            buckets: vec![Vec::new(); bucket(bound) + 2],
+            // One more than the search scans: where an arc that queues nothing writes.
+            buckets: (0..bucket(bound) + 3).map(|_| Pile::default()).collect(),
             last_len_max: {
                 let mut m = vec![0.0f32; nc];
                 for (&(a, b), &len) in ch.ends.iter().zip(&ch.len) {
@@ -125,12 +129,12 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
     /// site reached (1 when all reached the same nodes).
     pub fn members_bits(&mut self, sites: &[&Site], bound: f32, out: &mut LaneBits<N>) -> f64 {
         assert!(sites.len() <= N, "at most {N} sites");
-        debug_assert_eq!(bucket(bound) + 2, self.buckets.len());
+        debug_assert_eq!(bucket(bound) + 3, self.buckets.len());
         let (first, queued) = self.seed(sites, bound);
         self.search(first, queued, bound);
         let memberships = self.write_sets(bound, out);
         let mut reached = 0;
-        for &w in &self.reached_words {
+        for &w in self.reached_words.as_slice() {
             let mut m = std::mem::take(&mut self.reached[w as usize]);
             reached += m.count_ones() as usize;
             while m != 0 {
@@ -187,7 +191,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
                 // Seeds are queued even when they are dead ends: their one arc leads on.
                 let b = bucket(d);
                 if b < (*st & SLOT) as usize {
-                    self.buckets[b].push(sc as u32);
+                    self.buckets[b].push_if(sc as u32, true);
                     *st = (*st & !SLOT) | b as u32;
                     queued += 1;
                 }
@@ -216,7 +220,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
         // `self`, they are read again after every store).
         let LaneSearch { labels, state, buckets, reached, reached_words, .. } = self;
         let mut q = Queue { labels: labels.rows(), state, buckets, reached, reached_words, queued };
-        for cur in first..q.buckets.len() {
+        for cur in first..q.buckets.len() - 1 {
             if q.queued == 0 {
                 break;
             }
@@ -229,12 +233,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
                 }
                 q.state[u] = IDLE;
                 let arcs = &ch.arcs[ch.first[u] as usize..ch.first[u + 1] as usize];
-                // One loop per choice of halves, each compiled for its lanes only.
-                match st >> DIRTY_SHIFT {
-                    1 => q.scan(u, arcs, above, cur, 0, N / 2),
-                    2 => q.scan(u, arcs, above, cur, N / 2, N),
-                    _ => q.scan(u, arcs, above, cur, 0, N),
-                }
+                q.scan(u, arcs, above, cur, st >> DIRTY_SHIFT);
             }
         }
     }
@@ -251,7 +250,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
         // beyond the batch are never labelled, so they are in no set.
         let mut memberships = 0;
         let mut chains = WordAcc::new(out);
-        for &w in &self.reached_words {
+        for &w in self.reached_words.as_slice() {
             // The core ids are the first bits of the sets: word `w` of the reached nodes is
             // word `w` of the sets, gathered here for all lanes and written once.
             // In two halves of 32 bits, so that a lane's bit is as wide as its label and one
@@ -543,39 +542,45 @@ impl<'o, const N: usize> WordAcc<'o, N> {
 struct Queue<'s, const N: usize> {
     labels: RowsMut<'s, N>,
     state: &'s mut [u32],
-    buckets: &'s mut [Vec<u32>],
+    buckets: &'s mut [Pile],
     reached: &'s mut [u64],
-    reached_words: &'s mut Vec<u32>,
+    reached_words: &'s mut Pile,
     queued: usize,
 }
 
 impl<const N: usize> Queue<'_, N> {
-    /// Scans core node `u` (arcs `arcs`) in lanes `lo..hi`, at bucket `cur`.
+    /// Scans core node `u` (arcs `arcs`) at bucket `cur`, passing on the lanes of its `dirty`
+    /// halves (the others are infinite for the scan). Without a branch on what an arc did
+    /// (see [`Pile`]): the head's labels and state are written back whether or not they
+    /// changed, and an arc that queues nothing pushes into the spare last bucket, which is
+    /// never scanned. The halves are masked rather than chosen by a branch (one loop for each
+    /// choice), which was mispredicted on one scan in three; the masked lanes' arithmetic
+    /// costs less.
     #[inline(always)]
-    fn scan(&mut self, u: usize, arcs: &[crate::chains::Arc], above: f32, cur: usize, lo: usize, hi: usize) {
-        let du = self.labels[u];
+    fn scan(&mut self, u: usize, arcs: &[crate::chains::Arc], above: f32, cur: usize, dirty: u32) {
+        let row = self.labels[u];
+        let du: [f32; N] = std::array::from_fn(|j| select_unpredictable(dirty >> (j / (N / 2)) & 1 != 0, row[j], f32::INFINITY));
+        let spare = self.buckets.len() - 1;
         for a in arcs {
             let v = a.head() as usize;
-            let Some((new, least, halves)) = relax_lanes(&du, a.w, above, &self.labels[v], lo, hi) else {
-                continue;
-            };
+            let (new, least, halves) = relax_lanes(&du, a.w, above, &self.labels[v]);
             self.labels[v] = new;
+            let improved = halves != 0;
             let st = self.state[v] | u32::from(halves) << DIRTY_SHIFT;
             let p = st & SLOT;
-            if p == UNSEEN {
-                add_reached(self.reached, self.reached_words, v);
-            }
+            let fresh = improved & (p == UNSEEN);
+            let word = &mut self.reached[v >> 6];
+            self.reached_words.push_if((v >> 6) as u32, fresh & (*word == 0));
+            *word |= u64::from(fresh) << (v & 63);
             // A dead end is labelled but not scanned: its one arc leads back.
             let b = bucket_near(least).max(cur);
-            self.state[v] = if !a.head_is_leaf() && b < p as usize {
-                self.buckets[b].push(v as u32);
-                self.queued += 1;
-                (st & !SLOT) | b as u32
-            } else if p == UNSEEN {
-                (st & !SLOT) | IDLE
-            } else {
-                st
-            };
+            let queue = improved & !a.head_is_leaf() & (b < p as usize);
+            // Unpredictable selects (conditional moves): as plain `if`s the compiler branches
+            // on `queue` again. Unqueued, a fresh node goes from `UNSEEN` to `IDLE`, one below.
+            let slot = select_unpredictable(queue, b as u32, p - u32::from(fresh));
+            self.state[v] = (st & !SLOT) | slot;
+            self.buckets[select_unpredictable(queue, b, spare)].push_if(v as u32, queue);
+            self.queued += usize::from(queue);
         }
     }
 }
@@ -644,12 +649,45 @@ fn half_bit<const N: usize>(j: usize) -> u8 {
 
 /// Adds core node `c` to the bitset of reached nodes (`words`: its non-zero words).
 #[inline(always)]
-fn add_reached(bits: &mut [u64], words: &mut Vec<u32>, c: usize) {
+fn add_reached(bits: &mut [u64], words: &mut Pile, c: usize) {
     let w = &mut bits[c >> 6];
-    if *w == 0 {
-        words.push((c >> 6) as u32);
-    }
+    words.push_if((c >> 6) as u32, *w == 0);
     *w |= 1 << (c & 63);
+}
+
+/// A list of ids that an item is pushed to without a branch on whether to keep it: it is
+/// written past the end either way and the length moves on only when it is kept. In the arc
+/// loop whether an arc improves its head, and then whether that queues it, are about as likely
+/// as not, so a branch on them is mispredicted on every other arc.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Pile {
+    items: Vec<u32>,
+    len: usize,
+}
+
+impl Pile {
+    #[inline(always)]
+    fn push_if(&mut self, x: u32, keep: bool) {
+        if self.len == self.items.len() {
+            self.items.resize(2 * self.len + 64, 0);
+        }
+        self.items[self.len] = x;
+        self.len += usize::from(keep);
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) -> Option<u32> {
+        self.len = self.len.checked_sub(1)?;
+        Some(self.items[self.len])
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        &self.items[..self.len]
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
 }
 
 /// Lanes given as bits, as masks.
@@ -658,35 +696,31 @@ pub(crate) fn masks_of<const N: usize>(bits: u32) -> [u64; N] {
     std::array::from_fn(|j| if bits >> j & 1 != 0 { !0 } else { 0 })
 }
 
-/// One arc for lanes `lo..hi` (constants where inlined, so that only those lanes are
-/// computed): `None` if it improves none, else the head's new labels, the least label that
-/// improved and the halves (bits as in [`LaneSearch::state`]) in which some lane improved.
-/// `above` is the least float above the bound, so that "better than the head and within the
-/// bound" is one compare against the smaller of the two; a lane unreached at the tail
-/// improves nothing. Written as selects over fixed-size arrays, a test of the lanes together
-/// and a pairwise minimum (only when some lane improved), so that it compiles to vector adds,
-/// compares, minima and shuffles, without a branch per lane.
+/// One arc, all lanes: the head's new labels, the least label that improved (infinite if
+/// none) and the halves (bits as in [`LaneSearch::state`]) in which some lane improved (0 if
+/// none). `above` is the least float above the bound, so that "better than the head and within
+/// the bound" is one compare against the smaller of the two; a lane infinite at the tail
+/// (unreached, or masked off by the scan) improves nothing. Written as selects over
+/// fixed-size arrays and a pairwise minimum, so that it compiles to vector adds, compares,
+/// minima and shuffles, without a branch.
 #[inline(always)]
-fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32; N], lo: usize, hi: usize) -> Option<([f32; N], f32, u8)> {
-    let mut x = [f32::INFINITY; N];
+fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32; N]) -> ([f32; N], f32, u8) {
+    let mut x = [0.0f32; N];
     let mut limit = [0.0f32; N];
-    for j in lo..hi {
+    for j in 0..N {
         x[j] = tail[j] + w;
         limit[j] = if head[j] < above { head[j] } else { above };
     }
     let (mut first, mut second) = (false, false);
-    for j in lo..hi.min(N / 2) {
+    for j in 0..N / 2 {
         first |= x[j] < limit[j];
     }
-    for j in lo.max(N / 2)..hi {
+    for j in N / 2..N {
         second |= x[j] < limit[j];
-    }
-    if !(first | second) {
-        return None;
     }
     let mut new = *head;
     let mut offer = [f32::INFINITY; N];
-    for j in lo..hi {
+    for j in 0..N {
         offer[j] = if x[j] < limit[j] { x[j] } else { f32::INFINITY };
         // A minimum of offer and head (one instruction per four lanes), not a second select.
         new[j] = if offer[j] < head[j] { offer[j] } else { head[j] };
@@ -698,5 +732,5 @@ fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32;
             offer[j] = if offer[j + width] < offer[j] { offer[j + width] } else { offer[j] };
         }
     }
-    Some((new, offer[0], u8::from(first) | (u8::from(second) << 1)))
+    (new, offer[0], u8::from(first) | (u8::from(second) << 1))
 }
