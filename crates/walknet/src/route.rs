@@ -185,7 +185,7 @@ fn relax(v: u32, d: f32, src: u32, dist: &mut [f32], nearest: &mut [u32], touche
 
 /// How alike (see [`LaneSearch::members_bits`]) the balls of one search of coverage sets must
 /// be for the next search to take sixteen sites rather than eight.
-const WIDE_WHEN_ALIKE: f64 = 0.8;
+const WIDE_WHEN_ALIKE: f64 = 0.9;
 
 /// Width (metres) of a bucket of the core search's queue.
 pub(crate) const BUCKET_M: f32 = 4.0;
