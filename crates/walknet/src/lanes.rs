@@ -20,14 +20,10 @@ use crate::chains::Chains;
 use crate::network::Network;
 use crate::route::{BUCKET_M, Site, seeds};
 
-/// The bucket field of a node's `state` (its low bits): the bucket holding its entry, or
-/// `UNSEEN` while no lane has reached it, or `IDLE` when all its labels have been passed on;
-/// both above every bucket. The bits above it are the node's dirty halves (see
-/// [`LaneSearch::state`]).
-const SLOT: u32 = (1 << DIRTY_SHIFT) - 1;
-const UNSEEN: u32 = SLOT;
-const IDLE: u32 = SLOT - 1;
-const DIRTY_SHIFT: u32 = 24;
+/// A node's `state` while no lane has reached it, and when all its labels have been passed on;
+/// else it is the bucket holding its entry. Both are above every bucket.
+const UNSEEN: u32 = u32::MAX;
+const IDLE: u32 = UNSEEN - 1;
 
 /// Buckets beyond which a bound is searched one site at a time (262 km at `BUCKET_M`).
 const MAX_BUCKETS: usize = 1 << 16;
@@ -59,18 +55,17 @@ pub(crate) struct LaneSearch<'a, const N: usize> {
     reached: Vec<u64>,
     reached_words: Pile,
     /// By core id: the distance towards each lane's site (`INFINITY` beyond the bound or
-    /// unreached), and the node's state: in its low bits ([`SLOT`]) the bucket holding its
-    /// entry while some label of it has improved since its last scan (`IDLE` when all its
-    /// labels have been passed on, `UNSEEN` while no lane has reached it). Indexed by core id rather than through a slot per reached node:
-    /// an arc's head is then one load away from the arc, not two, and the core ids are in
-    /// spatial order, so the labels of one ball still lie in a few stretches of the arrays.
-    /// Only the reached nodes are reset after a search.
-    /// Above `SLOT`, from bit `DIRTY_SHIFT`, the state holds which halves of the lanes (bit 0:
-    /// the first `N / 2`, bit 1: the others) improved since the node's last scan. Only those
-    /// are passed on when it is scanned: the other half was passed on at its present labels,
-    /// and its heads' labels have only fallen since, so it can improve nothing. Most rescans
-    /// are for a few late lanes. One word with the bucket, so that an improvement reads and
-    /// writes one cache line of it, not two.
+    /// unreached), and the node's state: the bucket holding its entry while some label of it
+    /// has improved since its last scan (`IDLE` when all its labels have been passed on,
+    /// `UNSEEN` while no lane has reached it). Indexed by core id rather than through a slot
+    /// per reached node: an arc's head is then one load away from the arc, not two, and the
+    /// core ids are in spatial order, so the labels of one ball still lie in a few stretches
+    /// of the arrays. Only the reached nodes are reset after a search.
+    /// A scan passes on all lanes, the ones that did not improve since the last scan too: they
+    /// were passed on at their present labels and their heads' labels have only fallen since,
+    /// so they improve nothing, and in vector arithmetic they cost nothing more. (Tracking
+    /// which half of the lanes improved to scan only that half, in a loop compiled for it,
+    /// took a branch per scan that was mispredicted one time in three.)
     labels: Labels<N>,
     state: Vec<u32>,
     /// Bucket queue of core ids, `BUCKET_M` wide, one bucket per step from 0 to the bound (not
@@ -187,12 +182,11 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
             if d < l[lane] {
                 l[lane] = d;
                 let st = &mut self.state[sc];
-                *st |= u32::from(half_bit::<N>(lane)) << DIRTY_SHIFT;
                 // Seeds are queued even when they are dead ends: their one arc leads on.
                 let b = bucket(d);
-                if b < (*st & SLOT) as usize {
+                if b < *st as usize {
                     self.buckets[b].push_if(sc as u32, true);
-                    *st = (*st & !SLOT) | b as u32;
+                    *st = b as u32;
                     queued += 1;
                 }
                 first = first.min(b);
@@ -228,12 +222,12 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
                 let u = su as usize;
                 q.queued -= 1;
                 let st = q.state[u];
-                if st & SLOT != cur as u32 {
+                if st != cur as u32 {
                     continue; // scanned since, in an earlier bucket or earlier in this one
                 }
                 q.state[u] = IDLE;
                 let arcs = &ch.arcs[ch.first[u] as usize..ch.first[u + 1] as usize];
-                q.scan(u, arcs, above, cur, st >> DIRTY_SHIFT);
+                q.scan(u, arcs, above, cur);
             }
         }
     }
@@ -549,25 +543,19 @@ struct Queue<'s, const N: usize> {
 }
 
 impl<const N: usize> Queue<'_, N> {
-    /// Scans core node `u` (arcs `arcs`) at bucket `cur`, passing on the lanes of its `dirty`
-    /// halves (the others are infinite for the scan). Without a branch on what an arc did
+    /// Scans core node `u` (arcs `arcs`) at bucket `cur`. Without a branch on what an arc did
     /// (see [`Pile`]): the head's labels and state are written back whether or not they
     /// changed, and an arc that queues nothing pushes into the spare last bucket, which is
-    /// never scanned. The halves are masked rather than chosen by a branch (one loop for each
-    /// choice), which was mispredicted on one scan in three; the masked lanes' arithmetic
-    /// costs less.
+    /// never scanned.
     #[inline(always)]
-    fn scan(&mut self, u: usize, arcs: &[crate::chains::Arc], above: f32, cur: usize, dirty: u32) {
-        let row = self.labels[u];
-        let du: [f32; N] = std::array::from_fn(|j| select_unpredictable(dirty >> (j / (N / 2)) & 1 != 0, row[j], f32::INFINITY));
+    fn scan(&mut self, u: usize, arcs: &[crate::chains::Arc], above: f32, cur: usize) {
+        let du = self.labels[u];
         let spare = self.buckets.len() - 1;
         for a in arcs {
             let v = a.head() as usize;
-            let (new, least, halves) = relax_lanes(&du, a.w, above, &self.labels[v]);
+            let (new, least, improved) = relax_lanes(&du, a.w, above, &self.labels[v]);
             self.labels[v] = new;
-            let improved = halves != 0;
-            let st = self.state[v] | u32::from(halves) << DIRTY_SHIFT;
-            let p = st & SLOT;
+            let p = self.state[v];
             let fresh = improved & (p == UNSEEN);
             let word = &mut self.reached[v >> 6];
             self.reached_words.push_if((v >> 6) as u32, fresh & (*word == 0));
@@ -577,8 +565,7 @@ impl<const N: usize> Queue<'_, N> {
             let queue = improved & !a.head_is_leaf() & (b < p as usize);
             // Unpredictable selects (conditional moves): as plain `if`s the compiler branches
             // on `queue` again. Unqueued, a fresh node goes from `UNSEEN` to `IDLE`, one below.
-            let slot = select_unpredictable(queue, b as u32, p - u32::from(fresh));
-            self.state[v] = (st & !SLOT) | slot;
+            self.state[v] = select_unpredictable(queue, b as u32, p - u32::from(fresh));
             self.buckets[select_unpredictable(queue, b, spare)].push_if(v as u32, queue);
             self.queued += usize::from(queue);
         }
@@ -641,12 +628,6 @@ impl<const N: usize> std::ops::IndexMut<usize> for RowsMut<'_, N> {
     }
 }
 
-/// The bit in [`LaneSearch::state`] of the half holding lane `j`.
-#[inline(always)]
-fn half_bit<const N: usize>(j: usize) -> u8 {
-    if j < N / 2 { 1 } else { 2 }
-}
-
 /// Adds core node `c` to the bitset of reached nodes (`words`: its non-zero words).
 #[inline(always)]
 fn add_reached(bits: &mut [u64], words: &mut Pile, c: usize) {
@@ -697,26 +678,20 @@ pub(crate) fn masks_of<const N: usize>(bits: u32) -> [u64; N] {
 }
 
 /// One arc, all lanes: the head's new labels, the least label that improved (infinite if
-/// none) and the halves (bits as in [`LaneSearch::state`]) in which some lane improved (0 if
-/// none). `above` is the least float above the bound, so that "better than the head and within
-/// the bound" is one compare against the smaller of the two; a lane infinite at the tail
-/// (unreached, or masked off by the scan) improves nothing. Written as selects over
-/// fixed-size arrays and a pairwise minimum, so that it compiles to vector adds, compares,
-/// minima and shuffles, without a branch.
+/// none) and whether any improved. `above` is the least float above the bound, so that "better
+/// than the head and within the bound" is one compare against the smaller of the two; a lane
+/// unreached at the tail improves nothing. Written as selects over fixed-size arrays and a
+/// pairwise minimum, so that it compiles to vector adds, compares, minima and shuffles, without
+/// a branch.
 #[inline(always)]
-fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32; N]) -> ([f32; N], f32, u8) {
+fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32; N]) -> ([f32; N], f32, bool) {
     let mut x = [0.0f32; N];
     let mut limit = [0.0f32; N];
+    let mut any = false;
     for j in 0..N {
         x[j] = tail[j] + w;
         limit[j] = if head[j] < above { head[j] } else { above };
-    }
-    let (mut first, mut second) = (false, false);
-    for j in 0..N / 2 {
-        first |= x[j] < limit[j];
-    }
-    for j in N / 2..N {
-        second |= x[j] < limit[j];
+        any |= x[j] < limit[j];
     }
     let mut new = *head;
     let mut offer = [f32::INFINITY; N];
@@ -732,5 +707,5 @@ fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32;
             offer[j] = if offer[j + width] < offer[j] { offer[j + width] } else { offer[j] };
         }
     }
-    (new, offer[0], u8::from(first) | (u8::from(second) << 1))
+    (new, offer[0], any)
 }
