@@ -226,6 +226,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
                     continue; // scanned since, in an earlier bucket or earlier in this one
                 }
                 q.state[u] = IDLE;
+                add_reached(q.reached, q.reached_words, u); // again when rescanned: the same bit
                 let arcs = &ch.arcs[ch.first[u] as usize..ch.first[u + 1] as usize];
                 q.scan(u, arcs, above, cur);
             }
@@ -557,9 +558,14 @@ impl<const N: usize> Queue<'_, N> {
             self.labels[v] = new;
             let p = self.state[v];
             let fresh = improved & (p == UNSEEN);
-            let word = &mut self.reached[v >> 6];
-            self.reached_words.push_if((v >> 6) as u32, fresh & (*word == 0));
-            *word |= u64::from(fresh) << (v & 63);
+            // Every other node labelled is queued, so it is marked reached when scanned; a dead
+            // end never is. A branch, not a select: dead ends are a few arcs in a hundred, so
+            // it is rarely mispredicted, and the marking then costs nothing on the others.
+            if a.head_is_leaf() {
+                let word = &mut self.reached[v >> 6];
+                self.reached_words.push_if((v >> 6) as u32, fresh & (*word == 0));
+                *word |= u64::from(fresh) << (v & 63);
+            }
             // A dead end is labelled but not scanned: its one arc leads back.
             let b = bucket_near(least).max(cur);
             let queue = improved & !a.head_is_leaf() & (b < p as usize);
