@@ -693,11 +693,9 @@ pub(crate) fn masks_of<const N: usize>(bits: u32) -> [u64; N] {
 fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32; N]) -> ([f32; N], f32, bool) {
     let mut x = [0.0f32; N];
     let mut limit = [0.0f32; N];
-    let mut any = false;
     for j in 0..N {
         x[j] = tail[j] + w;
         limit[j] = if head[j] < above { head[j] } else { above };
-        any |= x[j] < limit[j];
     }
     let mut new = *head;
     let mut offer = [f32::INFINITY; N];
@@ -713,5 +711,7 @@ fn relax_lanes<const N: usize>(tail: &[f32; N], w: f32, above: f32, head: &[f32;
             offer[j] = if offer[j + width] < offer[j] { offer[j + width] } else { offer[j] };
         }
     }
-    (new, offer[0], any)
+    // Some lane improved exactly when the least offer is finite (an improved label is within
+    // the bound): one compare, where a test of the lanes' compares is a tree of shuffles.
+    (new, offer[0], offer[0] < f32::INFINITY)
 }
