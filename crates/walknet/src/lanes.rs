@@ -120,18 +120,23 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
     /// Inserts into lane `j` of `out` the bits (in the network's [`crate::cover::BitOrder`]) of the nodes
     /// within `bound` of `sites[j]`, for at most `N` sites: the sets that
     /// [`crate::Searcher`] builds one site at a time. `bound` must be the workspace's. Returns
-    /// how alike the sites' balls were: the mean share of the reached core nodes that each
-    /// site reached (1 when all reached the same nodes).
-    pub fn members_bits(&mut self, sites: &[&Site], bound: f32, out: &mut LaneBits<N>) -> f64 {
+    /// the number of (site, core node) pairs within the bound: the size of the result, as
+    /// against the work of the search.
+    pub fn members_bits(&mut self, sites: &[&Site], bound: f32, out: &mut LaneBits<N>) -> usize {
+        members_bits_simd(self, sites, bound, out)
+    }
+
+    /// [`LaneSearch::members_bits`], inlined (with all it calls) into each copy of
+    /// [`members_bits_simd`].
+    #[inline(always)]
+    fn members_bits_inline(&mut self, sites: &[&Site], bound: f32, out: &mut LaneBits<N>) -> usize {
         assert!(sites.len() <= N, "at most {N} sites");
         debug_assert_eq!(bucket(bound) + 3, self.buckets.len());
         let (first, queued) = self.seed(sites, bound);
         self.search(first, queued, bound);
         let memberships = self.write_sets(bound, out);
-        let mut reached = 0;
         for &w in self.reached_words.as_slice() {
             let mut m = std::mem::take(&mut self.reached[w as usize]);
-            reached += m.count_ones() as usize;
             while m != 0 {
                 let c = (w as usize) << 6 | m.trailing_zeros() as usize;
                 m &= m - 1;
@@ -140,14 +145,14 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
             }
         }
         self.reached_words.clear();
-        let alike = memberships as f64 / (sites.len().max(1) * reached.max(1)) as f64;
         self.inner.clear();
-        alike
+        memberships
     }
 
     /// Labels and queues the seeds as the one-site search does (a site on an inner chain node
     /// starts from both chain ends and is remembered for the walk along its own chain); returns
     /// the first bucket to scan and the number of entries queued.
+    #[inline(always)]
     fn seed(&mut self, sites: &[&Site], bound: f32) -> (usize, usize) {
         let ch = self.ch;
         self.starts.clear();
@@ -207,6 +212,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
     /// The label-correcting search, bucket by bucket from `first`. A node improved while its
     /// labels are behind the current bucket (only a dead-end seed, whose later lanes are not
     /// queued, can be) goes into the current bucket.
+    #[inline(always)]
     fn search(&mut self, first: usize, queued: usize, bound: f32) {
         let ch = self.ch;
         let above = bound.next_up();
@@ -239,6 +245,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
     /// chain with one end reached is walked from that end until the bound; a chain holding a
     /// seed of the lane is measured from the seed as well. Returns the number of (lane, reached
     /// core node) memberships.
+    #[inline(always)]
     fn write_sets(&self, bound: f32, out: &mut LaneBits<N>) -> usize {
         // Lane sets are masks (a lane's word all ones or all zeros) rather than bits, which
         // the compiler keeps in vector registers from the compares to the bitset's words. Lanes
@@ -346,6 +353,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
     }
 
     /// The chains holding a seed, into that lane's set: paths inside the chain count too.
+    #[inline(always)]
     fn seeded_chain_sets(&self, bound: f32, out: &mut LaneBits<N>) {
         let ch = self.ch;
         let nc = ch.core_nodes() as u32;
@@ -373,6 +381,13 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
             }
         }
     }
+}
+
+/// One search of [`LaneSearch::members_bits`], compiled for AVX2 as well and dispatched at run
+/// time: eight lanes are then one vector register, not two.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
+fn members_bits_simd<const N: usize>(search: &mut LaneSearch<'_, N>, sites: &[&Site], bound: f32, out: &mut LaneBits<N>) -> usize {
+    search.members_bits_inline(sites, bound, out)
 }
 
 /// The sets of one search's lanes, built together: a bitset whose every 64-bit word holds that

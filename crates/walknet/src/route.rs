@@ -183,9 +183,78 @@ fn relax(v: u32, d: f32, src: u32, dist: &mut [f32], nearest: &mut [u32], touche
     }
 }
 
-/// How alike (see [`LaneSearch::members_bits`]) the balls of one search of coverage sets must
-/// be for the next search to take sixteen sites rather than eight.
-const WIDE_WHEN_ALIKE: f64 = 0.9;
+/// Searches of coverage sets before the width not in favour is tried again (see
+/// [`WidthChoice`]): at first, and at most after repeated confirmations.
+const PROBE_FIRST: u32 = 8;
+const PROBE_MAX: u32 = 256;
+
+/// Whether the next search of coverage sets takes eight sites or sixteen, by the time the
+/// recent searches of each width took per (site, core node) pair they found. Which is cheaper
+/// depends on the machine (with AVX2 a sixteen-lane label row is two instructions, without it
+/// four; its 64 bytes are twice the memory traffic, which tells on a network larger than the
+/// caches) and on the network (how far the balls of neighbouring candidates overlap), and
+/// changes from one part of a network to another, so it is measured rather than modelled. Per
+/// pair rather than per site, so that a part of the network where balls are larger does not
+/// count against the width searched there. The first search takes eight sites, the second
+/// sixteen, then the one faster; the other is tried again after `PROBE_FIRST` searches, and
+/// after twice as many each time it is confirmed slower. The sets are the same whichever width
+/// is used: only the speed depends on the clock.
+#[derive(Debug)]
+pub(crate) struct WidthChoice {
+    /// Nanoseconds per pair, smoothed, for eight and for sixteen lanes.
+    ns_per_pair: [Option<f64>; 2],
+    wide: bool,
+    /// Searches until the other width is tried, and the wait after the next confirmation.
+    until_probe: u32,
+    backoff: u32,
+}
+
+impl Default for WidthChoice {
+    fn default() -> WidthChoice {
+        WidthChoice { ns_per_pair: [None, None], wide: false, until_probe: PROBE_FIRST, backoff: PROBE_FIRST }
+    }
+}
+
+impl WidthChoice {
+    /// The width of the next search: `true` for sixteen sites.
+    pub fn next(&mut self) -> bool {
+        match self.ns_per_pair {
+            [None, _] => false,
+            [_, None] => true,
+            [Some(narrow), Some(wide)] => {
+                let best = wide < narrow;
+                if best != self.wide {
+                    self.wide = best; // a probe found the other faster, or the favourite slowed
+                    self.backoff = PROBE_FIRST;
+                    self.until_probe = PROBE_FIRST;
+                }
+                if self.until_probe == 0 {
+                    // Probe the other width; should it be slower again, wait twice as long.
+                    self.backoff = (2 * self.backoff).min(PROBE_MAX);
+                    self.until_probe = self.backoff;
+                    return !best;
+                }
+                self.until_probe -= 1;
+                best
+            }
+        }
+    }
+
+    /// Records that a search of the given width took `took` for `pairs` (site, core node)
+    /// pairs. One search moves the estimate by at most a factor of two (a thread preempted
+    /// mid-search would otherwise count many times over); the favourite's is smoothed, while a
+    /// probe's replaces the other's, which is older.
+    pub fn record(&mut self, wide: bool, took: std::time::Duration, pairs: usize) {
+        let x = took.as_nanos() as f64 / pairs.max(1) as f64;
+        let probe = wide != self.wide;
+        let e = &mut self.ns_per_pair[usize::from(wide)];
+        *e = Some(match *e {
+            None => x,
+            Some(old) if probe => x.clamp(old / 2.0, 2.0 * old),
+            Some(old) => 0.75 * old + 0.25 * x.clamp(old / 2.0, 2.0 * old),
+        });
+    }
+}
 
 /// Width (metres) of a bucket of the core search's queue.
 pub(crate) const BUCKET_M: f32 = 4.0;
@@ -615,10 +684,8 @@ impl Network {
     }
 
     /// [`Network::coverage_chunk`] on a contracted network: consecutive distinct sites
-    /// (neighbours in the spatial order) share a search, eight at a time, or sixteen while
-    /// the last search found their balls nearly the same (a network not much larger than a
-    /// ball, where the wider search costs little more than the narrow one); a run of equal
-    /// sites shares one set.
+    /// (neighbours in the spatial order) share a search, eight or sixteen at a time (see
+    /// [`WidthChoice`]); a run of equal sites shares one set.
     fn coverage_chunk_lanes(&self, ch: &Chains, sites: &[Site], order: &[u32], bound_m: f32) -> Option<Blocks> {
         let mut narrow = LaneSearch::<8>::new(self, ch, bound_m)?;
         let mut narrow_bits = LaneBits::<8>::new(self.node_count());
@@ -633,19 +700,23 @@ impl Network {
             }
         }
         let mut rest = &runs[..];
-        let mut alike = 0.0;
+        let mut width = WidthChoice::default();
         while !rest.is_empty() {
-            let go_wide = alike >= WIDE_WHEN_ALIKE;
+            let go_wide = width.next();
             let (batch, tail) = rest.split_at(rest.len().min(if go_wide { 16 } else { 8 }));
             rest = tail;
             let batch_sites: Vec<&Site> = batch.iter().map(|r| &sites[order[r.0] as usize]).collect();
-            alike = if go_wide {
-                let (search, bits) =
-                    wide.get_or_insert_with(|| (LaneSearch::new(self, ch, bound_m).expect("same bound as the narrow one"), LaneBits::new(self.node_count())));
+            if go_wide && wide.is_none() {
+                // Built before the clock starts: the first wide search is not to pay for it.
+                wide = Some((LaneSearch::new(self, ch, bound_m).expect("same bound as the narrow one"), LaneBits::new(self.node_count())));
+            }
+            let start = std::time::Instant::now();
+            let pairs = if let Some((search, bits)) = wide.as_mut().filter(|_| go_wide) {
                 search_batch(search, bits, &batch_sites, batch, bound_m, &mut out)
             } else {
                 search_batch(&mut narrow, &mut narrow_bits, &batch_sites, batch, bound_m, &mut out)
             };
+            width.record(go_wide, start.elapsed(), pairs);
         }
         Some(out)
     }
@@ -725,8 +796,8 @@ impl Network {
 }
 
 /// One search of [`Network::coverage_chunk_lanes`]: the sets of `sites` (the first of each run
-/// in `runs`) appended to `out`, each run's span repeated for its length; returns how alike
-/// the balls were.
+/// in `runs`) appended to `out`, each run's span repeated for its length; returns the
+/// (site, core node) pairs found.
 fn search_batch<const N: usize>(
     search: &mut LaneSearch<'_, N>,
     bits: &mut LaneBits<N>,
@@ -734,15 +805,15 @@ fn search_batch<const N: usize>(
     runs: &[(usize, usize)],
     bound_m: f32,
     out: &mut Blocks,
-) -> f64 {
-    let alike = search.members_bits(sites, bound_m, bits);
+) -> usize {
+    let pairs = search.members_bits(sites, bound_m, bits);
     for (j, r) in runs.iter().enumerate() {
         let start = out.words.len();
         out.stored += bits.drain_lane_into(j, &mut out.words, &mut out.masks);
         out.spans.extend(std::iter::repeat_n((start, out.words.len()), r.1));
     }
     bits.clear();
-    alike
+    pairs
 }
 
 /// Where [`Searcher::members_into`] puts a set's nodes.

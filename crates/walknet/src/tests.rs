@@ -692,6 +692,39 @@ fn oversized_blocks_are_refused_before_allocating() {
     assert!(err.to_string().contains("32 MiB"), "{err}");
 }
 
+/// The width of the coverage-set searches follows the measured time: eight sites first, then
+/// sixteen, then the faster, with the slower tried again after 8, then 16, then 32 searches;
+/// when a probe finds the other width faster it takes over at once, and a search slowed by
+/// preemption does not change the choice.
+#[test]
+fn search_width_follows_the_faster_and_probes_the_slower_less_and_less() {
+    use crate::route::WidthChoice;
+    use std::time::Duration;
+    let mut w = WidthChoice::default();
+    let run = |w: &mut WidthChoice, n: usize, narrow_ms: u64, wide_ms: u64| -> Vec<bool> {
+        (0..n)
+            .map(|_| {
+                let wide = w.next();
+                w.record(wide, Duration::from_millis(if wide { wide_ms } else { narrow_ms }), 1000);
+                wide
+            })
+            .collect()
+    };
+    let first = run(&mut w, 2 + 8 + 1 + 16 + 1, 10, 5);
+    let probes: Vec<usize> = (2..first.len()).filter(|&i| !first[i]).collect();
+    assert_eq!(&first[..2], &[false, true]);
+    assert_eq!(probes, vec![10, 27], "{first:?}");
+    // One search a hundred times slower (the thread preempted) moves nothing.
+    assert!(w.next());
+    w.record(true, Duration::from_millis(500), 1000);
+    assert!(w.next());
+    w.record(true, Duration::from_millis(5), 1000);
+    // Eight got faster: the next probe finds it, and it is chosen from then on.
+    let later = run(&mut w, 40, 2, 5);
+    let switch = later.iter().position(|&x| !x).expect("a probe");
+    assert!(later[switch..switch + 9].iter().all(|&x| !x), "{later:?}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
