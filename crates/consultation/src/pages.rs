@@ -66,6 +66,8 @@ struct HomePage {
     topics: Vec<TopicItem>,
     can_manage: bool,
     home_unit: String,
+    /// Where a resident's topic goes: residents are not asked for a unit code they do not know.
+    home_unit_name: String,
     error: Option<(String, String)>,
 }
 
@@ -105,6 +107,7 @@ async fn home_view(p: &Platform, site: &Site, me: &Principal, error: Option<&App
         topics,
         can_manage: !manage.is_empty(),
         home_unit: me.home_unit.as_str().to_owned(),
+        home_unit_name: unit_name(p, me.home_unit.as_str()).await,
         error: error.map(|e| (e.code.to_owned(), e.human())),
     });
     Ok(match error {

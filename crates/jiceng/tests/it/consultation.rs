@@ -475,6 +475,12 @@ async fn four_two_consultation_runs_in_order_with_meeting_quorum_and_publication
     t.user("resident", Role::Resident, COMMUNITY).await;
     let mut staff = t.login("staff", None).await;
     let mut res = t.login("resident", None).await;
+    // A resident is not asked for a unit code: the topic goes to their own community, named.
+    let home = t.get(&res, "/consultation").await;
+    assert!(home.body.contains(&format!(r#"<input type="hidden" name="unit" value="{COMMUNITY}">"#)), "{}", home.body);
+    assert!(home.body.contains(r#"data-testid="topic-unit""#) && !home.body.contains("单位代码"), "{}", home.body);
+    let desk = t.get(&staff, "/consultation").await;
+    assert!(desk.body.contains("单位代码（村、社区或小区）"), "staff choose the unit");
     // A resident raises a topic (general template, whatever they ask for).
     let r = t
         .post(
