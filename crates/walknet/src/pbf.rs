@@ -434,7 +434,7 @@ fn plain_node(buf: &[u8]) -> Result<(i64, i64, i64), &'static str> {
 // ---------------------------------------------------------------------------------------------
 // Writer
 
-/// A way for [`write`]: id, node ids in order, tags.
+/// A way for [`write()`]: id, node ids in order, tags.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OwnedWay {
     pub id: i64,
