@@ -22,8 +22,8 @@ async fn unit_name(p: &Platform, code: &str) -> String {
     geography::store::get(&p.db, code).await.ok().flatten().map(|u| u.name).unwrap_or_else(|| code.to_owned())
 }
 
-/// Parses an urlencoded body into pairs (forms here have repeated and per-question fields).
-
+/// The value of field `k` of a form read as pairs (forms here repeat fields and have one per
+/// question), or "" when it is missing.
 fn get<'a>(f: &'a [(String, String)], k: &str) -> &'a str {
     f.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("")
 }

@@ -48,7 +48,7 @@ pub fn spawn_jobs(p: platform::Platform, webhook: Option<service::WebhookNotifie
         let cal = model::WorkCalendar::official();
         let notifier = service::Notifiers { webhook };
         loop {
-            if let Err(e) = service::sweep(&p, &cal).await {
+            if let Err(e) = service::sweep(&p, cal).await {
                 tracing::error!(error = %e, "event sweep failed");
             }
             if let Err(e) = service::deliver(&p, &notifier).await {

@@ -138,10 +138,10 @@ pub async fn list(State(p): State<Platform>, State(site): State<Site>, Auth(me):
         let counties: std::collections::HashSet<String> =
             open_events.iter().filter(|e| e.lon_e6.is_some()).map(|e| e.unit_code.chars().take(6).collect()).collect();
         for b in geography::store::boundaries_at(&p.db, Level::County).await?.into_iter().filter(|b| counties.contains(&b.code)) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&b.geometry) {
-                if let Ok(g) = geography::geo::parse_geometry(&v) {
-                    shapes.push(geography::geo::MapShape { code: b.code, name: b.name, geometry: g, href: None, highlight: false });
-                }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&b.geometry)
+                && let Ok(g) = geography::geo::parse_geometry(&v)
+            {
+                shapes.push(geography::geo::MapShape { code: b.code, name: b.name, geometry: g, href: None, highlight: false });
             }
         }
         geography::geo::render_svg_with_points(&shapes, &points, "未办结事件分布")

@@ -273,10 +273,10 @@ pub async fn report_as(p: &Platform, actor: &Actor, reporter: Option<&str>, scop
     let row = match written {
         Err(err) if err.code == "internal" => {
             // A concurrent retry with the same key won the race: answer with its event.
-            if let Some(k) = &idem_key {
-                if let Some(ev) = store::by_idem_key(&p.db, k).await? {
-                    return earlier(ev.id);
-                }
+            if let Some(k) = &idem_key
+                && let Some(ev) = store::by_idem_key(&p.db, k).await?
+            {
+                return earlier(ev.id);
             }
             return Err(err);
         }

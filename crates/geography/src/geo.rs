@@ -167,10 +167,12 @@ pub fn render_svg_with_points(shapes: &[MapShape], points: &[MapPoint], title: &
                 for (i, &(x, y)) in r.iter().enumerate() {
                     let px = pad + (x - minx) * kx * scale;
                     let py = pad + (maxy - y) * scale;
-                    if let Some((lx, ly)) = last {
-                        if (px - lx).abs() < 0.5 && (py - ly).abs() < 0.5 && i + 1 != r.len() {
-                            continue;
-                        }
+                    if let Some((lx, ly)) = last
+                        && (px - lx).abs() < 0.5
+                        && (py - ly).abs() < 0.5
+                        && i + 1 != r.len()
+                    {
+                        continue;
                     }
                     let _ = write!(d, "{}{px:.1},{py:.1}", if last.is_none() { 'M' } else { 'L' });
                     last = Some((px, py));

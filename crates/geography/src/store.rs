@@ -145,16 +145,16 @@ pub async fn insert_units(tx: &mut Tx, units: &[(usize, NewUnit)]) -> AppResult<
     }
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (line, u) in units {
-        if let Some(p) = &u.parent {
-            if !seen.contains(p.as_str()) {
-                let exists = tx.scalar(sql!("SELECT COUNT(*) FROM units WHERE code = $1 AND valid_to IS NULL", p.as_str())).await?;
-                if exists == 0 {
-                    return Err(AppError::bad_request("unit.parent_not_found", format!("上级单位 {p} 不存在（须先导入上级，或上级已撤销）"))
-                        .at_row(*line)
-                        .at_field("parent_code"));
-                }
-                seen.insert(p.to_string());
+        if let Some(p) = &u.parent
+            && !seen.contains(p.as_str())
+        {
+            let exists = tx.scalar(sql!("SELECT COUNT(*) FROM units WHERE code = $1 AND valid_to IS NULL", p.as_str())).await?;
+            if exists == 0 {
+                return Err(AppError::bad_request("unit.parent_not_found", format!("上级单位 {p} 不存在（须先导入上级，或上级已撤销）"))
+                    .at_row(*line)
+                    .at_field("parent_code"));
             }
+            seen.insert(p.to_string());
         }
         let r = tx
             .execute(sql!(

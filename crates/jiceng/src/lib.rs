@@ -171,7 +171,7 @@ pub fn test_clock_routes(clock: Arc<platform::clock::OffsetClock>, platform: Pla
                 if let Err(e) = consultation::service::close_due_ballots(&p2).await {
                     return e.into_response();
                 }
-                match events::service::sweep(&p2, &events::model::WorkCalendar::official()).await {
+                match events::service::sweep(&p2, events::model::WorkCalendar::official()).await {
                     Ok(rep) => {
                         let mut v = state(&c2, &p2);
                         v["sweep"] = serde_json::to_value(rep).unwrap_or_default();

@@ -707,7 +707,7 @@ async fn run() -> Result<std::process::ExitCode> {
         }
         Cmd::Sweep => {
             let started = std::time::Instant::now();
-            let rep = events::service::sweep(&p, &events::model::WorkCalendar::official()).await.map_err(app_err)?;
+            let rep = events::service::sweep(&p, events::model::WorkCalendar::official()).await.map_err(app_err)?;
             let swept = started.elapsed();
             let sent = events::service::deliver(&p, &events::service::LogNotifier).await.map_err(app_err)?;
             println!(

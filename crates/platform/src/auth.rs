@@ -813,6 +813,35 @@ pub async fn resolve_token(p: &Platform, token: &str, client: &str) -> AppResult
     Ok(Some(pr))
 }
 
+/// The account by username, inside a transaction.
+pub async fn find_account_tx(tx: &mut Tx, username: &str) -> DbResult<Option<Account>> {
+    tx.fetch_optional(sql!("SELECT * FROM users WHERE username = $1", username)).await
+}
+
+/// The account by id, inside a transaction: slices check an account (disabled? whose?) through
+/// this, never by reading the accounts table themselves.
+pub async fn account_by_id_tx(tx: &mut Tx, user_id: &str) -> DbResult<Option<Account>> {
+    tx.fetch_optional(sql!("SELECT * FROM users WHERE id = $1", user_id)).await
+}
+
+/// A user's grants, inside a transaction.
+pub async fn grants_of_tx(tx: &mut Tx, user_id: &str) -> DbResult<Vec<Grant>> {
+    let rows: Vec<(String, String)> =
+        tx.fetch_all(sql!("SELECT role, unit_code FROM role_grants WHERE user_id = $1 ORDER BY unit_code, role", user_id)).await?;
+    Ok(rows.into_iter().filter_map(|(r, u)| Some(Grant { role: Role::parse(&r)?, unit: UnitCode::parse(&u).ok()? })).collect())
+}
+
+/// Usernames by account id, for pages of other slices that show who.
+pub async fn usernames(db: &Db, ids: &[&str]) -> DbResult<std::collections::HashMap<String, String>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut q = crate::db::Sql::new("SELECT id, username FROM users WHERE id IN ", []);
+    q.push_list(ids.iter().copied());
+    let rows: Vec<(String, String)> = db.fetch_all(q).await?;
+    Ok(rows.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -844,33 +873,4 @@ mod tests {
         assert!(Role::AuditAdmin.allows(Permission::ViewAudit) && !Role::AuditAdmin.allows(Permission::ManageAccounts));
         assert!(!Role::SystemAdmin.allows(Permission::ViewAudit));
     }
-}
-
-/// The account by username, inside a transaction.
-pub async fn find_account_tx(tx: &mut Tx, username: &str) -> DbResult<Option<Account>> {
-    tx.fetch_optional(sql!("SELECT * FROM users WHERE username = $1", username)).await
-}
-
-/// The account by id, inside a transaction: slices check an account (disabled? whose?) through
-/// this, never by reading the accounts table themselves.
-pub async fn account_by_id_tx(tx: &mut Tx, user_id: &str) -> DbResult<Option<Account>> {
-    tx.fetch_optional(sql!("SELECT * FROM users WHERE id = $1", user_id)).await
-}
-
-/// A user's grants, inside a transaction.
-pub async fn grants_of_tx(tx: &mut Tx, user_id: &str) -> DbResult<Vec<Grant>> {
-    let rows: Vec<(String, String)> =
-        tx.fetch_all(sql!("SELECT role, unit_code FROM role_grants WHERE user_id = $1 ORDER BY unit_code, role", user_id)).await?;
-    Ok(rows.into_iter().filter_map(|(r, u)| Some(Grant { role: Role::parse(&r)?, unit: UnitCode::parse(&u).ok()? })).collect())
-}
-
-/// Usernames by account id, for pages of other slices that show who.
-pub async fn usernames(db: &Db, ids: &[&str]) -> DbResult<std::collections::HashMap<String, String>> {
-    if ids.is_empty() {
-        return Ok(Default::default());
-    }
-    let mut q = crate::db::Sql::new("SELECT id, username FROM users WHERE id IN ", []);
-    q.push_list(ids.iter().copied());
-    let rows: Vec<(String, String)> = db.fetch_all(q).await?;
-    Ok(rows.into_iter().collect())
 }

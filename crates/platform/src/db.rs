@@ -494,10 +494,10 @@ impl Db {
             if path.is_empty() || url.contains("://") && !url.starts_with("sqlite://") {
                 return Err(DbError::BadUrl(url.to_owned()));
             }
-            if let Some(parent) = std::path::Path::new(path).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| DbError::Unsafe(format!("{}: {e}", parent.display())))?;
-                }
+            if let Some(parent) = std::path::Path::new(path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| DbError::Unsafe(format!("{}: {e}", parent.display())))?;
             }
             let opts = SqliteConnectOptions::new()
                 .filename(path)

@@ -88,10 +88,10 @@ pub async fn shared_people(State(p): State<Platform>, Auth(me): Auth, Query(q): 
     let mut fields: Vec<&str> = Vec::new();
     for r in &rules {
         for f in r.fields.split(',') {
-            if let Some((k, _)) = sharing::PEOPLE_FIELDS.iter().find(|(k, _)| *k == f) {
-                if !fields.contains(k) {
-                    fields.push(k);
-                }
+            if let Some((k, _)) = sharing::PEOPLE_FIELDS.iter().find(|(k, _)| *k == f)
+                && !fields.contains(k)
+            {
+                fields.push(k);
             }
         }
     }

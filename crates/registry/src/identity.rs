@@ -269,6 +269,11 @@ pub fn mask_name(name: &str) -> String {
     }
 }
 
+/// The longest run of consecutive ASCII digits (an ID number has 17–18, a mobile number 11).
+fn longest_digit_run(s: &str) -> usize {
+    s.split(|c: char| !c.is_ascii_digit()).map(str::len).max().unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,9 +284,4 @@ mod tests {
         assert_eq!(mask_name("李四"), "李*");
         assert_eq!(mask_name(""), "");
     }
-}
-
-/// The longest run of consecutive ASCII digits (an ID number has 17–18, a mobile number 11).
-fn longest_digit_run(s: &str) -> usize {
-    s.split(|c: char| !c.is_ascii_digit()).map(str::len).max().unwrap_or(0)
 }

@@ -154,7 +154,7 @@ pub const ROSTER_COLUMNS: [(&str, bool, &str); 15] = [
 fn column(headers: &[String], names: &[&str]) -> Option<usize> {
     headers.iter().position(|h| {
         let h = h.trim().trim_end_matches('*').trim();
-        names.iter().any(|n| h == *n)
+        names.contains(&h)
     })
 }
 
@@ -278,10 +278,10 @@ pub async fn check_roster(
             errs.push(err("registry.bad_kind", "人口类别", format!("人口类别「{kind}」应为 户籍、常住 或 流动")));
         }
         let relation = Some(get(c_rel)).filter(|s| !s.is_empty());
-        if let Some(r) = &relation {
-            if !RELATIONS.contains(&r.as_str()) {
-                errs.push(err("registry.bad_relation", "与户主关系", format!("与户主关系「{r}」应为：{}", RELATIONS.join("、"))));
-            }
+        if let Some(r) = &relation
+            && !RELATIONS.contains(&r.as_str())
+        {
+            errs.push(err("registry.bad_relation", "与户主关系", format!("与户主关系「{r}」应为：{}", RELATIONS.join("、"))));
         }
         let compound_name = get(c_compound);
         let compound_code = if compound_name.is_empty() {
@@ -307,10 +307,10 @@ pub async fn check_roster(
             }
         }
         let moved_in = Some(get(c_in)).filter(|s| !s.is_empty());
-        if let Some(d) = &moved_in {
-            if Date::parse(d).is_none() {
-                errs.push(err("registry.bad_date", "迁入日期", format!("日期「{d}」格式应为 YYYY-MM-DD")));
-            }
+        if let Some(d) = &moved_in
+            && Date::parse(d).is_none()
+        {
+            errs.push(err("registry.bad_date", "迁入日期", format!("日期「{d}」格式应为 YYYY-MM-DD")));
         }
         if let Some(id) = &id {
             if let Some(first) = seen.get(id.as_str()) {

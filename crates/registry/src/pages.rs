@@ -937,13 +937,13 @@ pub async fn import_commit(State(p): State<Platform>, Auth(me): Auth, Path(batch
                 None => Err(AppError::not_found()),
             },
         };
-        if let Ok(mut b) = batches().lock() {
-            if let Some(batch) = b.get_mut(&id) {
-                batch.state = match r {
-                    Ok(n) => BatchState::Done(n),
-                    Err(e) => BatchState::Failed(e.human()),
-                };
-            }
+        if let Ok(mut b) = batches().lock()
+            && let Some(batch) = b.get_mut(&id)
+        {
+            batch.state = match r {
+                Ok(n) => BatchState::Done(n),
+                Err(e) => BatchState::Failed(e.human()),
+            };
         }
     });
     Ok(Redirect::to(&format!("/registry/imports/{batch_id}")).into_response())

@@ -335,31 +335,31 @@ impl TimeBankConfig {
     /// A deposit of `amount` minutes into an account holding `balance`, where `same_day` minutes
     /// were already deposited for the same service day.
     pub fn check_deposit(&self, balance: i64, amount: i64, same_day: i64) -> AppResult<()> {
-        if let Some(cap) = self.daily_cap {
-            if same_day + amount > cap {
-                return Err(AppError::conflict(
-                    "timebank.daily_cap",
-                    format!(
-                        "超过每日存入上限 {}：当日已存 {}，本次 {}",
-                        format_amount(cap, Currency::Minutes),
-                        format_amount(same_day, Currency::Minutes),
-                        format_amount(amount, Currency::Minutes)
-                    ),
-                ));
-            }
+        if let Some(cap) = self.daily_cap
+            && same_day + amount > cap
+        {
+            return Err(AppError::conflict(
+                "timebank.daily_cap",
+                format!(
+                    "超过每日存入上限 {}：当日已存 {}，本次 {}",
+                    format_amount(cap, Currency::Minutes),
+                    format_amount(same_day, Currency::Minutes),
+                    format_amount(amount, Currency::Minutes)
+                ),
+            ));
         }
-        if let Some(cap) = self.storage_cap {
-            if balance + amount > cap {
-                return Err(AppError::conflict(
-                    "timebank.storage_cap",
-                    format!(
-                        "超过存储上限 {}：现有 {}，本次 {}。超出部分可捐入爱心池",
-                        format_amount(cap, Currency::Minutes),
-                        format_amount(balance, Currency::Minutes),
-                        format_amount(amount, Currency::Minutes)
-                    ),
-                ));
-            }
+        if let Some(cap) = self.storage_cap
+            && balance + amount > cap
+        {
+            return Err(AppError::conflict(
+                "timebank.storage_cap",
+                format!(
+                    "超过存储上限 {}：现有 {}，本次 {}。超出部分可捐入爱心池",
+                    format_amount(cap, Currency::Minutes),
+                    format_amount(balance, Currency::Minutes),
+                    format_amount(amount, Currency::Minutes)
+                ),
+            ));
         }
         Ok(())
     }

@@ -870,10 +870,10 @@ async fn redeem_as(p: &Platform, me: &Principal, v: &VolunteerRow, service_id: &
     if s.unit_code.chars().take(4).collect::<String>() != v.unit_code.chars().take(4).collect::<String>() {
         return Err(AppError::not_found());
     }
-    if let Some(k) = idem_key.filter(|k| !k.is_empty()) {
-        if let Some(t) = store::transfer_by_key(&p.db, &format!("redeem:{k}")).await? {
-            return Ok(t.id);
-        }
+    if let Some(k) = idem_key.filter(|k| !k.is_empty())
+        && let Some(t) = store::transfer_by_key(&p.db, &format!("redeem:{k}")).await?
+    {
+        return Ok(t.id);
     }
     let (cfg, _, _) = store::config_for(&p.db, &v.unit_code).await?;
     let person_brief = registry::lookup::person(&p.db, &v.person_id).await?;
@@ -1263,10 +1263,10 @@ pub async fn submit_award(p: &Platform, me: &Principal, c: &Claim<'_>) -> AppRes
         return Err(AppError::bad_request("points.bad_source", "积分来源无效").at_field("source"));
     }
     let rule = approved_rule(p, &village_of(&hh.unit_code), c.rule_code).await?;
-    if let Some(k) = c.idem_key {
-        if let Some(a) = store::award_by_key(&p.db, k).await? {
-            return Ok(a.id);
-        }
+    if let Some(k) = c.idem_key
+        && let Some(a) = store::award_by_key(&p.db, k).await?
+    {
+        return Ok(a.id);
     }
     let id = new_id();
     let mut tx = p.db.begin().await?;

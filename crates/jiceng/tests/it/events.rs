@@ -201,13 +201,13 @@ async fn red_events_rise_a_level_and_the_clock_pauses_while_suspended() {
     // The clock starts at Friday 04:26 Beijing time; the 2-working-hour acceptance limit ends at 11:00.
     let id = event_id(&report(&t, &grid, &[("type_code", "06001"), ("unit", COMMUNITY), ("description", "垃圾堆积"), ("urgency", "一般")], None).await);
     t.clock.advance(6 * HOUR);
-    events::service::sweep(&t.platform, &cal).await.unwrap();
+    events::service::sweep(&t.platform, cal).await.unwrap();
     assert_eq!(state(&t, &id).await.2, "green", "10:26: 86 of 120 minutes");
     t.clock.advance(10 * MINUTE);
-    events::service::sweep(&t.platform, &cal).await.unwrap();
+    events::service::sweep(&t.platform, cal).await.unwrap();
     assert_eq!(state(&t, &id).await, ("reported".into(), COMMUNITY.into(), "yellow".into()), "10:36: 96 of 120 minutes");
     t.clock.advance(30 * MINUTE);
-    let rep = events::service::sweep(&t.platform, &cal).await.unwrap();
+    let rep = events::service::sweep(&t.platform, cal).await.unwrap();
     assert_eq!(rep.escalated, 1);
     let (st, handling, light) = state(&t, &id).await;
     assert_eq!((st.as_str(), handling.as_str(), light.as_str()), ("reported", "510903001", "green"), "risen to the street with a fresh limit");
@@ -221,20 +221,20 @@ async fn red_events_rise_a_level_and_the_clock_pauses_while_suspended() {
     // Suspended over the weekend and beyond: no light, no escalation.
     assert_eq!(act(&t, &mut street, &id, "suspend", &[("note", "等待产权单位答复")]).await.status, StatusCode::OK);
     t.clock.advance(72 * HOUR);
-    assert_eq!(events::service::sweep(&t.platform, &cal).await.unwrap().escalated, 0);
+    assert_eq!(events::service::sweep(&t.platform, cal).await.unwrap().escalated, 0);
     let mut street = t.login("street", None).await;
     assert_eq!(act(&t, &mut street, &id, "resume", &[]).await.status, StatusCode::OK);
     assert_eq!(state(&t, &id).await.0, "accepted", "back to where it was");
-    events::service::sweep(&t.platform, &cal).await.unwrap();
+    events::service::sweep(&t.platform, cal).await.unwrap();
     assert_eq!(state(&t, &id).await.2, "green", "the paused time did not count");
     // Escalation continues up to the city and no further.
     for expected in ["510903", "5109"] {
         t.clock.advance(48 * HOUR);
-        events::service::sweep(&t.platform, &cal).await.unwrap();
+        events::service::sweep(&t.platform, cal).await.unwrap();
         assert_eq!(state(&t, &id).await.1, expected);
     }
     t.clock.advance(48 * HOUR);
-    events::service::sweep(&t.platform, &cal).await.unwrap();
+    events::service::sweep(&t.platform, cal).await.unwrap();
     assert_eq!(state(&t, &id).await, ("accepted".into(), "5109".into(), "red".into()));
     // Notifications go out through the outbox.
     let sent = events::service::deliver(&t.platform, &events::service::LogNotifier).await.unwrap();
@@ -290,7 +290,7 @@ async fn a_street_whistles_and_departments_must_report_in() {
     t.clock.advance(25 * MINUTE);
     let mut street = t.login("street", None).await;
     let mut cg = t.login("cg", None).await;
-    let rep = events::service::sweep(&t.platform, &events::model::WorkCalendar::official()).await.unwrap();
+    let rep = events::service::sweep(&t.platform, events::model::WorkCalendar::official()).await.unwrap();
     assert_eq!(rep.late_departments, 1);
     let late: Vec<(String, i64, Option<i64>)> = t
         .platform
@@ -358,7 +358,7 @@ async fn an_unanswered_critical_alarm_climbs_a_level_every_fifteen_minutes_day_o
     assert_eq!(row, ("特急".to_owned(), 15, "minutes".to_owned()));
     for expected in ["510903001", "510903", "5109"] {
         t.clock.advance(16 * MINUTE);
-        let rep = events::service::sweep(&t.platform, &cal).await.unwrap();
+        let rep = events::service::sweep(&t.platform, cal).await.unwrap();
         assert_eq!(rep.escalated, 1, "{rep:?}");
         assert_eq!(state(&t, &id).await.1, expected);
     }
