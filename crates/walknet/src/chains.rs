@@ -71,6 +71,11 @@ pub(crate) struct Chains {
     pub first_end_of: Vec<u32>,
     pub last_end_first: Vec<u32>,
     pub last_end_of: Vec<u32>,
+    /// By core id: the greatest length of the chains whose last end alone it is (0 where none).
+    /// A reached node whose least label plus this is within the bound has passed that label on
+    /// along each of those chains, so their first ends are reached and a set pass need not look
+    /// at them from this end.
+    pub last_end_len_max: Vec<f32>,
     /// The numbering of nodes in coverage sets: core ids `0..core.len()`, then inner node at
     /// chain position `p` as `core.len() + p`.
     pub bit_order: Shared<BitOrder>,
@@ -262,10 +267,12 @@ impl Chains {
         debug_assert!(ch.ends.iter().enumerate().all(|(k, &(a, _))| (ch.first_end_of[a as usize]..ch.first_end_of[a as usize + 1]).contains(&(k as u32))));
         let mut fill = ch.last_end_first.clone();
         ch.last_end_of = vec![0; ch.last_end_first[nc] as usize];
+        ch.last_end_len_max = vec![0.0; nc];
         for (k, &(a, b)) in ch.ends.iter().enumerate().take(chains) {
             if a != b {
                 ch.last_end_of[fill[b as usize] as usize] = k as u32;
                 fill[b as usize] += 1;
+                ch.last_end_len_max[b as usize] = ch.last_end_len_max[b as usize].max(ch.len[k]);
             }
         }
         ch.arcs = packed;

@@ -72,11 +72,6 @@ pub(crate) struct LaneSearch<'a, const N: usize> {
     /// cyclic: the lanes of a node may lie up to the bound apart), and a spare last one that
     /// the arcs which queue nothing write into.
     buckets: Vec<Pile>,
-    /// By core id: the greatest length of the chains whose last end it is (0 where none). A
-    /// reached node whose least label plus this is within the bound has passed that label on
-    /// along each of those chains, so their first ends are reached and the set pass need not
-    /// look at them from this end.
-    last_len_max: Vec<f32>,
     /// Seeds: (core id, distance, lane), and the seeds on inner chain nodes: (node, distance,
     /// lane).
     starts: Vec<(u32, f32, usize)>,
@@ -102,15 +97,6 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
             state: vec![UNSEEN; nc],
             // One more than the search scans: where an arc that queues nothing writes.
             buckets: (0..bucket(bound) + 3).map(|_| Pile::default()).collect(),
-            last_len_max: {
-                let mut m = vec![0.0f32; nc];
-                for (&(a, b), &len) in ch.ends.iter().zip(&ch.len) {
-                    if a != b {
-                        m[b as usize] = m[b as usize].max(len);
-                    }
-                }
-                m
-            },
             starts: Vec::new(),
             inner: Vec::new(),
             scratch: Vec::with_capacity(2),
@@ -303,7 +289,7 @@ impl<'a, const N: usize> LaneSearch<'a, N> {
                 self.chain_set(k, lc, &self.labels[ch.ends[k].1 as usize], bound, out);
             }
         }
-        let longest = self.last_len_max[c as usize];
+        let longest = ch.last_end_len_max[c as usize];
         if lc.iter().fold(false, |any, &x| any | (x + longest <= bound)) {
             return; // the first ends of the chains ending here are all reached
         }
